@@ -1,0 +1,212 @@
+//! Outbox records: the uplink streams, their lanes, and the JSON envelope.
+//!
+//! Invariants:
+//! * `seq` is assigned inside the same transaction that stores the domain change, from the
+//!   persisted counter `meta['outbox.next_seq']`, so it is strictly increasing and gap-free
+//!   across restarts. A gap seen by the cloud can only mean loss.
+//! * The envelope is built once, at capture, and stored verbatim: a retry publishes the very
+//!   same bytes (same `id`, same `seq`, same `captured_at`).
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use rusqlite::{Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SqlContext};
+
+/// Version tag of the envelope format, carried in every payload as `schema`.
+pub const ENVELOPE_SCHEMA: &str = "ketang.v1";
+
+/// An uplink stream: the last segment of `ketang/v1/{school}/{device}/up/{stream}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Emergency alarms (highest lane, never evicted).
+    Alarm,
+    /// Attendance changes.
+    Attendance,
+    /// 晨午检 health-check results.
+    HealthCheck,
+    /// Same-day follow-up of absence due to illness.
+    Followup,
+    /// Per-lesson reports.
+    LessonReport,
+    /// Class-level behaviour aggregates.
+    Behaviour,
+    /// Whiteboard usage.
+    Whiteboard,
+    /// Device health and counters.
+    Telemetry,
+    /// Records of evicted outbox ranges.
+    Dropped,
+    /// Acknowledgements of downlink messages.
+    Ack,
+}
+
+impl Stream {
+    /// Every stream, in lane order.
+    pub const ALL: [Stream; 10] = [
+        Stream::Alarm,
+        Stream::Attendance,
+        Stream::HealthCheck,
+        Stream::Followup,
+        Stream::Ack,
+        Stream::LessonReport,
+        Stream::Whiteboard,
+        Stream::Behaviour,
+        Stream::Telemetry,
+        Stream::Dropped,
+    ];
+
+    /// The topic segment and database value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stream::Alarm => "alarm",
+            Stream::Attendance => "attendance",
+            Stream::HealthCheck => "health_check",
+            Stream::Followup => "followup",
+            Stream::LessonReport => "lesson_report",
+            Stream::Behaviour => "behaviour",
+            Stream::Whiteboard => "whiteboard",
+            Stream::Telemetry => "telemetry",
+            Stream::Dropped => "dropped",
+            Stream::Ack => "ack",
+        }
+    }
+
+    /// The drain lane: lower goes first. Alarms always first; then what a school is
+    /// accountable for (attendance, health, follow-up, acks of cloud commands); then the rest.
+    pub const fn priority(self) -> u8 {
+        match self {
+            Stream::Alarm => 0,
+            Stream::Attendance | Stream::HealthCheck | Stream::Followup | Stream::Ack => 1,
+            Stream::LessonReport
+            | Stream::Behaviour
+            | Stream::Whiteboard
+            | Stream::Telemetry
+            | Stream::Dropped => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a domain change hands to the store to be synced.
+#[derive(Debug, Clone)]
+pub struct OutboxRecord {
+    /// Which stream.
+    pub stream: Stream,
+    /// When the event happened, with the local offset.
+    pub captured_at: DateTime<FixedOffset>,
+    /// Whether the clock was synchronised at capture.
+    pub clock_synced: bool,
+    /// The stream-specific body.
+    pub body: serde_json::Value,
+}
+
+/// The JSON envelope every uplink payload carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Always [`ENVELOPE_SCHEMA`].
+    pub schema: String,
+    /// Unique id (UUIDv7), the same across retries.
+    pub id: String,
+    /// The school the device belongs to.
+    pub school_id: String,
+    /// The device.
+    pub device_id: String,
+    /// Per-device sequence number: persisted, strictly increasing, gap-free.
+    pub seq: u64,
+    /// The stream (also the topic's last segment).
+    pub stream: Stream,
+    /// Capture time, RFC 3339 with offset.
+    pub captured_at: String,
+    /// Whether the board's clock was synchronised at capture.
+    pub clock_synced: bool,
+    /// The stream-specific body.
+    pub body: serde_json::Value,
+}
+
+/// Appends `record` to the outbox inside `tx`; returns its seq.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    school_id: &str,
+    device_id: &str,
+    record: OutboxRecord,
+) -> Result<u64> {
+    let seq: i64 = tx
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox.next_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .ctx("reading the outbox sequence counter")?;
+    let seq_u = u64::try_from(seq).map_err(|_| {
+        crate::Error::Invalid(format!("outbox sequence counter is negative ({seq})"))
+    })?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let captured_at = record
+        .captured_at
+        .to_rfc3339_opts(SecondsFormat::Millis, false);
+    let envelope = Envelope {
+        schema: ENVELOPE_SCHEMA.to_owned(),
+        id: id.clone(),
+        school_id: school_id.to_owned(),
+        device_id: device_id.to_owned(),
+        seq: seq_u,
+        stream: record.stream,
+        captured_at: captured_at.clone(),
+        clock_synced: record.clock_synced,
+        body: record.body,
+    };
+    let payload = serde_json::to_vec(&envelope)?;
+    tx.execute(
+        "INSERT INTO outbox (id, seq, stream, priority, captured_at, clock_synced, payload, enqueued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id,
+            seq,
+            record.stream.as_str(),
+            record.stream.priority(),
+            captured_at,
+            record.clock_synced,
+            payload,
+            chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        ],
+    )
+    .ctx("appending to the outbox")?;
+    tx.execute(
+        "UPDATE meta SET value = CAST(?1 AS TEXT) WHERE key = 'outbox.next_seq'",
+        params![seq + 1],
+    )
+    .ctx("advancing the outbox sequence counter")?;
+    Ok(seq_u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_round_trip_through_their_names() {
+        for s in Stream::ALL {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            let back: Stream = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn alarms_have_the_highest_lane_and_telemetry_the_lowest() {
+        assert!(
+            Stream::ALL
+                .iter()
+                .all(|s| Stream::Alarm.priority() <= s.priority())
+        );
+        assert!(Stream::Attendance.priority() < Stream::Telemetry.priority());
+    }
+}

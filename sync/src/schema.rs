@@ -1,0 +1,179 @@
+//! The database schema, as versioned migrations.
+//!
+//! The version lives in `PRAGMA user_version` (rusqlite_migration). Migrations are only ever
+//! appended: a shipped migration is never edited, because boards in the field have run it.
+//!
+//! Conventions: tables are `STRICT`; times are RFC 3339 strings with the local offset, as
+//! captured; `clock_synced` says whether the board's clock was NTP-synchronised when the
+//! row was captured (a board may boot with a wrong clock).
+
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: the domain tables and the outbox.
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- Who is in the school. `id` is the school-issued student number.
+CREATE TABLE students (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    class_id   TEXT NOT NULL,
+    gender     TEXT CHECK (gender IN ('F', 'M')),
+    updated_at TEXT NOT NULL
+) STRICT;
+
+-- IC card UIDs (uppercase hex) to students. A UID belongs to at most one student.
+CREATE TABLE cards (
+    uid        TEXT PRIMARY KEY,
+    student_id TEXT NOT NULL REFERENCES students(id) ON DELETE CASCADE
+) STRICT;
+
+-- A class roster or a 走班 elective group: the roster depends on the lesson, not the room.
+CREATE TABLE rosters (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('class', 'elective'))
+) STRICT;
+
+CREATE TABLE roster_members (
+    roster_id  TEXT NOT NULL REFERENCES rosters(id) ON DELETE CASCADE,
+    student_id TEXT NOT NULL REFERENCES students(id) ON DELETE CASCADE,
+    PRIMARY KEY (roster_id, student_id)
+) STRICT;
+
+-- The weekly timetable: `weekday` 1 = Monday .. 7 = Sunday; times are local HH:MM.
+CREATE TABLE timetable_periods (
+    weekday   INTEGER NOT NULL CHECK (weekday BETWEEN 1 AND 7),
+    period    INTEGER NOT NULL CHECK (period >= 1),
+    starts    TEXT NOT NULL,
+    ends      TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    teacher   TEXT NOT NULL,
+    room      TEXT,
+    roster_id TEXT NOT NULL REFERENCES rosters(id),
+    PRIMARY KEY (weekday, period)
+) STRICT;
+
+-- A lesson is one period on one date: id "YYYY-MM-DD/P".
+CREATE TABLE lessons (
+    id         TEXT PRIMARY KEY,
+    date       TEXT NOT NULL,
+    period     INTEGER NOT NULL,
+    subject    TEXT NOT NULL,
+    teacher    TEXT NOT NULL,
+    roster_id  TEXT NOT NULL,
+    starts_at  TEXT NOT NULL,
+    ends_at    TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('upcoming', 'open', 'in_progress', 'ended', 'cancelled')),
+    updated_at TEXT NOT NULL
+) STRICT;
+
+-- One status per student per lesson; the first valid check-in wins.
+CREATE TABLE attendance (
+    lesson_id    TEXT NOT NULL REFERENCES lessons(id),
+    student_id   TEXT NOT NULL REFERENCES students(id),
+    status       TEXT NOT NULL CHECK (status IN ('present', 'late', 'absent', 'leave', 'sick')),
+    source       TEXT NOT NULL CHECK (source IN ('card', 'face', 'manual')),
+    recorded_at  TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    recorded_by  TEXT,
+    PRIMARY KEY (lesson_id, student_id)
+) STRICT;
+
+-- Every card tap, kept on the device (UIDs never leave it unless an issue says so).
+CREATE TABLE card_taps (
+    id           INTEGER PRIMARY KEY,
+    reader       TEXT NOT NULL,
+    uid          TEXT NOT NULL,
+    student_id   TEXT,
+    lesson_id    TEXT,
+    outcome      TEXT NOT NULL,
+    tapped_at    TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL
+) STRICT;
+
+-- 晨午检: morning / noon (/ evening) health checks.
+CREATE TABLE health_checks (
+    id           INTEGER PRIMARY KEY,
+    student_id   TEXT NOT NULL REFERENCES students(id),
+    check_window TEXT NOT NULL CHECK (check_window IN ('morning', 'noon', 'evening', 'other')),
+    temp_c       REAL,
+    fever        INTEGER NOT NULL,
+    symptoms     TEXT,
+    checked_at   TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE alarms (
+    id           TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    drill        INTEGER NOT NULL,
+    raised_at    TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    cleared_at   TEXT,
+    cleared_by   TEXT
+) STRICT;
+
+CREATE TABLE notices (
+    id          TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    priority    INTEGER NOT NULL DEFAULT 0,
+    emergency   INTEGER NOT NULL DEFAULT 0,
+    valid_from  TEXT,
+    valid_until TEXT,
+    origin      TEXT NOT NULL CHECK (origin IN ('cloud', 'local')),
+    created_at  TEXT NOT NULL
+) STRICT;
+
+-- The outbox: what waits to be published. `id` is the envelope id (UUIDv7), the same on
+-- every retry; `seq` is per device, strictly increasing and gap-free (see meta
+-- 'outbox.next_seq'); `payload` is the complete JSON envelope exactly as it is published.
+-- A row is deleted only after the broker acknowledged it.
+CREATE TABLE outbox (
+    id           TEXT PRIMARY KEY,
+    seq          INTEGER NOT NULL UNIQUE,
+    stream       TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    captured_at  TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    payload      BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    enqueued_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX outbox_drain ON outbox (priority, seq);
+CREATE INDEX outbox_by_stream ON outbox (stream, seq);
+
+INSERT INTO meta (key, value) VALUES ('outbox.next_seq', '1');
+"#;
+
+/// All migrations, oldest first.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The schema version this build migrates to.
+pub const LATEST_VERSION: usize = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn latest_version_matches_the_migration_count() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST_VERSION as i64);
+    }
+}

@@ -1,0 +1,909 @@
+//! The store thread and its async handle.
+//!
+//! Design: one `std::thread` owns the `rusqlite::Connection`; async callers send closures over
+//! a bounded tokio channel and await a oneshot reply (the tokio-rusqlite design). The channel
+//! bound gives back-pressure instead of unbounded memory when the disk is slow.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result, SqlContext};
+use crate::outbox::enqueue;
+use crate::records::*;
+use crate::{OutboxRecord, schema};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "ketang.db";
+
+/// Who this device is: stamped into every outbox envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// School id.
+    pub school_id: String,
+    /// Device id.
+    pub device_id: String,
+}
+
+/// What happened when the store was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The database file.
+    pub path: PathBuf,
+    /// Where a corrupt database was moved, and why.
+    pub quarantined: Option<(PathBuf, String)>,
+    /// Schema version before migrating (0 = new database).
+    pub from_version: usize,
+    /// Schema version now.
+    pub to_version: usize,
+    /// SQLite library version.
+    pub sqlite_version: String,
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+enum Msg {
+    Job(Job),
+    Close(oneshot::Sender<Result<()>>),
+}
+
+pub(crate) struct Db {
+    conn: Connection,
+    identity: Identity,
+}
+
+/// Clonable async handle to the store thread.
+#[derive(Debug, Clone)]
+pub struct StoreHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Job(_) => "Job",
+            Msg::Close(_) => "Close",
+        })
+    }
+}
+
+impl StoreHandle {
+    /// Opens (creating, checking and migrating) the database in `data_dir` and starts the
+    /// store thread.
+    ///
+    /// # Errors
+    /// The data directory cannot be created or written; a corrupt database cannot be moved
+    /// aside; SQLite refuses to open or migrate the file. A corrupt database that *can* be
+    /// moved aside is not an error: see [`OpenReport::quarantined`].
+    pub fn open(data_dir: &Path, identity: Identity) -> Result<(Self, OpenReport)> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        probe_writable(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let quarantined = match check_existing(&path) {
+            Ok(()) => None,
+            Err(reason) => {
+                let moved = quarantine(&path, &reason)?;
+                tracing::error!(
+                    corrupt = %path.display(),
+                    moved_to = %moved.display(),
+                    %reason,
+                    "Database failed its integrity check and was moved aside; starting on a fresh database. Recover or report the moved file."
+                );
+                Some((moved, reason))
+            }
+        };
+        let mut conn = Connection::open(&path).ctx("opening the database")?;
+        configure(&conn)?;
+        let from_version = user_version(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let to_version = user_version(&conn)?;
+        let report = OpenReport {
+            path: path.clone(),
+            quarantined,
+            from_version,
+            to_version,
+            sqlite_version: rusqlite::version().to_owned(),
+        };
+        let (tx, rx) = mpsc::channel(256);
+        let db = Db { conn, identity };
+        std::thread::Builder::new()
+            .name("ketang-store".into())
+            .spawn(move || run(db, rx))
+            .map_err(|source| Error::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok((Self { tx }, report))
+    }
+
+    /// Runs `f` on the store thread.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = reply.send(f(db));
+        });
+        self.tx
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Flushes the WAL into the main file and stops the store thread. Later calls on any
+    /// clone of this handle return [`Error::Closed`].
+    ///
+    /// # Errors
+    /// The checkpoint failed (the data is still safe in the WAL).
+    pub async fn shutdown(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Close(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Checks that the store thread answers and the database reads.
+    ///
+    /// # Errors
+    /// The thread is gone or SQLite fails.
+    pub async fn ping(&self) -> Result<()> {
+        self.call(|db| {
+            db.conn
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .ctx("pinging the database")
+        })
+        .await
+    }
+
+    /// Replaces students, cards, rosters, timetable and cloud notices in one transaction.
+    /// Students who disappear are kept (their history refers to them) but lose their cards
+    /// and roster places.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] lists every problem found (duplicate card UIDs, unknown roster
+    /// members or rosters, duplicate periods); nothing is changed then.
+    pub async fn replace_school(&self, snapshot: SchoolSnapshot) -> Result<()> {
+        let problems = check_snapshot(&snapshot);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems.join("; ")));
+        }
+        self.call(move |db| {
+            let now = now_utc();
+            let tx = db.conn.transaction().ctx("starting a transaction")?;
+            tx.execute_batch(
+                "DELETE FROM timetable_periods; DELETE FROM roster_members; DELETE FROM rosters;
+                 DELETE FROM cards; DELETE FROM notices WHERE origin = 'cloud';",
+            )
+            .ctx("clearing the previous school data")?;
+            for s in &snapshot.students {
+                tx.execute(
+                    "INSERT INTO students (id, name, class_id, gender, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, class_id = ?3, gender = ?4, updated_at = ?5",
+                    params![s.id, s.name, s.class_id, s.gender, now],
+                )
+                .ctx("storing a student")?;
+                for uid in &s.cards {
+                    tx.execute(
+                        "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",
+                        params![uid, s.id],
+                    )
+                    .ctx("storing a card")?;
+                }
+            }
+            for r in &snapshot.rosters {
+                tx.execute(
+                    "INSERT INTO rosters (id, name, kind) VALUES (?1, ?2, ?3)",
+                    params![r.id, r.name, r.kind],
+                )
+                .ctx("storing a roster")?;
+                for m in &r.members {
+                    tx.execute(
+                        "INSERT INTO roster_members (roster_id, student_id) VALUES (?1, ?2)",
+                        params![r.id, m],
+                    )
+                    .ctx("storing a roster member")?;
+                }
+            }
+            for p in &snapshot.periods {
+                tx.execute(
+                    "INSERT INTO timetable_periods (weekday, period, starts, ends, subject, teacher, room, roster_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        p.weekday,
+                        p.period,
+                        p.starts.format("%H:%M").to_string(),
+                        p.ends.format("%H:%M").to_string(),
+                        p.subject,
+                        p.teacher,
+                        p.room,
+                        p.roster_id
+                    ],
+                )
+                .ctx("storing a timetable period")?;
+            }
+            for n in &snapshot.notices {
+                tx.execute(
+                    "INSERT INTO notices (id, title, body, priority, emergency, valid_from, valid_until, origin, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cloud', ?8)
+                     ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, priority = ?4, emergency = ?5,
+                       valid_from = ?6, valid_until = ?7, origin = 'cloud'",
+                    params![
+                        n.id,
+                        n.title,
+                        n.body,
+                        n.priority,
+                        n.emergency,
+                        n.valid_from.map(|t| t.to_rfc3339()),
+                        n.valid_until.map(|t| t.to_rfc3339()),
+                        now
+                    ],
+                )
+                .ctx("storing a notice")?;
+            }
+            tx.commit().ctx("committing the school data")
+        })
+        .await
+    }
+
+    /// How many students, cards and timetable periods are stored.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn school_counts(&self) -> Result<(u64, u64, u64)> {
+        self.call(|db| {
+            db.conn
+                .query_row(
+                    "SELECT (SELECT count(*) FROM students), (SELECT count(*) FROM cards),
+                            (SELECT count(*) FROM timetable_periods)",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .map(|(a, b, c)| (a.unsigned_abs(), b.unsigned_abs(), c.unsigned_abs()))
+                .ctx("counting school data")
+        })
+        .await
+    }
+
+    /// The weekly timetable, ordered by weekday and period.
+    ///
+    /// # Errors
+    /// SQLite fails, or a stored time does not parse.
+    pub async fn timetable(&self) -> Result<Vec<Period>> {
+        self.call(|db| {
+            let mut stmt = db
+                .conn
+                .prepare(
+                    "SELECT weekday, period, starts, ends, subject, teacher, room, roster_id
+                     FROM timetable_periods ORDER BY weekday, period",
+                )
+                .ctx("reading the timetable")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, u8>(0)?,
+                        r.get::<_, u8>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                    ))
+                })
+                .ctx("reading the timetable")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (weekday, period, starts, ends, subject, teacher, room, roster_id) =
+                    row.ctx("reading the timetable")?;
+                let parse = |s: &str| {
+                    chrono::NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| {
+                        Error::Invalid(format!("stored period time {s:?} does not parse: {e}"))
+                    })
+                };
+                out.push(Period {
+                    weekday,
+                    period,
+                    starts: parse(&starts)?,
+                    ends: parse(&ends)?,
+                    subject,
+                    teacher,
+                    room,
+                    roster_id,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The student who owns card `uid`, as (id, name).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn card_owner(&self, uid: String) -> Result<Option<(String, String)>> {
+        self.call(move |db| {
+            db.conn
+                .query_row(
+                    "SELECT s.id, s.name FROM cards c JOIN students s ON s.id = c.student_id WHERE c.uid = ?1",
+                    [uid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .ctx("looking up a card")
+        })
+        .await
+    }
+
+    /// Whether `student_id` is on roster `roster_id`.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn on_roster(&self, roster_id: String, student_id: String) -> Result<bool> {
+        self.call(move |db| {
+            db.conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM roster_members WHERE roster_id = ?1 AND student_id = ?2)",
+                    [roster_id, student_id],
+                    |r| r.get(0),
+                )
+                .ctx("checking a roster")
+        })
+        .await
+    }
+
+    /// Records a check-in if the student has no status for the lesson yet, together with its
+    /// tap and its outbox record, in one durable transaction. A repeat changes nothing but the
+    /// tap log.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then), e.g. [`Error::DiskFull`].
+    pub async fn check_in(&self, check_in: CheckIn) -> Result<CheckInOutcome> {
+        self.call(move |db| {
+            let Db { conn, identity } = db;
+            let tx = conn.transaction().ctx("starting a transaction")?;
+            upsert_lesson(&tx, &check_in.lesson)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM attendance WHERE lesson_id = ?1 AND student_id = ?2",
+                    [&check_in.lesson.id, &check_in.student_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("reading attendance")?;
+            let outcome = if let Some(status) = existing {
+                let status = AttendanceStatus::parse(&status).ok_or_else(|| {
+                    Error::Invalid(format!("stored attendance status {status:?} is unknown"))
+                })?;
+                if let Some(mut tap) = check_in.tap {
+                    tap.outcome = CardTapOutcome::Repeat;
+                    insert_tap(&tx, &tap)?;
+                }
+                CheckInOutcome::AlreadyRecorded { status }
+            } else {
+                tx.execute(
+                    "INSERT INTO attendance (lesson_id, student_id, status, source, recorded_at, clock_synced, recorded_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        check_in.lesson.id,
+                        check_in.student_id,
+                        check_in.status.as_str(),
+                        check_in.source.as_str(),
+                        rfc3339(&check_in.outbox.captured_at),
+                        check_in.outbox.clock_synced,
+                        check_in.recorded_by,
+                    ],
+                )
+                .ctx("recording attendance")?;
+                if let Some(tap) = &check_in.tap {
+                    insert_tap(&tx, tap)?;
+                }
+                let seq = enqueue(&tx, &identity.school_id, &identity.device_id, check_in.outbox)?;
+                CheckInOutcome::Recorded { seq }
+            };
+            tx.commit().ctx("committing a check-in")?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Logs a tap that recorded no attendance (unknown card, not on roster, no lesson).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn record_tap(&self, tap: TapRecord) -> Result<()> {
+        self.call(move |db| {
+            let tx = db.conn.transaction().ctx("starting a transaction")?;
+            insert_tap(&tx, &tap)?;
+            tx.commit().ctx("committing a card tap")
+        })
+        .await
+    }
+
+    /// Stores a health-check result and its outbox record; returns the seq.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn record_health_check(
+        &self,
+        check: HealthCheckRecord,
+        outbox: OutboxRecord,
+    ) -> Result<u64> {
+        self.call(move |db| {
+            let Db { conn, identity } = db;
+            let tx = conn.transaction().ctx("starting a transaction")?;
+            tx.execute(
+                "INSERT INTO health_checks (student_id, check_window, temp_c, fever, checked_at, clock_synced)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    check.student_id,
+                    check.window,
+                    check.temp_c,
+                    check.fever,
+                    rfc3339(&check.at),
+                    check.clock_synced
+                ],
+            )
+            .ctx("recording a health check")?;
+            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            tx.commit().ctx("committing a health check")?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    /// Stores a raised alarm and its outbox record (highest lane); returns the seq.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn raise_alarm(&self, alarm: AlarmRecord, outbox: OutboxRecord) -> Result<u64> {
+        self.call(move |db| {
+            let Db { conn, identity } = db;
+            let tx = conn.transaction().ctx("starting a transaction")?;
+            tx.execute(
+                "INSERT INTO alarms (id, source, drill, raised_at, clock_synced) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    alarm.id,
+                    alarm.source,
+                    alarm.drill,
+                    rfc3339(&alarm.raised_at),
+                    alarm.clock_synced
+                ],
+            )
+            .ctx("recording an alarm")?;
+            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            tx.commit().ctx("committing an alarm")?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    /// Alarms not yet cleared, oldest first.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn active_alarms(&self) -> Result<Vec<AlarmRecord>> {
+        self.call(|db| {
+            let mut stmt = db
+                .conn
+                .prepare(
+                    "SELECT id, source, drill, raised_at, clock_synced FROM alarms
+                     WHERE cleared_at IS NULL ORDER BY raised_at",
+                )
+                .ctx("reading alarms")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                })
+                .ctx("reading alarms")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, source, drill, raised_at, clock_synced) = row.ctx("reading alarms")?;
+                out.push(AlarmRecord {
+                    id,
+                    source,
+                    drill,
+                    raised_at: parse_time(&raised_at)?,
+                    clock_synced,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Rows waiting in the outbox, per stream.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn outbox_pending(&self) -> Result<BTreeMap<String, u64>> {
+        self.call(|db| {
+            let mut stmt = db
+                .conn
+                .prepare("SELECT stream, count(*) FROM outbox GROUP BY stream")
+                .ctx("counting the outbox")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
+                })
+                .ctx("counting the outbox")?;
+            rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+                .ctx("counting the outbox")
+        })
+        .await
+    }
+
+    /// The stored envelopes of the outbox in drain order (lane, then seq), at most `limit`.
+    ///
+    /// # Errors
+    /// SQLite fails or a stored payload is not an envelope.
+    pub async fn outbox_peek(&self, limit: u32) -> Result<Vec<crate::Envelope>> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare("SELECT payload FROM outbox ORDER BY priority, seq LIMIT ?1")
+                .ctx("reading the outbox")?;
+            let rows = stmt
+                .query_map([limit], |r| r.get::<_, Vec<u8>>(0))
+                .ctx("reading the outbox")?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(serde_json::from_slice(&row.ctx("reading the outbox")?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Attendance counts for a lesson against its roster.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn lesson_summary(
+        &self,
+        lesson_id: String,
+        roster_id: String,
+    ) -> Result<LessonSummary> {
+        self.call(move |db| {
+            let roster: u32 = db
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM roster_members WHERE roster_id = ?1",
+                    [&roster_id],
+                    |r| r.get(0),
+                )
+                .ctx("counting a roster")?;
+            let mut stmt = db
+                .conn
+                .prepare(
+                    "SELECT status, count(*) FROM attendance WHERE lesson_id = ?1 GROUP BY status",
+                )
+                .ctx("counting attendance")?;
+            let rows = stmt
+                .query_map([&lesson_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+                })
+                .ctx("counting attendance")?;
+            let mut s = LessonSummary {
+                roster,
+                ..LessonSummary::default()
+            };
+            let mut marked = 0;
+            for row in rows {
+                let (status, n) = row.ctx("counting attendance")?;
+                marked += n;
+                match AttendanceStatus::parse(&status) {
+                    Some(AttendanceStatus::Present) => s.present = n,
+                    Some(AttendanceStatus::Late) => s.late = n,
+                    Some(AttendanceStatus::Absent) => s.absent = n,
+                    Some(AttendanceStatus::Leave) => s.leave = n,
+                    Some(AttendanceStatus::Sick) => s.sick = n,
+                    None => {}
+                }
+            }
+            s.unmarked = roster.saturating_sub(marked);
+            Ok(s)
+        })
+        .await
+    }
+
+    /// Notices valid at `now`, highest priority first.
+    ///
+    /// # Errors
+    /// SQLite fails or a stored time does not parse.
+    pub async fn active_notices(&self, now: DateTime<FixedOffset>) -> Result<Vec<NoticeRow>> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare(
+                    "SELECT id, title, body, priority, emergency, valid_from, valid_until
+                     FROM notices ORDER BY emergency DESC, priority DESC, created_at DESC",
+                )
+                .ctx("reading notices")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, bool>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
+                .ctx("reading notices")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, title, body, priority, emergency, from, until) =
+                    row.ctx("reading notices")?;
+                let valid_from = from.as_deref().map(parse_time).transpose()?;
+                let valid_until = until.as_deref().map(parse_time).transpose()?;
+                if valid_from.is_some_and(|f| now < f) || valid_until.is_some_and(|u| now >= u) {
+                    continue;
+                }
+                out.push(NoticeRow {
+                    id,
+                    title,
+                    body,
+                    priority,
+                    emergency,
+                    valid_from,
+                    valid_until,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn run(mut db: Db, mut rx: mpsc::Receiver<Msg>) {
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Job(job) => job(&mut db),
+            Msg::Close(reply) => {
+                let result = db
+                    .conn
+                    .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                    .ctx("checkpointing the WAL");
+                let result = result.and_then(|()| {
+                    db.conn
+                        .close()
+                        .map_err(|(_, e)| e)
+                        .ctx("closing the database")
+                });
+                tracing::info!(ok = result.is_ok(), "Store flushed and closed.");
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
+    // All handles dropped without a shutdown: the connection closes on drop; committed
+    // transactions are durable already (synchronous = FULL).
+}
+
+fn user_version(conn: &Connection) -> Result<usize> {
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("reading the schema version")?;
+    usize::try_from(v).map_err(|_| Error::Invalid(format!("schema version {v} is negative")))
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .ctx("enabling WAL")?;
+    // Design: FULL makes every commit durable on return in WAL mode (NORMAL may lose the last
+    // commits on power loss). Schools cut power every night; attendance must survive it.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous = FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .ctx("enabling foreign keys")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .ctx("setting the busy timeout")?;
+    Ok(())
+}
+
+fn probe_writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(".ketang-write-probe");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|source| Error::DataDir {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// `Ok` when `path` is absent or passes `PRAGMA quick_check`; otherwise the reason.
+fn check_existing(path: &Path) -> std::result::Result<(), String> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(c) => c,
+        Err(e) if is_corruption(&e) => return Err(e.to_string()),
+        // Not corruption (permissions, I/O): let the real open report it.
+        Err(_) => return Ok(()),
+    };
+    let rows = conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
+        stmt.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    });
+    match rows {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
+        Ok(rows) => Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; ")),
+        Err(e) if is_corruption(&e) => Err(e.to_string()),
+        Err(_) => Ok(()),
+    }
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt))
+}
+
+/// Moves `path` (and its -wal/-shm) to `path.corrupt-<UTC timestamp>`; returns the new path.
+fn quarantine(path: &Path, reason: &str) -> Result<PathBuf> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let moved = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    std::fs::rename(path, &moved).map_err(|source| Error::Quarantine {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", moved.display()));
+            std::fs::rename(&side, &to).map_err(|source| Error::Quarantine {
+                path: side.clone(),
+                reason: reason.to_owned(),
+                source,
+            })?;
+        }
+    }
+    Ok(moved)
+}
+
+fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
+    use std::collections::{HashMap, HashSet};
+    let mut problems = Vec::new();
+    let mut students = HashSet::new();
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for (i, st) in s.students.iter().enumerate() {
+        if st.id.trim().is_empty() {
+            problems.push(format!("students[{i}]: empty student id"));
+        }
+        if !students.insert(st.id.as_str()) {
+            problems.push(format!(
+                "students[{i}]: student id {:?} appears twice",
+                st.id
+            ));
+        }
+        for uid in &st.cards {
+            if let Some(prev) = owners.insert(uid.as_str(), st.id.as_str()) {
+                // The UID itself is not repeated in the message: it may end up in logs.
+                problems.push(format!(
+                    "students[{i}]: a card UID of student {:?} is also owned by student {prev:?}",
+                    st.id
+                ));
+            }
+        }
+    }
+    let mut rosters = HashSet::new();
+    for (i, r) in s.rosters.iter().enumerate() {
+        rosters.insert(r.id.as_str());
+        if r.kind != "class" && r.kind != "elective" {
+            problems.push(format!(
+                "rosters[{i}]: kind {:?} is not \"class\" or \"elective\"",
+                r.kind
+            ));
+        }
+        for m in &r.members {
+            if !students.contains(m.as_str()) {
+                problems.push(format!(
+                    "rosters[{i}] ({}): member {m:?} is not a known student",
+                    r.id
+                ));
+            }
+        }
+    }
+    let mut slots = HashSet::new();
+    for (i, p) in s.periods.iter().enumerate() {
+        if !rosters.contains(p.roster_id.as_str()) {
+            problems.push(format!("periods[{i}]: roster {:?} is unknown", p.roster_id));
+        }
+        if !(1..=7).contains(&p.weekday) {
+            problems.push(format!("periods[{i}]: weekday {} is not 1..7", p.weekday));
+        }
+        if p.ends <= p.starts {
+            problems.push(format!(
+                "periods[{i}]: ends {} is not after starts {}",
+                p.ends, p.starts
+            ));
+        }
+        if !slots.insert((p.weekday, p.period)) {
+            problems.push(format!(
+                "periods[{i}]: weekday {} period {} appears twice",
+                p.weekday, p.period
+            ));
+        }
+    }
+    problems
+}
+
+fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO lessons (id, date, period, subject, teacher, roster_id, starts_at, ends_at, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET state = ?9, updated_at = ?10",
+        params![
+            l.id,
+            l.date.to_string(),
+            l.period,
+            l.subject,
+            l.teacher,
+            l.roster_id,
+            rfc3339(&l.starts_at),
+            rfc3339(&l.ends_at),
+            l.state,
+            now_utc()
+        ],
+    )
+    .ctx("storing a lesson")?;
+    Ok(())
+}
+
+fn insert_tap(tx: &rusqlite::Transaction<'_>, t: &TapRecord) -> Result<()> {
+    tx.execute(
+        "INSERT INTO card_taps (reader, uid, student_id, lesson_id, outcome, tapped_at, clock_synced)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            t.reader,
+            t.uid,
+            t.student_id,
+            t.lesson_id,
+            t.outcome.as_str(),
+            rfc3339(&t.at),
+            t.clock_synced
+        ],
+    )
+    .ctx("logging a card tap")?;
+    Ok(())
+}
+
+fn rfc3339(t: &DateTime<FixedOffset>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+fn now_utc() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(s)
+        .map_err(|e| Error::Invalid(format!("stored time {s:?} does not parse: {e}")))
+}

@@ -1,0 +1,82 @@
+#![allow(dead_code, unreachable_pub)]
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+use ketang_sync::*;
+
+pub fn identity() -> Identity {
+    Identity {
+        school_id: "hf-0042".into(),
+        device_id: "kt-test-1".into(),
+    }
+}
+
+pub fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+pub fn t(s: &str) -> NaiveTime {
+    NaiveTime::parse_from_str(s, "%H:%M").unwrap()
+}
+
+pub fn school() -> SchoolSnapshot {
+    let students = (1..=3)
+        .map(|i| StudentRow {
+            id: format!("S{i:03}"),
+            name: format!("学生{i}"),
+            class_id: "g7-3".into(),
+            gender: None,
+            cards: vec![format!("04A1B2C{i}")],
+        })
+        .collect::<Vec<_>>();
+    SchoolSnapshot {
+        rosters: vec![Roster {
+            id: "g7-3".into(),
+            name: "七年级(3)班".into(),
+            kind: "class".into(),
+            members: students.iter().map(|s| s.id.clone()).collect(),
+        }],
+        students,
+        periods: vec![Period {
+            weekday: 1,
+            period: 1,
+            starts: t("08:00"),
+            ends: t("08:45"),
+            subject: "语文".into(),
+            teacher: "王老师".into(),
+            room: None,
+            roster_id: "g7-3".into(),
+        }],
+        notices: vec![],
+    }
+}
+
+pub fn lesson() -> LessonRow {
+    LessonRow {
+        id: "2026-11-23/1".into(),
+        date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        period: 1,
+        subject: "语文".into(),
+        teacher: "王老师".into(),
+        roster_id: "g7-3".into(),
+        starts_at: at("2026-11-23T08:00:00+08:00"),
+        ends_at: at("2026-11-23T08:45:00+08:00"),
+        state: "open".into(),
+    }
+}
+
+pub fn check_in(student: &str, when: &str) -> CheckIn {
+    CheckIn {
+        lesson: lesson(),
+        student_id: student.into(),
+        status: AttendanceStatus::Present,
+        source: AttendanceSource::Card,
+        recorded_by: None,
+        tap: None,
+        outbox: OutboxRecord {
+            stream: Stream::Attendance,
+            captured_at: at(when),
+            clock_synced: true,
+            body: serde_json::json!({"student_id": student, "status": "present"}),
+        },
+    }
+}

@@ -1,0 +1,241 @@
+//! Component tests of the store on a real SQLite file in a temp dir.
+
+mod common;
+
+use common::*;
+use ketang_sync::*;
+
+#[tokio::test]
+async fn a_new_database_is_migrated_from_empty_to_the_latest_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert_eq!(report.from_version, 0);
+    assert_eq!(report.to_version, schema::LATEST_VERSION);
+    assert!(report.quarantined.is_none());
+    assert!(store.outbox_pending().await.unwrap().is_empty());
+    store.shutdown().await.unwrap();
+
+    // Reopening does not migrate again.
+    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert_eq!(report.from_version, schema::LATEST_VERSION);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_database_is_moved_aside_and_a_fresh_one_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DB_FILE);
+    std::fs::write(
+        &db,
+        b"this is not a sqlite database, just garbage bytes".repeat(200),
+    )
+    .unwrap();
+
+    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let (moved, reason) = report.quarantined.expect("the corrupt file is reported");
+    assert!(
+        moved
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("ketang.db.corrupt-")
+    );
+    assert!(!reason.is_empty());
+    // The garbage is kept byte for byte, never deleted.
+    assert_eq!(
+        std::fs::read(&moved).unwrap(),
+        b"this is not a sqlite database, just garbage bytes".repeat(200)
+    );
+    // The fresh database works.
+    store.replace_school(school()).await.unwrap();
+    assert_eq!(store.school_counts().await.unwrap(), (3, 3, 1));
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_with_damaged_pages_is_quarantined_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store.shutdown().await.unwrap();
+    // Overwrite the middle of the file (past the header page) with garbage.
+    let db = dir.path().join(DB_FILE);
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8192);
+    for b in &mut bytes[4096..8192] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+
+    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert!(
+        report.quarantined.is_some(),
+        "damaged pages must be detected"
+    );
+    assert_eq!(store.school_counts().await.unwrap(), (0, 0, 0));
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unusable_data_dir_is_a_clear_error_naming_the_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = StoreHandle::open(&file.join("data"), identity()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("plain-file"), "{msg}");
+    assert!(matches!(err, Error::DataDir { .. }));
+}
+
+#[tokio::test]
+async fn the_first_check_in_wins_and_repeats_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+
+    let first = store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    assert_eq!(first, CheckInOutcome::Recorded { seq: 1 });
+    let mut late = check_in("S001", "2026-11-23T08:10:00+08:00");
+    late.status = AttendanceStatus::Late;
+    let again = store.check_in(late).await.unwrap();
+    assert_eq!(
+        again,
+        CheckInOutcome::AlreadyRecorded {
+            status: AttendanceStatus::Present
+        }
+    );
+
+    assert_eq!(
+        store.outbox_pending().await.unwrap().get("attendance"),
+        Some(&1)
+    );
+    let summary = store
+        .lesson_summary("2026-11-23/1".into(), "g7-3".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.roster,
+            summary.present,
+            summary.late,
+            summary.unmarked
+        ),
+        (3, 1, 0, 2)
+    );
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn outbox_seq_is_gap_free_across_restarts_and_envelopes_keep_capture_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    store
+        .check_in(check_in("S002", "2026-11-23T07:56:00+08:00"))
+        .await
+        .unwrap();
+    store.shutdown().await.unwrap();
+
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let third = store
+        .check_in(check_in("S003", "2026-11-23T07:57:00+08:00"))
+        .await
+        .unwrap();
+    assert_eq!(third, CheckInOutcome::Recorded { seq: 3 });
+    let rows = store.outbox_peek(10).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(rows[0].captured_at, "2026-11-23T07:55:00.000+08:00");
+    assert_eq!(rows[0].schema, ENVELOPE_SCHEMA);
+    assert_eq!(rows[0].device_id, "kt-test-1");
+    let ids: std::collections::HashSet<_> = rows.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn alarms_drain_before_earlier_attendance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    let when = at("2026-11-23T08:01:00+08:00");
+    store
+        .raise_alarm(
+            AlarmRecord {
+                id: "a1".into(),
+                source: "alarm".into(),
+                drill: false,
+                raised_at: when,
+                clock_synced: true,
+            },
+            OutboxRecord {
+                stream: Stream::Alarm,
+                captured_at: when,
+                clock_synced: true,
+                body: serde_json::json!({"alarm_id": "a1"}),
+            },
+        )
+        .await
+        .unwrap();
+    let rows = store.outbox_peek(10).await.unwrap();
+    assert_eq!(rows[0].stream, Stream::Alarm);
+    assert_eq!(rows[0].seq, 2);
+    assert_eq!(store.active_alarms().await.unwrap().len(), 1);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_school_snapshot_is_rejected_whole_with_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+
+    let mut bad = school();
+    bad.students[1].cards = bad.students[0].cards.clone();
+    bad.rosters[0].members.push("S999".into());
+    bad.periods[0].ends = t("07:00");
+    let err = store.replace_school(bad).await.unwrap_err().to_string();
+    assert!(err.contains("also owned by"), "{err}");
+    assert!(err.contains("S999"), "{err}");
+    assert!(err.contains("not after"), "{err}");
+    assert!(
+        !err.contains("04A1B2C1"),
+        "card UIDs must not appear in messages: {err}"
+    );
+    // The previous good data stays in force.
+    assert_eq!(store.school_counts().await.unwrap(), (3, 3, 1));
+    assert_eq!(
+        store
+            .card_owner("04A1B2C2".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        "S002"
+    );
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_after_shutdown_report_a_closed_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.shutdown().await.unwrap();
+    assert!(matches!(store.ping().await, Err(Error::Closed)));
+    // The WAL was checkpointed into the main file.
+    let wal = dir.path().join("ketang.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+}
