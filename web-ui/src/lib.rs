@@ -1,1 +1,21 @@
-//! placeholder
+//! Ketang's local HTTP API (and, with issue 7, the class board UI), served by axum.
+//!
+//! This crate declares what it needs from the device as the [`DeviceApi`] trait; the daemon
+//! implements it (HOUSE_STYLE §1), so this crate depends on no other workspace crate.
+//!
+//! Routes (contract, see `docs/api.md`):
+//! * `GET /healthz`: 200 and JSON when the daemon and its store answer, 503 otherwise.
+//! * `GET /api/v1/status`: the device's status as JSON ([`StatusReport`]).
+//! * `GET /metrics`: Prometheus/OpenMetrics text.
+//! * `POST /api/v1/sim/card|temperature|button`: simulated hardware input, mounted only
+//!   when the device runs simulated hardware.
+//! * `GET /`: a status page for people.
+
+mod error;
+mod metrics;
+mod routes;
+mod status;
+
+pub use error::{ApiError, SimError};
+pub use routes::{DeviceApi, router};
+pub use status::*;

@@ -1,0 +1,60 @@
+//! HTTP errors.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to an HTTP client. 5xx answers are generic; the cause is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request was wrong; the message says how (sent to the client).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such resource.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Something inside the device failed; the message is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A part of the device is not available right now (sent to the client).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why simulated input was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The input names something that does not exist or is malformed (400).
+    #[error("{0}")]
+    BadInput(String),
+    /// The device cannot take input now, e.g. shutting down (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::BadInput(m) => ApiError::BadRequest(m),
+            SimError::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, message) = match &self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "Request failed inside the device.");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error (see the device log)".to_owned(),
+                )
+            }
+        };
+        (code, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}

@@ -1,0 +1,203 @@
+//! The status document served at `/api/v1/status`. Field names are a contract (`docs/api.md`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Everything `/api/v1/status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Who this device is.
+    pub device: DeviceInfo,
+    /// Daemon version.
+    pub version: String,
+    /// "demo" or "production".
+    pub mode: String,
+    /// Random id of this daemon start.
+    pub boot_id: String,
+    /// When the daemon started (RFC 3339).
+    pub started_at: String,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// The board's clock.
+    pub clock: ClockInfo,
+    /// The local database.
+    pub store: StoreInfo,
+    /// What waits to be synced.
+    pub outbox: OutboxInfo,
+    /// The link to the regional cloud.
+    pub sync: SyncInfo,
+    /// One entry per configured device.
+    pub hardware: Vec<HardwareStatus>,
+    /// The lesson now (open for check-in or in progress), if any.
+    pub lesson: Option<LessonInfo>,
+    /// The next lesson today, if any.
+    pub next_lesson: Option<LessonInfo>,
+    /// Alarms not yet cleared.
+    pub alarms: Vec<AlarmInfo>,
+    /// Notices valid now.
+    pub notices: Vec<NoticeInfo>,
+    /// Event counters since start.
+    pub counters: Counters,
+}
+
+/// Device identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceInfo {
+    /// School id.
+    pub school_id: String,
+    /// Classroom id.
+    pub classroom_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Class name shown on the board.
+    pub class_name: String,
+}
+
+/// Clock state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockInfo {
+    /// Local time now (RFC 3339).
+    pub now: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Whether the clock is NTP-synchronised.
+    pub synced: bool,
+    /// A demo/test clock set with `--clock`.
+    pub simulated: bool,
+}
+
+/// Store state.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreInfo {
+    /// Database file.
+    pub path: String,
+    /// Schema version.
+    pub schema_version: usize,
+    /// Where a corrupt database was moved at start, if it was.
+    pub quarantined: Option<String>,
+    /// The last write failed because the disk is full.
+    pub disk_full: bool,
+    /// The last store error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Outbox state.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxInfo {
+    /// Rows waiting, per stream.
+    pub pending: BTreeMap<String, u64>,
+    /// All rows waiting.
+    pub total: u64,
+}
+
+/// Sync state.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncInfo {
+    /// Connected to the broker now.
+    pub connected: bool,
+    /// Broker URL with any credentials removed; `None` when offline by configuration.
+    pub broker: Option<String>,
+    /// A word for people: "offline", "connecting", "connected", ...
+    pub state: String,
+}
+
+/// One device's health.
+#[derive(Debug, Clone, Serialize)]
+pub struct HardwareStatus {
+    /// Name from the config, e.g. "door".
+    pub name: String,
+    /// Kind, e.g. "card_reader".
+    pub kind: String,
+    /// Driver, e.g. "simulated", "mfrc522".
+    pub driver: String,
+    /// "ok", "fault" or "absent".
+    pub state: String,
+    /// Why, when not ok.
+    pub detail: Option<String>,
+}
+
+/// A lesson.
+#[derive(Debug, Clone, Serialize)]
+pub struct LessonInfo {
+    /// "YYYY-MM-DD/P".
+    pub id: String,
+    /// Period number.
+    pub period: u8,
+    /// Subject.
+    pub subject: String,
+    /// Teacher.
+    pub teacher: String,
+    /// Room.
+    pub room: Option<String>,
+    /// upcoming / open / in_progress / ended.
+    pub state: String,
+    /// Start (RFC 3339).
+    pub starts_at: String,
+    /// End (RFC 3339).
+    pub ends_at: String,
+    /// Attendance counts (for the current lesson).
+    pub attendance: Option<AttendanceCounts>,
+}
+
+/// Attendance counts of one lesson.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct AttendanceCounts {
+    /// On the roster.
+    pub roster: u32,
+    /// Present.
+    pub present: u32,
+    /// Late.
+    pub late: u32,
+    /// Absent.
+    pub absent: u32,
+    /// On leave.
+    pub leave: u32,
+    /// Sick.
+    pub sick: u32,
+    /// Not yet marked.
+    pub unmarked: u32,
+}
+
+/// An active alarm.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmInfo {
+    /// Alarm id.
+    pub id: String,
+    /// What raised it.
+    pub source: String,
+    /// A drill.
+    pub drill: bool,
+    /// When (RFC 3339).
+    pub raised_at: String,
+}
+
+/// A notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeInfo {
+    /// Notice id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub body: String,
+    /// Emergency broadcast.
+    pub emergency: bool,
+}
+
+/// Event counters since start.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Counters {
+    /// Card taps seen.
+    pub card_taps: u64,
+    /// Taps of cards no student owns.
+    pub unknown_cards: u64,
+    /// Check-ins recorded.
+    pub check_ins: u64,
+    /// Health checks recorded.
+    pub health_checks: u64,
+    /// Alarms raised.
+    pub alarms: u64,
+    /// Hardware input that was rejected as malformed.
+    pub rejected_inputs: u64,
+}
