@@ -1,1 +1,3 @@
+//! ketangd
+mod config;
 fn main() {}

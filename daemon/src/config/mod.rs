@@ -1,0 +1,177 @@
+//! The daemon's configuration: TOML parsed into raw sections with serde
+//! (`deny_unknown_fields`), then validated into checked types. Validation reports **every**
+//! problem at once, each with its field path, and touches no hardware or network.
+//!
+//! The format is documented in `docs/config.md`; `image/ketang.example.toml` is a full
+//! example. Secrets (MQTT credentials) are held in [`Secret`] and never printed.
+
+mod error;
+mod hardware;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime};
+
+pub(crate) use error::{ConfigError, ConfigErrors};
+pub(crate) use hardware::{
+    DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
+};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) device: DeviceIdentity,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) http: HttpConfig,
+    pub(crate) sync: SyncConfig,
+    pub(crate) hardware: HardwareConfig,
+    pub(crate) school: SchoolConfig,
+}
+
+/// Who this board is. Each id is 1–64 characters of `A-Z a-z 0-9 - _ .` (they appear in MQTT
+/// topics, so `/ + #` are refused).
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceIdentity {
+    pub(crate) school_id: String,
+    pub(crate) classroom_id: String,
+    pub(crate) device_id: String,
+    pub(crate) class_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HttpConfig {
+    pub(crate) listen: SocketAddr,
+}
+
+/// The link to the regional cloud. `broker` is `None` when the board runs offline by design.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncConfig {
+    pub(crate) broker: Option<BrokerUrl>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) client_cert: Option<PathBuf>,
+    pub(crate) client_key: Option<PathBuf>,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) keep_alive: Duration,
+}
+
+/// A parsed `mqtt://` or `mqtts://` URL.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct BrokerUrl {
+    pub(crate) tls: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl BrokerUrl {
+    /// The URL without any credentials, for logs and the status page.
+    pub(crate) fn redacted(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Debug for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// MQTT username and password, read from the credentials file.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
+    pub(crate) file: PathBuf,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+/// A secret string whose `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(s: String) -> Self {
+        Self(s)
+    }
+    #[allow(dead_code, reason = "read by the MQTT client of issue 4")]
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Timetable and term defaults a school can change.
+#[derive(Debug, Clone)]
+pub(crate) struct SchoolConfig {
+    pub(crate) timezone: chrono_tz::Tz,
+    /// Check-in opens this long before a lesson starts.
+    pub(crate) checkin_opens: Duration,
+    /// A check-in later than start + this is "late".
+    pub(crate) late_after: Duration,
+    pub(crate) fever_threshold_c: f64,
+    pub(crate) term: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) morning_check: (NaiveTime, NaiveTime),
+    pub(crate) noon_check: (NaiveTime, NaiveTime),
+    /// A temperature reading pairs with a card tap this close in time.
+    pub(crate) health_pairing: Duration,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    ///
+    /// # Errors
+    /// Every problem found, each naming the file and the field.
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::new(
+                path,
+                vec![ConfigError::new(
+                    "",
+                    format!(
+                        "cannot read the config file: {e}; pass an existing, readable TOML file"
+                    ),
+                )],
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config `text`; `origin` is used in messages and to resolve relative paths.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub(crate) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
+        let base = origin.parent().unwrap_or(Path::new("."));
+        validate::validate(text, base).map_err(|errs| ConfigErrors::new(origin, errs))
+    }
+}

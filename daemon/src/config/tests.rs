@@ -1,0 +1,301 @@
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"
+data_dir = "/var/lib/ketang"
+
+[device]
+school_id = "hf-0042"
+classroom_id = "g7-c3"
+device_id = "kt-0001"
+class_name = "七年级(3)班"
+
+[http]
+listen = "0.0.0.0:8080"
+
+[sync]
+broker_url = "mqtts://mqtt.edu.example.cn:8883"
+
+[school]
+timezone = "Asia/Shanghai"
+late_after_min = 3
+term_start = "2026-09-01"
+term_end = "2027-01-22"
+
+[[hardware.card_readers]]
+name = "door"
+driver = "mfrc522"
+spi = "/dev/spidev0.0"
+reset_line = 25
+
+[[hardware.card_readers]]
+name = "wedge"
+driver = "evdev"
+device = "/dev/input/by-id/usb-reader-event-kbd"
+
+[hardware.thermometer]
+driver = "mlx90614"
+i2c = "/dev/i2c-1"
+
+[[hardware.buttons]]
+name = "alarm"
+driver = "gpio"
+line = 17
+long_press_ms = 500
+
+[hardware.siren]
+driver = "gpio"
+line = 22
+
+[hardware.whiteboard]
+driver = "serial"
+port = "/dev/ttyS0"
+dialect = "smart"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, Path::new("/etc/ketang/ketang.toml"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn has(errs: &[String], needle: &str) -> bool {
+    errs.iter().any(|e| e.contains(needle))
+}
+
+#[test]
+fn a_complete_config_validates_into_checked_types() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.device.school_id, "hf-0042");
+    assert_eq!(c.http.listen.port(), 8080);
+    let b = c.sync.broker.unwrap();
+    assert!(b.tls);
+    assert_eq!(b.port, 8883);
+    assert_eq!(c.school.late_after, std::time::Duration::from_secs(180));
+    assert_eq!(c.school.timezone, chrono_tz::Asia::Shanghai);
+    assert_eq!(c.hardware.devices.len(), 6);
+    let wb = c.hardware.of_kind(DeviceKind::Whiteboard).next().unwrap();
+    assert!(matches!(
+        wb.driver,
+        DeviceDriver::Serial {
+            baud: 19_200,
+            dialect: WhiteboardDialect::Smart,
+            ..
+        }
+    ));
+    let button = c.hardware.of_kind(DeviceKind::Button).next().unwrap();
+    assert!(matches!(
+        &button.driver,
+        DeviceDriver::Gpio(GpioLine {
+            line: 17,
+            active_low: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn several_errors_are_reported_together_with_their_paths() {
+    let text = r#"
+[device]
+school_id = "hf 0042"
+device_id = "kt/1"
+
+[http]
+listen = "0.0.0.0:0"
+
+[school]
+fever_threshold_c = 42.0
+timezone = "Mars/Olympus"
+
+[[hardware.card_readers]]
+name = "door"
+driver = "mfrc522"
+i2c = "/dev/i2c-1"
+"#;
+    let errs = errors(text);
+    assert!(
+        has(&errs, "device.school_id: \"hf 0042\" is not valid"),
+        "{errs:#?}"
+    );
+    assert!(has(&errs, "device.classroom_id: missing"), "{errs:#?}");
+    assert!(has(&errs, "device.device_id"), "{errs:#?}");
+    assert!(has(&errs, "http.listen: port 0"), "{errs:#?}");
+    assert!(has(&errs, "school.fever_threshold_c"), "{errs:#?}");
+    assert!(has(&errs, "school.timezone"), "{errs:#?}");
+    assert!(
+        has(
+            &errs,
+            "hardware.card_readers[0].i2c: does not apply to driver \"mfrc522\""
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        has(&errs, "hardware.card_readers[0].spi: missing"),
+        "{errs:#?}"
+    );
+    assert!(errs.len() >= 8, "{errs:#?}");
+}
+
+#[test]
+fn unknown_keys_are_refused_in_every_section_at_once() {
+    let text = GOOD
+        .replace("[http]", "[http]\nlisten_port = 80")
+        .replace("[sync]", "[sync]\nbroker = \"x\"")
+        + "\n[extra]\nx = 1\n";
+    let errs = errors(&text);
+    assert!(has(&errs, "extra: unknown key"), "{errs:#?}");
+    assert!(has(&errs, "unknown field `listen_port`"), "{errs:#?}");
+    assert!(has(&errs, "unknown field `broker`"), "{errs:#?}");
+}
+
+#[test]
+fn wrong_types_name_the_field_and_the_line_of_the_section() {
+    let errs = errors(&GOOD.replace("late_after_min = 3", "late_after_min = \"three\""));
+    assert!(
+        has(
+            &errs,
+            "school.late_after_min: invalid type: string \"three\", expected i64"
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        has(&errs, "expected i64 (in the section at line 16)"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn malformed_toml_gives_the_line() {
+    let errs = errors("[device\nschool_id = 1");
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].contains("line 1") && errs[0].contains("not valid TOML"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_missing_device_section_is_an_error() {
+    let errs = errors("data_dir = \"/tmp/x\"");
+    assert!(has(&errs, "device: missing"), "{errs:#?}");
+}
+
+#[test]
+fn unreadable_tls_files_are_named() {
+    let text = GOOD.replace(
+        "broker_url = \"mqtts://mqtt.edu.example.cn:8883\"",
+        "broker_url = \"mqtts://mqtt.edu.example.cn:8883\"\nca_file = \"/nonexistent/ca.pem\"\nclient_cert = \"/nonexistent/c.pem\"",
+    );
+    let errs = errors(&text);
+    assert!(
+        has(&errs, "sync.ca_file: cannot read /nonexistent/ca.pem"),
+        "{errs:#?}"
+    );
+    assert!(
+        has(&errs, "sync.client_key: mutual TLS needs both"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn credentials_in_the_broker_url_are_refused_without_echoing_them() {
+    let errs = errors(&GOOD.replace("mqtts://mqtt.edu", "mqtts://user:hunter2@mqtt.edu"));
+    assert!(
+        has(
+            &errs,
+            "sync.broker_url: credentials in the URL are not allowed"
+        ),
+        "{errs:#?}"
+    );
+    assert!(!errs.iter().any(|e| e.contains("hunter2")));
+}
+
+#[test]
+fn a_credentials_file_must_be_private_and_its_password_is_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mqtt.credentials");
+    std::fs::write(&f, "username = \"kt-0001\"\npassword = \"s3cret-pw\"\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = GOOD.replace(
+        "broker_url = \"mqtts://mqtt.edu.example.cn:8883\"",
+        &format!(
+            "broker_url = \"mqtts://mqtt.edu.example.cn:8883\"\ncredentials_file = \"{}\"",
+            f.display()
+        ),
+    );
+    let errs = errors(&text);
+    assert!(has(&errs, "chmod 600"), "{errs:#?}");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = parse(&text).unwrap();
+    let creds = c.sync.credentials.clone().unwrap();
+    assert_eq!(creds.password.expose(), "s3cret-pw");
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
+
+#[test]
+fn hardware_simulated_gives_the_standard_set() {
+    let text = GOOD
+        .split("[[hardware.card_readers]]")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "[hardware]\nsimulated = true\n";
+    let c = parse(&text).unwrap();
+    assert_eq!(c.hardware, HardwareConfig::all_simulated());
+    assert!(c.hardware.any_simulated());
+}
+
+#[test]
+fn unknown_drivers_list_the_valid_ones() {
+    let errs = errors(&GOOD.replace("driver = \"mlx90614\"", "driver = \"dht22\""));
+    assert!(
+        has(
+            &errs,
+            "hardware.thermometer.driver: \"dht22\" is not a thermometer driver; expected one of simulated, mlx90614"
+        ),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn duplicate_device_names_are_refused() {
+    let errs = errors(&GOOD.replace("name = \"wedge\"", "name = \"door\""));
+    assert!(has(&errs, "\"door\" is used twice"), "{errs:#?}");
+}
+
+#[test]
+fn impossible_windows_and_terms_are_refused() {
+    let errs = errors(&GOOD.replace(
+        "term_end = \"2027-01-22\"",
+        "term_end = \"2026-01-22\"\nmorning_check = \"09:00-08:00\"",
+    ));
+    assert!(
+        has(&errs, "school.term_end: is not after term_start"),
+        "{errs:#?}"
+    );
+    assert!(
+        has(
+            &errs,
+            "school.morning_check: \"09:00-08:00\" ends before it starts"
+        ),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_file() {
+    let c = parse(&GOOD.replace("data_dir = \"/var/lib/ketang\"", "data_dir = \"data\"")).unwrap();
+    assert_eq!(c.data_dir, Path::new("/etc/ketang/data"));
+}

@@ -1,0 +1,558 @@
+//! From TOML text to a checked [`Config`], collecting every problem.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use super::raw::*;
+use super::*;
+
+const SECTIONS: [&str; 6] = ["device", "data_dir", "http", "sync", "hardware", "school"];
+
+/// Whether `s` is a valid id: 1-64 of `A-Z a-z 0-9 - _ .`.
+pub(crate) fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
+    let top: BTreeMap<String, Spanned<toml::Value>> = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| format!("line {}: ", line_of(text, s.start)))
+            .unwrap_or_default();
+        vec![ConfigError::new(
+            "",
+            format!("{at}not valid TOML: {}", e.message().trim()),
+        )]
+    })?;
+    let mut errs = Vec::new();
+    for key in top.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            errs.push(ConfigError::new(
+                key.clone(),
+                format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
+            ));
+        }
+    }
+    let section = |name: &str| -> Option<(usize, toml::Value)> {
+        top.get(name)
+            .map(|v| (line_of(text, v.span().start), v.get_ref().clone()))
+    };
+    fn typed<T: DeserializeOwned + Default>(
+        name: &str,
+        sec: Option<(usize, toml::Value)>,
+        errs: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let Some((line, value)) = sec else {
+            return Some(T::default());
+        };
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let path = if inner == "." {
+                    name.to_owned()
+                } else {
+                    format!("{name}.{inner}")
+                };
+                errs.push(ConfigError::new(
+                    path,
+                    format!(
+                        "{} (in the section at line {line})",
+                        e.inner()
+                            .to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .trim()
+                    ),
+                ));
+                None
+            }
+        }
+    }
+
+    // [device] is required.
+    let device = match section("device") {
+        None => {
+            errs.push(ConfigError::new(
+                "device",
+                "missing; add a [device] section with school_id, classroom_id, device_id and class_name",
+            ));
+            None
+        }
+        Some(sec) => typed::<RawDeviceOpt>("device", Some(sec), &mut errs).map(|d| d.0),
+    };
+    let device = device.map(|d| identity(d, &mut errs));
+
+    let data_dir = match top.get("data_dir") {
+        None => Some(PathBuf::from("/var/lib/ketang")),
+        Some(v) => match v.get_ref().as_str() {
+            Some(s) if !s.trim().is_empty() => Some(resolve(base, s)),
+            _ => {
+                errs.push(ConfigError::new(
+                    "data_dir",
+                    "expected a non-empty path string, e.g. \"/var/lib/ketang\"",
+                ));
+                None
+            }
+        },
+    };
+    let http = typed::<RawHttp>("http", section("http"), &mut errs).map(|h| http(h, &mut errs));
+    let sync =
+        typed::<RawSync>("sync", section("sync"), &mut errs).map(|s| sync(s, base, &mut errs));
+    let hardware = typed::<RawHardware>("hardware", section("hardware"), &mut errs)
+        .map(|h| hardware::validate(h, &mut errs));
+    let school =
+        typed::<RawSchool>("school", section("school"), &mut errs).map(|s| school(s, &mut errs));
+
+    match (device, data_dir, http, sync, hardware, school) {
+        (Some(device), Some(data_dir), Some(http), Some(sync), Some(hardware), Some(school))
+            if errs.is_empty() =>
+        {
+            Ok(Config {
+                device,
+                data_dir,
+                http,
+                sync,
+                hardware,
+                school,
+            })
+        }
+        _ => Err(errs),
+    }
+}
+
+/// `[device]` has no sensible default, so it is wrapped to tell "absent" from "empty".
+#[derive(Default, serde::Deserialize)]
+#[serde(transparent)]
+struct RawDeviceOpt(RawDevice);
+
+impl Default for RawDevice {
+    fn default() -> Self {
+        Self {
+            school_id: None,
+            classroom_id: None,
+            device_id: None,
+            class_name: None,
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+fn identity(d: RawDevice, errs: &mut Vec<ConfigError>) -> DeviceIdentity {
+    let mut id = |field: &str, v: Option<String>| -> String {
+        match v {
+            None => {
+                errs.push(ConfigError::new(
+                    format!("device.{field}"),
+                    "missing; every board needs it (it is part of its MQTT topics)",
+                ));
+                String::new()
+            }
+            Some(s) if !is_id(&s) => {
+                errs.push(ConfigError::new(
+                    format!("device.{field}"),
+                    format!("{s:?} is not valid: use 1-64 characters of A-Z a-z 0-9 - _ . (no spaces, no / + #)"),
+                ));
+                String::new()
+            }
+            Some(s) => s,
+        }
+    };
+    let school_id = id("school_id", d.school_id);
+    let classroom_id = id("classroom_id", d.classroom_id);
+    let device_id = id("device_id", d.device_id);
+    let class_name = match d.class_name {
+        Some(n) if !n.trim().is_empty() && n.chars().count() <= 40 => n,
+        Some(_) => {
+            errs.push(ConfigError::new(
+                "device.class_name",
+                "expected 1-40 characters, e.g. \"七年级(3)班\"",
+            ));
+            String::new()
+        }
+        None => classroom_id.clone(),
+    };
+    DeviceIdentity {
+        school_id,
+        classroom_id,
+        device_id,
+        class_name,
+    }
+}
+
+fn http(h: RawHttp, errs: &mut Vec<ConfigError>) -> HttpConfig {
+    let listen = h.listen.as_deref().unwrap_or("0.0.0.0:8080");
+    let listen = match listen.parse::<SocketAddr>() {
+        Ok(a) if a.port() == 0 => {
+            errs.push(ConfigError::new(
+                "http.listen",
+                "port 0 is not allowed: the board's UI needs a fixed port, e.g. \"0.0.0.0:8080\"",
+            ));
+            a
+        }
+        Ok(a) => a,
+        Err(_) => {
+            errs.push(ConfigError::new(
+                "http.listen",
+                format!(
+                    "{listen:?} is not an IP:port address, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""
+                ),
+            ));
+            SocketAddr::from(([0, 0, 0, 0], 8080))
+        }
+    };
+    HttpConfig { listen }
+}
+
+/// Parses an `mqtt://` / `mqtts://` URL. Credentials in the URL are refused: they belong in
+/// the 0600 credentials file.
+pub(crate) fn parse_broker(s: &str) -> Result<BrokerUrl, String> {
+    let u = url::Url::parse(s)
+        .map_err(|e| format!("{e}; expected mqtt://HOST:PORT or mqtts://HOST:PORT"))?;
+    let tls = match u.scheme() {
+        "mqtt" => false,
+        "mqtts" => true,
+        other => return Err(format!("scheme {other:?} is not mqtt or mqtts")),
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "credentials in the URL are not allowed; put them in sync.credentials_file".into(),
+        );
+    }
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the URL has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = u.port().unwrap_or(if tls { 8883 } else { 1883 });
+    if port == 0 {
+        return Err("port 0 is not a broker port".into());
+    }
+    if !(u.path().is_empty() || u.path() == "/") || u.query().is_some() {
+        return Err("the URL must be only scheme://host:port".into());
+    }
+    Ok(BrokerUrl { tls, host, port })
+}
+
+fn readable(
+    path_name: &str,
+    base: &Path,
+    v: Option<String>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<PathBuf> {
+    let p = resolve(base, &v?);
+    if let Err(e) = std::fs::File::open(&p) {
+        errs.push(ConfigError::new(
+            path_name,
+            format!("cannot read {}: {e}", p.display()),
+        ));
+    }
+    Some(p)
+}
+
+fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> SyncConfig {
+    let broker = s.broker_url.as_deref().and_then(|u| match parse_broker(u) {
+        Ok(b) => Some(b),
+        Err(m) => {
+            // The URL is not echoed: it could hold credentials.
+            errs.push(ConfigError::new("sync.broker_url", m));
+            None
+        }
+    });
+    let ca_file = readable("sync.ca_file", base, s.ca_file, errs);
+    let client_cert = readable("sync.client_cert", base, s.client_cert, errs);
+    let client_key = readable("sync.client_key", base, s.client_key, errs);
+    if client_cert.is_some() != client_key.is_some() {
+        errs.push(ConfigError::new(
+            if client_cert.is_some() {
+                "sync.client_key"
+            } else {
+                "sync.client_cert"
+            },
+            "mutual TLS needs both client_cert and client_key",
+        ));
+    }
+    if let Some(b) = &broker {
+        if !b.tls && (ca_file.is_some() || client_cert.is_some()) {
+            errs.push(ConfigError::new(
+                "sync.broker_url",
+                "TLS files are set but the URL is mqtt://; use mqtts://",
+            ));
+        }
+    } else if ca_file.is_some() || client_cert.is_some() || s.credentials_file.is_some() {
+        errs.push(ConfigError::new(
+            "sync.broker_url",
+            "missing, but TLS files or credentials are set; give the broker URL",
+        ));
+    }
+    let credentials = s
+        .credentials_file
+        .and_then(|f| credentials(&resolve(base, &f), errs));
+    let keep_alive = match s.keep_alive_s {
+        None => Duration::from_secs(30),
+        Some(n) if (5..=1200).contains(&n) => Duration::from_secs(n.unsigned_abs()),
+        Some(n) => {
+            errs.push(ConfigError::new(
+                "sync.keep_alive_s",
+                format!("{n} is out of range (5-1200 seconds)"),
+            ));
+            Duration::from_secs(30)
+        }
+    };
+    SyncConfig {
+        broker,
+        ca_file,
+        client_cert,
+        client_key,
+        credentials,
+        keep_alive,
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    username: String,
+    password: String,
+}
+
+/// Reads a credentials file: TOML with `username` and `password`, mode 0600 or stricter.
+fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> {
+    use std::os::unix::fs::PermissionsExt;
+    const FIELD: &str = "sync.credentials_file";
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            errs.push(ConfigError::new(
+                FIELD,
+                format!("cannot read {}: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        errs.push(ConfigError::new(
+            FIELD,
+            format!(
+                "{} is readable by group or others; run chmod 600 on it",
+                path.display()
+            ),
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            errs.push(ConfigError::new(
+                FIELD,
+                format!("cannot read {}: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    match toml::from_str::<CredentialsFile>(&text) {
+        Ok(c) if !c.username.is_empty() && !c.password.is_empty() => Some(Credentials {
+            username: c.username,
+            password: Secret::new(c.password),
+            file: path.to_owned(),
+        }),
+        Ok(_) => {
+            errs.push(ConfigError::new(
+                FIELD,
+                format!(
+                    "{}: username and password must not be empty",
+                    path.display()
+                ),
+            ));
+            None
+        }
+        // The parser's message is not repeated: it may quote the password.
+        Err(_) => {
+            errs.push(ConfigError::new(
+                FIELD,
+                format!("{} is not valid: expected TOML with exactly `username = \"...\"` and `password = \"...\"`", path.display()),
+            ));
+            None
+        }
+    }
+}
+
+fn hhmm(field: &str, s: &str, errs: &mut Vec<ConfigError>) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| {
+            errs.push(ConfigError::new(
+                field,
+                format!("{s:?} is not a time HH:MM"),
+            ))
+        })
+        .ok()
+}
+
+fn window(
+    field: &str,
+    v: Option<String>,
+    default: (u32, u32, u32, u32),
+    errs: &mut Vec<ConfigError>,
+) -> (NaiveTime, NaiveTime) {
+    let d = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+    let fallback = (d(default.0, default.1), d(default.2, default.3));
+    let Some(s) = v else { return fallback };
+    let Some((a, b)) = s.split_once('-') else {
+        errs.push(ConfigError::new(
+            field,
+            format!("{s:?} is not a window \"HH:MM-HH:MM\""),
+        ));
+        return fallback;
+    };
+    match (hhmm(field, a.trim(), errs), hhmm(field, b.trim(), errs)) {
+        (Some(a), Some(b)) if a < b => (a, b),
+        (Some(_), Some(_)) => {
+            errs.push(ConfigError::new(
+                field,
+                format!("{s:?} ends before it starts"),
+            ));
+            fallback
+        }
+        _ => fallback,
+    }
+}
+
+fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
+    let timezone = match s
+        .timezone
+        .as_deref()
+        .unwrap_or("Asia/Shanghai")
+        .parse::<chrono_tz::Tz>()
+    {
+        Ok(tz) => tz,
+        Err(_) => {
+            errs.push(ConfigError::new(
+                "school.timezone",
+                format!(
+                    "{:?} is not an IANA time zone, e.g. \"Asia/Shanghai\"",
+                    s.timezone.unwrap_or_default()
+                ),
+            ));
+            chrono_tz::Asia::Shanghai
+        }
+    };
+    let minutes = |field: &str,
+                   v: Option<i64>,
+                   default: u64,
+                   max: i64,
+                   errs: &mut Vec<ConfigError>| match v {
+        None => Duration::from_secs(default * 60),
+        Some(n) if (0..=max).contains(&n) => Duration::from_secs(n.unsigned_abs() * 60),
+        Some(n) => {
+            errs.push(ConfigError::new(
+                field,
+                format!("{n} is out of range (0-{max} minutes)"),
+            ));
+            Duration::from_secs(default * 60)
+        }
+    };
+    let checkin_opens = minutes(
+        "school.checkin_opens_min",
+        s.checkin_opens_min,
+        10,
+        60,
+        errs,
+    );
+    let late_after = minutes("school.late_after_min", s.late_after_min, 5, 45, errs);
+    let fever_threshold_c = match s.fever_threshold_c {
+        None => 37.3,
+        Some(t) if (37.0..=38.5).contains(&t) => t,
+        Some(t) => {
+            errs.push(ConfigError::new(
+                "school.fever_threshold_c",
+                format!("{t} °C is implausible; expected 37.0-38.5 (default 37.3)"),
+            ));
+            37.3
+        }
+    };
+    let date = |field: &str, v: Option<String>, errs: &mut Vec<ConfigError>| {
+        v.and_then(|s| {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map_err(|_| {
+                    errs.push(ConfigError::new(
+                        field,
+                        format!("{s:?} is not a date YYYY-MM-DD"),
+                    ))
+                })
+                .ok()
+        })
+    };
+    let start = date("school.term_start", s.term_start, errs);
+    let end = date("school.term_end", s.term_end, errs);
+    let term = match (start, end) {
+        (Some(a), Some(b)) if a < b => Some((a, b)),
+        (Some(_), Some(_)) => {
+            errs.push(ConfigError::new(
+                "school.term_end",
+                "is not after term_start",
+            ));
+            None
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            errs.push(ConfigError::new(
+                "school.term_end",
+                "missing; term_start needs term_end",
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            errs.push(ConfigError::new(
+                "school.term_start",
+                "missing; term_end needs term_start",
+            ));
+            None
+        }
+    };
+    let morning_check = window("school.morning_check", s.morning_check, (7, 0, 8, 30), errs);
+    let noon_check = window("school.noon_check", s.noon_check, (12, 30, 14, 30), errs);
+    let health_pairing = match s.health_pairing_s {
+        None => Duration::from_secs(10),
+        Some(n) if (1..=60).contains(&n) => Duration::from_secs(n.unsigned_abs()),
+        Some(n) => {
+            errs.push(ConfigError::new(
+                "school.health_pairing_s",
+                format!("{n} is out of range (1-60 seconds)"),
+            ));
+            Duration::from_secs(10)
+        }
+    };
+    SchoolConfig {
+        timezone,
+        checkin_opens,
+        late_after,
+        fever_threshold_c,
+        term,
+        morning_check,
+        noon_check,
+        health_pairing,
+    }
+}
