@@ -1,3 +1,239 @@
-//! ketangd
+//! `ketangd`: the Ketang classroom appliance daemon.
+//!
+//! * `ketangd run --config FILE`: run on a board.
+//! * `ketangd check-config FILE`: validate a config, print every problem or a summary.
+//! * `ketangd demo`: the whole daemon with a bundled demo school and simulated hardware.
+//!
+//! Exit codes: 0 success; 1 runtime failure; 2 invalid config or usage.
+
+mod api;
+mod app;
+mod classroom;
+mod clock;
 mod config;
-fn main() {}
+mod demo;
+mod engine;
+mod hw;
+mod logging;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Parser, Subcommand};
+
+use crate::app::RunOptions;
+use crate::clock::Clock;
+use crate::config::{Config, DeviceDriver};
+
+#[derive(Parser)]
+#[command(
+    name = "ketangd",
+    version,
+    about = "Ketang (课堂) smart-classroom appliance daemon"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon with a config file.
+    Run {
+        /// The TOML config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate a config file: print every problem (exit 2) or a summary (exit 0).
+    CheckConfig {
+        /// The TOML config file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Run the whole daemon with a bundled demo school and simulated hardware; no config.
+    Demo {
+        /// Where to serve the UI and API (port 0 picks a free port, printed at start).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Data directory (default: a new folder under the system temp dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// MQTT broker URL (mqtt://HOST:PORT); without it the demo runs offline.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
+        /// Demo/test only: start the clock at this instant (RFC 3339), e.g.
+        /// 2026-11-23T07:55:00+08:00 (a Monday, before the first lesson).
+        #[arg(long, value_name = "RFC3339")]
+        clock: Option<DateTime<FixedOffset>>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run { config } => {
+            logging::init();
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("ketangd: invalid config {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = RunOptions {
+                mode: "production",
+                clock: Clock::system(cfg.school.timezone),
+                seed: None,
+                announce: false,
+            };
+            block_on(app::run(cfg, opts))
+        }
+        Command::Demo {
+            listen,
+            data_dir,
+            broker,
+            clock,
+        } => {
+            logging::init();
+            let broker = match broker.as_deref().map(config::parse_broker).transpose() {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("ketangd: --broker: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (class_name, seed) = match demo::snapshot() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ketangd: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let data_dir = data_dir.unwrap_or_else(|| {
+                let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+                std::env::temp_dir().join(format!("ketang-demo-{stamp}-{}", std::process::id()))
+            });
+            eprintln!("ketangd demo: data in {}", data_dir.display());
+            let cfg = demo::config(class_name, listen, data_dir, broker);
+            let clock = match clock {
+                Some(start) => Clock::starting_at(cfg.school.timezone, start),
+                None => Clock::system(cfg.school.timezone),
+            };
+            let opts = RunOptions {
+                mode: "demo",
+                clock,
+                seed: Some(seed),
+                announce: true,
+            };
+            block_on(app::run(cfg, opts))
+        }
+    }
+}
+
+fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ketangd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "Daemon failed.");
+            eprintln!("ketangd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "check-config prints its summary for the technician"
+)]
+fn check_config(file: &Path) -> ExitCode {
+    let cfg = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let d = &cfg.device;
+    println!("{}: ok", file.display());
+    println!(
+        "  device      school={} classroom={} device={} class={:?}",
+        d.school_id, d.classroom_id, d.device_id, d.class_name
+    );
+    println!("  data_dir    {}", cfg.data_dir.display());
+    println!("  http        {}", cfg.http.listen);
+    let s = &cfg.sync;
+    match &s.broker {
+        None => println!("  sync        offline (no broker_url)"),
+        Some(b) => {
+            let auth = match (&s.client_cert, &s.credentials) {
+                (Some(_), Some(_)) => "client certificate + username/password",
+                (Some(_), None) => "client certificate (mutual TLS)",
+                (None, Some(_)) => "username/password (from the credentials file; not shown)",
+                (None, None) => "anonymous",
+            };
+            println!(
+                "  sync        {} keep-alive {} s, auth: {auth}",
+                b.redacted(),
+                s.keep_alive.as_secs()
+            );
+            if !b.tls {
+                println!("  WARNING     mqtt:// is unencrypted; use mqtts:// outside a lab");
+            }
+        }
+    }
+    for dev in &cfg.hardware.devices {
+        let how = match &dev.driver {
+            DeviceDriver::Simulated => "simulated".to_owned(),
+            DeviceDriver::Mfrc522 { spi, .. } => format!("mfrc522 on {}", spi.display()),
+            DeviceDriver::Evdev { device } => format!("evdev {}", device.display()),
+            DeviceDriver::Mlx90614 { i2c, address } => {
+                format!("mlx90614 on {} at {address:#04x}", i2c.display())
+            }
+            DeviceDriver::Gpio(l) => format!(
+                "gpio {} line {}{}",
+                l.chip.display(),
+                l.line,
+                if l.active_low { " (active low)" } else { "" }
+            ),
+            DeviceDriver::Serial {
+                port,
+                dialect,
+                baud,
+                ..
+            } => format!("serial {} {dialect:?} {baud} baud", port.display()),
+            DeviceDriver::Waveshare { spi, model, .. } => {
+                format!("waveshare {model} on {}", spi.display())
+            }
+        };
+        println!(
+            "  hardware    {:<12} {:<12} {how}",
+            dev.name,
+            dev.kind.as_str()
+        );
+    }
+    if cfg.hardware.devices.is_empty() {
+        println!("  hardware    none configured");
+    }
+    let sc = &cfg.school;
+    println!(
+        "  school      tz={} check-in opens {} min before, late after {} min, fever >= {} °C",
+        sc.timezone.name(),
+        sc.checkin_opens.as_secs() / 60,
+        sc.late_after.as_secs() / 60,
+        sc.fever_threshold_c
+    );
+    ExitCode::SUCCESS
+}

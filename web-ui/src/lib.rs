@@ -17,5 +17,5 @@ mod routes;
 mod status;
 
 pub use error::{ApiError, SimError};
-pub use routes::{DeviceApi, router};
+pub use routes::{DeviceApi, router, serve};
 pub use status::*;

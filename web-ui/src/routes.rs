@@ -52,6 +52,20 @@ pub fn router<D: DeviceApi>(device: Arc<D>) -> Router {
     r.fallback(not_found).with_state(device)
 }
 
+/// Serves `device` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+///
+/// # Errors
+/// Accepting connections failed.
+pub async fn serve<D: DeviceApi>(
+    listener: tokio::net::TcpListener,
+    device: Arc<D>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(device))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 async fn index() -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-cache")],

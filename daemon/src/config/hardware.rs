@@ -150,14 +150,9 @@ impl HardwareConfig {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn of_kind(&self, kind: DeviceKind) -> impl Iterator<Item = &DeviceConfig> {
         self.devices.iter().filter(move |d| d.kind == kind)
-    }
-
-    pub(crate) fn any_simulated(&self) -> bool {
-        self.devices
-            .iter()
-            .any(|d| d.driver == DeviceDriver::Simulated)
     }
 }
 

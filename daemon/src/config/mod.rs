@@ -19,9 +19,8 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime};
 
 pub(crate) use error::{ConfigError, ConfigErrors};
-pub(crate) use hardware::{
-    DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
-};
+pub(crate) use hardware::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig};
+pub(crate) use validate::parse_broker;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -51,6 +50,10 @@ pub(crate) struct HttpConfig {
 
 /// The link to the regional cloud. `broker` is `None` when the board runs offline by design.
 #[derive(Debug, Clone)]
+#[allow(
+    dead_code,
+    reason = "the TLS files are read by the MQTT client of issue 4"
+)]
 pub(crate) struct SyncConfig {
     pub(crate) broker: Option<BrokerUrl>,
     pub(crate) ca_file: Option<PathBuf>,

@@ -1,0 +1,201 @@
+//! The daemon's side of the HTTP API: implements [`ketang_web::DeviceApi`].
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::SecondsFormat;
+use ketang_sync::{OpenReport, StoreHandle};
+use ketang_web::*;
+
+use crate::classroom::{Counters, StoreHealth};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::timetable::{Slot, Timetable};
+use crate::hw::Hardware;
+
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(crate) struct Daemon {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) mode: &'static str,
+    pub(crate) store: StoreHandle,
+    pub(crate) open_report: OpenReport,
+    pub(crate) store_health: Arc<StoreHealth>,
+    pub(crate) hw: Arc<Hardware>,
+    pub(crate) clock: Clock,
+    pub(crate) timetable: Arc<RwLock<Timetable>>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) boot_id: String,
+    pub(crate) started: Instant,
+    pub(crate) started_at: String,
+}
+
+fn internal(e: ketang_sync::Error) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn lesson_info(s: &Slot, state: &str, attendance: Option<AttendanceCounts>) -> LessonInfo {
+    LessonInfo {
+        id: s.id(),
+        period: s.period.period,
+        subject: s.period.subject.clone(),
+        teacher: s.period.teacher.clone(),
+        room: s.period.room.clone(),
+        state: state.to_owned(),
+        starts_at: s.starts_at.to_rfc3339_opts(SecondsFormat::Secs, false),
+        ends_at: s.ends_at.to_rfc3339_opts(SecondsFormat::Secs, false),
+        attendance,
+    }
+}
+
+impl DeviceApi for Daemon {
+    async fn status(&self) -> Result<StatusReport, ApiError> {
+        let now = self.clock.now();
+        let opens = self.cfg.school.checkin_opens;
+        let (current, next) = {
+            let tt = self
+                .timetable
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (tt.current(now, opens), tt.next(now, opens))
+        };
+        let pending = self.store.outbox_pending().await.map_err(internal)?;
+        let lesson = match current {
+            None => None,
+            Some(s) => {
+                let sum = self
+                    .store
+                    .lesson_summary(s.id(), s.period.roster_id.clone())
+                    .await
+                    .map_err(internal)?;
+                let counts = AttendanceCounts {
+                    roster: sum.roster,
+                    present: sum.present,
+                    late: sum.late,
+                    absent: sum.absent,
+                    leave: sum.leave,
+                    sick: sum.sick,
+                    unmarked: sum.unmarked,
+                };
+                Some(lesson_info(&s, s.state(now, opens).as_str(), Some(counts)))
+            }
+        };
+        let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
+        let alarms = self
+            .store
+            .active_alarms()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|a| AlarmInfo {
+                id: a.id,
+                source: a.source,
+                drill: a.drill,
+                raised_at: a.raised_at.to_rfc3339_opts(SecondsFormat::Secs, false),
+            })
+            .collect();
+        let notices = self
+            .store
+            .active_notices(now.fixed_offset())
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|n| NoticeInfo {
+                id: n.id,
+                title: n.title,
+                body: n.body,
+                emergency: n.emergency,
+            })
+            .collect();
+        let d = &self.cfg.device;
+        let broker = self
+            .cfg
+            .sync
+            .broker
+            .as_ref()
+            .map(crate::config::BrokerUrl::redacted);
+        Ok(StatusReport {
+            device: DeviceInfo {
+                school_id: d.school_id.clone(),
+                classroom_id: d.classroom_id.clone(),
+                device_id: d.device_id.clone(),
+                class_name: d.class_name.clone(),
+            },
+            version: VERSION.to_owned(),
+            mode: self.mode.to_owned(),
+            boot_id: self.boot_id.clone(),
+            started_at: self.started_at.clone(),
+            uptime_s: self.started.elapsed().as_secs(),
+            clock: ClockInfo {
+                now: now.to_rfc3339_opts(SecondsFormat::Secs, false),
+                timezone: self.clock.timezone().name().to_owned(),
+                synced: self.clock.synced(),
+                simulated: self.clock.is_simulated(),
+            },
+            store: StoreInfo {
+                path: self.open_report.path.display().to_string(),
+                schema_version: self.open_report.to_version,
+                quarantined: self
+                    .open_report
+                    .quarantined
+                    .as_ref()
+                    .map(|(p, _)| p.display().to_string()),
+                disk_full: self.store_health.disk_full.load(Ordering::Relaxed),
+                last_error: self
+                    .store_health
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
+            },
+            outbox: OutboxInfo {
+                total: pending.values().sum(),
+                pending,
+            },
+            sync: SyncInfo {
+                connected: false,
+                state: if broker.is_some() {
+                    "not connected: this build has no MQTT uplink yet (issue 4); records wait in the outbox".to_owned()
+                } else {
+                    "offline: no broker configured; records wait in the outbox".to_owned()
+                },
+                broker,
+            },
+            hardware: self.hw.statuses(),
+            lesson,
+            next_lesson,
+            alarms,
+            notices,
+            counters: self.counters.snapshot(),
+        })
+    }
+
+    async fn health(&self) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(2), self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("store: {e}")),
+            Err(_) => Err("store: no answer within 2 s".to_owned()),
+        }
+    }
+
+    fn version(&self) -> String {
+        VERSION.to_owned()
+    }
+
+    fn simulated(&self) -> bool {
+        self.hw.simulated()
+    }
+
+    async fn sim_card(&self, reader: String, uid: String) -> Result<(), SimError> {
+        self.hw.sim_card(&reader, &uid)
+    }
+
+    async fn sim_temperature(&self, celsius: f64) -> Result<(), SimError> {
+        self.hw.sim_temperature(celsius)
+    }
+
+    async fn sim_button(&self, button: String) -> Result<(), SimError> {
+        self.hw.sim_button(&button)
+    }
+}

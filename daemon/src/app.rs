@@ -1,0 +1,211 @@
+//! Wiring and lifecycle: open the store, start the hardware, the classroom actor and the
+//! HTTP server, tell systemd we are ready, and on SIGTERM/SIGINT shut down within 5 s,
+//! handling queued input and flushing the store.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::SecondsFormat;
+use ketang_sync::{Identity, SchoolSnapshot, StoreHandle};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Daemon;
+use crate::classroom::{Classroom, Counters, StoreHealth};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::health::Pairing;
+use crate::engine::timetable::Timetable;
+use crate::hw::Hardware;
+
+/// The graceful-shutdown budget (systemd's TimeoutStopSec in the unit is larger).
+pub(crate) const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+
+pub(crate) struct RunOptions {
+    /// "demo" or "production".
+    pub(crate) mode: &'static str,
+    pub(crate) clock: Clock,
+    /// School data to load into an empty store (the demo's).
+    pub(crate) seed: Option<SchoolSnapshot>,
+    /// Print the URL to open on stdout once serving (the demo).
+    pub(crate) announce: bool,
+}
+
+pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let started = Instant::now();
+    let started_at = opts.clock.now().to_rfc3339_opts(SecondsFormat::Secs, false);
+    let boot_id = uuid::Uuid::new_v4().to_string();
+
+    let identity = Identity {
+        school_id: cfg.device.school_id.clone(),
+        device_id: cfg.device.device_id.clone(),
+    };
+    let data_dir = cfg.data_dir.clone();
+    let (store, open_report) =
+        tokio::task::spawn_blocking(move || StoreHandle::open(&data_dir, identity))
+            .await
+            .context("the store thread could not start")?
+            .with_context(|| {
+                format!("opening the store in {} (data_dir)", cfg.data_dir.display())
+            })?;
+    tracing::info!(
+        path = %open_report.path.display(),
+        from = open_report.from_version,
+        to = open_report.to_version,
+        sqlite = %open_report.sqlite_version,
+        "Store open."
+    );
+
+    if let Some(seed) = opts.seed {
+        let (students, _, _) = store.school_counts().await.context("reading the store")?;
+        if students == 0 {
+            store
+                .replace_school(seed)
+                .await
+                .context("loading the demo school")?;
+            tracing::info!("Demo school loaded.");
+        }
+    }
+    let periods = store.timetable().await.context("reading the timetable")?;
+    let timetable = Arc::new(RwLock::new(Timetable {
+        periods,
+        term: cfg.school.term,
+    }));
+
+    let (tx, rx) = mpsc::channel(1024);
+    let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
+    let counters = Arc::new(Counters::default());
+    let store_health = Arc::new(StoreHealth::default());
+    let stop = CancellationToken::new();
+
+    let classroom = Classroom {
+        store: store.clone(),
+        school: cfg.school.clone(),
+        clock: opts.clock.clone(),
+        hw: hw.clone(),
+        timetable: timetable.clone(),
+        counters: counters.clone(),
+        store_health: store_health.clone(),
+        pairing: Pairing::new(cfg.school.health_pairing),
+    };
+    let classroom_task = tokio::spawn(classroom.run(rx, stop.clone()));
+
+    let daemon = Arc::new(Daemon {
+        cfg: cfg.clone(),
+        mode: opts.mode,
+        store: store.clone(),
+        open_report,
+        store_health,
+        hw,
+        clock: opts.clock,
+        timetable,
+        counters,
+        boot_id,
+        started,
+        started_at,
+    });
+
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (http.listen / --listen); is another process using it?",
+                cfg.http.listen
+            )
+        })?;
+    let local = listener
+        .local_addr()
+        .context("reading the bound HTTP address")?;
+    let mut server = tokio::spawn(ketang_web::serve(
+        listener,
+        daemon.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    tracing::info!(addr = %local, mode = opts.mode, "HTTP API listening.");
+    if opts.announce {
+        announce(local);
+    }
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("serving"),
+    ]);
+    let watchdog =
+        sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(store.clone(), every)));
+
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let server_result = tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM received; shutting down."); None }
+        _ = int.recv() => { tracing::info!("SIGINT received; shutting down."); None }
+        r = &mut server => Some(r),
+    };
+    notify(&[sd_notify::NotifyState::Stopping]);
+    stop.cancel();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+
+    let shutdown = async {
+        let served = match server_result {
+            Some(r) => r,
+            None => server.await,
+        };
+        let _ = classroom_task.await;
+        drop(daemon);
+        let flushed = store.shutdown().await;
+        (served, flushed)
+    };
+    match tokio::time::timeout(SHUTDOWN_BUDGET, shutdown).await {
+        Ok((served, flushed)) => {
+            flushed.context("flushing the store at shutdown")?;
+            served
+                .context("the HTTP server task failed")?
+                .context("the HTTP server failed")?;
+            tracing::info!("Shut down cleanly.");
+            Ok(())
+        }
+        Err(_) => anyhow::bail!(
+            "shutdown took longer than {} s; exiting anyway (committed data is safe on disk)",
+            SHUTDOWN_BUDGET.as_secs()
+        ),
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the demo tells the person who started it where to look"
+)]
+fn announce(local: std::net::SocketAddr) {
+    println!(
+        "Ketang demo is running. Open http://{local}/ (status page), http://{local}/api/v1/status (JSON)."
+    );
+    println!(
+        "Simulate a card tap: curl -X POST -d '{{\"reader\":\"door\",\"uid\":\"040A9E95\"}}' http://{local}/api/v1/sim/card"
+    );
+    println!("Stop with Ctrl-C.");
+}
+
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "Could not notify systemd.");
+    }
+}
+
+/// Pets the systemd watchdog at half its period, but only while the store answers: a
+/// wedged store thread gets the daemon restarted.
+async fn watchdog(store: StoreHandle, every: Duration) {
+    let mut tick = tokio::time::interval(every / 2);
+    loop {
+        tick.tick().await;
+        match tokio::time::timeout(every / 4, store.ping()).await {
+            Ok(Ok(())) => notify(&[sd_notify::NotifyState::Watchdog]),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Store check failed; not petting the watchdog.")
+            }
+            Err(_) => tracing::error!("Store did not answer; not petting the watchdog."),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The classroom actor: one task that takes hardware events in order, applies the engine's
+//! rules and writes the results (with their outbox records) to the store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ketang_sync::{
+    AlarmRecord, AttendanceSource, CardTapOutcome, CheckIn, CheckInOutcome, HealthCheckRecord,
+    LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{DeviceKind, SchoolConfig};
+use crate::engine::health::{self, Pairing};
+use crate::engine::timetable::{Slot, Timetable};
+use crate::hw::{Hardware, HwEvent};
+
+/// Event counters since start (shown in status and metrics).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) card_taps: AtomicU64,
+    pub(crate) unknown_cards: AtomicU64,
+    pub(crate) check_ins: AtomicU64,
+    pub(crate) health_checks: AtomicU64,
+    pub(crate) alarms: AtomicU64,
+    pub(crate) rejected_inputs: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ketang_web::Counters {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ketang_web::Counters {
+            card_taps: g(&self.card_taps),
+            unknown_cards: g(&self.unknown_cards),
+            check_ins: g(&self.check_ins),
+            health_checks: g(&self.health_checks),
+            alarms: g(&self.alarms),
+            rejected_inputs: g(&self.rejected_inputs),
+        }
+    }
+}
+
+fn bump(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The last store failure, for the status page.
+#[derive(Debug, Default)]
+pub(crate) struct StoreHealth {
+    pub(crate) disk_full: std::sync::atomic::AtomicBool,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl StoreHealth {
+    fn failed(&self, what: &str, e: &ketang_sync::Error) {
+        let full = matches!(e, ketang_sync::Error::DiskFull { .. });
+        self.disk_full.store(full, Ordering::Relaxed);
+        tracing::error!(error = %e, what, "Storing an event failed; it was not recorded.");
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{what}: {e}"));
+    }
+
+    fn ok(&self) {
+        self.disk_full.store(false, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Classroom {
+    pub(crate) store: StoreHandle,
+    pub(crate) school: SchoolConfig,
+    pub(crate) clock: Clock,
+    pub(crate) hw: Arc<Hardware>,
+    pub(crate) timetable: Arc<RwLock<Timetable>>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) store_health: Arc<StoreHealth>,
+    pub(crate) pairing: Pairing,
+}
+
+impl Classroom {
+    /// Handles events until `stop` is cancelled, then handles what was already queued and
+    /// returns: no accepted input is dropped at shutdown.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<HwEvent>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.handle(ev).await,
+                    None => break,
+                },
+                () = stop.cancelled() => {
+                    rx.close();
+                    while let Some(ev) = rx.recv().await {
+                        self.handle(ev).await;
+                    }
+                    break;
+                }
+            }
+        }
+        tracing::debug!("Classroom event loop finished.");
+    }
+
+    pub(crate) async fn handle(&mut self, ev: HwEvent) {
+        match ev {
+            HwEvent::CardTap { reader, uid } => self.card_tap(reader, uid.to_string()).await,
+            HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
+            HwEvent::Button { name } => self.button(name).await,
+        }
+    }
+
+    fn current_slot(&self) -> Option<Slot> {
+        let now = self.clock.now();
+        self.timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .current(now, self.school.checkin_opens)
+    }
+
+    async fn card_tap(&mut self, reader: String, uid: String) {
+        bump(&self.counters.card_taps);
+        let now = self.clock.now();
+        let at = now.fixed_offset();
+        let synced = self.clock.synced();
+        let owner = match self.store.card_owner(uid.clone()).await {
+            Ok(o) => o,
+            Err(e) => return self.store_health.failed("looking up a card", &e),
+        };
+        let mut tap = TapRecord {
+            reader: reader.clone(),
+            uid,
+            student_id: None,
+            lesson_id: None,
+            outcome: CardTapOutcome::UnknownCard,
+            at,
+            clock_synced: synced,
+        };
+        let Some((student_id, _name)) = owner else {
+            bump(&self.counters.unknown_cards);
+            tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
+            return self.store_tap(tap).await;
+        };
+        tap.student_id = Some(student_id.clone());
+        if let Some(p) = self.pairing.on_tap(&student_id, now) {
+            self.health_check(p).await;
+        }
+        let Some(slot) = self.current_slot() else {
+            tap.outcome = CardTapOutcome::NoLesson;
+            tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
+            return self.store_tap(tap).await;
+        };
+        tap.lesson_id = Some(slot.id());
+        match self
+            .store
+            .on_roster(slot.period.roster_id.clone(), student_id.clone())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tap.outcome = CardTapOutcome::NotOnRoster;
+                tracing::info!(%reader, lesson = %slot.id(), "Card of a student not on this lesson's roster.");
+                return self.store_tap(tap).await;
+            }
+            Err(e) => return self.store_health.failed("checking a roster", &e),
+        }
+        let status = slot.check_in_status(now, self.school.late_after);
+        tap.outcome = CardTapOutcome::CheckedIn;
+        let lesson = LessonRow {
+            id: slot.id(),
+            date: slot.date,
+            period: slot.period.period,
+            subject: slot.period.subject.clone(),
+            teacher: slot.period.teacher.clone(),
+            roster_id: slot.period.roster_id.clone(),
+            starts_at: slot.starts_at.fixed_offset(),
+            ends_at: slot.ends_at.fixed_offset(),
+            state: slot
+                .state(now, self.school.checkin_opens)
+                .as_str()
+                .to_owned(),
+        };
+        let body = json!({
+            "lesson_id": lesson.id,
+            "date": lesson.date,
+            "period": lesson.period,
+            "subject": lesson.subject,
+            "roster_id": lesson.roster_id,
+            "student_id": student_id,
+            "status": status,
+            "source": AttendanceSource::Card,
+            "reader": reader,
+        });
+        let check_in = CheckIn {
+            lesson,
+            student_id,
+            status,
+            source: AttendanceSource::Card,
+            recorded_by: None,
+            tap: Some(tap),
+            outbox: OutboxRecord {
+                stream: Stream::Attendance,
+                captured_at: at,
+                clock_synced: synced,
+                body,
+            },
+        };
+        match self.store.check_in(check_in).await {
+            Ok(CheckInOutcome::Recorded { seq }) => {
+                self.store_health.ok();
+                bump(&self.counters.check_ins);
+                tracing::info!(%reader, lesson = %slot.id(), status = status.as_str(), seq, "Check-in recorded.");
+            }
+            Ok(CheckInOutcome::AlreadyRecorded { .. }) => {
+                tracing::debug!(%reader, lesson = %slot.id(), "Repeated tap; the first check-in stands.");
+            }
+            Err(e) => self.store_health.failed("recording a check-in", &e),
+        }
+    }
+
+    async fn store_tap(&self, tap: TapRecord) {
+        match self.store.record_tap(tap).await {
+            Ok(()) => self.store_health.ok(),
+            Err(e) => self.store_health.failed("logging a card tap", &e),
+        }
+    }
+
+    async fn temperature(&mut self, sensor: String, celsius: f64) {
+        if !health::PLAUSIBLE_C.contains(&celsius) {
+            bump(&self.counters.rejected_inputs);
+            tracing::warn!(%sensor, celsius, "Thermometer reading outside 30-45 °C; treated as a sensor fault, not a fever.");
+            self.hw.set_health(
+                &sensor,
+                false,
+                Some(format!(
+                    "implausible reading {celsius:.1} °C (expected 30-45 °C): check the sensor"
+                )),
+            );
+            return;
+        }
+        self.hw.set_health(&sensor, true, None);
+        let now = self.clock.now();
+        if let Some(p) = self.pairing.on_reading(celsius, now) {
+            self.health_check(p).await;
+        }
+    }
+
+    async fn health_check(&mut self, p: health::Paired) {
+        let fever = p.temp_c >= self.school.fever_threshold_c;
+        let window = health::window_of(
+            p.at.time(),
+            self.school.morning_check,
+            self.school.noon_check,
+        );
+        let at = p.at.fixed_offset();
+        let synced = self.clock.synced();
+        let body = json!({
+            "student_id": p.student_id,
+            "window": window,
+            "temp_c": (p.temp_c * 10.0).round() / 10.0,
+            "fever": fever,
+            "threshold_c": self.school.fever_threshold_c,
+        });
+        let rec = HealthCheckRecord {
+            student_id: p.student_id,
+            window: window.to_owned(),
+            temp_c: Some(p.temp_c),
+            fever,
+            at,
+            clock_synced: synced,
+        };
+        let out = OutboxRecord {
+            stream: Stream::HealthCheck,
+            captured_at: at,
+            clock_synced: synced,
+            body,
+        };
+        match self.store.record_health_check(rec, out).await {
+            Ok(seq) => {
+                self.store_health.ok();
+                bump(&self.counters.health_checks);
+                tracing::info!(window, fever, seq, "Health check recorded.");
+            }
+            Err(e) => self.store_health.failed("recording a health check", &e),
+        }
+    }
+
+    async fn button(&mut self, name: String) {
+        match self.store.active_alarms().await {
+            Ok(active) if !active.is_empty() => {
+                tracing::warn!(button = %name, "Alarm button pressed again; the alarm is already raised.");
+                return;
+            }
+            Ok(_) => {}
+            // Design: a failing read must not stop an alarm; try to raise it anyway.
+            Err(e) => {
+                tracing::error!(error = %e, "Reading active alarms failed; raising the alarm anyway.")
+            }
+        }
+        let at = self.clock.now_fixed();
+        let synced = self.clock.synced();
+        let id = uuid::Uuid::new_v4().to_string();
+        // The siren goes first: it must not wait for the disk.
+        self.hw.set_output(DeviceKind::Siren, true);
+        bump(&self.counters.alarms);
+        let alarm = AlarmRecord {
+            id: id.clone(),
+            source: name.clone(),
+            drill: false,
+            raised_at: at,
+            clock_synced: synced,
+        };
+        let body = json!({ "alarm_id": id, "state": "raised", "source": name, "drill": false });
+        let out = OutboxRecord {
+            stream: Stream::Alarm,
+            captured_at: at,
+            clock_synced: synced,
+            body,
+        };
+        match self.store.raise_alarm(alarm, out).await {
+            Ok(seq) => {
+                self.store_health.ok();
+                tracing::warn!(button = %name, seq, "Emergency alarm raised.");
+            }
+            Err(e) => self.store_health.failed("recording an alarm", &e),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The bundled demo school used by `ketangd demo`: one class of 40 students with invented
+//! names and random card UIDs, a week's timetable, a few notices (`daemon/demo/school.toml`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ketang_sync::SchoolSnapshot;
+use serde::Deserialize;
+
+use crate::config::{Config, DeviceIdentity, HardwareConfig, HttpConfig, SchoolConfig, SyncConfig};
+
+const SCHOOL: &str = include_str!("../demo/school.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoSchool {
+    class_name: String,
+    #[serde(flatten)]
+    snapshot: SchoolSnapshot,
+}
+
+/// The demo's school data.
+pub(crate) fn snapshot() -> anyhow::Result<(String, SchoolSnapshot)> {
+    let d: DemoSchool = toml::from_str(SCHOOL).context("the bundled demo school does not parse")?;
+    Ok((d.class_name, d.snapshot))
+}
+
+/// The demo's configuration: all hardware simulated, no config file.
+pub(crate) fn config(
+    class_name: String,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    broker: Option<crate::config::BrokerUrl>,
+) -> Config {
+    let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+    Config {
+        device: DeviceIdentity {
+            school_id: "demo-school".into(),
+            classroom_id: "g7-c3".into(),
+            device_id: "demo-board-1".into(),
+            class_name,
+        },
+        data_dir,
+        http: HttpConfig { listen },
+        sync: SyncConfig {
+            broker,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            credentials: None,
+            keep_alive: Duration::from_secs(30),
+        },
+        hardware: HardwareConfig::all_simulated(),
+        school: SchoolConfig {
+            timezone: chrono_tz::Asia::Shanghai,
+            checkin_opens: Duration::from_secs(600),
+            late_after: Duration::from_secs(300),
+            fever_threshold_c: 37.3,
+            term: None,
+            morning_check: (t(7, 0), t(8, 30)),
+            noon_check: (t(12, 30), t(14, 30)),
+            health_pairing: Duration::from_secs(10),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_school_is_a_full_class_with_a_week_of_lessons() {
+        let (name, s) = snapshot().unwrap();
+        assert_eq!(name, "七年级(3)班");
+        assert_eq!(s.students.len(), 40);
+        assert_eq!(s.rosters[0].members.len(), 40);
+        assert_eq!(s.periods.len(), 35);
+        assert!(s.students.iter().all(|st| st.cards.len() == 1));
+        assert!(!s.notices.is_empty());
+    }
+}

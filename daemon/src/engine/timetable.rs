@@ -1,0 +1,239 @@
+//! Which lesson is on at a given local time.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone};
+use chrono_tz::Tz;
+use ketang_sync::{AttendanceStatus, Period};
+
+/// Where a lesson stands at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LessonState {
+    Upcoming,
+    /// Check-in is open, before the start.
+    Open,
+    InProgress,
+    Ended,
+}
+
+impl LessonState {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Upcoming => "upcoming",
+            Self::Open => "open",
+            Self::InProgress => "in_progress",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// A timetable period on a concrete date.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Slot {
+    pub(crate) date: NaiveDate,
+    pub(crate) period: Period,
+    pub(crate) starts_at: DateTime<Tz>,
+    pub(crate) ends_at: DateTime<Tz>,
+}
+
+impl Slot {
+    pub(crate) fn id(&self) -> String {
+        format!("{}/{}", self.date, self.period.period)
+    }
+
+    pub(crate) fn state(&self, now: DateTime<Tz>, checkin_opens: Duration) -> LessonState {
+        let opens = self.starts_at - TimeDelta::from_std(checkin_opens).unwrap_or_default();
+        if now < opens {
+            LessonState::Upcoming
+        } else if now < self.starts_at {
+            LessonState::Open
+        } else if now < self.ends_at {
+            LessonState::InProgress
+        } else {
+            LessonState::Ended
+        }
+    }
+
+    /// The status a check-in at `now` earns: present up to `late_after` past the start.
+    pub(crate) fn check_in_status(
+        &self,
+        now: DateTime<Tz>,
+        late_after: Duration,
+    ) -> AttendanceStatus {
+        if now <= self.starts_at + TimeDelta::from_std(late_after).unwrap_or_default() {
+            AttendanceStatus::Present
+        } else {
+            AttendanceStatus::Late
+        }
+    }
+}
+
+/// The school's weekly timetable and term.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Timetable {
+    pub(crate) periods: Vec<Period>,
+    pub(crate) term: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl Timetable {
+    fn slots_on(&self, date: NaiveDate, tz: Tz) -> Vec<Slot> {
+        if let Some((start, end)) = self.term {
+            if date < start || date > end {
+                return Vec::new();
+            }
+        }
+        let weekday = u8::try_from(date.weekday().number_from_monday()).unwrap_or(0);
+        let mut v: Vec<Slot> = self
+            .periods
+            .iter()
+            .filter(|p| p.weekday == weekday)
+            .filter_map(|p| {
+                // A local time that does not exist (DST gap) has no slot; China has no DST.
+                let starts_at = tz
+                    .from_local_datetime(&date.and_time(p.starts))
+                    .earliest()?;
+                let ends_at = tz.from_local_datetime(&date.and_time(p.ends)).earliest()?;
+                Some(Slot {
+                    date,
+                    period: p.clone(),
+                    starts_at,
+                    ends_at,
+                })
+            })
+            .collect();
+        v.sort_by_key(|s| s.starts_at);
+        v
+    }
+
+    /// The lesson open for check-in or in progress at `now`.
+    pub(crate) fn current(&self, now: DateTime<Tz>, checkin_opens: Duration) -> Option<Slot> {
+        self.slots_on(now.date_naive(), now.timezone())
+            .into_iter()
+            .find(|s| {
+                matches!(
+                    s.state(now, checkin_opens),
+                    LessonState::Open | LessonState::InProgress
+                )
+            })
+    }
+
+    /// The next lesson today that has not opened yet.
+    pub(crate) fn next(&self, now: DateTime<Tz>, checkin_opens: Duration) -> Option<Slot> {
+        self.slots_on(now.date_naive(), now.timezone())
+            .into_iter()
+            .find(|s| s.state(now, checkin_opens) == LessonState::Upcoming)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveTime;
+    use chrono_tz::Asia::Shanghai;
+
+    use super::*;
+
+    fn period(weekday: u8, n: u8, a: &str, b: &str) -> Period {
+        let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
+        Period {
+            weekday,
+            period: n,
+            starts: t(a),
+            ends: t(b),
+            subject: "数学".into(),
+            teacher: "陈建国".into(),
+            room: None,
+            roster_id: "g7-c3".into(),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Tz> {
+        DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Shanghai)
+    }
+
+    fn tt() -> Timetable {
+        Timetable {
+            periods: vec![
+                period(1, 2, "08:55", "09:40"),
+                period(1, 1, "08:00", "08:45"),
+            ],
+            term: None,
+        }
+    }
+
+    const TEN_MIN: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn check_in_opens_ten_minutes_before_the_start() {
+        // 2026-11-23 is a Monday.
+        assert_eq!(tt().current(at("2026-11-23T07:49:59+08:00"), TEN_MIN), None);
+        let s = tt()
+            .current(at("2026-11-23T07:50:00+08:00"), TEN_MIN)
+            .unwrap();
+        assert_eq!(s.id(), "2026-11-23/1");
+        assert_eq!(
+            s.state(at("2026-11-23T07:50:00+08:00"), TEN_MIN),
+            LessonState::Open
+        );
+        assert_eq!(
+            s.state(at("2026-11-23T08:00:00+08:00"), TEN_MIN),
+            LessonState::InProgress
+        );
+    }
+
+    #[test]
+    fn the_break_between_periods_opens_the_next_one() {
+        let s = tt()
+            .current(at("2026-11-23T08:46:00+08:00"), TEN_MIN)
+            .unwrap();
+        assert_eq!(s.period.period, 2);
+        assert_eq!(
+            tt().next(at("2026-11-23T07:00:00+08:00"), TEN_MIN)
+                .unwrap()
+                .period
+                .period,
+            1
+        );
+    }
+
+    #[test]
+    fn no_lessons_on_other_weekdays_or_outside_the_term() {
+        assert_eq!(tt().current(at("2026-11-24T08:10:00+08:00"), TEN_MIN), None);
+        let mut t = tt();
+        t.term = Some((
+            NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        ));
+        assert_eq!(t.current(at("2026-11-23T08:10:00+08:00"), TEN_MIN), None);
+    }
+
+    #[test]
+    fn late_starts_after_the_grace_period() {
+        let s = tt()
+            .current(at("2026-11-23T08:00:00+08:00"), TEN_MIN)
+            .unwrap();
+        let grace = Duration::from_secs(300);
+        assert_eq!(
+            s.check_in_status(at("2026-11-23T07:55:00+08:00"), grace),
+            AttendanceStatus::Present
+        );
+        assert_eq!(
+            s.check_in_status(at("2026-11-23T08:05:00+08:00"), grace),
+            AttendanceStatus::Present
+        );
+        assert_eq!(
+            s.check_in_status(at("2026-11-23T08:05:01+08:00"), grace),
+            AttendanceStatus::Late
+        );
+    }
+
+    #[test]
+    fn times_are_read_in_the_school_time_zone_whatever_the_offset_given() {
+        // 00:10 UTC is 08:10 in Shanghai.
+        let s = tt()
+            .current(at("2026-11-23T00:10:00+00:00"), TEN_MIN)
+            .unwrap();
+        assert_eq!(s.period.period, 1);
+    }
+}

@@ -1,0 +1,250 @@
+//! The board's hardware as the rest of the daemon sees it: a registry of configured devices
+//! with their health, one event channel that every input device (real or simulated) feeds,
+//! and the outputs (siren, LED) the engine drives.
+//!
+//! Simulated devices are twins of the real ones: a simulated card tap enters the very
+//! channel a real reader's task writes to, as the same [`HwEvent`]. The Linux drivers
+//! (spidev, evdev, i2c-dev, GPIO cdev, serial) arrive with issue 5; until then a device
+//! configured with a real driver is reported as "absent" with the reason.
+
+use std::sync::Mutex;
+
+use ketang_drivers::Uid;
+use ketang_web::{HardwareStatus, SimError};
+use tokio::sync::mpsc;
+
+use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig};
+
+/// Input from the hardware.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HwEvent {
+    CardTap { reader: String, uid: Uid },
+    Temperature { sensor: String, celsius: f64 },
+    Button { name: String },
+}
+
+#[derive(Debug)]
+struct Device {
+    cfg: DeviceConfig,
+    state: Mutex<DeviceState>,
+}
+
+#[derive(Debug, Clone)]
+struct DeviceState {
+    state: &'static str,
+    detail: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Hardware {
+    devices: Vec<Device>,
+    events: mpsc::Sender<HwEvent>,
+}
+
+impl Hardware {
+    pub(crate) fn new(cfg: &HardwareConfig, events: mpsc::Sender<HwEvent>) -> Self {
+        let devices = cfg
+            .devices
+            .iter()
+            .map(|d| {
+                let state = match d.driver {
+                    DeviceDriver::Simulated => DeviceState { state: "ok", detail: None },
+                    _ => DeviceState {
+                        state: "absent",
+                        detail: Some(format!(
+                            "no Linux driver for {} in this build yet (issue 5); the device is not used",
+                            d.driver.name()
+                        )),
+                    },
+                };
+                Device { cfg: d.clone(), state: Mutex::new(state) }
+            })
+            .collect();
+        Self { devices, events }
+    }
+
+    pub(crate) fn statuses(&self) -> Vec<HardwareStatus> {
+        self.devices
+            .iter()
+            .map(|d| {
+                let s = lock(&d.state).clone();
+                HardwareStatus {
+                    name: d.cfg.name.clone(),
+                    kind: d.cfg.kind.as_str().to_owned(),
+                    driver: d.cfg.driver.name().to_owned(),
+                    state: s.state.to_owned(),
+                    detail: s.detail,
+                }
+            })
+            .collect()
+    }
+
+    /// Records a device's health (e.g. a thermometer returning garbage).
+    pub(crate) fn set_health(&self, name: &str, ok: bool, detail: Option<String>) {
+        if let Some(d) = self.devices.iter().find(|d| d.cfg.name == name) {
+            let mut s = lock(&d.state);
+            if s.state != "absent" {
+                *s = DeviceState {
+                    state: if ok { "ok" } else { "fault" },
+                    detail,
+                };
+            }
+        }
+    }
+
+    /// Switches every output of `kind` (siren, status LED). Simulated outputs show their
+    /// state in the status detail.
+    pub(crate) fn set_output(&self, kind: DeviceKind, on: bool) {
+        for d in self.devices.iter().filter(|d| d.cfg.kind == kind) {
+            let mut s = lock(&d.state);
+            if d.cfg.driver == DeviceDriver::Simulated {
+                s.detail = Some(if on { "on" } else { "off" }.to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn simulated(&self) -> bool {
+        self.devices
+            .iter()
+            .any(|d| d.cfg.driver == DeviceDriver::Simulated)
+    }
+
+    fn sim_device(&self, kind: DeviceKind, name: Option<&str>) -> Result<&Device, SimError> {
+        let of_kind: Vec<&Device> = self.devices.iter().filter(|d| d.cfg.kind == kind).collect();
+        let found = match name {
+            Some(n) => of_kind.iter().find(|d| d.cfg.name == n).copied(),
+            None => of_kind.first().copied(),
+        };
+        let Some(dev) = found else {
+            let known: Vec<&str> = of_kind.iter().map(|d| d.cfg.name.as_str()).collect();
+            let what = kind.as_str().replace('_', " ");
+            return Err(SimError::BadInput(match name {
+                Some(n) => format!(
+                    "unknown {what} {n:?}; configured: {}",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+                None => format!("no {what} is configured"),
+            }));
+        };
+        if dev.cfg.driver != DeviceDriver::Simulated {
+            return Err(SimError::BadInput(format!(
+                "{} {:?} is a real device ({}); simulated input is refused",
+                kind.as_str(),
+                dev.cfg.name,
+                dev.cfg.driver.name()
+            )));
+        }
+        Ok(dev)
+    }
+
+    fn inject(&self, ev: HwEvent) -> Result<(), SimError> {
+        self.events.try_send(ev).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                SimError::Unavailable("the hardware input queue is full; retry".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                SimError::Unavailable("the daemon is shutting down".into())
+            }
+        })
+    }
+
+    pub(crate) fn sim_card(&self, reader: &str, uid: &str) -> Result<(), SimError> {
+        let dev = self.sim_device(DeviceKind::CardReader, Some(reader))?;
+        let uid = Uid::from_hex(uid).map_err(|e| SimError::BadInput(format!("uid: {e}")))?;
+        self.inject(HwEvent::CardTap {
+            reader: dev.cfg.name.clone(),
+            uid,
+        })
+    }
+
+    pub(crate) fn sim_temperature(&self, celsius: f64) -> Result<(), SimError> {
+        let dev = self.sim_device(DeviceKind::Thermometer, None)?;
+        if !celsius.is_finite() {
+            return Err(SimError::BadInput("celsius must be a finite number".into()));
+        }
+        self.inject(HwEvent::Temperature {
+            sensor: dev.cfg.name.clone(),
+            celsius,
+        })
+    }
+
+    pub(crate) fn sim_button(&self, button: &str) -> Result<(), SimError> {
+        let dev = self.sim_device(DeviceKind::Button, Some(button))?;
+        self.inject(HwEvent::Button {
+            name: dev.cfg.name.clone(),
+        })
+    }
+}
+
+/// Locks a device state; a poisoned lock still holds valid plain data.
+fn lock(m: &Mutex<DeviceState>) -> std::sync::MutexGuard<'_, DeviceState> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hw() -> (Hardware, mpsc::Receiver<HwEvent>) {
+        let (tx, rx) = mpsc::channel(4);
+        (Hardware::new(&HardwareConfig::all_simulated(), tx), rx)
+    }
+
+    #[test]
+    fn a_simulated_tap_enters_the_event_channel_as_a_card_tap() {
+        let (hw, mut rx) = hw();
+        hw.sim_card("door", "04a1b2c3").unwrap();
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            HwEvent::CardTap {
+                reader: "door".into(),
+                uid: Uid::from_hex("04A1B2C3").unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_readers_buttons_and_bad_uids_are_refused_with_reasons() {
+        let (hw, _rx) = hw();
+        let e = hw.sim_card("back", "04A1B2C3").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown card reader \"back\"; configured: door"),
+            "{e}"
+        );
+        let e = hw.sim_card("door", "XYZ").unwrap_err().to_string();
+        assert!(e.contains("uid: a card UID is written in hex"), "{e}");
+        let e = hw.sim_button("doorbell").unwrap_err().to_string();
+        assert!(e.contains("unknown button \"doorbell\""), "{e}");
+        assert!(hw.sim_temperature(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn real_devices_refuse_simulated_input_and_say_why_they_are_absent() {
+        let mut cfg = HardwareConfig::all_simulated();
+        cfg.devices[0].driver = DeviceDriver::Evdev {
+            device: "/dev/input/event3".into(),
+        };
+        let (tx, _rx) = mpsc::channel(4);
+        let hw = Hardware::new(&cfg, tx);
+        let e = hw.sim_card("door", "04A1B2C3").unwrap_err().to_string();
+        assert!(e.contains("real device (evdev)"), "{e}");
+        let st = &hw.statuses()[0];
+        assert_eq!(st.state, "absent");
+        assert!(st.detail.as_deref().unwrap().contains("evdev"));
+    }
+
+    #[test]
+    fn a_full_input_queue_is_unavailable_not_lost_silently() {
+        let (tx, _rx) = mpsc::channel(1);
+        let hw = Hardware::new(&HardwareConfig::all_simulated(), tx);
+        hw.sim_button("alarm").unwrap();
+        assert!(matches!(
+            hw.sim_button("alarm"),
+            Err(SimError::Unavailable(_))
+        ));
+    }
+}
