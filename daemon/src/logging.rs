@@ -54,10 +54,11 @@ pub(crate) fn init() {
         builder.with_ansi(false).init();
     }
     for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k.starts_with("KETANG_") && !KNOWN_ENV.contains(&k) {
-                tracing::warn!(var = k, known = ?KNOWN_ENV, "Unknown KETANG_ environment variable ignored.");
-            }
+        if let Some(k) = k.to_str()
+            && k.starts_with("KETANG_")
+            && !KNOWN_ENV.contains(&k)
+        {
+            tracing::warn!(var = k, known = ?KNOWN_ENV, "Unknown KETANG_ environment variable ignored.");
         }
     }
 }

@@ -63,10 +63,10 @@ pub(crate) trait SqlContext<T> {
 impl<T> SqlContext<T> for rusqlite::Result<T> {
     fn ctx(self, context: &'static str) -> Result<T> {
         self.map_err(|source| {
-            if let rusqlite::Error::SqliteFailure(e, _) = &source {
-                if e.code == rusqlite::ErrorCode::DiskFull {
-                    return Error::DiskFull { context };
-                }
+            if let rusqlite::Error::SqliteFailure(e, _) = &source
+                && e.code == rusqlite::ErrorCode::DiskFull
+            {
+                return Error::DiskFull { context };
             }
             Error::Sqlite { context, source }
         })

@@ -1,4 +1,5 @@
 //! Component tests of the store on a real SQLite file in a temp dir.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -139,17 +139,6 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
 #[serde(transparent)]
 struct RawDeviceOpt(RawDevice);
 
-impl Default for RawDevice {
-    fn default() -> Self {
-        Self {
-            school_id: None,
-            classroom_id: None,
-            device_id: None,
-            class_name: None,
-        }
-    }
-}
-
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {

@@ -77,10 +77,10 @@ pub(crate) struct Timetable {
 
 impl Timetable {
     fn slots_on(&self, date: NaiveDate, tz: Tz) -> Vec<Slot> {
-        if let Some((start, end)) = self.term {
-            if date < start || date > end {
-                return Vec::new();
-            }
+        if let Some((start, end)) = self.term
+            && (date < start || date > end)
+        {
+            return Vec::new();
         }
         let weekday = u8::try_from(date.weekday().number_from_monday()).unwrap_or(0);
         let mut v: Vec<Slot> = self

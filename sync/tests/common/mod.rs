@@ -1,4 +1,10 @@
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use ketang_sync::*;

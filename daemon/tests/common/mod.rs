@@ -1,0 +1,191 @@
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
+//! Runs the real `ketangd` binary and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ketangd");
+
+/// A Monday, five minutes before period 1 (08:00) of the demo timetable.
+pub const MONDAY_0755: &str = "2026-11-23T07:55:00+08:00";
+
+/// Card UIDs of the first two demo students, and one no student owns.
+pub const CARD_1: &str = "040A9E95";
+pub const CARD_2: &str = "0458CBAA";
+pub const UNKNOWN_CARD: &str = "DEADBEEF";
+
+pub struct Demo {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub started: Instant,
+    pub ready_after: Duration,
+}
+
+impl Demo {
+    /// Starts `ketangd demo` on a free port with its data in `data_dir`.
+    pub fn start(data_dir: &Path, clock: Option<&str>) -> Demo {
+        let log = data_dir.with_extension("log");
+        let started = Instant::now();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        if let Some(c) = clock {
+            cmd.args(["--clock", c]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no URL announced: {line:?}; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .trim_end_matches('/')
+            .to_owned();
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in out.lines() {});
+        let mut demo = Demo {
+            child,
+            base,
+            data_dir: data_dir.to_owned(),
+            log,
+            started,
+            ready_after: Duration::ZERO,
+        };
+        demo.wait_healthy();
+        demo
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok((200, _)) = get(&format!("{}/healthz", self.base)) {
+                self.ready_after = self.started.elapsed();
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no healthz within 10 s; log: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn status(&self) -> Value {
+        let (code, body) = get(&format!("{}/api/v1/status", self.base)).unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        post(&format!("{}{path}", self.base), body).unwrap()
+    }
+
+    pub fn tap(&self, uid: &str) {
+        let (code, body) = self.post(
+            "/api/v1/sim/card",
+            &format!(r#"{{"reader":"door","uid":"{uid}"}}"#),
+        );
+        assert_eq!(code, 202, "{body}");
+    }
+
+    /// Polls the status until `pred` holds (the sim endpoints answer 202 before the event is
+    /// processed).
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = self.status();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status: {s:#}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status and how long it took.
+    pub fn terminate(mut self) -> (ExitStatus, Duration) {
+        let t = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st, t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(15) {
+                let _ = self.child.kill();
+                panic!(
+                    "daemon did not exit within 15 s of SIGTERM; log: {}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+pub fn get(url: &str) -> Result<(u16, String), ureq::Error> {
+    let mut res = agent().get(url).call()?;
+    let code = res.status().as_u16();
+    Ok((code, res.body_mut().read_to_string()?))
+}
+
+pub fn post(url: &str, body: &str) -> Result<(u16, String), ureq::Error> {
+    let mut res = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)?;
+    let code = res.status().as_u16();
+    Ok((code, res.body_mut().read_to_string()?))
+}
+
+pub fn pending(s: &Value, stream: &str) -> u64 {
+    s["outbox"]["pending"][stream].as_u64().unwrap_or(0)
+}

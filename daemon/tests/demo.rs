@@ -1,0 +1,208 @@
+//! The demo, end to end, through the real binary: simulated hardware → engine → SQLite →
+//! status and outbox.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn the_demo_serves_healthz_within_10_s_and_a_tap_becomes_one_more_outbox_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    assert!(
+        demo.ready_after < Duration::from_secs(10),
+        "{:?}",
+        demo.ready_after
+    );
+
+    let before = demo.status();
+    assert_eq!(before["mode"], "demo");
+    assert_eq!(before["sync"]["connected"], false);
+    assert_eq!(before["lesson"]["subject"], "语文");
+    assert_eq!(before["lesson"]["attendance"]["roster"], 40);
+    let total = before["outbox"]["total"].as_u64().unwrap();
+
+    demo.tap(CARD_1);
+    let after = demo.wait_for("the check-in", |s| {
+        s["outbox"]["total"].as_u64() == Some(total + 1)
+    });
+    assert_eq!(
+        pending(&after, "attendance"),
+        pending(&before, "attendance") + 1
+    );
+    assert_eq!(after["lesson"]["attendance"]["present"], 1);
+    assert_eq!(after["counters"]["check_ins"], 1);
+
+    // A repeated tap is idempotent: no new row.
+    demo.tap(CARD_1);
+    let again = demo.wait_for("the second tap", |s| s["counters"]["card_taps"] == 2);
+    assert_eq!(again["outbox"]["total"].as_u64(), Some(total + 1));
+}
+
+#[test]
+fn an_unknown_card_is_recorded_as_such_and_not_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    demo.tap(UNKNOWN_CARD);
+    let s = demo.wait_for("the unknown card", |s| s["counters"]["unknown_cards"] == 1);
+    assert_eq!(s["outbox"]["total"], 0);
+    assert_eq!(s["lesson"]["attendance"]["present"], 0);
+    // UIDs never reach the log.
+    assert!(!demo.log_text().contains(UNKNOWN_CARD));
+}
+
+#[test]
+fn sim_endpoints_reply_400_with_a_message_on_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    for (path, body, expect) in [
+        ("/api/v1/sim/card", "{\"reader\":", "invalid JSON body"),
+        (
+            "/api/v1/sim/card",
+            r#"{"reader":"window","uid":"04A1B2C3"}"#,
+            "unknown card reader \\\"window\\\"",
+        ),
+        (
+            "/api/v1/sim/card",
+            r#"{"reader":"door","uid":"04A1B2"}"#,
+            "4, 7 or 10 bytes",
+        ),
+        (
+            "/api/v1/sim/temperature",
+            r#"{"celsius":null}"#,
+            "invalid type",
+        ),
+        (
+            "/api/v1/sim/button",
+            r#"{"button":"fire"}"#,
+            "unknown button",
+        ),
+    ] {
+        let (code, text) = demo.post(path, body);
+        assert_eq!(code, 400, "{path} {body}: {text}");
+        assert!(text.contains(expect), "{path} {body}: {text}");
+    }
+    let s = demo.status();
+    assert_eq!(s["counters"]["card_taps"], 0);
+    assert_eq!(s["outbox"]["total"], 0);
+}
+
+#[test]
+fn a_fever_reading_paired_with_a_tap_and_the_alarm_button_reach_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    let (code, _) = demo.post("/api/v1/sim/temperature", r#"{"celsius":37.9}"#);
+    assert_eq!(code, 202);
+    demo.tap(CARD_2);
+    let s = demo.wait_for("the health check", |s| pending(s, "health_check") == 1);
+    assert_eq!(s["counters"]["health_checks"], 1);
+
+    // Sensor garbage is a fault, not a fever.
+    let (code, _) = demo.post("/api/v1/sim/temperature", r#"{"celsius":85.0}"#);
+    assert_eq!(code, 202);
+    let s = demo.wait_for("the sensor fault", |s| {
+        s["counters"]["rejected_inputs"] == 1
+    });
+    let thermo = s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "thermometer")
+        .unwrap()
+        .clone();
+    assert_eq!(thermo["state"], "fault", "{thermo}");
+
+    let (code, _) = demo.post("/api/v1/sim/button", r#"{"button":"alarm"}"#);
+    assert_eq!(code, 202);
+    let s = demo.wait_for("the alarm", |s| {
+        s["alarms"].as_array().is_some_and(|a| a.len() == 1)
+    });
+    assert_eq!(pending(&s, "alarm"), 1);
+    let siren = s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "siren")
+        .unwrap()
+        .clone();
+    assert_eq!(siren["detail"], "on");
+    let (code, metrics) = get(&format!("{}/metrics", demo.base)).unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("ketang_alarms_active 1"), "{metrics}");
+}
+
+#[test]
+fn sigterm_shuts_down_within_5_s_and_everything_recorded_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, Some(MONDAY_0755));
+    demo.tap(CARD_1);
+    demo.tap(CARD_2);
+    demo.wait_for("two check-ins", |s| pending(s, "attendance") == 2);
+    let (status, took) = demo.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    // The WAL was checkpointed into the main file.
+    let wal = data.join("ketang.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+
+    let demo = Demo::start(&data, Some(MONDAY_0755));
+    let s = demo.status();
+    assert_eq!(pending(&s, "attendance"), 2);
+    assert_eq!(s["lesson"]["attendance"]["present"], 2);
+    assert!(s["store"]["quarantined"].is_null());
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_the_demo_starts_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("ketang.db"), vec![0x5Au8; 64 * 1024]).unwrap();
+    let demo = Demo::start(&data, Some(MONDAY_0755));
+    let s = demo.status();
+    let moved = s["store"]["quarantined"]
+        .as_str()
+        .expect("quarantine reported in status")
+        .to_owned();
+    assert!(moved.contains("ketang.db.corrupt-"), "{moved}");
+    assert_eq!(std::fs::read(&moved).unwrap(), vec![0x5Au8; 64 * 1024]);
+    assert!(
+        demo.log_text().contains("moved aside"),
+        "{}",
+        demo.log_text()
+    );
+    // The fresh store works.
+    demo.tap(CARD_1);
+    demo.wait_for("the check-in", |s| pending(s, "attendance") == 1);
+}
+
+#[test]
+fn an_unusable_data_dir_fails_clearly_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not-a-dir") && err.contains("data directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_clock_option_the_demo_runs_on_the_system_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), None);
+    let s = demo.status();
+    assert_eq!(s["clock"]["simulated"], false);
+    assert_eq!(s["clock"]["timezone"], "Asia/Shanghai");
+}
