@@ -299,3 +299,10 @@ fn relative_paths_resolve_against_the_config_file() {
     let c = parse(&GOOD.replace("data_dir = \"/var/lib/ketang\"", "data_dir = \"data\"")).unwrap();
     assert_eq!(c.data_dir, Path::new("/etc/ketang/data"));
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = include_str!("../../../image/ketang.example.toml");
+    let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.hardware.devices.len(), 9);
+}
