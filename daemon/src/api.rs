@@ -26,6 +26,7 @@ pub(crate) struct Daemon {
     pub(crate) clock: Clock,
     pub(crate) timetable: Arc<RwLock<Timetable>>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) sync: Option<Arc<ketang_sync::mqtt::SyncStatus>>,
     pub(crate) boot_id: String,
     pub(crate) started: Instant,
     pub(crate) started_at: String,
@@ -154,12 +155,11 @@ impl DeviceApi for Daemon {
                 pending,
             },
             sync: SyncInfo {
-                connected: false,
-                state: if broker.is_some() {
-                    "not connected: this build has no MQTT uplink yet (issue 4); records wait in the outbox".to_owned()
-                } else {
-                    "offline: no broker configured; records wait in the outbox".to_owned()
-                },
+                connected: self.sync.as_ref().is_some_and(|s| s.connected()),
+                state: self.sync.as_ref().map_or_else(
+                    || "offline: no broker configured; records wait in the outbox".to_owned(),
+                    |s| s.state(),
+                ),
                 broker,
             },
             hardware: self.hw.statuses(),

@@ -31,6 +31,8 @@ pub(crate) struct RunOptions {
     pub(crate) seed: Option<SchoolSnapshot>,
     /// Print the URL to open on stdout once serving (the demo).
     pub(crate) announce: bool,
+    /// Hash of the config, reported in the MQTT birth message.
+    pub(crate) config_hash: String,
 }
 
 pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
@@ -93,6 +95,24 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
     let classroom_task = tokio::spawn(classroom.run(rx, stop.clone()));
 
+    let (sync_task, sync_status) = match crate::uplink::settings(&cfg, &boot_id, &opts.config_hash)
+    {
+        None => {
+            tracing::info!("No broker configured: running offline; records wait in the outbox.");
+            (None, None)
+        }
+        Some(settings) => {
+            let hooks = Arc::new(crate::uplink::SyncHooks {
+                clock: opts.clock.clone(),
+                store: store.clone(),
+                timetable: timetable.clone(),
+            });
+            let (worker, status) =
+                ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());
+            (Some(tokio::spawn(worker.run())), Some(status))
+        }
+    };
+
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
         mode: opts.mode,
@@ -103,6 +123,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         clock: opts.clock,
         timetable,
         counters,
+        sync: sync_status,
         boot_id,
         started,
         started_at,
@@ -154,6 +175,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             None => server.await,
         };
         let _ = classroom_task.await;
+        if let Some(t) = sync_task {
+            let _ = t.await;
+        }
         drop(daemon);
         let flushed = store.shutdown().await;
         (served, flushed)

@@ -51,6 +51,7 @@ pub(crate) fn config(
             client_key: None,
             credentials: None,
             keep_alive: Duration::from_secs(30),
+            max_publish_per_s: std::num::NonZeroU32::new(100),
         },
         hardware: HardwareConfig::all_simulated(),
         school: SchoolConfig {

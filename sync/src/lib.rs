@@ -13,10 +13,12 @@
 //! The MQTT side of sync (draining the outbox) is issue 4 and will live beside this.
 
 mod error;
+pub mod mqtt;
 mod outbox;
 mod records;
 pub mod schema;
 mod store;
+mod store_sync;
 
 pub use error::{Error, Result};
 pub use outbox::{ENVELOPE_SCHEMA, Envelope, OutboxRecord, Stream};
@@ -26,3 +28,6 @@ pub use records::{
     StudentRow, TapRecord,
 };
 pub use store::{DB_FILE, Identity, OpenReport, StoreHandle};
+pub use store_sync::{
+    DownlinkData, DownlinkOutcome, Eviction, LeaveRow, PendingRecord, StreamBudget,
+};

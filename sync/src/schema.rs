@@ -150,13 +150,40 @@ CREATE INDEX outbox_by_stream ON outbox (stream, seq);
 INSERT INTO meta (key, value) VALUES ('outbox.next_seq', '1');
 "#;
 
+/// Version 2: downlink idempotence, approved leave, versions of cloud snapshots.
+const V2: &str = r#"
+-- Every downlink message id seen, with the answer given: a repeated id is acknowledged
+-- again with the same answer and never applied twice.
+CREATE TABLE downlinks (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    ok          INTEGER NOT NULL,
+    problems    TEXT NOT NULL
+) STRICT;
+
+-- Approved leave (请假), from the cloud or entered by the teacher.
+CREATE TABLE leaves (
+    id         TEXT PRIMARY KEY,
+    student_id TEXT NOT NULL,
+    starts_at  TEXT NOT NULL,
+    ends_at    TEXT NOT NULL,
+    reason     TEXT,
+    origin     TEXT NOT NULL CHECK (origin IN ('cloud', 'local')),
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX leaves_by_student ON leaves (student_id, starts_at);
+
+INSERT INTO meta (key, value) VALUES ('roster.version', '0'), ('timetable.version', '0');
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 1;
+pub const LATEST_VERSION: usize = 2;
 
 #[cfg(test)]
 mod tests {

@@ -51,14 +51,16 @@ enum Msg {
 }
 
 pub(crate) struct Db {
-    conn: Connection,
-    identity: Identity,
+    pub(crate) conn: Connection,
+    pub(crate) identity: Identity,
 }
 
 /// Clonable async handle to the store thread.
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Msg>,
+    /// Woken after every commit that appended to the outbox (the sync worker waits on it).
+    pub(crate) outbox_changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -119,11 +121,17 @@ impl StoreHandle {
                 path: data_dir.to_owned(),
                 source,
             })?;
-        Ok((Self { tx }, report))
+        Ok((
+            Self {
+                tx,
+                outbox_changed: std::sync::Arc::default(),
+            },
+            report,
+        ))
     }
 
     /// Runs `f` on the store thread.
-    async fn call<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
@@ -137,6 +145,25 @@ impl StoreHandle {
             .await
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Queues `f` on the store thread without waiting for it to run. Jobs run in order, so a
+    /// later [`Self::call`] sees its effect. Errors are logged.
+    pub(crate) async fn call_nowait<F>(&self, what: &'static str, f: F) -> Result<()>
+    where
+        F: FnOnce(&mut Db) -> Result<()> + Send + 'static,
+    {
+        let job: Job = Box::new(move |db| {
+            if let Err(e) = f(db) {
+                tracing::error!(error = %e, what, "Store job failed.");
+            }
+        });
+        self.tx.send(Msg::Job(job)).await.map_err(|_| Error::Closed)
+    }
+
+    /// Wakes outbox waiters (after a commit that appended records).
+    pub(crate) fn notify_outbox(&self) {
+        self.outbox_changed.notify_one();
     }
 
     /// Flushes the WAL into the main file and stops the store thread. Later calls on any
@@ -422,6 +449,11 @@ impl StoreHandle {
             Ok(outcome)
         })
         .await
+        .inspect(|o| {
+            if matches!(o, CheckInOutcome::Recorded { .. }) {
+                self.notify_outbox();
+            }
+        })
     }
 
     /// Logs a tap that recorded no attendance (unknown card, not on roster, no lesson).
@@ -467,6 +499,7 @@ impl StoreHandle {
             Ok(seq)
         })
         .await
+        .inspect(|_| self.notify_outbox())
     }
 
     /// Stores a raised alarm and its outbox record (highest lane); returns the seq.
@@ -493,6 +526,7 @@ impl StoreHandle {
             Ok(seq)
         })
         .await
+        .inspect(|_| self.notify_outbox())
     }
 
     /// Alarms not yet cleared, oldest first.
@@ -788,7 +822,7 @@ fn quarantine(path: &Path, reason: &str) -> Result<PathBuf> {
     Ok(moved)
 }
 
-fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
+pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
     use std::collections::{HashMap, HashSet};
     let mut problems = Vec::new();
     let mut students = HashSet::new();
@@ -895,11 +929,11 @@ fn insert_tap(tx: &rusqlite::Transaction<'_>, t: &TapRecord) -> Result<()> {
     Ok(())
 }
 
-fn rfc3339(t: &DateTime<FixedOffset>) -> String {
+pub(crate) fn rfc3339(t: &DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

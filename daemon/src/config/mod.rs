@@ -61,6 +61,8 @@ pub(crate) struct SyncConfig {
     pub(crate) client_key: Option<PathBuf>,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) keep_alive: Duration,
+    /// Publish rate limit; `None` = unlimited.
+    pub(crate) max_publish_per_s: Option<std::num::NonZeroU32>,
 }
 
 /// A parsed `mqtt://` or `mqtts://` URL.
@@ -115,7 +117,6 @@ impl Secret {
     pub(crate) fn new(s: String) -> Self {
         Self(s)
     }
-    #[allow(dead_code, reason = "read by the MQTT client of issue 4")]
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }

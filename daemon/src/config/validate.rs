@@ -312,6 +312,20 @@ fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> SyncConfig {
             Duration::from_secs(30)
         }
     };
+    let max_publish_per_s = match s.max_publish_per_s {
+        None => std::num::NonZeroU32::new(100),
+        Some(0) => None,
+        Some(n) if (1..=100_000).contains(&n) => {
+            std::num::NonZeroU32::new(u32::try_from(n).unwrap_or(100))
+        }
+        Some(n) => {
+            errs.push(ConfigError::new(
+                "sync.max_publish_per_s",
+                format!("{n} is out of range (0 = unlimited, or 1-100000)"),
+            ));
+            std::num::NonZeroU32::new(100)
+        }
+    };
     SyncConfig {
         broker,
         ca_file,
@@ -319,6 +333,7 @@ fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> SyncConfig {
         client_key,
         credentials,
         keep_alive,
+        max_publish_per_s,
     }
 }
 

@@ -1,0 +1,18 @@
+//! The MQTT side of sync: drains the outbox to the regional broker and takes the downlink.
+//!
+//! Contract: `docs/mqtt.md` and `docs/asyncapi.yaml`. One task ([`SyncWorker`]) owns the
+//! rumqttc event loop and never blocks on anything but the store's bounded channel.
+
+mod downlink;
+mod settings;
+mod state;
+mod tls;
+pub mod topics;
+mod worker;
+
+pub use downlink::{
+    Command, Downlink, DownlinkBody, KINDS, MAX_DOWNLINK_BYTES, Rejected, parse_downlink,
+};
+pub use settings::{MqttSettings, TlsSettings, default_budgets};
+pub use state::{Backoff, InFlight, TokenBucket};
+pub use worker::{CommandHandler, SyncStatus, SyncWorker};

@@ -1,0 +1,452 @@
+//! The sync worker: one task owns the rumqttc event loop (HOUSE_STYLE §6), drains the outbox
+//! by lane then seq, deletes a row only after its PUBACK, and hands downlinks to a second
+//! task that validates, applies and acknowledges them.
+//!
+//! Invariants:
+//! * A row leaves the outbox only after the broker acknowledged it (QoS 1).
+//! * Each connection is a new clean session with a new event loop: nothing rumqttc kept
+//!   from an old connection is replayed. Unacknowledged rows are simply still in the outbox
+//!   and are fetched again, in drain order.
+//! * At most `inflight` rows are unacknowledged; the fetch skips them.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::downlink::{Command, DownlinkBody, parse_downlink};
+use super::state::{Backoff, InFlight, TokenBucket};
+use super::{MqttSettings, tls, topics};
+use crate::{OutboxRecord, StoreHandle, Stream};
+
+/// What the daemon provides to the sync worker.
+pub trait CommandHandler: Send + Sync + 'static {
+    /// The board's clock now, and whether it is synchronised.
+    fn now(&self) -> (DateTime<FixedOffset>, bool);
+    /// Executes a command; `Err` lists why it was not executed.
+    fn command(&self, cmd: Command) -> impl Future<Output = Result<(), Vec<String>>> + Send;
+    /// Downlink data of `kind` was applied to the store (e.g. reload the timetable).
+    fn applied(&self, kind: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// Live state of the link, for the status page and metrics.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    connected: AtomicBool,
+    state: Mutex<String>,
+    /// Outbox records published (including re-sends).
+    pub published: AtomicU64,
+    /// Outbox records acknowledged by the broker.
+    pub acked: AtomicU64,
+    /// Connections made.
+    pub connections: AtomicU64,
+    /// Downlink messages received.
+    pub downlinks: AtomicU64,
+}
+
+impl SyncStatus {
+    /// Connected to the broker now.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// A word for people.
+    pub fn state(&self) -> String {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, connected: bool, state: impl Into<String>) {
+        self.connected.store(connected, Ordering::Relaxed);
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state.into();
+    }
+}
+
+/// Drains the outbox to the broker and takes the downlink.
+pub struct SyncWorker<H> {
+    store: StoreHandle,
+    settings: MqttSettings,
+    status: Arc<SyncStatus>,
+    handler: Arc<H>,
+    stop: CancellationToken,
+}
+
+impl<H> std::fmt::Debug for SyncWorker<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncWorker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session ended.
+enum End {
+    Stopped,
+    Failed(String),
+}
+
+impl<H: CommandHandler> SyncWorker<H> {
+    /// A worker; run it with [`Self::run`]. It stops when `stop` is cancelled.
+    pub fn new(
+        store: StoreHandle,
+        settings: MqttSettings,
+        handler: Arc<H>,
+        stop: CancellationToken,
+    ) -> (Self, Arc<SyncStatus>) {
+        let status = Arc::new(SyncStatus::default());
+        status.set(false, "starting");
+        (
+            Self {
+                store,
+                settings,
+                status: status.clone(),
+                handler,
+                stop,
+            },
+            status,
+        )
+    }
+
+    /// Runs until stopped: connect, drain, reconnect with backoff.
+    pub async fn run(self) {
+        let s = &self.settings;
+        let broker = format!(
+            "{}://{}:{}",
+            if s.tls.is_some() { "mqtts" } else { "mqtt" },
+            s.host,
+            s.port
+        );
+        if s.tls.is_none() {
+            tracing::warn!(%broker, "MQTT without TLS: traffic to the broker is unencrypted. Use mqtts:// outside a lab.");
+        }
+        let tls = match s.tls.as_ref().map(tls::client_config).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "TLS configuration unusable; sync is off until it is fixed.");
+                self.status
+                    .set(false, format!("TLS configuration unusable: {e}"));
+                self.stop.cancelled().await;
+                return;
+            }
+        };
+        let (dl_tx, dl_rx) = mpsc::channel(64);
+        let downlinks = tokio::spawn(downlink_task(
+            self.store.clone(),
+            s.clone(),
+            self.handler.clone(),
+            dl_rx,
+        ));
+        let budgets = tokio::spawn(budget_task(
+            self.store.clone(),
+            s.clone(),
+            self.handler.clone(),
+            self.stop.clone(),
+        ));
+        let mut backoff = Backoff::new(s.backoff.0, s.backoff.1);
+        loop {
+            self.status.set(false, format!("connecting to {broker}"));
+            match self.session(tls.clone(), &dl_tx, &mut backoff).await {
+                End::Stopped => break,
+                End::Failed(e) => {
+                    let wait = backoff.next_delay();
+                    tracing::warn!(%broker, error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost or refused; records wait in the outbox.");
+                    self.status.set(
+                        false,
+                        format!("disconnected: {e}; retrying in {} s", wait.as_secs().max(1)),
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.stop.cancelled() => break,
+                    }
+                }
+            }
+        }
+        self.status.set(false, "stopped");
+        drop(dl_tx);
+        let _ = downlinks.await;
+        budgets.abort();
+    }
+
+    fn options(&self, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
+        let s = &self.settings;
+        let mut o = MqttOptions::new(s.device_id.clone(), s.host.clone(), s.port);
+        o.set_keep_alive(s.keep_alive)
+            .set_clean_session(true)
+            .set_inflight(s.inflight.max(1))
+            // Design: incoming up to 8 MiB so an oversized downlink reaches the validator and
+            // is refused with an ack instead of breaking the connection.
+            .set_max_packet_size(8 * 1024 * 1024, 1024 * 1024)
+            .set_last_will(LastWill::new(
+                topics::status(&s.school_id, &s.device_id),
+                json!({"state": "offline", "reason": "connection lost", "boot_id": s.boot_id, "device_id": s.device_id}).to_string(),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        if let Some((u, p)) = &s.credentials {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        if let Some(cfg) = tls {
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(cfg)));
+        }
+        o
+    }
+
+    async fn session(
+        &self,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
+        backoff: &mut Backoff,
+    ) -> End {
+        let s = &self.settings;
+        let cap = usize::from(s.inflight.max(1));
+        let (client, mut el) = AsyncClient::new(self.options(tls), cap * 2 + 16);
+        // Wait for CONNACK.
+        loop {
+            tokio::select! {
+                ev = el.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+                    Ok(_) => {}
+                    Err(e) => return End::Failed(e.to_string()),
+                },
+                () = self.stop.cancelled() => return End::Stopped,
+            }
+        }
+        backoff.reset();
+        self.status.connections.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(host = %s.host, port = s.port, "Connected to the MQTT broker.");
+        self.status.set(true, "connected");
+
+        let mut inflight = InFlight::default();
+        let birth = json!({
+            "state": "online", "version": s.version, "boot_id": s.boot_id, "config_hash": s.config_hash,
+            "device_id": s.device_id, "at": self.handler.now().0.to_rfc3339(),
+        });
+        if let Err(e) = client.try_publish(
+            topics::status(&s.school_id, &s.device_id),
+            QoS::AtLeastOnce,
+            true,
+            birth.to_string(),
+        ) {
+            return End::Failed(format!("queueing the birth message: {e}"));
+        }
+        inflight.queued(None);
+        for f in topics::down_filters(&s.school_id, &s.device_id) {
+            if let Err(e) = client.try_subscribe(f, QoS::AtLeastOnce) {
+                return End::Failed(format!("subscribing to the downlink: {e}"));
+            }
+        }
+
+        let mut bucket = s
+            .max_publish_per_s
+            .map(|r| TokenBucket::new(r.get(), Instant::now()));
+        let mut need_fill = true;
+        loop {
+            // Fill the window in batches (at most half full) to keep store round trips few.
+            if need_fill && inflight.len() <= cap / 2 {
+                let free = cap - inflight.len();
+                let n = bucket
+                    .as_mut()
+                    .map_or(free, |b| b.take(free, Instant::now()));
+                if n > 0 {
+                    let rows = match self.store.outbox_fetch(inflight.seqs(), n).await {
+                        Ok(r) => r,
+                        Err(e) => return End::Failed(format!("reading the outbox: {e}")),
+                    };
+                    need_fill = rows.len() == n;
+                    for r in rows {
+                        let topic = topics::up(&s.school_id, &s.device_id, &r.stream);
+                        if let Err(e) =
+                            client.try_publish(topic, QoS::AtLeastOnce, false, r.payload)
+                        {
+                            return End::Failed(format!("queueing a publish: {e}"));
+                        }
+                        inflight.queued(Some(r.seq));
+                        self.status.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            let throttled = need_fill && bucket.as_ref().is_some_and(|b| b.wait() > Duration::ZERO);
+            let wait = bucket.as_ref().map_or(Duration::ZERO, TokenBucket::wait);
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => {
+                    self.goodbye(&client, &mut el).await;
+                    return End::Stopped;
+                }
+                ev = el.poll() => match ev {
+                    Ok(Event::Incoming(Packet::PubAck(a))) => {
+                        if let Some(seq) = inflight.acked(a.pkid) {
+                            if let Err(e) = self.store.outbox_ack(seq).await {
+                                return End::Failed(format!("deleting an acknowledged row: {e}"));
+                            }
+                            self.status.acked.fetch_add(1, Ordering::Relaxed);
+                            need_fill = true;
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => inflight.sent(pkid),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        self.status.downlinks.fetch_add(1, Ordering::Relaxed);
+                        if dl_tx.send((p.topic, p.payload.to_vec())).await.is_err() {
+                            return End::Failed("the downlink task stopped".into());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(a))) => {
+                        if a.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                            tracing::error!("The broker refused the downlink subscription (check its ACL); uplink continues.");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Disconnect)) => return End::Failed("the broker disconnected".into()),
+                    Ok(_) => {}
+                    Err(e) => return End::Failed(e.to_string()),
+                },
+                () = self.store.outbox_changed(), if !need_fill => need_fill = true,
+                () = tokio::time::sleep(wait), if throttled => {}
+                () = tokio::time::sleep(Duration::from_secs(1)), if !need_fill => need_fill = true,
+            }
+        }
+    }
+
+    /// Publishes the retained "offline" status and waits briefly for it to be acknowledged.
+    async fn goodbye(&self, client: &AsyncClient, el: &mut rumqttc::EventLoop) {
+        let s = &self.settings;
+        let bye = json!({"state": "offline", "reason": "shutdown", "boot_id": s.boot_id, "device_id": s.device_id});
+        if client
+            .try_publish(
+                topics::status(&s.school_id, &s.device_id),
+                QoS::AtLeastOnce,
+                true,
+                bye.to_string(),
+            )
+            .is_ok()
+        {
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_millis(1500), async {
+                while let Ok(ev) = el.poll().await {
+                    if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        self.status.set(false, "stopped");
+        tracing::info!("Disconnected from the MQTT broker.");
+    }
+}
+
+/// Validates, applies and acknowledges downlink messages one at a time.
+async fn downlink_task<H: CommandHandler>(
+    store: StoreHandle,
+    s: MqttSettings,
+    handler: Arc<H>,
+    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
+) {
+    while let Some((topic, payload)) = rx.recv().await {
+        let Some((target, kind)) = topics::parse_down(&topic, &s.school_id, &s.device_id) else {
+            tracing::warn!(%topic, "Message on an unexpected topic ignored.");
+            continue;
+        };
+        let (now, synced) = handler.now();
+        let result = match parse_downlink(kind, &target, &payload, &s.school_id, &s.device_id, now)
+        {
+            Err(r) => {
+                tracing::warn!(
+                    kind,
+                    problems = r.problems.len(),
+                    "Downlink message refused."
+                );
+                match r.id {
+                    Some(id) => store.apply_downlink(id, r.kind, None, r.problems, now, synced).await.map(|_| ()),
+                    None => store
+                        .enqueue(OutboxRecord {
+                            stream: Stream::Ack,
+                            captured_at: now,
+                            clock_synced: synced,
+                            body: json!({"downlink_id": null, "kind": r.kind, "ok": false, "problems": r.problems, "duplicate": false}),
+                        })
+                        .await
+                        .map(|_| ()),
+                }
+            }
+            Ok(dl) => match dl.body {
+                DownlinkBody::Data(data) => match store
+                    .apply_downlink(dl.id, dl.kind.clone(), Some(data), vec![], now, synced)
+                    .await
+                {
+                    Ok(o) => {
+                        tracing::info!(kind = %dl.kind, ok = o.ok, duplicate = o.duplicate, "Downlink handled.");
+                        if o.ok && !o.duplicate {
+                            handler.applied(&dl.kind).await;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                DownlinkBody::Config(_) => {
+                    let p = vec!["remote config changes are not supported by this version; edit the config file on the board".to_owned()];
+                    store
+                        .apply_downlink(dl.id, dl.kind, None, p, now, synced)
+                        .await
+                        .map(|_| ())
+                }
+                DownlinkBody::Command(cmd) => match store.downlink_seen(dl.id.clone()).await {
+                    Ok(Some(_)) => store
+                        .apply_downlink(dl.id, dl.kind, None, vec![], now, synced)
+                        .await
+                        .map(|_| ()),
+                    Ok(None) => {
+                        let name = cmd.name.clone();
+                        let problems = handler.command(cmd).await.err().unwrap_or_default();
+                        tracing::info!(command = %name, ok = problems.is_empty(), "Downlink command handled.");
+                        store
+                            .apply_downlink(dl.id, dl.kind, None, problems, now, synced)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                },
+            },
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "Storing a downlink result failed; the cloud gets no ack for it.");
+        }
+    }
+}
+
+/// Enforces the outbox budgets every minute.
+async fn budget_task<H: CommandHandler>(
+    store: StoreHandle,
+    s: MqttSettings,
+    handler: Arc<H>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let (now, synced) = handler.now();
+        match store.enforce_budgets(s.budgets.clone(), now, synced).await {
+            Ok(ev) => {
+                for e in ev {
+                    tracing::warn!(stream = %e.stream, count = e.count, first_seq = e.first_seq, last_seq = e.last_seq, reason = %e.reason, "Outbox over budget: oldest records evicted and reported on the dropped stream.");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "Enforcing outbox budgets failed."),
+        }
+    }
+}

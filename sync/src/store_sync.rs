@@ -1,0 +1,708 @@
+//! Store operations of the sync side: draining the outbox, eviction under budgets, and
+//! applying validated downlink data atomically with its acknowledgement.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Error, Result, SqlContext};
+use crate::outbox::enqueue;
+use crate::records::{NoticeRow, Period, Roster, StudentRow};
+use crate::store::{Db, check_snapshot, now_utc, rfc3339};
+use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
+
+/// One outbox row, as the sync worker publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    /// Sequence number.
+    pub seq: u64,
+    /// Stream (topic suffix).
+    pub stream: String,
+    /// The envelope, exactly as stored.
+    pub payload: Vec<u8>,
+}
+
+/// How much of an evictable stream the outbox may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamBudget {
+    /// The stream; only [`Stream::evictable`] streams are ever evicted.
+    pub stream: Stream,
+    /// Most rows kept.
+    pub max_rows: u64,
+    /// Most payload bytes kept.
+    pub max_bytes: u64,
+    /// Oldest capture kept (by enqueue time).
+    pub max_age: Duration,
+}
+
+/// A range of records evicted from one stream (also sent as a `dropped` record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Eviction {
+    /// The stream.
+    pub stream: Stream,
+    /// Lowest evicted seq.
+    pub first_seq: u64,
+    /// Highest evicted seq.
+    pub last_seq: u64,
+    /// How many (seqs of other streams may lie between first and last).
+    pub count: u64,
+    /// Which budget was exceeded.
+    pub reason: String,
+}
+
+/// Approved leave.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveRow {
+    /// Leave id (from the cloud).
+    pub id: String,
+    /// The student.
+    pub student_id: String,
+    /// From.
+    pub starts_at: DateTime<FixedOffset>,
+    /// Until.
+    pub ends_at: DateTime<FixedOffset>,
+    /// Reason (病假, 事假, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Downlink data the store applies itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DownlinkData {
+    /// Students, cards and rosters, replacing the previous ones.
+    Roster {
+        /// Must be newer than the applied version.
+        version: u64,
+        /// Students with cards.
+        students: Vec<StudentRow>,
+        /// Rosters.
+        rosters: Vec<Roster>,
+    },
+    /// The weekly timetable, replacing the previous one.
+    Timetable {
+        /// Must be newer than the applied version.
+        version: u64,
+        /// Periods.
+        periods: Vec<Period>,
+    },
+    /// Approved leave.
+    Leave(LeaveRow),
+    /// A notice (insert or replace by id).
+    Notice(NoticeRow),
+}
+
+/// What became of a downlink message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownlinkOutcome {
+    /// Applied (or, for a duplicate, applied before).
+    pub ok: bool,
+    /// Why not.
+    pub problems: Vec<String>,
+    /// The id was seen before: nothing was applied again.
+    pub duplicate: bool,
+    /// Seq of the `ack` record.
+    pub ack_seq: u64,
+}
+
+impl Stream {
+    /// Streams the budget may evict: detail that a school can live without.
+    pub const fn evictable(self) -> bool {
+        matches!(self, Stream::Telemetry | Stream::Behaviour)
+    }
+}
+
+fn with_normal_sync<T>(db: &mut Db, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
+    // Design: outbox deletions and attempt counters are committed with synchronous=NORMAL.
+    // In WAL mode that survives a process crash (kill -9) and only a power cut can lose
+    // the last of them, which at worst re-sends an acknowledged record: a duplicate the
+    // cloud detects by id. Domain writes stay FULL.
+    db.conn
+        .pragma_update(None, "synchronous", "NORMAL")
+        .ctx("relaxing synchronous")?;
+    let r = f(db);
+    db.conn
+        .pragma_update(None, "synchronous", "FULL")
+        .ctx("restoring synchronous = FULL")?;
+    r
+}
+
+impl StoreHandle {
+    /// Appends one record to the outbox (durable on return); returns its seq.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn enqueue(&self, record: OutboxRecord) -> Result<u64> {
+        let seqs = self.enqueue_batch(vec![record]).await?;
+        seqs.first().copied().ok_or(Error::Closed)
+    }
+
+    /// Appends records in one transaction; returns their seqs.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn enqueue_batch(&self, records: Vec<OutboxRecord>) -> Result<Vec<u64>> {
+        let seqs = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                let mut seqs = Vec::with_capacity(records.len());
+                for r in records {
+                    seqs.push(enqueue(&tx, &identity.school_id, &identity.device_id, r)?);
+                }
+                tx.commit().ctx("committing outbox records")?;
+                Ok(seqs)
+            })
+            .await?;
+        self.notify_outbox();
+        Ok(seqs)
+    }
+
+    /// Waits until a commit appends to the outbox (or returns at once if one happened since
+    /// the last wait).
+    pub async fn outbox_changed(&self) {
+        self.outbox_changed.notified().await;
+    }
+
+    /// Up to `limit` rows in drain order (lane, then seq), skipping the seqs in `skip`
+    /// (already in flight), and counts the attempt.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn outbox_fetch(&self, skip: Vec<u64>, limit: usize) -> Result<Vec<PendingRecord>> {
+        self.call(move |db| {
+            let rows = {
+                let mut stmt = db
+                    .conn
+                    .prepare_cached(
+                        "SELECT seq, stream, payload FROM outbox ORDER BY priority, seq LIMIT ?1",
+                    )
+                    .ctx("reading the outbox")?;
+                let n = i64::try_from(limit + skip.len()).unwrap_or(i64::MAX);
+                let rows = stmt
+                    .query_map([n], |r| {
+                        Ok(PendingRecord {
+                            seq: r.get::<_, i64>(0)?.unsigned_abs(),
+                            stream: r.get(1)?,
+                            payload: r.get(2)?,
+                        })
+                    })
+                    .ctx("reading the outbox")?;
+                let mut out = Vec::with_capacity(limit);
+                for row in rows {
+                    let row = row.ctx("reading the outbox")?;
+                    if !skip.contains(&row.seq) {
+                        out.push(row);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                out
+            };
+            if !rows.is_empty() {
+                with_normal_sync(db, |db| {
+                    let tx = db.conn.transaction().ctx("starting a transaction")?;
+                    {
+                        let mut stmt = tx
+                            .prepare_cached(
+                                "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1",
+                            )
+                            .ctx("counting attempts")?;
+                        for r in &rows {
+                            stmt.execute([r.seq.cast_signed()])
+                                .ctx("counting attempts")?;
+                        }
+                    }
+                    tx.commit().ctx("counting attempts")
+                })?;
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Deletes an acknowledged row. Queued without waiting; a later call sees the deletion.
+    ///
+    /// # Errors
+    /// The store thread is gone.
+    pub async fn outbox_ack(&self, seq: u64) -> Result<()> {
+        self.call_nowait("deleting an acknowledged outbox row", move |db| {
+            with_normal_sync(db, |db| {
+                db.conn
+                    .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
+                    .and_then(|mut s| s.execute([seq.cast_signed()]))
+                    .ctx("deleting an acknowledged outbox row")?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Evicts the oldest rows of evictable streams over their budget, and for each stream
+    /// that lost rows enqueues a `dropped` record naming the seq range and count, in the
+    /// same transaction. Alarms, attendance and health checks are never touched.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is evicted then).
+    pub async fn enforce_budgets(
+        &self,
+        budgets: Vec<StreamBudget>,
+        now: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<Vec<Eviction>> {
+        let evictions = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                let mut evictions = Vec::new();
+                for b in budgets.iter().filter(|b| b.stream.evictable()) {
+                    if let Some(e) = evict_stream(&tx, b, now)? {
+                        let body = serde_json::to_value(&e)?;
+                        enqueue(
+                            &tx,
+                            &identity.school_id,
+                            &identity.device_id,
+                            OutboxRecord {
+                                stream: Stream::Dropped,
+                                captured_at: now,
+                                clock_synced,
+                                body,
+                            },
+                        )?;
+                        evictions.push(e);
+                    }
+                }
+                tx.commit().ctx("committing an eviction")?;
+                Ok(evictions)
+            })
+            .await?;
+        if !evictions.is_empty() {
+            self.notify_outbox();
+        }
+        Ok(evictions)
+    }
+
+    /// The answer given to downlink `id` before, if any: (ok, problems).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn downlink_seen(&self, id: String) -> Result<Option<(bool, Vec<String>)>> {
+        self.call(move |db| seen(&db.conn, &id)).await
+    }
+
+    /// Records downlink `id` and its `ack` record in one transaction, applying `data` first
+    /// when there are no `problems` yet. A data problem rolls the data back and is reported
+    /// in the ack. A repeated id applies nothing and is acknowledged again as a duplicate.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn apply_downlink(
+        &self,
+        id: String,
+        kind: String,
+        data: Option<DownlinkData>,
+        problems: Vec<String>,
+        at: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<DownlinkOutcome> {
+        let out = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let mut tx = conn.transaction().ctx("starting a transaction")?;
+                let ack = |ok: bool, problems: &[String], duplicate: bool| OutboxRecord {
+                    stream: Stream::Ack,
+                    captured_at: at,
+                    clock_synced,
+                    body: json!({
+                        "downlink_id": id, "kind": kind, "ok": ok, "problems": problems, "duplicate": duplicate,
+                    }),
+                };
+                if let Some((ok, problems)) = seen(&tx, &id)? {
+                    let ack_seq = enqueue(&tx, &identity.school_id, &identity.device_id, ack(ok, &problems, true))?;
+                    tx.commit().ctx("committing a duplicate ack")?;
+                    return Ok(DownlinkOutcome { ok, problems, duplicate: true, ack_seq });
+                }
+                let mut problems = problems;
+                if problems.is_empty()
+                    && let Some(data) = data
+                {
+                    let sp = tx.savepoint().ctx("starting a savepoint")?;
+                    match apply_data(&sp, data)? {
+                        Ok(()) => sp.commit().ctx("applying downlink data")?,
+                        Err(p) => {
+                            problems = p;
+                            drop(sp); // rolls back
+                        }
+                    }
+                }
+                let ok = problems.is_empty();
+                tx.execute(
+                    "INSERT INTO downlinks (id, kind, received_at, ok, problems) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, kind, rfc3339(&at), ok, serde_json::to_string(&problems)?],
+                )
+                .ctx("recording a downlink")?;
+                let ack_seq = enqueue(&tx, &identity.school_id, &identity.device_id, ack(ok, &problems, false))?;
+                tx.commit().ctx("committing a downlink")?;
+                Ok(DownlinkOutcome { ok, problems, duplicate: false, ack_seq })
+            })
+            .await?;
+        self.notify_outbox();
+        Ok(out)
+    }
+
+    /// The applied roster and timetable versions (0 = none yet).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn snapshot_versions(&self) -> Result<(u64, u64)> {
+        self.call(|db| {
+            Ok((
+                meta_u64(&db.conn, "roster.version")?,
+                meta_u64(&db.conn, "timetable.version")?,
+            ))
+        })
+        .await
+    }
+
+    /// Approved leave covering `at` for `student_id`.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn on_leave(&self, student_id: String, at: DateTime<FixedOffset>) -> Result<bool> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare_cached("SELECT starts_at, ends_at FROM leaves WHERE student_id = ?1")
+                .ctx("reading leave")?;
+            let rows = stmt
+                .query_map([student_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .ctx("reading leave")?;
+            for row in rows {
+                let (a, b) = row.ctx("reading leave")?;
+                let (Ok(a), Ok(b)) = (
+                    DateTime::parse_from_rfc3339(&a),
+                    DateTime::parse_from_rfc3339(&b),
+                ) else {
+                    continue;
+                };
+                if a <= at && at < b {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+}
+
+fn seen(conn: &rusqlite::Connection, id: &str) -> Result<Option<(bool, Vec<String>)>> {
+    let row: Option<(bool, String)> = conn
+        .query_row(
+            "SELECT ok, problems FROM downlinks WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("reading downlinks")?;
+    row.map(|(ok, p)| Ok((ok, serde_json::from_str(&p)?)))
+        .transpose()
+}
+
+fn meta_u64(conn: &rusqlite::Connection, key: &str) -> Result<u64> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .ctx("reading meta")?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn set_meta(tx: &rusqlite::Connection, key: &str, value: u64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+        params![key, value.to_string()],
+    )
+    .ctx("writing meta")?;
+    Ok(())
+}
+
+fn evict_stream(
+    tx: &Transaction<'_>,
+    b: &StreamBudget,
+    now: DateTime<FixedOffset>,
+) -> Result<Option<Eviction>> {
+    let stream = b.stream.as_str();
+    let (rows, bytes): (i64, i64) = tx
+        .query_row(
+            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE stream = ?1",
+            [stream],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ctx("measuring a stream")?;
+    let (rows, bytes) = (rows.unsigned_abs(), bytes.unsigned_abs());
+    // Oldest first: by age, then by count, then by bytes.
+    let cutoff = now - chrono::TimeDelta::from_std(b.max_age).unwrap_or(chrono::TimeDelta::MAX);
+    let mut victims: Vec<(i64, i64)> = Vec::new(); // (seq, bytes)
+    {
+        let mut stmt = tx
+            .prepare_cached("SELECT seq, length(payload), captured_at FROM outbox WHERE stream = ?1 ORDER BY seq")
+            .ctx("scanning a stream")?;
+        let mut q = stmt.query([stream]).ctx("scanning a stream")?;
+        let (mut left_rows, mut left_bytes) = (rows, bytes);
+        let mut reason = String::new();
+        while let Some(r) = q.next().ctx("scanning a stream")? {
+            let seq: i64 = r.get(0).ctx("scanning a stream")?;
+            let len: i64 = r.get(1).ctx("scanning a stream")?;
+            let captured: String = r.get(2).ctx("scanning a stream")?;
+            let old = DateTime::parse_from_rfc3339(&captured).is_ok_and(|t| t < cutoff);
+            let over = if old {
+                "max_age"
+            } else if left_rows > b.max_rows {
+                "max_rows"
+            } else if left_bytes > b.max_bytes {
+                "max_bytes"
+            } else {
+                break;
+            };
+            if reason.is_empty() {
+                reason = over.to_owned();
+            }
+            victims.push((seq, len));
+            left_rows -= 1;
+            left_bytes = left_bytes.saturating_sub(len.unsigned_abs());
+        }
+        if victims.is_empty() {
+            return Ok(None);
+        }
+        let mut del = tx
+            .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
+            .ctx("evicting")?;
+        for (seq, _) in &victims {
+            del.execute([seq]).ctx("evicting")?;
+        }
+        let first = victims.first().map_or(0, |v| v.0.unsigned_abs());
+        let last = victims.last().map_or(0, |v| v.0.unsigned_abs());
+        Ok(Some(Eviction {
+            stream: b.stream,
+            first_seq: first,
+            last_seq: last,
+            count: victims.len() as u64,
+            reason,
+        }))
+    }
+}
+
+/// Applies data inside a savepoint. `Ok(Err(problems))` means the data was refused.
+fn apply_data(
+    tx: &rusqlite::Connection,
+    data: DownlinkData,
+) -> Result<std::result::Result<(), Vec<String>>> {
+    match data {
+        DownlinkData::Roster {
+            version,
+            students,
+            rosters,
+        } => {
+            let current = meta_u64(tx, "roster.version")?;
+            if version <= current {
+                return Ok(Err(vec![format!(
+                    "roster version {version} is not newer than the applied version {current}"
+                )]));
+            }
+            let snap = SchoolSnapshot {
+                students,
+                rosters,
+                periods: vec![],
+                notices: vec![],
+            };
+            let mut problems = check_snapshot(&snap);
+            let keep: std::collections::HashSet<&str> =
+                snap.rosters.iter().map(|r| r.id.as_str()).collect();
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT roster_id FROM timetable_periods")
+                .ctx("reading the timetable")?;
+            let used: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("reading the timetable")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading the timetable")?;
+            for r in used {
+                if !keep.contains(r.as_str()) {
+                    problems.push(format!("the timetable uses roster {r:?}, which this snapshot removes; update the timetable first"));
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            let now = now_utc();
+            tx.execute_batch("DELETE FROM roster_members; DELETE FROM cards; DELETE FROM rosters WHERE id NOT IN (SELECT roster_id FROM timetable_periods);")
+                .ctx("clearing rosters")?;
+            for s in &snap.students {
+                tx.execute(
+                    "INSERT INTO students (id, name, class_id, gender, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET name = ?2, class_id = ?3, gender = ?4, updated_at = ?5",
+                    params![s.id, s.name, s.class_id, s.gender, now],
+                )
+                .ctx("storing a student")?;
+                for uid in &s.cards {
+                    tx.execute(
+                        "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",
+                        params![uid, s.id],
+                    )
+                    .ctx("storing a card")?;
+                }
+            }
+            for r in &snap.rosters {
+                tx.execute(
+                    "INSERT INTO rosters (id, name, kind) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET name = ?2, kind = ?3",
+                    params![r.id, r.name, r.kind],
+                )
+                .ctx("storing a roster")?;
+                for m in &r.members {
+                    tx.execute(
+                        "INSERT INTO roster_members (roster_id, student_id) VALUES (?1, ?2)",
+                        params![r.id, m],
+                    )
+                    .ctx("storing a roster member")?;
+                }
+            }
+            set_meta(tx, "roster.version", version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Timetable { version, periods } => {
+            let current = meta_u64(tx, "timetable.version")?;
+            if version <= current {
+                return Ok(Err(vec![format!(
+                    "timetable version {version} is not newer than the applied version {current}"
+                )]));
+            }
+            let mut problems = Vec::new();
+            let mut slots = std::collections::HashSet::new();
+            for (i, p) in periods.iter().enumerate() {
+                let known: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM rosters WHERE id = ?1)",
+                        [&p.roster_id],
+                        |r| r.get(0),
+                    )
+                    .ctx("checking a roster")?;
+                if !known {
+                    problems.push(format!(
+                        "periods[{i}]: roster {:?} is unknown; send the roster first",
+                        p.roster_id
+                    ));
+                }
+                if !(1..=7).contains(&p.weekday) {
+                    problems.push(format!("periods[{i}]: weekday {} is not 1..7", p.weekday));
+                }
+                if p.ends <= p.starts {
+                    problems.push(format!(
+                        "periods[{i}]: ends {} is not after starts {}",
+                        p.ends, p.starts
+                    ));
+                }
+                if !slots.insert((p.weekday, p.period)) {
+                    problems.push(format!(
+                        "periods[{i}]: weekday {} period {} appears twice",
+                        p.weekday, p.period
+                    ));
+                }
+            }
+            let mut by_day: Vec<&Period> = periods.iter().collect();
+            by_day.sort_by_key(|p| (p.weekday, p.starts));
+            for w in by_day.windows(2) {
+                if w[0].weekday == w[1].weekday && w[1].starts < w[0].ends {
+                    problems.push(format!(
+                        "weekday {}: period {} ({}-{}) overlaps period {} ({}-{})",
+                        w[0].weekday,
+                        w[0].period,
+                        w[0].starts,
+                        w[0].ends,
+                        w[1].period,
+                        w[1].starts,
+                        w[1].ends
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            tx.execute("DELETE FROM timetable_periods", [])
+                .ctx("clearing the timetable")?;
+            for p in &periods {
+                tx.execute(
+                    "INSERT INTO timetable_periods (weekday, period, starts, ends, subject, teacher, room, roster_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        p.weekday,
+                        p.period,
+                        p.starts.format("%H:%M").to_string(),
+                        p.ends.format("%H:%M").to_string(),
+                        p.subject,
+                        p.teacher,
+                        p.room,
+                        p.roster_id
+                    ],
+                )
+                .ctx("storing a period")?;
+            }
+            set_meta(tx, "timetable.version", version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Leave(l) => {
+            if l.ends_at <= l.starts_at {
+                return Ok(Err(vec!["leave ends_at is not after starts_at".into()]));
+            }
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM students WHERE id = ?1)",
+                    [&l.student_id],
+                    |r| r.get(0),
+                )
+                .ctx("checking a student")?;
+            if !known {
+                return Ok(Err(vec![format!("student {:?} is unknown", l.student_id)]));
+            }
+            tx.execute(
+                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'cloud', ?6)
+                 ON CONFLICT (id) DO UPDATE SET student_id = ?2, starts_at = ?3, ends_at = ?4, reason = ?5",
+                params![l.id, l.student_id, rfc3339(&l.starts_at), rfc3339(&l.ends_at), l.reason, now_utc()],
+            )
+            .ctx("storing leave")?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Notice(n) => {
+            if let (Some(a), Some(b)) = (n.valid_from, n.valid_until)
+                && b <= a
+            {
+                return Ok(Err(vec![
+                    "notice valid_until is not after valid_from".into(),
+                ]));
+            }
+            tx.execute(
+                "INSERT INTO notices (id, title, body, priority, emergency, valid_from, valid_until, origin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cloud', ?8)
+                 ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, priority = ?4, emergency = ?5,
+                   valid_from = ?6, valid_until = ?7",
+                params![
+                    n.id,
+                    n.title,
+                    n.body,
+                    n.priority,
+                    n.emergency,
+                    n.valid_from.map(|t| t.to_rfc3339()),
+                    n.valid_until.map(|t| t.to_rfc3339()),
+                    now_utc()
+                ],
+            )
+            .ctx("storing a notice")?;
+            Ok(Ok(()))
+        }
+    }
+}
