@@ -240,3 +240,96 @@ async fn calls_after_shutdown_report_a_closed_store() {
     let wal = dir.path().join("ketang.db-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
 }
+
+#[tokio::test]
+async fn budget_eviction_writes_dropped_records_and_never_touches_alarms_or_attendance() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    let rec = |stream, i: i64| OutboxRecord {
+        stream,
+        captured_at: at("2026-11-23T07:00:00+08:00") + chrono::TimeDelta::seconds(i),
+        clock_synced: true,
+        body: serde_json::json!({"i": i}),
+    };
+    store
+        .enqueue_batch((0..30).map(|i| rec(Stream::Telemetry, i)).collect())
+        .await
+        .unwrap();
+    store
+        .enqueue_batch((0..5).map(|i| rec(Stream::Alarm, i)).collect())
+        .await
+        .unwrap();
+    let budgets = vec![
+        StreamBudget {
+            stream: Stream::Telemetry,
+            max_rows: 10,
+            max_bytes: u64::MAX,
+            max_age: Duration::from_secs(86_400),
+        },
+        // Budgets on streams that must never be evicted are ignored.
+        StreamBudget {
+            stream: Stream::Alarm,
+            max_rows: 0,
+            max_bytes: 0,
+            max_age: Duration::ZERO,
+        },
+        StreamBudget {
+            stream: Stream::Attendance,
+            max_rows: 0,
+            max_bytes: 0,
+            max_age: Duration::ZERO,
+        },
+    ];
+    let ev = store
+        .enforce_budgets(budgets.clone(), at("2026-11-23T08:00:00+08:00"), true)
+        .await
+        .unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        (ev[0].stream, ev[0].first_seq, ev[0].last_seq, ev[0].count),
+        (Stream::Telemetry, 2, 21, 20)
+    );
+    assert_eq!(ev[0].reason, "max_rows");
+    let pending = store.outbox_pending().await.unwrap();
+    assert_eq!(pending.get("telemetry"), Some(&10));
+    assert_eq!(pending.get("alarm"), Some(&5));
+    assert_eq!(pending.get("attendance"), Some(&1));
+    assert_eq!(pending.get("dropped"), Some(&1));
+    let dropped = store
+        .outbox_peek(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.stream == Stream::Dropped)
+        .unwrap();
+    assert_eq!(dropped.body["count"], 20);
+    assert_eq!(dropped.body["first_seq"], 2);
+    // Under budget: nothing more happens.
+    assert!(
+        store
+            .enforce_budgets(budgets, at("2026-11-23T08:00:00+08:00"), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Age: everything older than a day goes, oldest first.
+    let old = vec![StreamBudget {
+        stream: Stream::Telemetry,
+        max_rows: 1000,
+        max_bytes: u64::MAX,
+        max_age: Duration::from_secs(3600),
+    }];
+    let ev = store
+        .enforce_budgets(old, at("2026-11-24T08:00:00+08:00"), true)
+        .await
+        .unwrap();
+    assert_eq!((ev[0].count, ev[0].reason.as_str()), (10, "max_age"));
+    store.shutdown().await.unwrap();
+}

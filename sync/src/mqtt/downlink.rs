@@ -117,9 +117,16 @@ pub fn parse_downlink(
         kind: kind.to_owned(),
         problems,
     };
+    // Recovers the id of a refused message so the ack can name it.
+    let recover_id = || {
+        serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            .filter(|i| valid_id(i))
+    };
     if payload.len() > MAX_DOWNLINK_BYTES {
         return Err(reject(
-            None,
+            recover_id(),
             vec![format!(
                 "payload of {} bytes exceeds the {MAX_DOWNLINK_BYTES}-byte limit",
                 payload.len()
@@ -128,14 +135,7 @@ pub fn parse_downlink(
     }
     let raw: RawEnvelope = match serde_json::from_slice(payload) {
         Ok(r) => r,
-        Err(e) => {
-            // Try to recover the id so the ack can name the message.
-            let id = serde_json::from_slice::<serde_json::Value>(payload)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-                .filter(|i| valid_id(i));
-            return Err(reject(id, vec![format!("invalid envelope: {e}")]));
-        }
+        Err(e) => return Err(reject(recover_id(), vec![format!("invalid envelope: {e}")])),
     };
     if !valid_id(&raw.id) {
         return Err(reject(

@@ -6,6 +6,8 @@
     clippy::print_stdout
 )]
 
+pub mod broker;
+
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use ketang_sync::*;
 

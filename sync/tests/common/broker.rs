@@ -1,0 +1,207 @@
+//! A real Mosquitto on 127.0.0.1 for tests, and a collecting subscriber.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Broker {
+    pub port: u16,
+    pub dir: PathBuf,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+fn mosquitto() -> &'static str {
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("mosquitto is not installed: `apt-get install mosquitto` (./scripts/test does it)");
+}
+
+impl Broker {
+    /// Starts Mosquitto with persistence in `dir` and `extra` config lines.
+    pub fn start(dir: &Path, extra: &str) -> Broker {
+        Self::start_on(dir, free_port(), extra)
+    }
+
+    pub fn start_on(dir: &Path, port: u16, extra: &str) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        let listener = if extra.contains("listener ") {
+            String::new()
+        } else {
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{listener}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {}/mosquitto.log\n{extra}\n",
+                dir.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        // Started as root, mosquitto drops to user `mosquitto`: let it write its dir.
+        let _ = Command::new("chown")
+            .args(["-R", "mosquitto:"])
+            .arg(dir)
+            .status();
+        let _ = Command::new("chmod")
+            .args(["755"])
+            .arg(dir.parent().unwrap_or(dir))
+            .status();
+        let mut b = Broker {
+            port,
+            dir: dir.to_owned(),
+            conf,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(mosquitto())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// kill -9: no chance to save or say goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A subscriber that records every message; persistent session so it survives broker
+/// restarts.
+#[derive(Clone)]
+pub struct Collector {
+    pub msgs: Arc<Mutex<Vec<(String, serde_json::Value, Instant)>>>,
+    pub client: AsyncClient,
+}
+
+impl Collector {
+    pub async fn start(port: u16, filter: &str) -> Collector {
+        let mut o = MqttOptions::new(
+            format!("collector-{}", fastrand::u32(..)),
+            "127.0.0.1",
+            port,
+        );
+        o.set_clean_session(false)
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(16 << 20, 16 << 20)
+            .set_inflight(1000);
+        let (client, mut el) = AsyncClient::new(o, 1000);
+        let msgs: Arc<Mutex<Vec<(String, serde_json::Value, Instant)>>> = Arc::default();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let mut ready = Some(ready_tx);
+        let m = msgs.clone();
+        client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        let c2 = client.clone();
+        let f = filter.to_owned();
+        tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(c))) => {
+                        if !c.session_present {
+                            let _ = c2.subscribe(f.clone(), QoS::AtLeastOnce).await;
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let v =
+                            serde_json::from_slice(&p.payload).unwrap_or(serde_json::Value::Null);
+                        m.lock().unwrap().push((p.topic, v, Instant::now()));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("collector subscribed")
+            .unwrap();
+        Collector { msgs, client }
+    }
+
+    pub fn len(&self) -> usize {
+        self.msgs.lock().unwrap().len()
+    }
+
+    /// Messages on topics ending in `/up/{stream}`.
+    pub fn up(&self, stream: &str) -> Vec<serde_json::Value> {
+        let suffix = format!("/up/{stream}");
+        self.msgs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t.ends_with(&suffix))
+            .map(|(_, v, _)| v.clone())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&Collector) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs} s waiting for {what} ({} messages so far)",
+                self.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! Sync against a real Mosquitto started by the test on 127.0.0.1 (random port, persistence
+//! in a temp dir). Enabled by the `mqtt-integration-tests` feature (./scripts/test).
+#![cfg(feature = "mqtt-integration-tests")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, TimeDelta};
+use common::broker::{Broker, Collector, free_port};
+use common::*;
+use ketang_sync::mqtt::{
+    Command, CommandHandler, MqttSettings, SyncStatus, SyncWorker, TlsSettings,
+};
+use ketang_sync::*;
+use rumqttc::QoS;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Hooks {
+    applied: Mutex<Vec<String>>,
+}
+
+impl CommandHandler for Hooks {
+    fn now(&self) -> (DateTime<FixedOffset>, bool) {
+        (
+            chrono::Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()),
+            true,
+        )
+    }
+    async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
+        Err(vec![format!("unknown command {:?}", cmd.name)])
+    }
+    async fn applied(&self, kind: &str) {
+        self.applied.lock().unwrap().push(kind.to_owned());
+    }
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    status: Arc<SyncStatus>,
+    hooks: Arc<Hooks>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("worker stops")
+            .unwrap();
+    }
+}
+
+fn settings(port: u16) -> MqttSettings {
+    let id = identity();
+    let mut s = MqttSettings::new("127.0.0.1".into(), port, id.school_id, id.device_id);
+    s.boot_id = "boot-test".into();
+    s.version = "test".into();
+    s.max_publish_per_s = None;
+    s.backoff = (Duration::from_millis(100), Duration::from_millis(500));
+    s
+}
+
+fn start(store: &StoreHandle, s: MqttSettings) -> Running {
+    let hooks = Arc::new(Hooks::default());
+    let stop = CancellationToken::new();
+    let (w, status) = SyncWorker::new(store.clone(), s, hooks.clone(), stop.clone());
+    Running {
+        stop,
+        task: tokio::spawn(w.run()),
+        status,
+        hooks,
+    }
+}
+
+fn records(stream: Stream, n: usize, start: &str) -> Vec<OutboxRecord> {
+    let t0 = at(start);
+    (0..n)
+        .map(|i| OutboxRecord {
+            stream,
+            captured_at: t0 + TimeDelta::seconds(i as i64),
+            clock_synced: true,
+            body: json!({"i": i}),
+        })
+        .collect()
+}
+
+async fn open(dir: &std::path::Path) -> StoreHandle {
+    StoreHandle::open(&dir.join("data"), identity()).unwrap().0
+}
+
+/// Every seq received exactly or at least once, and in increasing order per stream.
+fn seqs(msgs: &[serde_json::Value]) -> Vec<u64> {
+    msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_made_offline_all_arrive_once_in_order_with_capture_times_when_the_broker_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store
+        .enqueue_batch(records(
+            Stream::Attendance,
+            300,
+            "2026-11-20T08:00:00+08:00",
+        ))
+        .await
+        .unwrap();
+    let port = free_port();
+    // No broker yet: the worker retries with backoff.
+    let run = start(&store, settings(port));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!run.status.connected());
+    assert!(
+        run.status.state().contains("disconnected"),
+        "{}",
+        run.status.state()
+    );
+    store
+        .enqueue_batch(records(
+            Stream::Attendance,
+            200,
+            "2026-11-21T08:00:00+08:00",
+        ))
+        .await
+        .unwrap();
+
+    let broker = Broker::start_on(&dir.path().join("broker"), port, "");
+    let col = Collector::start(port, "ketang/#").await;
+    col.wait_for("500 attendance records", 30, |c| {
+        c.up("attendance").len() >= 500
+    })
+    .await;
+    let got = col.up("attendance");
+    assert_eq!(
+        seqs(&got),
+        (1..=500).collect::<Vec<_>>(),
+        "once each, in order"
+    );
+    assert_eq!(got[0]["captured_at"], "2026-11-20T08:00:00.000+08:00");
+    assert_eq!(got[300]["captured_at"], "2026-11-21T08:00:00.000+08:00");
+    // Deleted only after PUBACK: the outbox empties.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.outbox_pending().await.unwrap().values().sum::<u64>() > 0 {
+        assert!(Instant::now() < deadline, "outbox did not empty");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The birth message is retained on the status topic.
+    let status: Vec<_> = col
+        .msgs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _, _)| t.ends_with("/status"))
+        .map(|m| m.1.clone())
+        .collect();
+    assert_eq!(status[0]["state"], "online");
+    run.stop().await;
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_mid_drain_loses_nothing_and_duplicates_are_detectable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let n = 20_000;
+    store
+        .enqueue_batch(records(Stream::Attendance, n, "2026-11-20T08:00:00+08:00"))
+        .await
+        .unwrap();
+    let mut broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/#").await;
+    let run = start(&store, settings(broker.port));
+    col.wait_for("a part of the backlog", 30, |c| c.len() >= 2_000)
+        .await;
+    broker.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(col.len() < n, "the kill must land mid-drain");
+    broker.restart();
+    col.wait_for("every record", 60, |c| {
+        c.up("attendance")
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect::<BTreeSet<_>>()
+            .len()
+            == n
+    })
+    .await;
+    let got = col.up("attendance");
+    let unique: BTreeSet<u64> = seqs(&got).into_iter().collect();
+    assert_eq!(
+        unique,
+        (1..=n as u64).collect::<BTreeSet<_>>(),
+        "nothing lost"
+    );
+    // Any duplicate carries the same id as the original: the cloud can drop it.
+    let mut by_seq: HashMap<u64, String> = HashMap::new();
+    for m in &got {
+        let id = m["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            by_seq
+                .entry(m["seq"].as_u64().unwrap())
+                .or_insert_with(|| id.clone()),
+            &id
+        );
+    }
+    println!(
+        "broker kill -9: {} records, {} duplicates",
+        n,
+        got.len() - n
+    );
+    assert!(
+        run.status
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_raised_during_a_100k_backlog_is_delivered_before_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let n = 100_000;
+    for chunk in 0..10 {
+        store
+            .enqueue_batch(records(
+                Stream::Telemetry,
+                n / 10,
+                &format!("2026-11-{:02}T00:00:00+08:00", 10 + chunk),
+            ))
+            .await
+            .unwrap();
+    }
+    let broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/#").await;
+    let mut s = settings(broker.port);
+    // A fleet-friendly rate: the backlog would take 100 s to drain.
+    s.max_publish_per_s = NonZeroU32::new(1000);
+    // No budgets here: this test is about lanes (eviction has its own test).
+    s.budgets = vec![];
+    let run = start(&store, s);
+    col.wait_for("the drain to start", 30, |c| c.len() >= 500)
+        .await;
+    let when = at("2026-11-23T08:00:00+08:00");
+    let raised = Instant::now();
+    store
+        .raise_alarm(
+            AlarmRecord {
+                id: "alarm-1".into(),
+                source: "alarm".into(),
+                drill: false,
+                raised_at: when,
+                clock_synced: true,
+            },
+            OutboxRecord {
+                stream: Stream::Alarm,
+                captured_at: when,
+                clock_synced: true,
+                body: json!({"alarm_id": "alarm-1"}),
+            },
+        )
+        .await
+        .unwrap();
+    col.wait_for("the alarm", 10, |c| !c.up("alarm").is_empty())
+        .await;
+    let (telemetry_before, waited) = {
+        let msgs = col.msgs.lock().unwrap();
+        let pos = msgs
+            .iter()
+            .position(|(t, _, _)| t.ends_with("/up/alarm"))
+            .unwrap();
+        (pos, msgs[pos].2.duration_since(raised))
+    };
+    println!(
+        "alarm waited {waited:?} behind a {n}-record backlog; {telemetry_before} telemetry records were published before it"
+    );
+    assert!(
+        telemetry_before < n / 10,
+        "the alarm must not wait for the backlog"
+    );
+    assert!(waited < Duration::from_secs(2), "alarm waited {waited:?}");
+    let alarm = &col.up("alarm")[0];
+    assert_eq!(alarm["seq"].as_u64(), Some(n as u64 + 1));
+    run.stop().await;
+}
+
+async fn publish_down(port: u16, kind: &str, payload: Vec<u8>, device_topic: bool) {
+    let mut o =
+        rumqttc::MqttOptions::new(format!("cloud-{}", fastrand::u32(..)), "127.0.0.1", port);
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    let (c, mut el) = rumqttc::AsyncClient::new(o, 10);
+    let who = if device_topic {
+        identity().device_id
+    } else {
+        "all".into()
+    };
+    let topic = format!("ketang/v1/{}/{who}/down/{kind}", identity().school_id);
+    c.publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+    loop {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = el.poll().await {
+            break;
+        }
+    }
+    let _ = c.disconnect().await;
+}
+
+fn down(id: &str, kind: &str, body: serde_json::Value) -> serde_json::Value {
+    json!({"schema": "ketang.v1", "id": id, "kind": kind, "school_id": identity().school_id, "device_id": identity().device_id,
+           "issued_at": "2026-11-22T08:00:00+08:00", "body": body})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_wrong_school_and_expired_downlinks_are_refused_with_acks_and_change_nothing()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.replace_school(school()).await.unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/ack").await;
+    let run = start(&store, settings(broker.port));
+    col.wait_for("connection", 10, |_| run.status.connected())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // subscription in place
+
+    let notice = json!({"id": "n1", "title": "t", "body": "b"});
+    publish_down(broker.port, "notice", b"{ this is not json".to_vec(), true).await;
+    let mut big = down("dl-big", "notice", notice.clone());
+    big["body"]["body"] = json!("x".repeat(1_100_000));
+    publish_down(
+        broker.port,
+        "notice",
+        serde_json::to_vec(&big).unwrap(),
+        true,
+    )
+    .await;
+    let mut wrong = down("dl-wrong-school", "notice", notice.clone());
+    wrong["school_id"] = json!("another-school");
+    publish_down(
+        broker.port,
+        "notice",
+        serde_json::to_vec(&wrong).unwrap(),
+        true,
+    )
+    .await;
+    let mut expired = down(
+        "dl-expired",
+        "command",
+        json!({"name": "whiteboard.power", "args": {"on": true}}),
+    );
+    expired["expires_at"] = json!("2026-11-22T08:05:00+08:00");
+    publish_down(
+        broker.port,
+        "command",
+        serde_json::to_vec(&expired).unwrap(),
+        true,
+    )
+    .await;
+    let mut bad_tt = down(
+        "dl-overlap",
+        "timetable",
+        json!({"version": 5, "periods": [
+        {"weekday": 1, "period": 1, "starts": "08:00:00", "ends": "08:45:00", "subject": "数学", "teacher": "t", "roster_id": "g7-3"},
+        {"weekday": 1, "period": 2, "starts": "08:30:00", "ends": "09:15:00", "subject": "语文", "teacher": "t", "roster_id": "g7-3"}]}),
+    );
+    bad_tt["device_id"] = json!(identity().device_id);
+    publish_down(
+        broker.port,
+        "timetable",
+        serde_json::to_vec(&bad_tt).unwrap(),
+        true,
+    )
+    .await;
+
+    col.wait_for("five acks", 15, |c| c.up("ack").len() >= 5)
+        .await;
+    let acks = col.up("ack");
+    let by_id = |id: &str| {
+        acks.iter()
+            .find(|a| a["body"]["downlink_id"] == id)
+            .unwrap_or_else(|| panic!("no ack for {id}: {acks:#?}"))["body"]
+            .clone()
+    };
+    let malformed = acks
+        .iter()
+        .find(|a| a["body"]["downlink_id"].is_null())
+        .expect("an ack for the malformed message");
+    assert_eq!(malformed["body"]["ok"], false);
+    assert!(
+        malformed["body"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("invalid envelope")
+    );
+    for (id, needle) in [
+        ("dl-big", "invalid envelope"),
+        ("dl-wrong-school", "not this device's school"),
+        ("dl-expired", "expired"),
+        ("dl-overlap", "overlaps"),
+    ] {
+        let a = by_id(id);
+        assert_eq!(a["ok"], false, "{id}");
+        let text = a["problems"].to_string();
+        assert!(
+            text.contains(needle) || (id == "dl-big" && text.contains("exceeds")),
+            "{id}: {text}"
+        );
+    }
+    // Nothing changed.
+    assert_eq!(store.snapshot_versions().await.unwrap(), (0, 0));
+    assert_eq!(store.timetable().await.unwrap(), school().periods);
+    assert!(
+        store
+            .active_notices(at("2026-11-23T08:00:00+08:00"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(run.hooks.applied.lock().unwrap().is_empty());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_apply_atomically_with_versions_and_a_repeated_id_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.replace_school(school()).await.unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/ack").await;
+    let run = start(&store, settings(broker.port));
+    col.wait_for("connection", 10, |_| run.status.connected())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let roster = json!({"version": 3, "students": [
+        {"id": "S001", "name": "学生1", "class_id": "g7-3", "cards": ["04A1B2C1"]},
+        {"id": "S004", "name": "学生4", "class_id": "g7-3", "cards": ["04A1B2C4"]}],
+        "rosters": [{"id": "g7-3", "name": "七年级(3)班", "kind": "class", "members": ["S001", "S004"]}]});
+    let msg = serde_json::to_vec(&down("dl-roster-3", "roster", roster.clone())).unwrap();
+    publish_down(broker.port, "roster", msg.clone(), true).await;
+    publish_down(broker.port, "roster", msg, true).await; // same id again
+    let mut stale = roster.clone();
+    stale["version"] = json!(2);
+    publish_down(
+        broker.port,
+        "roster",
+        serde_json::to_vec(&down("dl-roster-2", "roster", stale)).unwrap(),
+        true,
+    )
+    .await;
+    let mut dup_card = roster.clone();
+    dup_card["version"] = json!(4);
+    dup_card["students"][1]["cards"] = json!(["04A1B2C1"]);
+    publish_down(
+        broker.port,
+        "roster",
+        serde_json::to_vec(&down("dl-roster-4", "roster", dup_card)).unwrap(),
+        true,
+    )
+    .await;
+
+    col.wait_for("four acks", 15, |c| c.up("ack").len() >= 4)
+        .await;
+    let acks: Vec<_> = col
+        .up("ack")
+        .into_iter()
+        .map(|a| a["body"].clone())
+        .collect();
+    assert_eq!(acks[0]["downlink_id"], "dl-roster-3");
+    assert_eq!(acks[0]["ok"], true);
+    assert_eq!(acks[1]["duplicate"], true);
+    assert_eq!(acks[2]["ok"], false);
+    assert!(
+        acks[2]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not newer")
+    );
+    assert_eq!(acks[3]["ok"], false);
+    assert!(
+        acks[3]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("also owned by")
+    );
+    // Version 3 is in force, applied once.
+    assert_eq!(store.snapshot_versions().await.unwrap().0, 3);
+    assert_eq!(
+        store
+            .card_owner("04A1B2C4".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        "S004"
+    );
+    assert_eq!(store.card_owner("04A1B2C2".into()).await.unwrap(), None);
+    assert_eq!(
+        *run.hooks.applied.lock().unwrap(),
+        vec!["roster".to_owned()]
+    );
+    run.stop().await;
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let st = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        st.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all made here.
+fn pki(dir: &std::path::Path, name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} CA"),
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={who}"),
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+            ],
+        );
+        let csr = format!("{who}.csr");
+        let out = format!("{who}.pem");
+        let ext = format!("{who}.ext");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &out,
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(dir)
+        .status();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("pki");
+    let evil = dir.path().join("evil");
+    pki(&good, "Ketang test");
+    pki(&evil, "Someone else");
+    let port = free_port();
+    let conf = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nrequire_certificate true\n",
+        good.display()
+    );
+    let broker = Broker::start_on(&dir.path().join("broker"), port, &conf);
+
+    let store = open(dir.path()).await;
+    store
+        .enqueue_batch(records(Stream::Attendance, 3, "2026-11-20T08:00:00+08:00"))
+        .await
+        .unwrap();
+    let mut s = settings(port);
+    s.tls = Some(TlsSettings {
+        ca_file: Some(good.join("ca.pem")),
+        client_auth: Some((good.join("client.pem"), good.join("client.key"))),
+    });
+    let run = start(&store, s);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.outbox_pending().await.unwrap().values().sum::<u64>() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "mTLS drain did not finish: {} / broker: {}",
+            run.status.state(),
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.stop().await;
+
+    // A client certificate from another CA: refused, and the status says why.
+    store
+        .enqueue_batch(records(Stream::Attendance, 1, "2026-11-21T08:00:00+08:00"))
+        .await
+        .unwrap();
+    let mut s = settings(port);
+    s.tls = Some(TlsSettings {
+        ca_file: Some(good.join("ca.pem")),
+        client_auth: Some((evil.join("client.pem"), evil.join("client.key"))),
+    });
+    let run = start(&store, s);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!run.status.connected());
+    let state = run.status.state();
+    println!("wrong client certificate: {state}");
+    assert!(state.contains("disconnected"), "{state}");
+    assert_eq!(
+        store.outbox_pending().await.unwrap().values().sum::<u64>(),
+        1,
+        "nothing leaves, nothing is lost"
+    );
+    run.stop().await;
+
+    // A broker certificate from an unknown CA is refused by the device.
+    let mut s = settings(port);
+    s.tls = Some(TlsSettings {
+        ca_file: Some(evil.join("ca.pem")),
+        client_auth: Some((good.join("client.pem"), good.join("client.key"))),
+    });
+    let run = start(&store, s);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = run.status.state();
+    println!("unknown broker CA: {state}");
+    assert!(!run.status.connected());
+    assert!(
+        state.to_lowercase().contains("certificate")
+            || state.contains("Tls")
+            || state.contains("tls"),
+        "{state}"
+    );
+    run.stop().await;
+}
