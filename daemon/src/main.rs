@@ -68,6 +68,9 @@ enum Command {
         /// 2026-11-23T07:55:00+08:00 (a Monday, before the first lesson).
         #[arg(long, value_name = "RFC3339")]
         clock: Option<DateTime<FixedOffset>>,
+        /// Publish rate limit towards the broker (0 = unlimited).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max_publish_per_s: u32,
     },
 }
 
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             data_dir,
             broker,
             clock,
+            max_publish_per_s,
         } => {
             logging::init();
             let broker = match broker.as_deref().map(config::parse_broker).transpose() {
@@ -119,7 +123,8 @@ fn main() -> ExitCode {
                 std::env::temp_dir().join(format!("ketang-demo-{stamp}-{}", std::process::id()))
             });
             eprintln!("ketangd demo: data in {}", data_dir.display());
-            let cfg = demo::config(class_name, listen, data_dir, broker);
+            let mut cfg = demo::config(class_name, listen, data_dir, broker);
+            cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
             let clock = match clock {
                 Some(start) => Clock::starting_at(cfg.school.timezone, start),
                 None => Clock::system(cfg.school.timezone),
