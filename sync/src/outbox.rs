@@ -130,60 +130,125 @@ pub struct Envelope {
     pub body: serde_json::Value,
 }
 
-/// Appends `record` to the outbox inside `tx`; returns its seq.
+/// [`Envelope`] borrowed, for serialising without copies (same fields, same order).
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    schema: &'a str,
+    id: &'a str,
+    school_id: &'a str,
+    device_id: &'a str,
+    seq: u64,
+    stream: Stream,
+    captured_at: &'a str,
+    clock_synced: bool,
+    body: &'a serde_json::Value,
+}
+
+/// Appends records inside one transaction: reads the seq counter once, writes it back
+/// once ([`Enqueuer::finish`]), with cached statements.
+pub(crate) struct Enqueuer<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    school_id: &'t str,
+    device_id: &'t str,
+    next: i64,
+    enqueued_at: String,
+    buf: Vec<u8>,
+}
+
+impl<'t, 'c> Enqueuer<'t, 'c> {
+    pub(crate) fn new(
+        tx: &'t Transaction<'c>,
+        school_id: &'t str,
+        device_id: &'t str,
+    ) -> Result<Self> {
+        let next: i64 = tx
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox.next_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("reading the outbox sequence counter")?;
+        if next < 1 {
+            return Err(crate::Error::Invalid(format!(
+                "outbox sequence counter is {next}"
+            )));
+        }
+        Ok(Self {
+            tx,
+            school_id,
+            device_id,
+            next,
+            enqueued_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            buf: Vec::with_capacity(512),
+        })
+    }
+
+    pub(crate) fn push(&mut self, record: OutboxRecord) -> Result<u64> {
+        let seq = self.next;
+        let seq_u = seq.unsigned_abs();
+        let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
+        let captured_at = record
+            .captured_at
+            .to_rfc3339_opts(SecondsFormat::Millis, false);
+        let envelope = EnvelopeRef {
+            schema: ENVELOPE_SCHEMA,
+            id,
+            school_id: self.school_id,
+            device_id: self.device_id,
+            seq: seq_u,
+            stream: record.stream,
+            captured_at: &captured_at,
+            clock_synced: record.clock_synced,
+            body: &record.body,
+        };
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &envelope)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (seq, id, stream, priority, captured_at, clock_synced, payload, enqueued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    seq,
+                    id,
+                    record.stream.as_str(),
+                    record.stream.priority(),
+                    captured_at,
+                    record.clock_synced,
+                    self.buf,
+                    self.enqueued_at,
+                ])
+            })
+            .ctx("appending to the outbox")?;
+        self.next += 1;
+        Ok(seq_u)
+    }
+
+    /// Writes the counter back. Must be called before the transaction commits.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE meta SET value = CAST(?1 AS TEXT) WHERE key = 'outbox.next_seq'",
+                params![self.next],
+            )
+            .ctx("advancing the outbox sequence counter")?;
+        Ok(())
+    }
+}
+
+/// Appends one `record` to the outbox inside `tx`; returns its seq.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
     school_id: &str,
     device_id: &str,
     record: OutboxRecord,
 ) -> Result<u64> {
-    let seq: i64 = tx
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox.next_seq'",
-            [],
-            |r| r.get(0),
-        )
-        .ctx("reading the outbox sequence counter")?;
-    let seq_u = u64::try_from(seq).map_err(|_| {
-        crate::Error::Invalid(format!("outbox sequence counter is negative ({seq})"))
-    })?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let captured_at = record
-        .captured_at
-        .to_rfc3339_opts(SecondsFormat::Millis, false);
-    let envelope = Envelope {
-        schema: ENVELOPE_SCHEMA.to_owned(),
-        id: id.clone(),
-        school_id: school_id.to_owned(),
-        device_id: device_id.to_owned(),
-        seq: seq_u,
-        stream: record.stream,
-        captured_at: captured_at.clone(),
-        clock_synced: record.clock_synced,
-        body: record.body,
-    };
-    let payload = serde_json::to_vec(&envelope)?;
-    tx.execute(
-        "INSERT INTO outbox (id, seq, stream, priority, captured_at, clock_synced, payload, enqueued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            seq,
-            record.stream.as_str(),
-            record.stream.priority(),
-            captured_at,
-            record.clock_synced,
-            payload,
-            chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        ],
-    )
-    .ctx("appending to the outbox")?;
-    tx.execute(
-        "UPDATE meta SET value = CAST(?1 AS TEXT) WHERE key = 'outbox.next_seq'",
-        params![seq + 1],
-    )
-    .ctx("advancing the outbox sequence counter")?;
-    Ok(seq_u)
+    let mut e = Enqueuer::new(tx, school_id, device_id)?;
+    let seq = e.push(record)?;
+    e.finish()?;
+    Ok(seq)
 }
 
 #[cfg(test)]

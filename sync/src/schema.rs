@@ -129,13 +129,14 @@ CREATE TABLE notices (
     created_at  TEXT NOT NULL
 ) STRICT;
 
--- The outbox: what waits to be published. `id` is the envelope id (UUIDv7), the same on
--- every retry; `seq` is per device, strictly increasing and gap-free (see meta
--- 'outbox.next_seq'); `payload` is the complete JSON envelope exactly as it is published.
+-- The outbox: what waits to be published. `seq` (the rowid) is per device, strictly
+-- increasing and gap-free (see meta 'outbox.next_seq'); `id` is the envelope id (UUIDv7),
+-- the same on every retry; `payload` is the complete JSON envelope exactly as it is
+-- published; `attempts` counts sessions that sent the row without getting its PUBACK.
 -- A row is deleted only after the broker acknowledged it.
 CREATE TABLE outbox (
-    id           TEXT PRIMARY KEY,
-    seq          INTEGER NOT NULL UNIQUE,
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL,
     stream       TEXT NOT NULL,
     priority     INTEGER NOT NULL,
     captured_at  TEXT NOT NULL,

@@ -47,6 +47,8 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 enum Msg {
     Job(Job),
+    /// Delete acknowledged outbox rows (group-committed with the acks queued after it).
+    Acked(Vec<u64>),
     Close(oneshot::Sender<Result<()>>),
 }
 
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Msg::Job(_) => "Job",
+            Msg::Acked(_) => "Acked",
             Msg::Close(_) => "Close",
         })
     }
@@ -159,6 +162,14 @@ impl StoreHandle {
             }
         });
         self.tx.send(Msg::Job(job)).await.map_err(|_| Error::Closed)
+    }
+
+    /// Queues the deletion of acknowledged outbox rows without waiting.
+    pub(crate) async fn send_acked(&self, seqs: Vec<u64>) -> Result<()> {
+        self.tx
+            .send(Msg::Acked(seqs))
+            .await
+            .map_err(|_| Error::Closed)
     }
 
     /// Wakes outbox waiters (after a commit that appended records).
@@ -716,9 +727,26 @@ impl StoreHandle {
 }
 
 fn run(mut db: Db, mut rx: mpsc::Receiver<Msg>) {
-    while let Some(msg) = rx.blocking_recv() {
+    let mut next = None;
+    while let Some(msg) = next.take().or_else(|| rx.blocking_recv()) {
         match msg {
             Msg::Job(job) => job(&mut db),
+            Msg::Acked(mut seqs) => {
+                // Group commit: take every ack job already queued behind this one, so a
+                // fast broker costs one transaction per burst, not per PUBACK batch.
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Msg::Acked(more) => seqs.extend(more),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+                if let Err(e) = crate::store_sync::delete_acked(&mut db, &seqs) {
+                    tracing::error!(error = %e, "Deleting acknowledged outbox rows failed; they will be sent again.");
+                }
+            }
             Msg::Close(reply) => {
                 let result = db
                     .conn

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Error, Result, SqlContext};
-use crate::outbox::enqueue;
+use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{NoticeRow, Period, Roster, StudentRow};
 use crate::store::{Db, check_snapshot, now_utc, rfc3339};
 use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
@@ -19,6 +19,8 @@ use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
 pub struct PendingRecord {
     /// Sequence number.
     pub seq: u64,
+    /// Drain lane (the stream's priority).
+    pub lane: u8,
     /// Stream (topic suffix).
     pub stream: String,
     /// The envelope, exactly as stored.
@@ -150,9 +152,11 @@ impl StoreHandle {
                 let Db { conn, identity } = db;
                 let tx = conn.transaction().ctx("starting a transaction")?;
                 let mut seqs = Vec::with_capacity(records.len());
+                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
                 for r in records {
-                    seqs.push(enqueue(&tx, &identity.school_id, &identity.device_id, r)?);
+                    seqs.push(e.push(r)?);
                 }
+                e.finish()?;
                 tx.commit().ctx("committing outbox records")?;
                 Ok(seqs)
             })
@@ -167,76 +171,72 @@ impl StoreHandle {
         self.outbox_changed.notified().await;
     }
 
-    /// Up to `limit` rows in drain order (lane, then seq), skipping the seqs in `skip`
-    /// (already in flight), and counts the attempt.
+    /// Up to `limit` rows in drain order (lane, then seq) that come after `cursor`: for each
+    /// lane (priority 0, 1, 2), the highest seq already taken in this session.
     ///
     /// # Errors
     /// SQLite fails.
-    pub async fn outbox_fetch(&self, skip: Vec<u64>, limit: usize) -> Result<Vec<PendingRecord>> {
+    pub async fn outbox_fetch(&self, cursor: [u64; 3], limit: usize) -> Result<Vec<PendingRecord>> {
         self.call(move |db| {
-            let rows = {
-                let mut stmt = db
-                    .conn
-                    .prepare_cached(
-                        "SELECT seq, stream, payload FROM outbox ORDER BY priority, seq LIMIT ?1",
-                    )
-                    .ctx("reading the outbox")?;
-                let n = i64::try_from(limit + skip.len()).unwrap_or(i64::MAX);
+            let mut stmt = db
+                .conn
+                .prepare_cached(
+                    "SELECT seq, stream, payload FROM outbox WHERE priority = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .ctx("reading the outbox")?;
+            let mut out = Vec::with_capacity(limit);
+            for (lane, after) in cursor.iter().enumerate() {
+                if out.len() == limit {
+                    break;
+                }
+                let left = i64::try_from(limit - out.len()).unwrap_or(i64::MAX);
                 let rows = stmt
-                    .query_map([n], |r| {
+                    .query_map(params![lane as i64, after.cast_signed(), left], |r| {
                         Ok(PendingRecord {
                             seq: r.get::<_, i64>(0)?.unsigned_abs(),
+                            lane: lane as u8,
                             stream: r.get(1)?,
                             payload: r.get(2)?,
                         })
                     })
                     .ctx("reading the outbox")?;
-                let mut out = Vec::with_capacity(limit);
                 for row in rows {
-                    let row = row.ctx("reading the outbox")?;
-                    if !skip.contains(&row.seq) {
-                        out.push(row);
-                        if out.len() == limit {
-                            break;
-                        }
-                    }
+                    out.push(row.ctx("reading the outbox")?);
                 }
-                out
-            };
-            if !rows.is_empty() {
-                with_normal_sync(db, |db| {
-                    let tx = db.conn.transaction().ctx("starting a transaction")?;
-                    {
-                        let mut stmt = tx
-                            .prepare_cached(
-                                "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1",
-                            )
-                            .ctx("counting attempts")?;
-                        for r in &rows {
-                            stmt.execute([r.seq.cast_signed()])
-                                .ctx("counting attempts")?;
-                        }
-                    }
-                    tx.commit().ctx("counting attempts")
-                })?;
             }
-            Ok(rows)
+            Ok(out)
         })
         .await
     }
 
-    /// Deletes an acknowledged row. Queued without waiting; a later call sees the deletion.
+    /// Deletes acknowledged rows in one transaction. Queued without waiting; a later call
+    /// sees the deletion (the store runs jobs in order).
     ///
     /// # Errors
     /// The store thread is gone.
-    pub async fn outbox_ack(&self, seq: u64) -> Result<()> {
-        self.call_nowait("deleting an acknowledged outbox row", move |db| {
+    pub async fn outbox_ack(&self, seqs: Vec<u64>) -> Result<()> {
+        self.send_acked(seqs).await
+    }
+
+    /// Counts one failed delivery attempt for rows that were sent in a session that ended
+    /// before their PUBACK.
+    ///
+    /// # Errors
+    /// The store thread is gone.
+    pub async fn outbox_attempted(&self, seqs: Vec<u64>) -> Result<()> {
+        self.call_nowait("counting delivery attempts", move |db| {
             with_normal_sync(db, |db| {
-                db.conn
-                    .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
-                    .and_then(|mut s| s.execute([seq.cast_signed()]))
-                    .ctx("deleting an acknowledged outbox row")?;
-                Ok(())
+                let tx = db.conn.transaction().ctx("starting a transaction")?;
+                {
+                    let mut st = tx
+                        .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")
+                        .ctx("counting delivery attempts")?;
+                    for seq in seqs {
+                        st.execute([seq.cast_signed()])
+                            .ctx("counting delivery attempts")?;
+                    }
+                }
+                tx.commit().ctx("counting delivery attempts")
             })
         })
         .await
@@ -399,6 +399,23 @@ impl StoreHandle {
         })
         .await
     }
+}
+
+/// Deletes acknowledged rows in one transaction (synchronous = NORMAL, see above).
+pub(crate) fn delete_acked(db: &mut Db, seqs: &[u64]) -> Result<()> {
+    with_normal_sync(db, |db| {
+        let tx = db.conn.transaction().ctx("starting a transaction")?;
+        {
+            let mut st = tx
+                .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
+                .ctx("deleting acknowledged outbox rows")?;
+            for &seq in seqs {
+                st.execute([seq.cast_signed()])
+                    .ctx("deleting acknowledged outbox rows")?;
+            }
+        }
+        tx.commit().ctx("deleting acknowledged outbox rows")
+    })
 }
 
 fn seen(conn: &rusqlite::Connection, id: &str) -> Result<Option<(bool, Vec<String>)>> {

@@ -25,7 +25,9 @@ use tokio_util::sync::CancellationToken;
 use super::downlink::{Command, DownlinkBody, parse_downlink};
 use super::state::{Backoff, InFlight, TokenBucket};
 use super::{MqttSettings, tls, topics};
+use crate::PendingRecord;
 use crate::{OutboxRecord, StoreHandle, Stream};
+use std::collections::VecDeque;
 
 /// What the daemon provides to the sync worker.
 pub trait CommandHandler: Send + Sync + 'static {
@@ -213,6 +215,11 @@ impl<H: CommandHandler> SyncWorker<H> {
         let s = &self.settings;
         let cap = usize::from(s.inflight.max(1));
         let (client, mut el) = AsyncClient::new(self.options(tls), cap * 2 + 16);
+        // Small publishes in bursts: without TCP_NODELAY, Nagle's algorithm and delayed
+        // ACKs stall each burst by tens of milliseconds.
+        let mut net = el.network_options();
+        net.set_tcp_nodelay(true);
+        el.set_network_options(net);
         // Wait for CONNACK.
         loop {
             tokio::select! {
@@ -252,33 +259,53 @@ impl<H: CommandHandler> SyncWorker<H> {
         let mut bucket = s
             .max_publish_per_s
             .map(|r| TokenBucket::new(r.get(), Instant::now()));
-        let mut need_fill = true;
+        // Read-ahead: rows fetched but not yet published, in drain order (lane, seq).
+        // `cursor` is the highest seq per lane taken into the buffer, `sent` the highest
+        // published. When new records arrive (they may outrank the buffer, e.g. an alarm) the
+        // buffer is dropped and re-read from `sent`: rows in flight are never fetched twice.
+        let mut buffer: VecDeque<PendingRecord> = VecDeque::new();
+        let mut cursor = [0u64; 3];
+        let mut sent = [0u64; 3];
+        let mut recheck = true;
+        let mut exhausted = false;
+        // The read-ahead runs beside the event loop, so PUBACKs are handled while it reads.
+        // `generation` discards a fetch made before a recheck.
+        let mut fetch: Option<FetchFuture> = None;
+        let (mut generation, mut fetch_generation) = (0u64, 0u64);
+        let want = 2 * cap;
         loop {
-            // Fill the window in batches (at most half full) to keep store round trips few.
-            if need_fill && inflight.len() <= cap / 2 {
-                let free = cap - inflight.len();
+            if recheck {
+                buffer.clear();
+                cursor = sent;
+                exhausted = false;
+                recheck = false;
+                generation += 1;
+            }
+            if fetch.is_none() && buffer.len() < cap && !exhausted {
+                let store = self.store.clone();
+                let at = cursor;
+                fetch = Some(Box::pin(async move { store.outbox_fetch(at, want).await }));
+                fetch_generation = generation;
+            }
+            if inflight.len() < cap {
+                let free = (cap - inflight.len()).min(buffer.len());
                 let n = bucket
                     .as_mut()
                     .map_or(free, |b| b.take(free, Instant::now()));
-                if n > 0 {
-                    let rows = match self.store.outbox_fetch(inflight.seqs(), n).await {
-                        Ok(r) => r,
-                        Err(e) => return End::Failed(format!("reading the outbox: {e}")),
-                    };
-                    need_fill = rows.len() == n;
-                    for r in rows {
-                        let topic = topics::up(&s.school_id, &s.device_id, &r.stream);
-                        if let Err(e) =
-                            client.try_publish(topic, QoS::AtLeastOnce, false, r.payload)
-                        {
-                            return End::Failed(format!("queueing a publish: {e}"));
-                        }
-                        inflight.queued(Some(r.seq));
-                        self.status.published.fetch_add(1, Ordering::Relaxed);
+                for r in buffer.drain(..n) {
+                    let lane = usize::from(r.lane.min(2));
+                    sent[lane] = sent[lane].max(r.seq);
+                    let topic = topics::up(&s.school_id, &s.device_id, &r.stream);
+                    if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, r.payload) {
+                        return End::Failed(format!("queueing a publish: {e}"));
                     }
+                    inflight.queued(Some(r.seq));
+                    self.status.published.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            let throttled = need_fill && bucket.as_ref().is_some_and(|b| b.wait() > Duration::ZERO);
+            let throttled = !buffer.is_empty()
+                && inflight.len() < cap
+                && bucket.as_ref().is_some_and(|b| b.wait() > Duration::ZERO);
             let wait = bucket.as_ref().map_or(Duration::ZERO, TokenBucket::wait);
             tokio::select! {
                 biased;
@@ -286,36 +313,102 @@ impl<H: CommandHandler> SyncWorker<H> {
                     self.goodbye(&client, &mut el).await;
                     return End::Stopped;
                 }
-                ev = el.poll() => match ev {
-                    Ok(Event::Incoming(Packet::PubAck(a))) => {
-                        if let Some(seq) = inflight.acked(a.pkid) {
-                            if let Err(e) = self.store.outbox_ack(seq).await {
-                                return End::Failed(format!("deleting an acknowledged row: {e}"));
-                            }
-                            self.status.acked.fetch_add(1, Ordering::Relaxed);
-                            need_fill = true;
+                ev = el.poll() => {
+                    // Handle this event and every other one already waiting, so a burst of
+                    // PUBACKs becomes one delete transaction.
+                    let mut acked = Vec::new();
+                    let mut next = Some(ev);
+                    while let Some(ev) = next.take() {
+                        if let Err(end) = self.on_event(ev, &mut inflight, &mut acked, dl_tx).await {
+                            self.give_up(&inflight).await;
+                            return end;
+                        }
+                        if acked.len() >= cap {
+                            break;
+                        }
+                        next = poll_now(el.poll());
+                    }
+                    if !acked.is_empty() {
+                        self.status.acked.fetch_add(acked.len() as u64, Ordering::Relaxed);
+                        if let Err(e) = self.store.outbox_ack(acked).await {
+                            return End::Failed(format!("deleting acknowledged rows: {e}"));
                         }
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => inflight.sent(pkid),
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        self.status.downlinks.fetch_add(1, Ordering::Relaxed);
-                        if dl_tx.send((p.topic, p.payload.to_vec())).await.is_err() {
-                            return End::Failed("the downlink task stopped".into());
-                        }
+                }
+                rows = async {
+                    match fetch.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
                     }
-                    Ok(Event::Incoming(Packet::SubAck(a))) => {
-                        if a.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
-                            tracing::error!("The broker refused the downlink subscription (check its ACL); uplink continues.");
+                }, if fetch.is_some() => {
+                    fetch = None;
+                    let rows = match rows {
+                        Ok(r) => r,
+                        Err(e) => return End::Failed(format!("reading the outbox: {e}")),
+                    };
+                    if fetch_generation == generation {
+                        exhausted = rows.len() < want;
+                        for r in rows {
+                            let lane = usize::from(r.lane.min(2));
+                            cursor[lane] = cursor[lane].max(r.seq);
+                            buffer.push_back(r);
                         }
+                        buffer.make_contiguous().sort_by_key(|r| (r.lane, r.seq));
                     }
-                    Ok(Event::Incoming(Packet::Disconnect)) => return End::Failed("the broker disconnected".into()),
-                    Ok(_) => {}
-                    Err(e) => return End::Failed(e.to_string()),
-                },
-                () = self.store.outbox_changed(), if !need_fill => need_fill = true,
+                }
+                () = self.store.outbox_changed() => recheck = true,
                 () = tokio::time::sleep(wait), if throttled => {}
-                () = tokio::time::sleep(Duration::from_secs(1)), if !need_fill => need_fill = true,
+                () = tokio::time::sleep(Duration::from_secs(5)) => recheck = true,
             }
+        }
+    }
+
+    /// Handles one event loop event; `Err` ends the session.
+    async fn on_event(
+        &self,
+        ev: Result<Event, rumqttc::ConnectionError>,
+        inflight: &mut InFlight,
+        acked: &mut Vec<u64>,
+        dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
+    ) -> Result<(), End> {
+        match ev {
+            Ok(Event::Incoming(Packet::PubAck(a))) => {
+                if let Some(seq) = inflight.acked(a.pkid) {
+                    acked.push(seq);
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => inflight.sent(pkid),
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                self.status.downlinks.fetch_add(1, Ordering::Relaxed);
+                if dl_tx.send((p.topic, p.payload.to_vec())).await.is_err() {
+                    return Err(End::Failed("the downlink task stopped".into()));
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(a))) => {
+                if a.return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::error!(
+                        "The broker refused the downlink subscription (check its ACL); uplink continues."
+                    );
+                }
+            }
+            Ok(Event::Incoming(Packet::Disconnect)) => {
+                return Err(End::Failed("the broker disconnected".into()));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(End::Failed(e.to_string())),
+        }
+        Ok(())
+    }
+
+    /// The session failed: count an attempt for every row sent without a PUBACK. They are
+    /// still in the outbox and go out again on the next connection, in drain order.
+    async fn give_up(&self, inflight: &InFlight) {
+        let seqs = inflight.seqs();
+        if !seqs.is_empty() {
+            let _ = self.store.outbox_attempted(seqs).await;
         }
     }
 
@@ -344,6 +437,21 @@ impl<H: CommandHandler> SyncWorker<H> {
         }
         self.status.set(false, "stopped");
         tracing::info!("Disconnected from the MQTT broker.");
+    }
+}
+
+type FetchFuture =
+    std::pin::Pin<Box<dyn Future<Output = crate::Result<Vec<PendingRecord>>> + Send>>;
+
+/// Polls `f` once; `Some` if it was ready.
+fn poll_now<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
     }
 }
 

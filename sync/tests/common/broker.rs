@@ -1,5 +1,5 @@
 //! A real Mosquitto on 127.0.0.1 for tests, and a collecting subscriber.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -112,6 +112,18 @@ impl Broker {
         self.kill9();
         self.spawn();
     }
+
+    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions), then start
+    /// again.
+    pub fn graceful_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
 }
 
 impl Drop for Broker {
@@ -175,6 +187,25 @@ impl Collector {
             .expect("collector subscribed")
             .unwrap();
         Collector { msgs, client }
+    }
+
+    /// Publishes a probe on a topic the collector's filter matches and waits until it
+    /// arrives: the collector is connected and subscribed.
+    pub async fn await_probe(&self, port: u16, topic: &str) {
+        let before = self.len();
+        let mut o = MqttOptions::new(format!("probe-{}", fastrand::u32(..)), "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(5));
+        let (c, mut el) = AsyncClient::new(o, 10);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.len() == before {
+            assert!(Instant::now() < deadline, "the collector did not come back");
+            let _ = c.try_publish(topic, QoS::AtLeastOnce, false, "{}");
+            let until = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < until {
+                let _ = tokio::time::timeout(Duration::from_millis(50), el.poll()).await;
+            }
+        }
+        self.msgs.lock().unwrap().retain(|(t, _, _)| t != topic);
     }
 
     pub fn len(&self) -> usize {
