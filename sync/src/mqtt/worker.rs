@@ -213,7 +213,14 @@ impl<H: CommandHandler> SyncWorker<H> {
         backoff: &mut Backoff,
     ) -> End {
         let s = &self.settings;
-        let cap = usize::from(s.inflight.max(1));
+        // Design: our window is twice rumqttc's in-flight limit, so a publish is always
+        // waiting in its request channel when a PUBACK frees a slot (as in a raw publish loop).
+        // Packet ids are then reused while rows wait; the FIFO matching still holds because
+        // rumqttc emits `Outgoing::Publish` in request order (a collided publish gets
+        // `AwaitAck` first and its `Publish` event only when sent) and queues a PUBACK's
+        // event before handling it, so an id's PUBACK always precedes its reuse (rumqttc
+        // 0.25 `state.rs`: `handle_incoming_packet`, `handle_incoming_puback`).
+        let cap = 2 * usize::from(s.inflight.max(1));
         let (client, mut el) = AsyncClient::new(self.options(tls), cap * 2 + 16);
         // Small publishes in bursts: without TCP_NODELAY, Nagle's algorithm and delayed
         // ACKs stall each burst by tens of milliseconds.
@@ -231,6 +238,21 @@ impl<H: CommandHandler> SyncWorker<H> {
                 () = self.stop.cancelled() => return End::Stopped,
             }
         }
+        // Design: one task only polls the event loop and forwards its events, so rumqttc
+        // refills its in-flight window the moment a PUBACK arrives; this task keeps the
+        // books and publishes. Events arrive here in the order the event loop made them, so
+        // the FIFO matching of packet ids to rows holds.
+        let (ev_tx, mut events) =
+            mpsc::channel::<Result<Event, rumqttc::ConnectionError>>(4 * cap + 64);
+        let pump = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                let ev = el.poll().await;
+                let failed = ev.is_err();
+                if ev_tx.send(ev).await.is_err() || failed {
+                    return;
+                }
+            }
+        }));
         backoff.reset();
         self.status.connections.fetch_add(1, Ordering::Relaxed);
         tracing::info!(host = %s.host, port = s.port, "Connected to the MQTT broker.");
@@ -310,10 +332,14 @@ impl<H: CommandHandler> SyncWorker<H> {
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => {
-                    self.goodbye(&client, &mut el).await;
+                    self.goodbye(&client, &mut events).await;
+                    drop(pump);
                     return End::Stopped;
                 }
-                ev = el.poll() => {
+                ev = events.recv() => {
+                    let Some(ev) = ev else {
+                        return End::Failed("the MQTT event loop stopped".into());
+                    };
                     // Handle this event and every other one already waiting, so a burst of
                     // PUBACKs becomes one delete transaction.
                     let mut acked = Vec::new();
@@ -326,7 +352,7 @@ impl<H: CommandHandler> SyncWorker<H> {
                         if acked.len() >= cap {
                             break;
                         }
-                        next = poll_now(el.poll());
+                        next = events.try_recv().ok();
                     }
                     if !acked.is_empty() {
                         self.status.acked.fetch_add(acked.len() as u64, Ordering::Relaxed);
@@ -413,7 +439,11 @@ impl<H: CommandHandler> SyncWorker<H> {
     }
 
     /// Publishes the retained "offline" status and waits briefly for it to be acknowledged.
-    async fn goodbye(&self, client: &AsyncClient, el: &mut rumqttc::EventLoop) {
+    async fn goodbye(
+        &self,
+        client: &AsyncClient,
+        events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
+    ) {
         let s = &self.settings;
         let bye = json!({"state": "offline", "reason": "shutdown", "boot_id": s.boot_id, "device_id": s.device_id});
         if client
@@ -427,7 +457,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         {
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_millis(1500), async {
-                while let Ok(ev) = el.poll().await {
+                while let Some(Ok(ev)) = events.recv().await {
                     if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
                         break;
                     }
@@ -443,15 +473,12 @@ impl<H: CommandHandler> SyncWorker<H> {
 type FetchFuture =
     std::pin::Pin<Box<dyn Future<Output = crate::Result<Vec<PendingRecord>>> + Send>>;
 
-/// Polls `f` once; `Some` if it was ready.
-fn poll_now<F: Future>(f: F) -> Option<F::Output> {
-    let mut f = std::pin::pin!(f);
-    match f
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
+/// Aborts the task when dropped (the event-loop pump must not outlive its session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
