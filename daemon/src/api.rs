@@ -160,6 +160,19 @@ impl DeviceApi for Daemon {
                     || "offline: no broker configured; records wait in the outbox".to_owned(),
                     |s| s.state(),
                 ),
+                insecure: self.cfg.sync.broker.as_ref().is_some_and(|b| !b.tls),
+                published: self
+                    .sync
+                    .as_ref()
+                    .map_or(0, |s| s.published.load(Ordering::Relaxed)),
+                acked: self
+                    .sync
+                    .as_ref()
+                    .map_or(0, |s| s.acked.load(Ordering::Relaxed)),
+                connections: self
+                    .sync
+                    .as_ref()
+                    .map_or(0, |s| s.connections.load(Ordering::Relaxed)),
                 broker,
             },
             hardware: self.hw.statuses(),

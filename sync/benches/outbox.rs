@@ -219,10 +219,13 @@ async fn probe(n: usize) {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; under `cargo test --all-targets` this is a smoke run.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let default_n = if bench { 100_000 } else { 2_000 };
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(default_n);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

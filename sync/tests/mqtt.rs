@@ -701,3 +701,63 @@ async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
     );
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn username_and_password_work_and_a_wrong_password_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwd");
+    let st = std::process::Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&pw)
+        .args(["kt-test-1", "s3cret-pw"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = std::process::Command::new("chmod")
+        .args(["644"])
+        .arg(&pw)
+        .status();
+    let port = free_port();
+    let conf = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+        pw.display()
+    );
+    let _broker = Broker::start_on(&dir.path().join("broker"), port, &conf);
+
+    let store = open(dir.path()).await;
+    store
+        .enqueue_batch(records(Stream::Attendance, 2, "2026-11-20T08:00:00+08:00"))
+        .await
+        .unwrap();
+    let mut s = settings(port);
+    s.credentials = Some(("kt-test-1".into(), "wrong-pw".into()));
+    let run = start(&store, s);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let state = run.status.state();
+    println!("wrong password: {state}");
+    assert!(!run.status.connected());
+    assert!(
+        state.contains("disconnected")
+            && (state.contains("BadUserNamePassword") || state.contains("NotAuthorized")),
+        "{state}"
+    );
+    assert!(
+        !state.contains("wrong-pw"),
+        "the password must not appear: {state}"
+    );
+    run.stop().await;
+
+    let mut s = settings(port);
+    s.credentials = Some(("kt-test-1".into(), "s3cret-pw".into()));
+    let run = start(&store, s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.outbox_pending().await.unwrap().values().sum::<u64>() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "drain with credentials did not finish: {}",
+            run.status.state()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.stop().await;
+}

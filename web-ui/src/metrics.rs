@@ -47,6 +47,28 @@ pub(crate) fn render(s: &StatusReport) -> Result<String, std::fmt::Error> {
         connected,
     );
 
+    for (name, help, value) in [
+        (
+            "sync_published",
+            "Outbox records published (including re-sends)",
+            s.sync.published,
+        ),
+        (
+            "sync_acked",
+            "Outbox records acknowledged by the broker",
+            s.sync.acked,
+        ),
+        (
+            "sync_connections",
+            "Connections made to the broker",
+            s.sync.connections,
+        ),
+    ] {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        reg.register(name, help, c);
+    }
+
     let hw = Family::<Labels, Gauge>::default();
     for d in &s.hardware {
         hw.get_or_create(&vec![

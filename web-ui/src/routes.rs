@@ -229,6 +229,10 @@ mod tests {
                 connected: false,
                 broker: None,
                 state: "offline".into(),
+                insecure: false,
+                published: 0,
+                acked: 0,
+                connections: 0,
             },
             hardware: vec![HardwareStatus {
                 name: "door".into(),

@@ -100,6 +100,14 @@ pub struct SyncInfo {
     pub broker: Option<String>,
     /// A word for people: "offline", "connecting", "connected", ...
     pub state: String,
+    /// The broker link is plain `mqtt://`: unencrypted.
+    pub insecure: bool,
+    /// Outbox records published since start (including re-sends).
+    pub published: u64,
+    /// Outbox records the broker acknowledged since start.
+    pub acked: u64,
+    /// Connections made to the broker since start.
+    pub connections: u64,
 }
 
 /// One device's health.
