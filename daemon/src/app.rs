@@ -46,8 +46,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         device_id: cfg.device.device_id.clone(),
     };
     let data_dir = cfg.data_dir.clone();
+    let cap = cfg.data_max_bytes;
     let (store, open_report) =
-        tokio::task::spawn_blocking(move || StoreHandle::open(&data_dir, identity))
+        tokio::task::spawn_blocking(move || StoreHandle::open_capped(&data_dir, identity, cap))
             .await
             .context("the store thread could not start")?
             .with_context(|| {

@@ -327,3 +327,30 @@ impl Classroom {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_full_failure_is_flagged_until_a_write_succeeds_again() {
+        let h = StoreHealth::default();
+        h.failed(
+            "recording a check-in",
+            &ketang_sync::Error::DiskFull {
+                context: "appending to the outbox",
+            },
+        );
+        assert!(h.disk_full.load(Ordering::Relaxed));
+        assert!(
+            h.last_error
+                .lock()
+                .unwrap()
+                .as_deref()
+                .unwrap()
+                .contains("disk full")
+        );
+        h.ok();
+        assert!(!h.disk_full.load(Ordering::Relaxed));
+    }
+}

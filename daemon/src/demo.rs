@@ -43,6 +43,7 @@ pub(crate) fn config(
             class_name,
         },
         data_dir,
+        data_max_bytes: None,
         http: HttpConfig { listen },
         sync: SyncConfig {
             broker,

@@ -84,6 +84,19 @@ impl StoreHandle {
     /// aside; SQLite refuses to open or migrate the file. A corrupt database that *can* be
     /// moved aside is not an error: see [`OpenReport::quarantined`].
     pub fn open(data_dir: &Path, identity: Identity) -> Result<(Self, OpenReport)> {
+        Self::open_capped(data_dir, identity, None)
+    }
+
+    /// Like [`Self::open`], with the database file capped at `max_bytes`: past it, writes
+    /// fail with [`Error::DiskFull`] exactly as on a full disk, and everything stored stays.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_capped(
+        data_dir: &Path,
+        identity: Identity,
+        max_bytes: Option<u64>,
+    ) -> Result<(Self, OpenReport)> {
         std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
             path: data_dir.to_owned(),
             source,
@@ -105,6 +118,14 @@ impl StoreHandle {
         };
         let mut conn = Connection::open(&path).ctx("opening the database")?;
         configure(&conn)?;
+        if let Some(max) = max_bytes {
+            let page: i64 = conn
+                .pragma_query_value(None, "page_size", |r| r.get(0))
+                .ctx("reading the page size")?;
+            let pages = (max / page.unsigned_abs().max(1)).max(1);
+            conn.pragma_update(None, "max_page_count", pages.cast_signed())
+                .ctx("capping the database size")?;
+        }
         let from_version = user_version(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
         let to_version = user_version(&conn)?;

@@ -333,3 +333,49 @@ async fn budget_eviction_writes_dropped_records_and_never_touches_alarms_or_atte
     assert_eq!((ev[0].count, ev[0].reason.as_str()), (10, "max_age"));
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_full_disk_is_reported_as_such_and_everything_stored_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open_capped(dir.path(), identity(), Some(256 * 1024)).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    let big = |i: i64| OutboxRecord {
+        stream: Stream::Telemetry,
+        captured_at: at("2026-11-23T07:00:00+08:00") + chrono::TimeDelta::seconds(i),
+        clock_synced: true,
+        body: serde_json::json!({"pad": "x".repeat(2000), "i": i}),
+    };
+    let mut stored = 0u64;
+    let err = loop {
+        match store.enqueue(big(stored as i64)).await {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 10_000, "the cap never hit");
+    };
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"), "{err}");
+    // What was stored before stays, and the seq counter has no gap.
+    let pending = store.outbox_pending().await.unwrap();
+    assert_eq!(pending.get("telemetry"), Some(&stored));
+    assert_eq!(pending.get("attendance"), Some(&1));
+    let last = store
+        .outbox_peek(100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.seq)
+        .max()
+        .unwrap();
+    assert_eq!(last, stored + 1);
+    store.shutdown().await.unwrap();
+
+    // Reopened without the cap, the store goes on from where it was.
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert_eq!(store.enqueue(big(0)).await.unwrap(), stored + 2);
+    store.shutdown().await.unwrap();
+}

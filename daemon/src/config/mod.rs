@@ -27,6 +27,8 @@ pub(crate) use validate::parse_broker;
 pub(crate) struct Config {
     pub(crate) device: DeviceIdentity,
     pub(crate) data_dir: PathBuf,
+    /// Cap on the database file (`data_max_mb`); past it writes fail as on a full disk.
+    pub(crate) data_max_bytes: Option<u64>,
     pub(crate) http: HttpConfig,
     pub(crate) sync: SyncConfig,
     pub(crate) hardware: HardwareConfig,

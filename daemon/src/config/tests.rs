@@ -306,3 +306,21 @@ fn the_shipped_example_config_is_valid() {
     let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.hardware.devices.len(), 9);
 }
+
+#[test]
+fn data_max_mb_caps_the_database_and_refuses_nonsense() {
+    let c = parse(&GOOD.replace(
+        "data_dir = \"/var/lib/ketang\"",
+        "data_dir = \"/var/lib/ketang\"\ndata_max_mb = 512",
+    ))
+    .unwrap();
+    assert_eq!(c.data_max_bytes, Some(512 * 1024 * 1024));
+    let errs = errors(&GOOD.replace(
+        "data_dir = \"/var/lib/ketang\"",
+        "data_dir = \"/var/lib/ketang\"\ndata_max_mb = 1",
+    ));
+    assert!(
+        has(&errs, "data_max_mb: expected an integer number of MiB"),
+        "{errs:#?}"
+    );
+}

@@ -12,7 +12,15 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
-const SECTIONS: [&str; 6] = ["device", "data_dir", "http", "sync", "hardware", "school"];
+const SECTIONS: [&str; 7] = [
+    "device",
+    "data_dir",
+    "data_max_mb",
+    "http",
+    "sync",
+    "hardware",
+    "school",
+];
 
 /// Whether `s` is a valid id: 1-64 of `A-Z a-z 0-9 - _ .`.
 pub(crate) fn is_id(s: &str) -> bool {
@@ -109,6 +117,17 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             }
         },
     };
+    let data_max_bytes = match top.get("data_max_mb").map(|v| v.get_ref().as_integer()) {
+        None => None,
+        Some(Some(mb)) if (16..=1_000_000).contains(&mb) => Some(mb.unsigned_abs() * 1024 * 1024),
+        Some(_) => {
+            errs.push(ConfigError::new(
+                "data_max_mb",
+                "expected an integer number of MiB, 16-1000000",
+            ));
+            None
+        }
+    };
     let http = typed::<RawHttp>("http", section("http"), &mut errs).map(|h| http(h, &mut errs));
     let sync =
         typed::<RawSync>("sync", section("sync"), &mut errs).map(|s| sync(s, base, &mut errs));
@@ -124,6 +143,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             Ok(Config {
                 device,
                 data_dir,
+                data_max_bytes,
                 http,
                 sync,
                 hardware,
