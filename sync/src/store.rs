@@ -245,71 +245,11 @@ impl StoreHandle {
                  DELETE FROM cards; DELETE FROM notices WHERE origin = 'cloud';",
             )
             .ctx("clearing the previous school data")?;
-            for s in &snapshot.students {
-                tx.execute(
-                    "INSERT INTO students (id, name, class_id, gender, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO UPDATE SET name = ?2, class_id = ?3, gender = ?4, updated_at = ?5",
-                    params![s.id, s.name, s.class_id, s.gender, now],
-                )
-                .ctx("storing a student")?;
-                for uid in &s.cards {
-                    tx.execute(
-                        "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",
-                        params![uid, s.id],
-                    )
-                    .ctx("storing a card")?;
-                }
-            }
-            for r in &snapshot.rosters {
-                tx.execute(
-                    "INSERT INTO rosters (id, name, kind) VALUES (?1, ?2, ?3)",
-                    params![r.id, r.name, r.kind],
-                )
-                .ctx("storing a roster")?;
-                for m in &r.members {
-                    tx.execute(
-                        "INSERT INTO roster_members (roster_id, student_id) VALUES (?1, ?2)",
-                        params![r.id, m],
-                    )
-                    .ctx("storing a roster member")?;
-                }
-            }
-            for p in &snapshot.periods {
-                tx.execute(
-                    "INSERT INTO timetable_periods (weekday, period, starts, ends, subject, teacher, room, roster_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        p.weekday,
-                        p.period,
-                        p.starts.format("%H:%M").to_string(),
-                        p.ends.format("%H:%M").to_string(),
-                        p.subject,
-                        p.teacher,
-                        p.room,
-                        p.roster_id
-                    ],
-                )
-                .ctx("storing a timetable period")?;
-            }
+            insert_students(&tx, &snapshot.students, &now)?;
+            insert_rosters(&tx, &snapshot.rosters)?;
+            insert_periods(&tx, &snapshot.periods)?;
             for n in &snapshot.notices {
-                tx.execute(
-                    "INSERT INTO notices (id, title, body, priority, emergency, valid_from, valid_until, origin, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cloud', ?8)
-                     ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, priority = ?4, emergency = ?5,
-                       valid_from = ?6, valid_until = ?7, origin = 'cloud'",
-                    params![
-                        n.id,
-                        n.title,
-                        n.body,
-                        n.priority,
-                        n.emergency,
-                        n.valid_from.map(|t| t.to_rfc3339()),
-                        n.valid_until.map(|t| t.to_rfc3339()),
-                        now
-                    ],
-                )
-                .ctx("storing a notice")?;
+                upsert_notice(&tx, n, &now)?;
             }
             tx.commit().ctx("committing the school data")
         })
@@ -936,6 +876,90 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Inserts or updates students and inserts their cards (cards must have been cleared).
+pub(crate) fn insert_students(tx: &Connection, students: &[StudentRow], now: &str) -> Result<()> {
+    for s in students {
+        tx.execute(
+            "INSERT INTO students (id, name, class_id, gender, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET name = ?2, class_id = ?3, gender = ?4, updated_at = ?5",
+            params![s.id, s.name, s.class_id, s.gender, now],
+        )
+        .ctx("storing a student")?;
+        for uid in &s.cards {
+            tx.execute(
+                "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",
+                params![uid, s.id],
+            )
+            .ctx("storing a card")?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or renames rosters and inserts their members (members must have been cleared).
+pub(crate) fn insert_rosters(tx: &Connection, rosters: &[Roster]) -> Result<()> {
+    for r in rosters {
+        tx.execute(
+            "INSERT INTO rosters (id, name, kind) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET name = ?2, kind = ?3",
+            params![r.id, r.name, r.kind],
+        )
+        .ctx("storing a roster")?;
+        for m in &r.members {
+            tx.execute(
+                "INSERT INTO roster_members (roster_id, student_id) VALUES (?1, ?2)",
+                params![r.id, m],
+            )
+            .ctx("storing a roster member")?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts timetable periods (the timetable must have been cleared).
+pub(crate) fn insert_periods(tx: &Connection, periods: &[Period]) -> Result<()> {
+    for p in periods {
+        tx.execute(
+            "INSERT INTO timetable_periods (weekday, period, starts, ends, subject, teacher, room, roster_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                p.weekday,
+                p.period,
+                p.starts.format("%H:%M").to_string(),
+                p.ends.format("%H:%M").to_string(),
+                p.subject,
+                p.teacher,
+                p.room,
+                p.roster_id
+            ],
+        )
+        .ctx("storing a timetable period")?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces a cloud notice.
+pub(crate) fn upsert_notice(tx: &Connection, n: &NoticeRow, now: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO notices (id, title, body, priority, emergency, valid_from, valid_until, origin, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cloud', ?8)
+         ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, priority = ?4, emergency = ?5,
+           valid_from = ?6, valid_until = ?7, origin = 'cloud'",
+        params![
+            n.id,
+            n.title,
+            n.body,
+            n.priority,
+            n.emergency,
+            n.valid_from.map(|t| t.to_rfc3339()),
+            n.valid_until.map(|t| t.to_rfc3339()),
+            now
+        ],
+    )
+    .ctx("storing a notice")?;
+    Ok(())
 }
 
 fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Result<()> {

@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{NoticeRow, Period, Roster, StudentRow};
-use crate::store::{Db, check_snapshot, now_utc, rfc3339};
+use crate::store::{
+    Db, check_snapshot, insert_periods, insert_rosters, insert_students, now_utc, rfc3339,
+    upsert_notice,
+};
 use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
 
 /// One outbox row, as the sync worker publishes it.
@@ -559,35 +562,8 @@ fn apply_data(
             let now = now_utc();
             tx.execute_batch("DELETE FROM roster_members; DELETE FROM cards; DELETE FROM rosters WHERE id NOT IN (SELECT roster_id FROM timetable_periods);")
                 .ctx("clearing rosters")?;
-            for s in &snap.students {
-                tx.execute(
-                    "INSERT INTO students (id, name, class_id, gender, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO UPDATE SET name = ?2, class_id = ?3, gender = ?4, updated_at = ?5",
-                    params![s.id, s.name, s.class_id, s.gender, now],
-                )
-                .ctx("storing a student")?;
-                for uid in &s.cards {
-                    tx.execute(
-                        "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",
-                        params![uid, s.id],
-                    )
-                    .ctx("storing a card")?;
-                }
-            }
-            for r in &snap.rosters {
-                tx.execute(
-                    "INSERT INTO rosters (id, name, kind) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET name = ?2, kind = ?3",
-                    params![r.id, r.name, r.kind],
-                )
-                .ctx("storing a roster")?;
-                for m in &r.members {
-                    tx.execute(
-                        "INSERT INTO roster_members (roster_id, student_id) VALUES (?1, ?2)",
-                        params![r.id, m],
-                    )
-                    .ctx("storing a roster member")?;
-                }
-            }
+            insert_students(tx, &snap.students, &now)?;
+            insert_rosters(tx, &snap.rosters)?;
             set_meta(tx, "roster.version", version)?;
             Ok(Ok(()))
         }
@@ -651,23 +627,7 @@ fn apply_data(
             }
             tx.execute("DELETE FROM timetable_periods", [])
                 .ctx("clearing the timetable")?;
-            for p in &periods {
-                tx.execute(
-                    "INSERT INTO timetable_periods (weekday, period, starts, ends, subject, teacher, room, roster_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        p.weekday,
-                        p.period,
-                        p.starts.format("%H:%M").to_string(),
-                        p.ends.format("%H:%M").to_string(),
-                        p.subject,
-                        p.teacher,
-                        p.room,
-                        p.roster_id
-                    ],
-                )
-                .ctx("storing a period")?;
-            }
+            insert_periods(tx, &periods)?;
             set_meta(tx, "timetable.version", version)?;
             Ok(Ok(()))
         }
@@ -702,23 +662,7 @@ fn apply_data(
                     "notice valid_until is not after valid_from".into(),
                 ]));
             }
-            tx.execute(
-                "INSERT INTO notices (id, title, body, priority, emergency, valid_from, valid_until, origin, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cloud', ?8)
-                 ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, priority = ?4, emergency = ?5,
-                   valid_from = ?6, valid_until = ?7",
-                params![
-                    n.id,
-                    n.title,
-                    n.body,
-                    n.priority,
-                    n.emergency,
-                    n.valid_from.map(|t| t.to_rfc3339()),
-                    n.valid_until.map(|t| t.to_rfc3339()),
-                    now_utc()
-                ],
-            )
-            .ctx("storing a notice")?;
+            upsert_notice(tx, &n, &now_utc())?;
             Ok(Ok(()))
         }
     }
