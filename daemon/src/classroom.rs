@@ -318,7 +318,20 @@ impl Classroom {
             clock_synced: synced,
             body,
         };
-        match self.store.raise_alarm(alarm, out).await {
+        let mut result = self.store.raise_alarm(alarm.clone(), out.clone()).await;
+        if matches!(result, Err(ketang_sync::Error::DiskFull { .. })) {
+            // Design: an alarm must not be lost to a full disk. Evict all evictable detail
+            // (telemetry, behaviour; reported on the dropped stream) and try once more.
+            tracing::error!(
+                "Disk full while recording an alarm; evicting telemetry and behaviour detail to make room."
+            );
+            let (now, synced) = (self.clock.now_fixed(), self.clock.synced());
+            if let Err(e) = self.store.make_room(now, synced).await {
+                tracing::error!(error = %e, "Making room failed.");
+            }
+            result = self.store.raise_alarm(alarm, out).await;
+        }
+        match result {
             Ok(seq) => {
                 self.store_health.ok();
                 tracing::warn!(button = %name, seq, "Emergency alarm raised.");

@@ -691,7 +691,15 @@ fn run(mut db: Db, mut rx: mpsc::Receiver<Msg>) {
     let mut next = None;
     while let Some(msg) = next.take().or_else(|| rx.blocking_recv()) {
         match msg {
-            Msg::Job(job) => job(&mut db),
+            Msg::Job(job) => {
+                // Design: a panicking job must not take the store down with it. Its
+                // transaction rolls back on unwind and its caller gets `Error::Closed`
+                // for that one call; the thread goes on serving the rest.
+                let run = std::panic::AssertUnwindSafe(|| job(&mut db));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("A store job panicked; its transaction was rolled back.");
+                }
+            }
             Msg::Acked(mut seqs) => {
                 // Group commit: take every ack job already queued behind this one, so a
                 // fast broker costs one transaction per burst, not per PUBACK batch.

@@ -289,6 +289,32 @@ impl StoreHandle {
         Ok(evictions)
     }
 
+    /// Frees space inside the database for records that must not be lost: evicts every row
+    /// of the evictable streams (telemetry, behaviour), reported on the `dropped` stream.
+    /// For a full disk, not for routine use.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn make_room(
+        &self,
+        now: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<Vec<Eviction>> {
+        let budgets = Stream::ALL
+            .into_iter()
+            .filter(|s| s.evictable())
+            .map(|stream| StreamBudget {
+                stream,
+                max_rows: 0,
+                max_bytes: 0,
+                max_age: Duration::MAX,
+            })
+            .collect();
+        // The dropped records themselves need a little room: deleting first frees pages
+        // that SQLite reuses within the same transaction.
+        self.enforce_budgets(budgets, now, clock_synced).await
+    }
+
     /// The answer given to downlink `id` before, if any: (ok, problems).
     ///
     /// # Errors
@@ -466,7 +492,10 @@ fn evict_stream(
         .ctx("measuring a stream")?;
     let (rows, bytes) = (rows.unsigned_abs(), bytes.unsigned_abs());
     // Oldest first: by age, then by count, then by bytes.
-    let cutoff = now - chrono::TimeDelta::from_std(b.max_age).unwrap_or(chrono::TimeDelta::MAX);
+    // No cutoff when the age budget reaches before any representable time.
+    let cutoff = chrono::TimeDelta::from_std(b.max_age)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d));
     let mut victims: Vec<(i64, i64)> = Vec::new(); // (seq, bytes)
     {
         let mut stmt = tx
@@ -479,7 +508,8 @@ fn evict_stream(
             let seq: i64 = r.get(0).ctx("scanning a stream")?;
             let len: i64 = r.get(1).ctx("scanning a stream")?;
             let captured: String = r.get(2).ctx("scanning a stream")?;
-            let old = DateTime::parse_from_rfc3339(&captured).is_ok_and(|t| t < cutoff);
+            let old = cutoff
+                .is_some_and(|c| DateTime::parse_from_rfc3339(&captured).is_ok_and(|t| t < c));
             let over = if old {
                 "max_age"
             } else if left_rows > b.max_rows {

@@ -379,3 +379,49 @@ async fn a_full_disk_is_reported_as_such_and_everything_stored_stays() {
     assert_eq!(store.enqueue(big(0)).await.unwrap(), stored + 2);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn when_the_disk_is_full_evicting_detail_makes_room_for_an_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open_capped(dir.path(), identity(), Some(256 * 1024)).unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .ok();
+    let pad = |i: i64| OutboxRecord {
+        stream: Stream::Telemetry,
+        captured_at: at("2026-11-23T07:00:00+08:00") + chrono::TimeDelta::seconds(i),
+        clock_synced: true,
+        body: serde_json::json!({"pad": "x".repeat(2000), "i": i}),
+    };
+    let mut i = 0;
+    while store.enqueue(pad(i)).await.is_ok() {
+        i += 1;
+    }
+    let when = at("2026-11-23T08:01:00+08:00");
+    let alarm = AlarmRecord {
+        id: "a1".into(),
+        source: "alarm".into(),
+        drill: false,
+        raised_at: when,
+        clock_synced: true,
+    };
+    let out = OutboxRecord {
+        stream: Stream::Alarm,
+        captured_at: when,
+        clock_synced: true,
+        body: serde_json::json!({"alarm_id": "a1", "pad": "y".repeat(3000)}),
+    };
+    assert!(matches!(
+        store.raise_alarm(alarm.clone(), out.clone()).await,
+        Err(Error::DiskFull { .. })
+    ));
+    let ev = store.make_room(when, true).await.unwrap();
+    assert_eq!(ev[0].count, i as u64);
+    store.raise_alarm(alarm, out).await.unwrap();
+    let pending = store.outbox_pending().await.unwrap();
+    assert_eq!(pending.get("alarm"), Some(&1));
+    assert_eq!(pending.get("dropped"), Some(&1));
+    assert_eq!(pending.get("telemetry"), None);
+    store.shutdown().await.unwrap();
+}
