@@ -228,7 +228,6 @@ impl Classroom {
 
     async fn temperature(&mut self, sensor: String, celsius: f64) {
         if !health::PLAUSIBLE_C.contains(&celsius) {
-            bump(&self.counters.rejected_inputs);
             tracing::warn!(%sensor, celsius, "Thermometer reading outside 30-45 °C; treated as a sensor fault, not a fever.");
             self.hw.set_health(
                 &sensor,
@@ -237,6 +236,8 @@ impl Classroom {
                     "implausible reading {celsius:.1} °C (expected 30-45 °C): check the sensor"
                 )),
             );
+            // Counted after the health is set, so status never shows one without the other.
+            bump(&self.counters.rejected_inputs);
             return;
         }
         self.hw.set_health(&sensor, true, None);
