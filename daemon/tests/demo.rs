@@ -27,7 +27,7 @@ fn the_demo_serves_healthz_within_10_s_and_a_tap_becomes_one_more_outbox_row() {
 
     demo.tap(CARD_1);
     let after = demo.wait_for("the check-in", |s| {
-        s["outbox"]["total"].as_u64() == Some(total + 1)
+        s["outbox"]["total"].as_u64() == Some(total + 1) && s["counters"]["check_ins"] == 1
     });
     assert_eq!(
         pending(&after, "attendance"),
@@ -97,7 +97,9 @@ fn a_fever_reading_paired_with_a_tap_and_the_alarm_button_reach_the_outbox() {
     let (code, _) = demo.post("/api/v1/sim/temperature", r#"{"celsius":37.9}"#);
     assert_eq!(code, 202);
     demo.tap(CARD_2);
-    let s = demo.wait_for("the health check", |s| pending(s, "health_check") == 1);
+    let s = demo.wait_for("the health check", |s| {
+        pending(s, "health_check") == 1 && s["counters"]["health_checks"] == 1
+    });
     assert_eq!(s["counters"]["health_checks"], 1);
 
     // Sensor garbage is a fault, not a fever.
