@@ -75,7 +75,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let periods = store.timetable().await.context("reading the timetable")?;
     let timetable = Arc::new(RwLock::new(Timetable {
         periods,
-        term: cfg.school.term,
+        calendar: cfg.school.calendar.clone(),
     }));
 
     let (tx, rx) = mpsc::channel(1024);

@@ -60,7 +60,7 @@ pub(crate) fn config(
             checkin_opens: Duration::from_secs(600),
             late_after: Duration::from_secs(300),
             fever_threshold_c: 37.3,
-            term: None,
+            calendar: crate::engine::calendar::Calendar::default(),
             morning_check: (t(7, 0), t(8, 30)),
             noon_check: (t(12, 30), t(14, 30)),
             health_pairing: Duration::from_secs(10),

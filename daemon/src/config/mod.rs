@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveTime;
 
 pub(crate) use error::{ConfigError, ConfigErrors};
 pub(crate) use hardware::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig};
@@ -145,7 +145,8 @@ pub(crate) struct SchoolConfig {
     /// A check-in later than start + this is "late".
     pub(crate) late_after: Duration,
     pub(crate) fever_threshold_c: f64,
-    pub(crate) term: Option<(NaiveDate, NaiveDate)>,
+    /// Term, holidays and make-up days.
+    pub(crate) calendar: crate::engine::calendar::Calendar,
     pub(crate) morning_check: (NaiveTime, NaiveTime),
     pub(crate) noon_check: (NaiveTime, NaiveTime),
     /// A temperature reading pairs with a card tap this close in time.

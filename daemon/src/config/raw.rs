@@ -42,6 +42,17 @@ pub(super) struct RawSchool {
     pub(super) morning_check: Option<String>,
     pub(super) noon_check: Option<String>,
     pub(super) health_pairing_s: Option<i64>,
+    /// Dates ("2026-10-01") or ranges ("2026-10-01/2026-10-07") without lessons.
+    pub(super) holidays: Option<Vec<String>>,
+    /// 调休: days that run another weekday's timetable.
+    pub(super) makeup_days: Option<Vec<RawMakeup>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMakeup {
+    pub(super) date: String,
+    pub(super) runs: String,
 }
 
 /// `[hardware]`. `simulated = true` gives the standard classroom set, all simulated.

@@ -324,3 +324,43 @@ fn data_max_mb_caps_the_database_and_refuses_nonsense() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn holidays_and_makeup_days_build_the_calendar() {
+    let text = GOOD.replace(
+        "term_end = \"2027-01-22\"",
+        "term_end = \"2027-01-22\"\nholidays = [\"2026-10-01/2026-10-07\", \"2027-01-01\"]\nmakeup_days = [{ date = \"2026-10-10\", runs = \"周一\" }]",
+    );
+    let c = parse(&text).unwrap();
+    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert_eq!(c.school.calendar.holidays.len(), 8);
+    assert_eq!(c.school.calendar.runs(d("2026-10-03")), None);
+    assert_eq!(c.school.calendar.runs(d("2026-10-10")), Some(1));
+}
+
+#[test]
+fn bad_holidays_and_makeup_days_are_named() {
+    let text = GOOD.replace(
+        "term_end = \"2027-01-22\"",
+        "term_end = \"2027-01-22\"\nholidays = [\"2026-10-07/2026-10-01\", \"2026-13-01\"]\nmakeup_days = [{ date = \"2026-10-10\", runs = \"someday\" }]",
+    );
+    let errs = errors(&text);
+    assert!(
+        has(
+            &errs,
+            "school.holidays[0]: \"2026-10-07/2026-10-01\" must run forwards"
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        has(&errs, "school.holidays[1]: \"2026-13-01\" is not a date"),
+        "{errs:#?}"
+    );
+    assert!(
+        has(
+            &errs,
+            "school.makeup_days[0].runs: \"someday\" is not a weekday"
+        ),
+        "{errs:#?}"
+    );
+}

@@ -556,6 +556,50 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
             None
         }
     };
+    let mut holidays = std::collections::BTreeSet::new();
+    for (i, h) in s.holidays.unwrap_or_default().iter().enumerate() {
+        let field = format!("school.holidays[{i}]");
+        let (a, b) = h.split_once('/').unwrap_or((h, h));
+        match (
+            date(&field, Some(a.trim().to_owned()), errs),
+            date(&field, Some(b.trim().to_owned()), errs),
+        ) {
+            (Some(a), Some(b)) if a <= b && (b - a).num_days() <= 366 => {
+                holidays.extend(a.iter_days().take_while(|d| *d <= b));
+            }
+            (Some(_), Some(_)) => errs.push(ConfigError::new(
+                field,
+                format!("{h:?} must run forwards and span at most a year"),
+            )),
+            _ => {}
+        }
+    }
+    let mut makeup = std::collections::BTreeMap::new();
+    for (i, m) in s.makeup_days.unwrap_or_default().into_iter().enumerate() {
+        let field = format!("school.makeup_days[{i}]");
+        let d = date(&format!("{field}.date"), Some(m.date.clone()), errs);
+        let w = crate::engine::calendar::weekday(&m.runs);
+        if w.is_none() {
+            errs.push(ConfigError::new(
+                format!("{field}.runs"),
+                format!("{:?} is not a weekday, e.g. \"monday\" or \"周一\"", m.runs),
+            ));
+        }
+        if let (Some(d), Some(w)) = (d, w) {
+            if holidays.contains(&d) {
+                errs.push(ConfigError::new(
+                    format!("{field}.date"),
+                    format!("{d} is also a holiday"),
+                ));
+            }
+            makeup.insert(d, w);
+        }
+    }
+    let calendar = crate::engine::calendar::Calendar {
+        term,
+        holidays,
+        makeup,
+    };
     let morning_check = window("school.morning_check", s.morning_check, (7, 0, 8, 30), errs);
     let noon_check = window("school.noon_check", s.noon_check, (12, 30, 14, 30), errs);
     let health_pairing = match s.health_pairing_s {
@@ -574,7 +618,7 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
         checkin_opens,
         late_after,
         fever_threshold_c,
-        term,
+        calendar,
         morning_check,
         noon_check,
         health_pairing,

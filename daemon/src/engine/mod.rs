@@ -5,5 +5,6 @@
 //! This is the foundation's first cut; issue 3 grows it into the full engine (lesson state
 //! machine, term calendar with holidays and 调休, overrides, follow-up lists).
 
+pub(crate) mod calendar;
 pub(crate) mod health;
 pub(crate) mod timetable;

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone};
 use chrono_tz::Tz;
 use ketang_sync::{AttendanceStatus, Period};
+
+use super::calendar::Calendar;
 
 /// Where a lesson stands at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,21 +70,19 @@ impl Slot {
     }
 }
 
-/// The school's weekly timetable and term.
+/// The school's weekly timetable and its calendar.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Timetable {
     pub(crate) periods: Vec<Period>,
-    pub(crate) term: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) calendar: Calendar,
 }
 
 impl Timetable {
-    fn slots_on(&self, date: NaiveDate, tz: Tz) -> Vec<Slot> {
-        if let Some((start, end)) = self.term
-            && (date < start || date > end)
-        {
+    /// The lessons of `date`, in time order (none on holidays and outside the term).
+    pub(crate) fn slots_on(&self, date: NaiveDate, tz: Tz) -> Vec<Slot> {
+        let Some(weekday) = self.calendar.runs(date) else {
             return Vec::new();
-        }
-        let weekday = u8::try_from(date.weekday().number_from_monday()).unwrap_or(0);
+        };
         let mut v: Vec<Slot> = self
             .periods
             .iter()
@@ -158,7 +158,7 @@ mod tests {
                 period(1, 2, "08:55", "09:40"),
                 period(1, 1, "08:00", "08:45"),
             ],
-            term: None,
+            calendar: Calendar::default(),
         }
     }
 
@@ -201,7 +201,7 @@ mod tests {
     fn no_lessons_on_other_weekdays_or_outside_the_term() {
         assert_eq!(tt().current(at("2026-11-24T08:10:00+08:00"), TEN_MIN), None);
         let mut t = tt();
-        t.term = Some((
+        t.calendar.term = Some((
             NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
             NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
         ));
