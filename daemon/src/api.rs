@@ -61,33 +61,33 @@ impl DeviceApi for Daemon {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             (tt.current(now, opens), tt.next(now, opens))
         };
-        let pending = self.store.outbox_pending().await.map_err(internal)?;
-        let lesson = match current {
-            None => None,
-            Some(s) => {
-                let sum = self
-                    .store
-                    .lesson_summary(s.id(), s.period.roster_id.clone())
-                    .await
-                    .map_err(internal)?;
-                let counts = AttendanceCounts {
-                    roster: sum.roster,
-                    present: sum.present,
-                    late: sum.late,
-                    absent: sum.absent,
-                    leave: sum.leave,
-                    sick: sum.sick,
-                    unmarked: sum.unmarked,
-                };
-                Some(lesson_info(&s, s.state(now, opens).as_str(), Some(counts)))
-            }
-        };
-        let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
-        let alarms = self
+        // One store job: the status is a consistent snapshot.
+        let snap = self
             .store
-            .active_alarms()
+            .status_snapshot(
+                current
+                    .as_ref()
+                    .map(|s| (s.id(), s.period.roster_id.clone())),
+                now.fixed_offset(),
+            )
             .await
-            .map_err(internal)?
+            .map_err(internal)?;
+        let pending = snap.pending;
+        let lesson = current.zip(snap.lesson).map(|(s, sum)| {
+            let counts = AttendanceCounts {
+                roster: sum.roster,
+                present: sum.present,
+                late: sum.late,
+                absent: sum.absent,
+                leave: sum.leave,
+                sick: sum.sick,
+                unmarked: sum.unmarked,
+            };
+            lesson_info(&s, s.state(now, opens).as_str(), Some(counts))
+        });
+        let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
+        let alarms = snap
+            .alarms
             .into_iter()
             .map(|a| AlarmInfo {
                 id: a.id,
@@ -96,11 +96,8 @@ impl DeviceApi for Daemon {
                 raised_at: a.raised_at.to_rfc3339_opts(SecondsFormat::Secs, false),
             })
             .collect();
-        let notices = self
-            .store
-            .active_notices(now.fixed_offset())
-            .await
-            .map_err(internal)?
+        let notices = snap
+            .notices
             .into_iter()
             .map(|n| NoticeInfo {
                 id: n.id,

@@ -27,7 +27,7 @@ pub use records::{
     HealthCheckRecord, LessonRow, LessonSummary, NoticeRow, Period, Roster, SchoolSnapshot,
     StudentRow, TapRecord,
 };
-pub use store::{DB_FILE, Identity, OpenReport, StoreHandle};
+pub use store::{DB_FILE, Identity, OpenReport, StatusSnapshot, StoreHandle};
 pub use store_sync::{
     DownlinkData, DownlinkOutcome, Eviction, LeaveRow, PendingRecord, StreamBudget,
 };

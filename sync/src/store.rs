@@ -506,39 +506,7 @@ impl StoreHandle {
     /// # Errors
     /// SQLite fails.
     pub async fn active_alarms(&self) -> Result<Vec<AlarmRecord>> {
-        self.call(|db| {
-            let mut stmt = db
-                .conn
-                .prepare(
-                    "SELECT id, source, drill, raised_at, clock_synced FROM alarms
-                     WHERE cleared_at IS NULL ORDER BY raised_at",
-                )
-                .ctx("reading alarms")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, bool>(4)?,
-                    ))
-                })
-                .ctx("reading alarms")?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, source, drill, raised_at, clock_synced) = row.ctx("reading alarms")?;
-                out.push(AlarmRecord {
-                    id,
-                    source,
-                    drill,
-                    raised_at: parse_time(&raised_at)?,
-                    clock_synced,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.call(|db| q_alarms(&db.conn)).await
     }
 
     /// Rows waiting in the outbox, per stream.
@@ -546,20 +514,7 @@ impl StoreHandle {
     /// # Errors
     /// SQLite fails.
     pub async fn outbox_pending(&self) -> Result<BTreeMap<String, u64>> {
-        self.call(|db| {
-            let mut stmt = db
-                .conn
-                .prepare("SELECT stream, count(*) FROM outbox GROUP BY stream")
-                .ctx("counting the outbox")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
-                })
-                .ctx("counting the outbox")?;
-            rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
-                .ctx("counting the outbox")
-        })
-        .await
+        self.call(|db| q_pending(&db.conn)).await
     }
 
     /// The stored envelopes of the outbox in drain order (lane, then seq), at most `limit`.
@@ -593,47 +548,8 @@ impl StoreHandle {
         lesson_id: String,
         roster_id: String,
     ) -> Result<LessonSummary> {
-        self.call(move |db| {
-            let roster: u32 = db
-                .conn
-                .query_row(
-                    "SELECT count(*) FROM roster_members WHERE roster_id = ?1",
-                    [&roster_id],
-                    |r| r.get(0),
-                )
-                .ctx("counting a roster")?;
-            let mut stmt = db
-                .conn
-                .prepare(
-                    "SELECT status, count(*) FROM attendance WHERE lesson_id = ?1 GROUP BY status",
-                )
-                .ctx("counting attendance")?;
-            let rows = stmt
-                .query_map([&lesson_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
-                })
-                .ctx("counting attendance")?;
-            let mut s = LessonSummary {
-                roster,
-                ..LessonSummary::default()
-            };
-            let mut marked = 0;
-            for row in rows {
-                let (status, n) = row.ctx("counting attendance")?;
-                marked += n;
-                match AttendanceStatus::parse(&status) {
-                    Some(AttendanceStatus::Present) => s.present = n,
-                    Some(AttendanceStatus::Late) => s.late = n,
-                    Some(AttendanceStatus::Absent) => s.absent = n,
-                    Some(AttendanceStatus::Leave) => s.leave = n,
-                    Some(AttendanceStatus::Sick) => s.sick = n,
-                    None => {}
-                }
-            }
-            s.unmarked = roster.saturating_sub(marked);
-            Ok(s)
-        })
-        .await
+        self.call(move |db| q_summary(&db.conn, &lesson_id, &roster_id))
+            .await
     }
 
     /// Notices valid at `now`, highest priority first.
@@ -641,50 +557,169 @@ impl StoreHandle {
     /// # Errors
     /// SQLite fails or a stored time does not parse.
     pub async fn active_notices(&self, now: DateTime<FixedOffset>) -> Result<Vec<NoticeRow>> {
+        self.call(move |db| q_notices(&db.conn, now)).await
+    }
+
+    /// What the status page shows, read in one job so it is consistent: an alarm is never
+    /// listed without its outbox record, nor the reverse. `lesson` is (lesson id, roster id).
+    ///
+    /// # Errors
+    /// SQLite fails or stored data does not parse.
+    pub async fn status_snapshot(
+        &self,
+        lesson: Option<(String, String)>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<StatusSnapshot> {
         self.call(move |db| {
-            let mut stmt = db
-                .conn
-                .prepare(
-                    "SELECT id, title, body, priority, emergency, valid_from, valid_until
-                     FROM notices ORDER BY emergency DESC, priority DESC, created_at DESC",
-                )
-                .ctx("reading notices")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, bool>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                })
-                .ctx("reading notices")?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, title, body, priority, emergency, from, until) =
-                    row.ctx("reading notices")?;
-                let valid_from = from.as_deref().map(parse_time).transpose()?;
-                let valid_until = until.as_deref().map(parse_time).transpose()?;
-                if valid_from.is_some_and(|f| now < f) || valid_until.is_some_and(|u| now >= u) {
-                    continue;
-                }
-                out.push(NoticeRow {
-                    id,
-                    title,
-                    body,
-                    priority,
-                    emergency,
-                    valid_from,
-                    valid_until,
-                });
-            }
-            Ok(out)
+            Ok(StatusSnapshot {
+                pending: q_pending(&db.conn)?,
+                lesson: lesson
+                    .map(|(l, r)| q_summary(&db.conn, &l, &r))
+                    .transpose()?,
+                alarms: q_alarms(&db.conn)?,
+                notices: q_notices(&db.conn, now)?,
+            })
         })
         .await
     }
+}
+
+/// A consistent read of what the status page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// Outbox rows per stream.
+    pub pending: BTreeMap<String, u64>,
+    /// Attendance of the lesson asked for.
+    pub lesson: Option<LessonSummary>,
+    /// Alarms not yet cleared.
+    pub alarms: Vec<AlarmRecord>,
+    /// Notices valid now.
+    pub notices: Vec<NoticeRow>,
+}
+
+fn q_alarms(conn: &Connection) -> Result<Vec<AlarmRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, source, drill, raised_at, clock_synced FROM alarms
+             WHERE cleared_at IS NULL ORDER BY raised_at",
+        )
+        .ctx("reading alarms")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })
+        .ctx("reading alarms")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, source, drill, raised_at, clock_synced) = row.ctx("reading alarms")?;
+        out.push(AlarmRecord {
+            id,
+            source,
+            drill,
+            raised_at: parse_time(&raised_at)?,
+            clock_synced,
+        });
+    }
+    Ok(out)
+}
+
+fn q_pending(conn: &Connection) -> Result<BTreeMap<String, u64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT stream, count(*) FROM outbox GROUP BY stream")
+        .ctx("counting the outbox")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
+        })
+        .ctx("counting the outbox")?;
+    rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+        .ctx("counting the outbox")
+}
+
+fn q_summary(conn: &Connection, lesson_id: &str, roster_id: &str) -> Result<LessonSummary> {
+    let roster: u32 = conn
+        .query_row(
+            "SELECT count(*) FROM roster_members WHERE roster_id = ?1",
+            [roster_id],
+            |r| r.get(0),
+        )
+        .ctx("counting a roster")?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT status, count(*) FROM attendance WHERE lesson_id = ?1 GROUP BY status",
+        )
+        .ctx("counting attendance")?;
+    let rows = stmt
+        .query_map([lesson_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+        })
+        .ctx("counting attendance")?;
+    let mut s = LessonSummary {
+        roster,
+        ..LessonSummary::default()
+    };
+    let mut marked = 0;
+    for row in rows {
+        let (status, n) = row.ctx("counting attendance")?;
+        marked += n;
+        match AttendanceStatus::parse(&status) {
+            Some(AttendanceStatus::Present) => s.present = n,
+            Some(AttendanceStatus::Late) => s.late = n,
+            Some(AttendanceStatus::Absent) => s.absent = n,
+            Some(AttendanceStatus::Leave) => s.leave = n,
+            Some(AttendanceStatus::Sick) => s.sick = n,
+            None => {}
+        }
+    }
+    s.unmarked = roster.saturating_sub(marked);
+    Ok(s)
+}
+
+fn q_notices(conn: &Connection, now: DateTime<FixedOffset>) -> Result<Vec<NoticeRow>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, title, body, priority, emergency, valid_from, valid_until
+             FROM notices ORDER BY emergency DESC, priority DESC, created_at DESC",
+        )
+        .ctx("reading notices")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .ctx("reading notices")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, title, body, priority, emergency, from, until) = row.ctx("reading notices")?;
+        let valid_from = from.as_deref().map(parse_time).transpose()?;
+        let valid_until = until.as_deref().map(parse_time).transpose()?;
+        if valid_from.is_some_and(|f| now < f) || valid_until.is_some_and(|u| now >= u) {
+            continue;
+        }
+        out.push(NoticeRow {
+            id,
+            title,
+            body,
+            priority,
+            emergency,
+            valid_from,
+            valid_until,
+        });
+    }
+    Ok(out)
 }
 
 fn run(mut db: Db, mut rx: mpsc::Receiver<Msg>) {
