@@ -78,6 +78,15 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         calendar: cfg.school.calendar.clone(),
     }));
 
+    // When the engine first ran here: lessons that ended before are not finalised.
+    let first = opts.clock.now_fixed().to_rfc3339();
+    let since = store
+        .meta_once("engine.since".into(), first)
+        .await
+        .context("reading the store")?;
+    let since = chrono::DateTime::parse_from_rfc3339(&since)
+        .with_context(|| format!("meta engine.since {since:?} is not a time"))?;
+
     let (tx, rx) = mpsc::channel(1024);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
     let counters = Arc::new(Counters::default());
@@ -93,6 +102,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         counters: counters.clone(),
         store_health: store_health.clone(),
         pairing: Pairing::new(cfg.school.health_pairing),
+        since,
+        finalised: std::collections::HashSet::new(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, stop.clone()));
 

@@ -4,9 +4,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, FixedOffset};
 use ketang_sync::{
-    AlarmRecord, AttendanceSource, CardTapOutcome, CheckIn, CheckInOutcome, HealthCheckRecord,
-    LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
+    AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
+    HealthCheckRecord, LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -14,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{DeviceKind, SchoolConfig};
+use crate::engine::finalise;
 use crate::engine::health::{self, Pairing};
 use crate::engine::timetable::{Slot, Timetable};
 use crate::hw::{Hardware, HwEvent};
@@ -79,14 +83,39 @@ pub(crate) struct Classroom {
     pub(crate) counters: Arc<Counters>,
     pub(crate) store_health: Arc<StoreHealth>,
     pub(crate) pairing: Pairing,
+    /// When the engine first ran on this board: lessons that ended before are never
+    /// finalised (the board knows nothing of them).
+    pub(crate) since: DateTime<FixedOffset>,
+    /// Lessons finalised (cache of `lesson_reports`).
+    pub(crate) finalised: HashSet<String>,
+}
+
+/// The stored form of a lesson slot.
+fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
+    LessonRow {
+        id: slot.id(),
+        date: slot.date,
+        period: slot.period.period,
+        subject: slot.period.subject.clone(),
+        teacher: slot.period.teacher.clone(),
+        roster_id: slot.period.roster_id.clone(),
+        starts_at: slot.starts_at.fixed_offset(),
+        ends_at: slot.ends_at.fixed_offset(),
+        state: state.to_owned(),
+    }
 }
 
 impl Classroom {
     /// Handles events until `stop` is cancelled, then handles what was already queued and
     /// returns: no accepted input is dropped at shutdown.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<HwEvent>, stop: CancellationToken) {
+        // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while
+        // the board was off (since it first ran) are finalised right after a reboot.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = tick.tick() => self.finalise_due().await,
                 ev = rx.recv() => match ev {
                     Some(ev) => self.handle(ev).await,
                     None => break,
@@ -167,20 +196,7 @@ impl Classroom {
         }
         let status = slot.check_in_status(now, self.school.late_after);
         tap.outcome = CardTapOutcome::CheckedIn;
-        let lesson = LessonRow {
-            id: slot.id(),
-            date: slot.date,
-            period: slot.period.period,
-            subject: slot.period.subject.clone(),
-            teacher: slot.period.teacher.clone(),
-            roster_id: slot.period.roster_id.clone(),
-            starts_at: slot.starts_at.fixed_offset(),
-            ends_at: slot.ends_at.fixed_offset(),
-            state: slot
-                .state(now, self.school.checkin_opens)
-                .as_str()
-                .to_owned(),
-        };
+        let lesson = lesson_row(&slot, slot.state(now, self.school.checkin_opens).as_str());
         let body = json!({
             "lesson_id": lesson.id,
             "date": lesson.date,
@@ -217,6 +233,70 @@ impl Classroom {
             }
             Err(e) => self.store_health.failed("recording a check-in", &e),
         }
+    }
+
+    /// Finalises today's lessons that have ended (and ended after `since`).
+    async fn finalise_due(&mut self) {
+        let now = self.clock.now();
+        let slots = self
+            .timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .slots_on(now.date_naive(), now.timezone());
+        for slot in slots {
+            let id = slot.id();
+            if slot.ends_at > now
+                || slot.ends_at.fixed_offset() <= self.since
+                || self.finalised.contains(&id)
+            {
+                continue;
+            }
+            if let Err(e) = self.finalise(&slot).await {
+                return self.store_health.failed("finalising a lesson", &e);
+            }
+            self.finalised.insert(id);
+        }
+    }
+
+    async fn finalise(&mut self, slot: &Slot) -> Result<(), ketang_sync::Error> {
+        let id = slot.id();
+        if self.store.lesson_finalised(id.clone()).await? {
+            return Ok(());
+        }
+        let roll = self
+            .store
+            .lesson_roll(id.clone(), slot.period.roster_id.clone())
+            .await?;
+        let mut on_leave = HashSet::new();
+        for (student, status) in &roll {
+            if status.is_none()
+                && self
+                    .store
+                    .on_leave(student.clone(), slot.starts_at.fixed_offset())
+                    .await?
+            {
+                on_leave.insert(student.clone());
+            }
+        }
+        let marks = finalise::marks(&roll, &on_leave);
+        let report = finalise::report(slot, &roll, &marks);
+        let absent = marks
+            .iter()
+            .filter(|m| m.status == AttendanceStatus::Absent)
+            .count();
+        let seq = self
+            .store
+            .finalise_lesson(
+                lesson_row(slot, "ended"),
+                marks,
+                report,
+                self.clock.now_fixed(),
+                self.clock.synced(),
+            )
+            .await?;
+        self.store_health.ok();
+        tracing::info!(lesson = %id, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
+        Ok(())
     }
 
     async fn store_tap(&self, tap: TapRecord) {

@@ -208,3 +208,37 @@ fn without_a_clock_option_the_demo_runs_on_the_system_clock() {
     assert_eq!(s["clock"]["simulated"], false);
     assert_eq!(s["clock"]["timezone"], "Asia/Shanghai");
 }
+
+#[test]
+fn at_lesson_end_the_unmarked_are_absent_and_a_report_is_queued_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Three seconds before period 1 (08:00-08:45) ends, on a Monday.
+    let demo = Demo::start(&data, Some("2026-11-23T08:44:57+08:00"));
+    demo.tap(CARD_1); // late: past 08:05
+    demo.wait_for("the check-in", |s| s["counters"]["check_ins"] == 1);
+    let s = demo.wait_secs("the lesson's end", 20, |s| pending(s, "lesson_report") == 1);
+    // 1 late check-in + 39 absent, each an attendance record; one report.
+    assert_eq!(pending(&s, "attendance"), 40, "{s:#}");
+    assert!(demo.log_text().contains("Lesson finalised."));
+    let (status, _) = demo.terminate();
+    assert!(status.success());
+
+    // After a restart nothing is finalised twice.
+    let demo = Demo::start(&data, Some("2026-11-23T08:46:00+08:00"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = demo.status();
+    assert_eq!(pending(&s, "lesson_report"), 1);
+    assert_eq!(pending(&s, "attendance"), 40);
+}
+
+#[test]
+fn lessons_that_ended_before_the_board_first_ran_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // Started at 10:00: periods 1 and 2 ended before this board ever ran.
+    let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T10:00:00+08:00"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = demo.status();
+    assert_eq!(pending(&s, "lesson_report"), 0);
+    assert_eq!(s["outbox"]["total"], 0);
+}

@@ -29,5 +29,5 @@ pub use records::{
 };
 pub use store::{DB_FILE, Identity, OpenReport, StatusSnapshot, StoreHandle};
 pub use store_sync::{
-    DownlinkData, DownlinkOutcome, Eviction, LeaveRow, PendingRecord, StreamBudget,
+    DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord, StreamBudget,
 };

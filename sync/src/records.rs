@@ -168,6 +168,8 @@ pub enum AttendanceSource {
     Face,
     /// The teacher.
     Manual,
+    /// A rule of the engine (e.g. absent at lesson end).
+    System,
 }
 
 impl AttendanceSource {
@@ -177,6 +179,7 @@ impl AttendanceSource {
             Self::Card => "card",
             Self::Face => "face",
             Self::Manual => "manual",
+            Self::System => "system",
         }
     }
 }

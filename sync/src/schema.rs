@@ -178,13 +178,39 @@ CREATE INDEX leaves_by_student ON leaves (student_id, starts_at);
 INSERT INTO meta (key, value) VALUES ('roster.version', '0'), ('timetable.version', '0');
 "#;
 
+/// Version 3: statuses set by rules (`source = 'system'`, e.g. absent at lesson end), and
+/// lesson reports. SQLite cannot alter a CHECK constraint, so `attendance` is rebuilt.
+const V3: &str = r#"
+CREATE TABLE attendance_v3 (
+    lesson_id    TEXT NOT NULL REFERENCES lessons(id),
+    student_id   TEXT NOT NULL REFERENCES students(id),
+    status       TEXT NOT NULL CHECK (status IN ('present', 'late', 'absent', 'leave', 'sick')),
+    source       TEXT NOT NULL CHECK (source IN ('card', 'face', 'manual', 'system')),
+    recorded_at  TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    recorded_by  TEXT,
+    PRIMARY KEY (lesson_id, student_id)
+) STRICT;
+INSERT INTO attendance_v3 (lesson_id, student_id, status, source, recorded_at, clock_synced, recorded_by)
+    SELECT lesson_id, student_id, status, source, recorded_at, clock_synced, recorded_by FROM attendance;
+DROP TABLE attendance;
+ALTER TABLE attendance_v3 RENAME TO attendance;
+
+-- 学情报告: made once, at lesson end.
+CREATE TABLE lesson_reports (
+    lesson_id  TEXT PRIMARY KEY REFERENCES lessons(id),
+    report     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 2;
+pub const LATEST_VERSION: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -1005,7 +1005,7 @@ pub(crate) fn upsert_notice(tx: &Connection, n: &NoticeRow, now: &str) -> Result
     Ok(())
 }
 
-fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Result<()> {
+pub(crate) fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Result<()> {
     tx.execute(
         "INSERT INTO lessons (id, date, period, subject, teacher, roster_id, starts_at, ends_at, state, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)

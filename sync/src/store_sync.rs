@@ -697,3 +697,179 @@ fn apply_data(
         }
     }
 }
+
+/// A status the engine sets at lesson end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The student.
+    pub student_id: String,
+    /// Absent or leave.
+    pub status: crate::AttendanceStatus,
+}
+
+impl StoreHandle {
+    /// The roster of a lesson with each student's status so far (`None`: unmarked), in
+    /// student id order.
+    ///
+    /// # Errors
+    /// SQLite fails or a stored status is unknown.
+    pub async fn lesson_roll(
+        &self,
+        lesson_id: String,
+        roster_id: String,
+    ) -> Result<Vec<(String, Option<crate::AttendanceStatus>)>> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare_cached(
+                    "SELECT m.student_id, a.status FROM roster_members m
+                     LEFT JOIN attendance a ON a.lesson_id = ?1 AND a.student_id = m.student_id
+                     WHERE m.roster_id = ?2 ORDER BY m.student_id",
+                )
+                .ctx("reading a lesson's roll")?;
+            let rows = stmt
+                .query_map([&lesson_id, &roster_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .ctx("reading a lesson's roll")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (student, status) = row.ctx("reading a lesson's roll")?;
+                let status = status
+                    .map(|s| {
+                        crate::AttendanceStatus::parse(&s).ok_or_else(|| {
+                            Error::Invalid(format!("stored attendance status {s:?} is unknown"))
+                        })
+                    })
+                    .transpose()?;
+                out.push((student, status));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Whether a lesson already has its report (it was finalised).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn lesson_finalised(&self, lesson_id: String) -> Result<bool> {
+        self.call(move |db| {
+            db.conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM lesson_reports WHERE lesson_id = ?1)",
+                    [lesson_id],
+                    |r| r.get(0),
+                )
+                .ctx("checking a lesson report")
+        })
+        .await
+    }
+
+    /// Finalises a lesson in one transaction: marks the lesson ended, records `marks` (only
+    /// for students still unmarked: a status already there wins) each with an `attendance`
+    /// outbox record, and stores `report` with a `lesson_report` outbox record. Returns the
+    /// report's seq, or `None` if the lesson was finalised before (nothing changes then).
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn finalise_lesson(
+        &self,
+        lesson: crate::LessonRow,
+        marks: Vec<Mark>,
+        report: serde_json::Value,
+        at: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<Option<u64>> {
+        let out = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                let done: bool = tx
+                    .query_row("SELECT EXISTS (SELECT 1 FROM lesson_reports WHERE lesson_id = ?1)", [&lesson.id], |r| r.get(0))
+                    .ctx("checking a lesson report")?;
+                if done {
+                    return Ok(None);
+                }
+                crate::store::upsert_lesson(&tx, &lesson)?;
+                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+                for m in &marks {
+                    let n = tx
+                        .execute(
+                            "INSERT INTO attendance (lesson_id, student_id, status, source, recorded_at, clock_synced)
+                             VALUES (?1, ?2, ?3, 'system', ?4, ?5) ON CONFLICT DO NOTHING",
+                            params![lesson.id, m.student_id, m.status.as_str(), rfc3339(&at), clock_synced],
+                        )
+                        .ctx("recording attendance")?;
+                    if n == 1 {
+                        e.push(OutboxRecord {
+                            stream: Stream::Attendance,
+                            captured_at: at,
+                            clock_synced,
+                            body: json!({
+                                "lesson_id": lesson.id, "date": lesson.date, "period": lesson.period,
+                                "subject": lesson.subject, "roster_id": lesson.roster_id,
+                                "student_id": m.student_id, "status": m.status, "source": "system",
+                            }),
+                        })?;
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO lesson_reports (lesson_id, report, created_at) VALUES (?1, ?2, ?3)",
+                    params![lesson.id, serde_json::to_string(&report)?, now_utc()],
+                )
+                .ctx("storing a lesson report")?;
+                let seq = e.push(OutboxRecord { stream: Stream::LessonReport, captured_at: at, clock_synced, body: report })?;
+                e.finish()?;
+                tx.commit().ctx("committing a lesson's end")?;
+                Ok(Some(seq))
+            })
+            .await?;
+        if out.is_some() {
+            self.notify_outbox();
+        }
+        Ok(out)
+    }
+
+    /// The stored report of a lesson.
+    ///
+    /// # Errors
+    /// SQLite fails or the stored report is not JSON.
+    pub async fn lesson_report(&self, lesson_id: String) -> Result<Option<serde_json::Value>> {
+        self.call(move |db| {
+            let text: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT report FROM lesson_reports WHERE lesson_id = ?1",
+                    [lesson_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("reading a lesson report")?;
+            Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        })
+        .await
+    }
+
+    /// A value kept in the store's meta table, set once: the first `value` offered wins and
+    /// is returned ever after (e.g. when the engine first ran on this board).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn meta_once(&self, key: String, value: String) -> Result<String> {
+        self.call(move |db| {
+            db.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                    [&key, &value],
+                )
+                .ctx("writing meta")?;
+            db.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .ctx("reading meta")
+        })
+        .await
+    }
+}

@@ -425,3 +425,79 @@ async fn when_the_disk_is_full_evicting_detail_makes_room_for_an_alarm() {
     assert_eq!(pending.get("telemetry"), None);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert_eq!(report.to_version, schema::LATEST_VERSION);
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    let roll = store
+        .lesson_roll("2026-11-23/1".into(), "g7-3".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        roll,
+        vec![
+            ("S001".to_owned(), Some(AttendanceStatus::Present)),
+            ("S002".to_owned(), None),
+            ("S003".to_owned(), None),
+        ]
+    );
+    let mut lesson = lesson();
+    lesson.state = "ended".into();
+    let marks = vec![
+        // A stale mark for S001 must not override the present status.
+        Mark {
+            student_id: "S001".into(),
+            status: AttendanceStatus::Absent,
+        },
+        Mark {
+            student_id: "S002".into(),
+            status: AttendanceStatus::Absent,
+        },
+        Mark {
+            student_id: "S003".into(),
+            status: AttendanceStatus::Leave,
+        },
+    ];
+    let when = at("2026-11-23T08:45:00+08:00");
+    let seq = store
+        .finalise_lesson(
+            lesson.clone(),
+            marks.clone(),
+            serde_json::json!({"r": 1}),
+            when,
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(seq.is_some());
+    assert!(store.lesson_finalised("2026-11-23/1".into()).await.unwrap());
+    let s = store
+        .lesson_summary("2026-11-23/1".into(), "g7-3".into())
+        .await
+        .unwrap();
+    assert_eq!((s.present, s.absent, s.leave, s.unmarked), (1, 1, 1, 0));
+    let pending = store.outbox_pending().await.unwrap();
+    assert_eq!(pending.get("attendance"), Some(&3)); // the check-in + 2 finalised
+    assert_eq!(pending.get("lesson_report"), Some(&1));
+    // Again: nothing changes.
+    assert_eq!(
+        store
+            .finalise_lesson(lesson, marks, serde_json::json!({"r": 2}), when, true)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.lesson_report("2026-11-23/1".into()).await.unwrap(),
+        Some(serde_json::json!({"r": 1}))
+    );
+    assert_eq!(store.outbox_pending().await.unwrap(), pending);
+    store.shutdown().await.unwrap();
+}

@@ -6,5 +6,6 @@
 //! machine, term calendar with holidays and 调休, overrides, follow-up lists).
 
 pub(crate) mod calendar;
+pub(crate) mod finalise;
 pub(crate) mod health;
 pub(crate) mod timetable;

@@ -118,7 +118,11 @@ impl Demo {
     /// Polls the status until `pred` holds (the sim endpoints answer 202 before the event is
     /// processed).
     pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.wait_secs(what, 5, pred)
+    }
+
+    pub fn wait_secs(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let s = self.status();
             if pred(&s) {
