@@ -132,7 +132,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         open_report,
         store_health,
         hw,
-        clock: opts.clock,
+        clock: opts.clock.clone(),
         timetable,
         counters,
         sync: sync_status,
@@ -159,7 +159,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     ));
     tracing::info!(addr = %local, mode = opts.mode, "HTTP API listening.");
     if opts.announce {
-        announce(local);
+        announce(local, &opts.clock);
     }
     notify(&[
         sd_notify::NotifyState::Ready,
@@ -214,13 +214,19 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the demo tells the person who started it where to look"
 )]
-fn announce(local: std::net::SocketAddr) {
+fn announce(local: std::net::SocketAddr, clock: &Clock) {
     println!(
         "Ketang demo is running. Open http://{local}/ (status page), http://{local}/api/v1/status (JSON)."
     );
     println!(
         "Simulate a card tap: curl -X POST -d '{{\"reader\":\"door\",\"uid\":\"040A9E95\"}}' http://{local}/api/v1/sim/card"
     );
+    if clock.is_simulated() {
+        println!(
+            "Clock: simulated, from {} (pass --clock now for the real clock).",
+            clock.now().format("%Y-%m-%d %H:%M %Z")
+        );
+    }
     println!("Stop with Ctrl-C.");
 }
 

@@ -27,6 +27,23 @@ pub(crate) fn snapshot() -> anyhow::Result<(String, SchoolSnapshot)> {
     Ok((d.class_name, d.snapshot))
 }
 
+/// Where the demo's clock starts by default: 07:55 (check-in for period 1 is open) on
+/// `now`'s date if it is a weekday, else on the next Monday.
+pub(crate) fn default_start(
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::{Datelike, TimeZone};
+    let mut date = now.date_naive();
+    while date.weekday().number_from_monday() > 5 {
+        date = date.succ_opt().unwrap_or(date);
+    }
+    let t = date.and_hms_opt(7, 55, 0).unwrap_or_default();
+    now.timezone()
+        .from_local_datetime(&t)
+        .earliest()
+        .map_or_else(|| now.fixed_offset(), |d| d.fixed_offset())
+}
+
 /// The demo's configuration: all hardware simulated, no config file.
 pub(crate) fn config(
     class_name: String,
@@ -71,6 +88,25 @@ pub(crate) fn config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_clock_starts_at_0755_on_a_school_day() {
+        let at = |s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+        };
+        // Sunday evening → Monday 07:55.
+        assert_eq!(
+            default_start(at("2026-11-22T20:31:00+08:00")).to_rfc3339(),
+            "2026-11-23T07:55:00+08:00"
+        );
+        // A Wednesday afternoon → that Wednesday 07:55.
+        assert_eq!(
+            default_start(at("2026-11-25T15:00:00+08:00")).to_rfc3339(),
+            "2026-11-25T07:55:00+08:00"
+        );
+    }
 
     #[test]
     fn the_demo_school_is_a_full_class_with_a_week_of_lessons() {

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 use clap::{Parser, Subcommand};
 
 use crate::app::RunOptions;
@@ -64,10 +64,11 @@ enum Command {
         /// MQTT broker URL (mqtt://HOST:PORT); without it the demo runs offline.
         #[arg(long, value_name = "URL")]
         broker: Option<String>,
-        /// Demo/test only: start the clock at this instant (RFC 3339), e.g.
-        /// 2026-11-23T07:55:00+08:00 (a Monday, before the first lesson).
-        #[arg(long, value_name = "RFC3339")]
-        clock: Option<DateTime<FixedOffset>>,
+        /// The demo's clock: an RFC 3339 instant to start from (e.g.
+        /// 2026-11-23T07:55:00+08:00), or "now" for the real clock. Default: 07:55 on today's
+        /// date if it is a weekday, else next Monday's, so a lesson opens as the demo starts.
+        #[arg(long, value_name = "RFC3339|now")]
+        clock: Option<String>,
         /// Publish rate limit towards the broker (0 = unlimited).
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_publish_per_s: u32,
@@ -125,9 +126,22 @@ fn main() -> ExitCode {
             eprintln!("ketangd demo: data in {}", data_dir.display());
             let mut cfg = demo::config(class_name, listen, data_dir, broker);
             cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
-            let clock = match clock {
-                Some(start) => Clock::starting_at(cfg.school.timezone, start),
-                None => Clock::system(cfg.school.timezone),
+            let tz = cfg.school.timezone;
+            let clock = match clock.as_deref() {
+                Some("now") => Clock::system(tz),
+                Some(t) => match DateTime::parse_from_rfc3339(t) {
+                    Ok(start) => Clock::starting_at(tz, start),
+                    Err(e) => {
+                        eprintln!(
+                            "ketangd: --clock: {t:?} is not an RFC 3339 time or \"now\": {e}"
+                        );
+                        return ExitCode::from(2);
+                    }
+                },
+                None => Clock::starting_at(
+                    tz,
+                    demo::default_start(chrono::Utc::now().with_timezone(&tz)),
+                ),
             };
             let opts = RunOptions {
                 mode: "demo",

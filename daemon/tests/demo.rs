@@ -201,12 +201,28 @@ fn an_unusable_data_dir_fails_clearly_naming_it() {
 }
 
 #[test]
-fn without_a_clock_option_the_demo_runs_on_the_system_clock() {
+fn clock_now_runs_the_demo_on_the_system_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Demo::start(&dir.path().join("data"), None);
+    let demo = Demo::start(&dir.path().join("data"), Some("now"));
     let s = demo.status();
     assert_eq!(s["clock"]["simulated"], false);
     assert_eq!(s["clock"]["timezone"], "Asia/Shanghai");
+}
+
+#[test]
+fn without_a_clock_option_the_demo_starts_on_a_school_morning_with_check_in_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), None);
+    let s = demo.status();
+    assert_eq!(s["clock"]["simulated"], true);
+    assert!(
+        s["clock"]["now"].as_str().unwrap().contains("T07:55"),
+        "{}",
+        s["clock"]
+    );
+    assert_eq!(s["lesson"]["state"], "open");
+    demo.tap(CARD_1);
+    demo.wait_for("the check-in", |s| s["outbox"]["total"] == 1);
 }
 
 #[test]
