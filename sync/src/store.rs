@@ -897,27 +897,7 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
             }
         }
     }
-    let mut slots = HashSet::new();
-    for (i, p) in s.periods.iter().enumerate() {
-        if !rosters.contains(p.roster_id.as_str()) {
-            problems.push(format!("periods[{i}]: roster {:?} is unknown", p.roster_id));
-        }
-        if !(1..=7).contains(&p.weekday) {
-            problems.push(format!("periods[{i}]: weekday {} is not 1..7", p.weekday));
-        }
-        if p.ends <= p.starts {
-            problems.push(format!(
-                "periods[{i}]: ends {} is not after starts {}",
-                p.ends, p.starts
-            ));
-        }
-        if !slots.insert((p.weekday, p.period)) {
-            problems.push(format!(
-                "periods[{i}]: weekday {} period {} appears twice",
-                p.weekday, p.period
-            ));
-        }
-    }
+    problems.extend(check_periods(&s.periods, |r| rosters.contains(r)));
     problems
 }
 
@@ -1003,6 +983,56 @@ pub(crate) fn upsert_notice(tx: &Connection, n: &NoticeRow, now: &str) -> Result
     )
     .ctx("storing a notice")?;
     Ok(())
+}
+
+/// Every problem of a timetable: unknown rosters, weekdays outside 1..7, periods that end
+/// before they start, a (weekday, period) given twice, and periods that overlap in time.
+pub(crate) fn check_periods(
+    periods: &[Period],
+    known_roster: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut slots = std::collections::HashSet::new();
+    for (i, p) in periods.iter().enumerate() {
+        if !known_roster(&p.roster_id) {
+            problems.push(format!(
+                "periods[{i}]: roster {:?} is unknown; send the roster first",
+                p.roster_id
+            ));
+        }
+        if !(1..=7).contains(&p.weekday) {
+            problems.push(format!("periods[{i}]: weekday {} is not 1..7", p.weekday));
+        }
+        if p.ends <= p.starts {
+            problems.push(format!(
+                "periods[{i}]: ends {} is not after starts {}",
+                p.ends, p.starts
+            ));
+        }
+        if !slots.insert((p.weekday, p.period)) {
+            problems.push(format!(
+                "periods[{i}]: weekday {} period {} appears twice",
+                p.weekday, p.period
+            ));
+        }
+    }
+    let mut by_day: Vec<&Period> = periods.iter().collect();
+    by_day.sort_by_key(|p| (p.weekday, p.starts));
+    for w in by_day.windows(2) {
+        if w[0].weekday == w[1].weekday && w[1].starts < w[0].ends {
+            problems.push(format!(
+                "weekday {}: period {} ({}-{}) overlaps period {} ({}-{})",
+                w[0].weekday,
+                w[0].period,
+                w[0].starts,
+                w[0].ends,
+                w[1].period,
+                w[1].starts,
+                w[1].ends
+            ));
+        }
+    }
+    problems
 }
 
 pub(crate) fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Result<()> {

@@ -12,8 +12,8 @@ use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{NoticeRow, Period, Roster, StudentRow};
 use crate::store::{
-    Db, check_snapshot, insert_periods, insert_rosters, insert_students, now_utc, rfc3339,
-    upsert_notice,
+    Db, check_periods, check_snapshot, insert_periods, insert_rosters, insert_students, now_utc,
+    rfc3339, upsert_notice,
 };
 use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
 
@@ -604,54 +604,16 @@ fn apply_data(
                     "timetable version {version} is not newer than the applied version {current}"
                 )]));
             }
-            let mut problems = Vec::new();
-            let mut slots = std::collections::HashSet::new();
-            for (i, p) in periods.iter().enumerate() {
-                let known: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM rosters WHERE id = ?1)",
-                        [&p.roster_id],
-                        |r| r.get(0),
-                    )
-                    .ctx("checking a roster")?;
-                if !known {
-                    problems.push(format!(
-                        "periods[{i}]: roster {:?} is unknown; send the roster first",
-                        p.roster_id
-                    ));
-                }
-                if !(1..=7).contains(&p.weekday) {
-                    problems.push(format!("periods[{i}]: weekday {} is not 1..7", p.weekday));
-                }
-                if p.ends <= p.starts {
-                    problems.push(format!(
-                        "periods[{i}]: ends {} is not after starts {}",
-                        p.ends, p.starts
-                    ));
-                }
-                if !slots.insert((p.weekday, p.period)) {
-                    problems.push(format!(
-                        "periods[{i}]: weekday {} period {} appears twice",
-                        p.weekday, p.period
-                    ));
-                }
-            }
-            let mut by_day: Vec<&Period> = periods.iter().collect();
-            by_day.sort_by_key(|p| (p.weekday, p.starts));
-            for w in by_day.windows(2) {
-                if w[0].weekday == w[1].weekday && w[1].starts < w[0].ends {
-                    problems.push(format!(
-                        "weekday {}: period {} ({}-{}) overlaps period {} ({}-{})",
-                        w[0].weekday,
-                        w[0].period,
-                        w[0].starts,
-                        w[0].ends,
-                        w[1].period,
-                        w[1].starts,
-                        w[1].ends
-                    ));
-                }
-            }
+            let mut stmt = tx
+                .prepare("SELECT id FROM rosters")
+                .ctx("reading rosters")?;
+            let known: std::collections::HashSet<String> = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("reading rosters")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading rosters")?;
+            drop(stmt);
+            let problems = check_periods(&periods, |r| known.contains(r));
             if !problems.is_empty() {
                 return Ok(Err(problems));
             }

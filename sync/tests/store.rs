@@ -501,3 +501,19 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
     assert_eq!(store.outbox_pending().await.unwrap(), pending);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_school_snapshot_with_overlapping_periods_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let mut bad = school();
+    let mut second = bad.periods[0].clone();
+    second.period = 2;
+    second.starts = t("08:30");
+    second.ends = t("09:15");
+    bad.periods.push(second);
+    let err = store.replace_school(bad).await.unwrap_err().to_string();
+    assert!(err.contains("overlaps"), "{err}");
+    assert_eq!(store.school_counts().await.unwrap(), (0, 0, 0));
+    store.shutdown().await.unwrap();
+}
