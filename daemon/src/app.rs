@@ -104,6 +104,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         pairing: Pairing::new(cfg.school.health_pairing),
         since,
         finalised: std::collections::HashSet::new(),
+        followups_done: None,
     };
     let classroom_task = tokio::spawn(classroom.run(rx, stop.clone()));
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, TimeZone};
 use ketang_sync::{
     AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
     HealthCheckRecord, LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{DeviceKind, SchoolConfig};
-use crate::engine::finalise;
 use crate::engine::health::{self, Pairing};
 use crate::engine::timetable::{Slot, Timetable};
+use crate::engine::{finalise, followup};
 use crate::hw::{Hardware, HwEvent};
 
 /// Event counters since start (shown in status and metrics).
@@ -88,6 +88,8 @@ pub(crate) struct Classroom {
     pub(crate) since: DateTime<FixedOffset>,
     /// Lessons finalised (cache of `lesson_reports`).
     pub(crate) finalised: HashSet<String>,
+    /// The last date whose morning follow-ups were handled.
+    pub(crate) followups_done: Option<chrono::NaiveDate>,
 }
 
 /// The stored form of a lesson slot.
@@ -115,7 +117,10 @@ impl Classroom {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.finalise_due().await,
+                _ = tick.tick() => {
+                    self.finalise_due().await;
+                    self.followups_due().await;
+                }
                 ev = rx.recv() => match ev {
                     Some(ev) => self.handle(ev).await,
                     None => break,
@@ -256,6 +261,72 @@ impl Classroom {
             }
             self.finalised.insert(id);
         }
+    }
+
+    /// Once a day, when the morning check window closes: opens the follow-ups.
+    async fn followups_due(&mut self) {
+        let now = self.clock.now();
+        let date = now.date_naive();
+        if self.followups_done == Some(date) || now.time() < self.school.morning_check.1 {
+            return;
+        }
+        let tz = now.timezone();
+        let local = |t: chrono::NaiveTime| {
+            tz.from_local_datetime(&date.and_time(t))
+                .earliest()
+                .map(|d| d.fixed_offset())
+        };
+        let (Some(start), Some(end)) = (
+            local(self.school.morning_check.0),
+            local(self.school.morning_check.1),
+        ) else {
+            self.followups_done = Some(date);
+            return;
+        };
+        let school_day = !self
+            .timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .slots_on(date, tz)
+            .is_empty();
+        // Design: not on days without lessons, and not when this board first ran only after
+        // the window closed (it saw nobody).
+        if !school_day || self.since >= end {
+            self.followups_done = Some(date);
+            return;
+        }
+        match self.open_followups(date, (start, end)).await {
+            Ok(n) => {
+                tracing::info!(%date, opened = n, "Morning check closed; follow-ups opened for students unseen without leave.");
+                self.followups_done = Some(date);
+            }
+            Err(e) => self.store_health.failed("opening follow-ups", &e),
+        }
+    }
+
+    async fn open_followups(
+        &self,
+        date: chrono::NaiveDate,
+        window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
+    ) -> Result<usize, ketang_sync::Error> {
+        let presence = self.store.day_presence(date, window).await?;
+        let unseen = followup::unseen(&presence);
+        let mut on_leave = HashSet::new();
+        for s in &unseen {
+            if self.store.on_leave(s.clone(), window.1).await? {
+                on_leave.insert(s.clone());
+            }
+        }
+        let list = followup::to_follow_up(unseen, &on_leave);
+        self.store
+            .open_followups(
+                date,
+                list,
+                followup::ABSENT_AT_MORNING_CHECK.to_owned(),
+                self.clock.now_fixed(),
+                self.clock.synced(),
+            )
+            .await
     }
 
     async fn finalise(&mut self, slot: &Slot) -> Result<(), ketang_sync::Error> {

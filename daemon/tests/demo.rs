@@ -258,3 +258,25 @@ fn lessons_that_ended_before_the_board_first_ran_are_left_alone() {
     assert_eq!(pending(&s, "lesson_report"), 0);
     assert_eq!(s["outbox"]["total"], 0);
 }
+
+#[test]
+fn when_the_morning_check_closes_students_unseen_are_followed_up_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The morning check window is 07:00-08:30; period 1 (08:00-08:45) is in progress.
+    let demo = Demo::start(&data, Some("2026-11-23T08:29:55+08:00"));
+    demo.tap(CARD_1); // checked in (late)
+    let (code, _) = demo.post("/api/v1/sim/temperature", r#"{"celsius":36.6}"#);
+    assert_eq!(code, 202);
+    demo.tap(CARD_2); // checked in and health-checked
+    demo.wait_for("two check-ins", |s| s["counters"]["check_ins"] == 2);
+    let s = demo.wait_secs("the follow-ups", 20, |s| pending(s, "followup") > 0);
+    assert_eq!(pending(&s, "followup"), 38, "{s:#}");
+    let (status, _) = demo.terminate();
+    assert!(status.success());
+
+    // Restarted the same morning: nobody is followed up twice.
+    let demo = Demo::start(&data, Some("2026-11-23T08:31:00+08:00"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(pending(&demo.status(), "followup"), 38);
+}

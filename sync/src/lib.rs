@@ -29,5 +29,6 @@ pub use records::{
 };
 pub use store::{DB_FILE, Identity, OpenReport, StatusSnapshot, StoreHandle};
 pub use store_sync::{
-    DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord, StreamBudget,
+    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord,
+    StreamBudget,
 };

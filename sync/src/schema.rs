@@ -204,13 +204,32 @@ CREATE TABLE lesson_reports (
 ) STRICT;
 "#;
 
+/// Version 4: the same-day follow-up list (因病缺勤追踪).
+const V4: &str = r#"
+-- A student absent without leave at the morning check, to be followed up the same day.
+-- `id` is "YYYY-MM-DD/student": one follow-up per student per day.
+CREATE TABLE followups (
+    id                 TEXT PRIMARY KEY,
+    student_id         TEXT NOT NULL REFERENCES students(id),
+    date               TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+    resolution         TEXT,
+    contacted_guardian INTEGER,
+    resolved_by        TEXT,
+    resolved_at        TEXT,
+    created_at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX followups_by_date ON followups (date, state);
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 3;
+pub const LATEST_VERSION: usize = 4;
 
 #[cfg(test)]
 mod tests {

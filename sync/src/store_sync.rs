@@ -835,3 +835,136 @@ impl StoreHandle {
         .await
     }
 }
+
+/// Who was seen on a day, for the morning-check follow-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayPresence {
+    /// Members of the class rosters (kind `class`).
+    pub class_members: Vec<String>,
+    /// Students with a health check in the morning window.
+    pub checked: std::collections::HashSet<String>,
+    /// Students checked in (present or late) to any lesson that day.
+    pub checked_in: std::collections::HashSet<String>,
+}
+
+impl StoreHandle {
+    /// Who was seen on `date`: class roster members, morning health checks between
+    /// `window` (inclusive, exclusive; local RFC 3339 bounds compared as instants), and
+    /// check-ins to that day's lessons.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn day_presence(
+        &self,
+        date: chrono::NaiveDate,
+        window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
+    ) -> Result<DayPresence> {
+        self.call(move |db| {
+            let conn = &db.conn;
+            let strings = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<String>> {
+                let mut stmt = conn.prepare_cached(sql).ctx("reading the day")?;
+                let rows = stmt.query_map(p, |r| r.get::<_, String>(0)).ctx("reading the day")?;
+                rows.collect::<rusqlite::Result<_>>().ctx("reading the day")
+            };
+            let class_members = strings(
+                "SELECT DISTINCT m.student_id FROM roster_members m JOIN rosters r ON r.id = m.roster_id
+                 WHERE r.kind = 'class' ORDER BY m.student_id",
+                &[],
+            )?;
+            let mut checked = std::collections::HashSet::new();
+            let mut stmt = conn
+                .prepare_cached("SELECT student_id, checked_at FROM health_checks WHERE checked_at >= ?1")
+                .ctx("reading health checks")?;
+            let day_start = date.to_string();
+            let rows = stmt
+                .query_map([&day_start], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .ctx("reading health checks")?;
+            for row in rows {
+                let (student, at) = row.ctx("reading health checks")?;
+                if DateTime::parse_from_rfc3339(&at).is_ok_and(|t| window.0 <= t && t < window.1) {
+                    checked.insert(student);
+                }
+            }
+            let checked_in = strings(
+                "SELECT DISTINCT a.student_id FROM attendance a JOIN lessons l ON l.id = a.lesson_id
+                 WHERE l.date = ?1 AND a.status IN ('present', 'late')",
+                &[&day_start],
+            )?
+            .into_iter()
+            .collect();
+            Ok(DayPresence { class_members, checked, checked_in })
+        })
+        .await
+    }
+
+    /// Opens follow-ups for `students` on `date` (one per student per day: repeats change
+    /// nothing), each with a `followup` outbox record, in one transaction. Returns how many
+    /// were opened.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn open_followups(
+        &self,
+        date: chrono::NaiveDate,
+        students: Vec<String>,
+        reason: String,
+        at: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<usize> {
+        let n = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+                let mut opened = 0;
+                for s in &students {
+                    let id = format!("{date}/{s}");
+                    let n = tx
+                        .execute(
+                            "INSERT INTO followups (id, student_id, date, reason, state, created_at)
+                             VALUES (?1, ?2, ?3, ?4, 'open', ?5) ON CONFLICT DO NOTHING",
+                            params![id, s, date.to_string(), reason, rfc3339(&at)],
+                        )
+                        .ctx("opening a follow-up")?;
+                    if n == 1 {
+                        opened += 1;
+                        e.push(OutboxRecord {
+                            stream: Stream::Followup,
+                            captured_at: at,
+                            clock_synced,
+                            body: json!({"followup_id": id, "student_id": s, "date": date, "reason": reason, "state": "open"}),
+                        })?;
+                    }
+                }
+                e.finish()?;
+                tx.commit().ctx("committing follow-ups")?;
+                Ok(opened)
+            })
+            .await?;
+        if n > 0 {
+            self.notify_outbox();
+        }
+        Ok(n)
+    }
+
+    /// Open follow-ups of `date`: (follow-up id, student id).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn open_followup_list(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<(String, String)>> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare_cached("SELECT id, student_id FROM followups WHERE date = ?1 AND state = 'open' ORDER BY id")
+                .ctx("reading follow-ups")?;
+            let rows = stmt
+                .query_map([date.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("reading follow-ups")?;
+            rows.collect::<rusqlite::Result<_>>().ctx("reading follow-ups")
+        })
+        .await
+    }
+}

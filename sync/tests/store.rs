@@ -517,3 +517,52 @@ async fn a_school_snapshot_with_overlapping_periods_is_refused() {
     assert_eq!(store.school_counts().await.unwrap(), (0, 0, 0));
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn follow_ups_open_once_per_student_and_day_with_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let when = at("2026-11-23T08:30:00+08:00");
+    store
+        .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    let p = store
+        .day_presence(date, (at("2026-11-23T07:00:00+08:00"), when))
+        .await
+        .unwrap();
+    assert_eq!(p.class_members, vec!["S001", "S002", "S003"]);
+    assert!(p.checked_in.contains("S001") && p.checked.is_empty());
+    let n = store
+        .open_followups(
+            date,
+            vec!["S002".into(), "S003".into()],
+            "absent_at_morning_check".into(),
+            when,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        store
+            .open_followups(
+                date,
+                vec!["S002".into()],
+                "absent_at_morning_check".into(),
+                when,
+                true
+            )
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.outbox_pending().await.unwrap().get("followup"),
+        Some(&2)
+    );
+    assert_eq!(store.open_followup_list(date).await.unwrap().len(), 2);
+    store.shutdown().await.unwrap();
+}

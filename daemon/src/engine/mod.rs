@@ -7,5 +7,6 @@
 
 pub(crate) mod calendar;
 pub(crate) mod finalise;
+pub(crate) mod followup;
 pub(crate) mod health;
 pub(crate) mod timetable;

@@ -1,0 +1,48 @@
+//! The same-day follow-up list (因病缺勤追踪): when the morning check window closes, every
+//! student of the class roster who was not seen that morning (no morning health check, no
+//! check-in to any lesson so far that day) and has no approved leave is to be followed up
+//! by the teacher the same day.
+
+use std::collections::HashSet;
+
+use ketang_sync::DayPresence;
+
+/// Why a follow-up was opened (a contract value on the `followup` stream).
+pub(crate) const ABSENT_AT_MORNING_CHECK: &str = "absent_at_morning_check";
+
+/// Students not seen that morning: followed up unless on leave.
+pub(crate) fn unseen(p: &DayPresence) -> Vec<String> {
+    p.class_members
+        .iter()
+        .filter(|s| !p.checked.contains(*s) && !p.checked_in.contains(*s))
+        .cloned()
+        .collect()
+}
+
+/// Those of `unseen` without approved leave.
+pub(crate) fn to_follow_up(unseen: Vec<String>, on_leave: &HashSet<String>) -> Vec<String> {
+    unseen
+        .into_iter()
+        .filter(|s| !on_leave.contains(s))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_students_unseen_and_without_leave_are_followed_up() {
+        let p = DayPresence {
+            class_members: vec!["S1".into(), "S2".into(), "S3".into(), "S4".into()],
+            checked: ["S1".to_owned()].into(),
+            checked_in: ["S2".to_owned()].into(),
+        };
+        let unseen = unseen(&p);
+        assert_eq!(unseen, vec!["S3".to_owned(), "S4".to_owned()]);
+        assert_eq!(
+            to_follow_up(unseen, &["S4".to_owned()].into()),
+            vec!["S3".to_owned()]
+        );
+    }
+}
