@@ -6,6 +6,8 @@
 //!   worker vs a raw rumqttc QoS 1 publish loop of the same payloads, same inflight window.
 //!
 //! `cargo bench -p ketang-sync --bench outbox [-- N]` (N = records, default 100000).
+//! `PROBE=1 cargo bench -p ketang-sync --bench outbox` measures the store alone: fetch and
+//! acknowledge-delete rates, no broker (the "store-only" figure in `docs/benchmarks.md`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
