@@ -30,6 +30,35 @@ pub(crate) struct Daemon {
     pub(crate) boot_id: String,
     pub(crate) started: Instant,
     pub(crate) started_at: String,
+    /// Teacher actions go to the classroom actor.
+    pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
+    /// A staff card tapped on the board (claimable by the kiosk screen).
+    pub(crate) unlock: Arc<std::sync::Mutex<Option<crate::teacher::PendingUnlock>>>,
+}
+
+/// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
+pub(crate) fn verify_pin(pin: &str, hash: &str) -> bool {
+    use argon2::PasswordVerifier as _;
+    match argon2::PasswordHash::new(hash) {
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(pin.as_bytes(), &h)
+            .is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "A stored PIN hash does not parse; that teacher cannot unlock by PIN.");
+            false
+        }
+    }
+}
+
+/// An Argon2id PHC hash of `pin` (for `ketangd hash-pin` and the demo).
+pub(crate) fn hash_pin(pin: &str) -> anyhow::Result<String> {
+    use argon2::PasswordHasher as _;
+    let salt = argon2::password_hash::SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .map_err(|e| anyhow::anyhow!("making a salt: {e}"))?;
+    Ok(argon2::Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+        .to_string())
 }
 
 fn internal(e: ketang_sync::Error) -> ApiError {
@@ -59,7 +88,9 @@ impl DeviceApi for Daemon {
                 .timetable
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (tt.current(now, opens), tt.next(now, opens))
+            let current = tt.current(now, opens);
+            let state = current.as_ref().map(|s| tt.state(s, now, opens));
+            (current.zip(state), tt.next(now, opens))
         };
         // One store job: the status is a consistent snapshot.
         let snap = self
@@ -67,13 +98,13 @@ impl DeviceApi for Daemon {
             .status_snapshot(
                 current
                     .as_ref()
-                    .map(|s| (s.id(), s.period.roster_id.clone())),
+                    .map(|(s, _)| (s.id(), s.period.roster_id.clone())),
                 now.fixed_offset(),
             )
             .await
             .map_err(internal)?;
         let pending = snap.pending;
-        let lesson = current.zip(snap.lesson).map(|(s, sum)| {
+        let lesson = current.zip(snap.lesson).map(|((s, state), sum)| {
             let counts = AttendanceCounts {
                 roster: sum.roster,
                 present: sum.present,
@@ -83,7 +114,7 @@ impl DeviceApi for Daemon {
                 sick: sum.sick,
                 unmarked: sum.unmarked,
             };
-            lesson_info(&s, s.state(now, opens).as_str(), Some(counts))
+            lesson_info(&s, state.as_str(), Some(counts))
         });
         let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
         let alarms = snap
@@ -207,5 +238,130 @@ impl DeviceApi for Daemon {
 
     async fn sim_button(&self, button: String) -> Result<(), SimError> {
         self.hw.sim_button(&button)
+    }
+
+    async fn sim_clock(&self, at: String) -> Result<(), SimError> {
+        let t = chrono::DateTime::parse_from_rfc3339(&at)
+            .map_err(|e| SimError::BadInput(format!("at: {at:?} is not an RFC 3339 time: {e}")))?;
+        if self.clock.set(t) {
+            tracing::info!(at = %t, "Simulated clock set.");
+            Ok(())
+        } else {
+            Err(SimError::BadInput(
+                "the clock is the system clock (start the demo without --clock now)".to_owned(),
+            ))
+        }
+    }
+
+    async fn login(&self, credential: Credential) -> Result<Option<Actor>, ApiError> {
+        match credential {
+            Credential::Card => {
+                let mut u = self
+                    .unlock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Ok(u.take()
+                    .filter(|p| p.at.elapsed() < crate::teacher::UNLOCK_CLAIM)
+                    .map(|p| p.actor))
+            }
+            Credential::Pin { staff_id, pin } => {
+                let Some(staff) = self.store.staff_login(staff_id).await.map_err(internal)? else {
+                    return Ok(None);
+                };
+                let Some(hash) = staff.pin_hash else {
+                    return Ok(None);
+                };
+                let ok = tokio::task::spawn_blocking(move || verify_pin(&pin, &hash))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("checking a PIN: {e}")))?;
+                Ok(ok.then_some(Actor {
+                    id: staff.id,
+                    name: staff.name,
+                    role: Role::Teacher,
+                }))
+            }
+        }
+    }
+
+    async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(crate::teacher::Cmd {
+                actor,
+                action,
+                reply,
+            })
+            .await
+            .map_err(|_| ApiError::Unavailable("the device is shutting down".to_owned()))?;
+        rx.await
+            .map_err(|_| ApiError::Unavailable("the device is shutting down".to_owned()))?
+    }
+
+    async fn view(&self, _actor: Actor, view: View) -> Result<serde_json::Value, ApiError> {
+        match view {
+            View::Staff => {
+                let staff = self.store.staff_list().await.map_err(internal)?;
+                Ok(serde_json::json!({
+                    "staff": staff.into_iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>()
+                }))
+            }
+            View::Lesson => self.lesson_view().await,
+            View::Report { lesson_id } => self
+                .store
+                .lesson_report(lesson_id.clone())
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "report of lesson {lesson_id:?} (reports exist once a lesson has ended)"
+                    ))
+                }),
+            View::Followups => {
+                let today = self.clock.now().date_naive();
+                let list = self.store.followups(today).await.map_err(internal)?;
+                Ok(serde_json::json!({"date": today, "followups": list}))
+            }
+            View::Audit => {
+                let rows = self.store.audit_tail(200).await.map_err(internal)?;
+                Ok(serde_json::json!({"audit": rows}))
+            }
+        }
+    }
+}
+
+impl Daemon {
+    /// The current (or else next, else last) lesson of today with its roll.
+    async fn lesson_view(&self) -> Result<serde_json::Value, ApiError> {
+        let now = self.clock.now();
+        let opens = self.cfg.school.checkin_opens;
+        let (slot, state) = {
+            let tt = self
+                .timetable
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let slot = tt
+                .current(now, opens)
+                .or_else(|| tt.next(now, opens))
+                .or_else(|| {
+                    tt.slots_on(now.date_naive(), now.timezone())
+                        .into_iter()
+                        .next_back()
+                });
+            let state = slot.as_ref().map(|s| tt.state(s, now, opens));
+            (slot, state)
+        };
+        let (Some(slot), Some(state)) = (slot, state) else {
+            return Ok(serde_json::json!({"lesson": null, "roll": []}));
+        };
+        let roll = self
+            .store
+            .lesson_roll_named(slot.id(), slot.period.roster_id.clone())
+            .await
+            .map_err(internal)?;
+        Ok(serde_json::json!({
+            "lesson": lesson_info(&slot, state.as_str(), None),
+            "roster_id": slot.period.roster_id,
+            "roll": roll,
+        }))
     }
 }

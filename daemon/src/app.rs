@@ -76,6 +76,12 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let timetable = Arc::new(RwLock::new(Timetable {
         periods,
         calendar: cfg.school.calendar.clone(),
+        controls: store
+            .lesson_controls(opts.clock.now().date_naive() - chrono::Days::new(7))
+            .await
+            .context("reading lessons")?
+            .into_iter()
+            .collect(),
     }));
 
     // When the engine first ran here: lessons that ended before are not finalised.
@@ -88,6 +94,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         .with_context(|| format!("meta engine.since {since:?} is not a time"))?;
 
     let (tx, rx) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let unlock = Arc::new(std::sync::Mutex::new(None));
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
@@ -103,10 +111,11 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         store_health: store_health.clone(),
         pairing: Pairing::new(cfg.school.health_pairing),
         since,
-        finalised: std::collections::HashSet::new(),
         followups_done: None,
+        unlock: unlock.clone(),
+        clock_watch: crate::engine::lesson::ClockWatch::default(),
     };
-    let classroom_task = tokio::spawn(classroom.run(rx, stop.clone()));
+    let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
 
     let (sync_task, sync_status) = match crate::uplink::settings(&cfg, &boot_id, &opts.config_hash)
     {
@@ -140,6 +149,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         boot_id,
         started,
         started_at,
+        commands: cmd_tx,
+        unlock,
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)

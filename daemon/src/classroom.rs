@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{DeviceKind, SchoolConfig};
 use crate::engine::health::{self, Pairing};
-use crate::engine::timetable::{Slot, Timetable};
+use crate::engine::timetable::{LessonState, Slot, Timetable};
 use crate::engine::{finalise, followup};
 use crate::hw::{Hardware, HwEvent};
 
@@ -31,6 +31,7 @@ pub(crate) struct Counters {
     pub(crate) health_checks: AtomicU64,
     pub(crate) alarms: AtomicU64,
     pub(crate) rejected_inputs: AtomicU64,
+    pub(crate) clock_jumps: AtomicU64,
 }
 
 impl Counters {
@@ -43,11 +44,12 @@ impl Counters {
             health_checks: g(&self.health_checks),
             alarms: g(&self.alarms),
             rejected_inputs: g(&self.rejected_inputs),
+            clock_jumps: g(&self.clock_jumps),
         }
     }
 }
 
-fn bump(a: &AtomicU64) {
+pub(crate) fn bump(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -59,7 +61,7 @@ pub(crate) struct StoreHealth {
 }
 
 impl StoreHealth {
-    fn failed(&self, what: &str, e: &ketang_sync::Error) {
+    pub(crate) fn failed(&self, what: &str, e: &ketang_sync::Error) {
         let full = matches!(e, ketang_sync::Error::DiskFull { .. });
         self.disk_full.store(full, Ordering::Relaxed);
         tracing::error!(error = %e, what, "Storing an event failed; it was not recorded.");
@@ -69,7 +71,7 @@ impl StoreHealth {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{what}: {e}"));
     }
 
-    fn ok(&self) {
+    pub(crate) fn ok(&self) {
         self.disk_full.store(false, Ordering::Relaxed);
     }
 }
@@ -86,14 +88,15 @@ pub(crate) struct Classroom {
     /// When the engine first ran on this board: lessons that ended before are never
     /// finalised (the board knows nothing of them).
     pub(crate) since: DateTime<FixedOffset>,
-    /// Lessons finalised (cache of `lesson_reports`).
-    pub(crate) finalised: HashSet<String>,
     /// The last date whose morning follow-ups were handled.
     pub(crate) followups_done: Option<chrono::NaiveDate>,
+    /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
+    pub(crate) unlock: Arc<Mutex<Option<crate::teacher::PendingUnlock>>>,
+    pub(crate) clock_watch: crate::engine::lesson::ClockWatch,
 }
 
 /// The stored form of a lesson slot.
-fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
+pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
     LessonRow {
         id: slot.id(),
         date: slot.date,
@@ -110,7 +113,12 @@ fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
 impl Classroom {
     /// Handles events until `stop` is cancelled, then handles what was already queued and
     /// returns: no accepted input is dropped at shutdown.
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<HwEvent>, stop: CancellationToken) {
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<HwEvent>,
+        mut cmds: mpsc::Receiver<crate::teacher::Cmd>,
+        stop: CancellationToken,
+    ) {
         // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while
         // the board was off (since it first ran) are finalised right after a reboot.
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -118,6 +126,7 @@ impl Classroom {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    self.watch_clock();
                     self.finalise_due().await;
                     self.followups_due().await;
                 }
@@ -125,10 +134,15 @@ impl Classroom {
                     Some(ev) => self.handle(ev).await,
                     None => break,
                 },
+                Some(cmd) = cmds.recv() => self.command(cmd).await,
                 () = stop.cancelled() => {
                     rx.close();
+                    cmds.close();
                     while let Some(ev) = rx.recv().await {
                         self.handle(ev).await;
+                    }
+                    while let Some(cmd) = cmds.recv().await {
+                        self.command(cmd).await;
                     }
                     break;
                 }
@@ -141,8 +155,47 @@ impl Classroom {
         match ev {
             HwEvent::CardTap { reader, uid } => self.card_tap(reader, uid.to_string()).await,
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
-            HwEvent::Button { name } => self.button(name).await,
+            HwEvent::Button { name } => {
+                // Errors are logged and shown in status by raise_alarm.
+                let _ = self.raise_alarm(name, false, None).await;
+            }
         }
+    }
+
+    /// Flags clock jumps (logged, counted). Lessons resolve deterministically either way
+    /// (see `engine::lesson`): finalised ones never reopen.
+    fn watch_clock(&mut self) {
+        match self.clock_watch.observe(self.clock.now()) {
+            Some(crate::engine::lesson::Jump::Backwards(d)) => {
+                bump(&self.counters.clock_jumps);
+                tracing::warn!(
+                    seconds = d.num_seconds(),
+                    synced = self.clock.synced(),
+                    "The clock jumped backwards; lessons already ended or finalised stay so."
+                );
+            }
+            Some(crate::engine::lesson::Jump::Forwards(d)) => {
+                bump(&self.counters.clock_jumps);
+                tracing::warn!(
+                    seconds = d.num_seconds(),
+                    synced = self.clock.synced(),
+                    "The clock jumped forwards; lessons that ended meanwhile are finalised now."
+                );
+            }
+            None => {}
+        }
+    }
+
+    pub(crate) fn tt(&self) -> std::sync::RwLockReadGuard<'_, Timetable> {
+        self.timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn tt_mut(&self) -> std::sync::RwLockWriteGuard<'_, Timetable> {
+        self.timetable
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn current_slot(&self) -> Option<Slot> {
@@ -172,6 +225,16 @@ impl Classroom {
             clock_synced: synced,
         };
         let Some((student_id, _name)) = owner else {
+            match self.store.staff_by_card(tap.uid.clone()).await {
+                Ok(Some(staff)) => {
+                    tap.outcome = CardTapOutcome::Staff;
+                    self.offer_unlock(staff);
+                    tracing::info!(%reader, "Staff card tapped; teacher mode offered to the board's screen.");
+                    return self.store_tap(tap).await;
+                }
+                Ok(None) => {}
+                Err(e) => return self.store_health.failed("looking up a staff card", &e),
+            }
             bump(&self.counters.unknown_cards);
             tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
             return self.store_tap(tap).await;
@@ -201,7 +264,12 @@ impl Classroom {
         }
         let status = slot.check_in_status(now, self.school.late_after);
         tap.outcome = CardTapOutcome::CheckedIn;
-        let lesson = lesson_row(&slot, slot.state(now, self.school.checkin_opens).as_str());
+        let lesson = lesson_row(
+            &slot,
+            self.tt()
+                .state(&slot, now, self.school.checkin_opens)
+                .as_str(),
+        );
         let body = json!({
             "lesson_id": lesson.id,
             "date": lesson.date,
@@ -240,26 +308,30 @@ impl Classroom {
         }
     }
 
-    /// Finalises today's lessons that have ended (and ended after `since`).
+    /// Finalises today's lessons that have ended or were cancelled (and, unless the teacher
+    /// acted on them, ended after `since`).
     async fn finalise_due(&mut self) {
         let now = self.clock.now();
-        let slots = self
-            .timetable
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .slots_on(now.date_naive(), now.timezone());
-        for slot in slots {
-            let id = slot.id();
-            if slot.ends_at > now
-                || slot.ends_at.fixed_offset() <= self.since
-                || self.finalised.contains(&id)
-            {
-                continue;
-            }
+        let due: Vec<Slot> = {
+            let tt = self.tt();
+            tt.slots_on(now.date_naive(), now.timezone())
+                .into_iter()
+                .filter(|slot| {
+                    let c = tt.controls.get(&slot.id());
+                    let acted = c.is_some_and(|c| c.cancelled || c.ended_at.is_some());
+                    !c.is_some_and(|c| c.finalised)
+                        && matches!(
+                            tt.state(slot, now, self.school.checkin_opens),
+                            LessonState::Ended | LessonState::Cancelled
+                        )
+                        && (acted || slot.ends_at.fixed_offset() > self.since)
+                })
+                .collect()
+        };
+        for slot in due {
             if let Err(e) = self.finalise(&slot).await {
                 return self.store_health.failed("finalising a lesson", &e);
             }
-            self.finalised.insert(id);
         }
     }
 
@@ -329,9 +401,36 @@ impl Classroom {
             .await
     }
 
-    async fn finalise(&mut self, slot: &Slot) -> Result<(), ketang_sync::Error> {
+    /// The report of `slot` from its roll (after `marks`) and the day's health checks.
+    pub(crate) async fn make_report(
+        &self,
+        slot: &Slot,
+        roll: &[(String, Option<AttendanceStatus>)],
+        marks: &[ketang_sync::Mark],
+        revision: u32,
+    ) -> Result<serde_json::Value, ketang_sync::Error> {
+        let health = self
+            .store
+            .day_health(slot.date, slot.period.roster_id.clone())
+            .await?;
+        let control = self
+            .tt()
+            .controls
+            .get(&slot.id())
+            .cloned()
+            .unwrap_or_default();
+        Ok(finalise::report(
+            slot, roll, marks, &health, &control, revision,
+        ))
+    }
+
+    /// Ends a lesson for good: unmarked students become absent (or leave), and the report is
+    /// made. A cancelled lesson marks nobody.
+    pub(crate) async fn finalise(&mut self, slot: &Slot) -> Result<(), ketang_sync::Error> {
         let id = slot.id();
+        let cancelled = self.tt().controls.get(&id).is_some_and(|c| c.cancelled);
         if self.store.lesson_finalised(id.clone()).await? {
+            self.mark_finalised(&id);
             return Ok(());
         }
         let roll = self
@@ -349,16 +448,21 @@ impl Classroom {
                 on_leave.insert(student.clone());
             }
         }
-        let marks = finalise::marks(&roll, &on_leave);
-        let report = finalise::report(slot, &roll, &marks);
+        let marks = if cancelled {
+            Vec::new()
+        } else {
+            finalise::marks(&roll, &on_leave)
+        };
+        let report = self.make_report(slot, &roll, &marks, 1).await?;
         let absent = marks
             .iter()
             .filter(|m| m.status == AttendanceStatus::Absent)
             .count();
+        let state = if cancelled { "cancelled" } else { "ended" };
         let seq = self
             .store
             .finalise_lesson(
-                lesson_row(slot, "ended"),
+                lesson_row(slot, state),
                 marks,
                 report,
                 self.clock.now_fixed(),
@@ -366,8 +470,17 @@ impl Classroom {
             )
             .await?;
         self.store_health.ok();
-        tracing::info!(lesson = %id, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
+        self.mark_finalised(&id);
+        tracing::info!(lesson = %id, state, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
         Ok(())
+    }
+
+    fn mark_finalised(&self, id: &str) {
+        self.tt_mut()
+            .controls
+            .entry(id.to_owned())
+            .or_default()
+            .finalised = true;
     }
 
     async fn store_tap(&self, tap: TapRecord) {
@@ -415,6 +528,7 @@ impl Classroom {
             "threshold_c": self.school.fever_threshold_c,
         });
         let rec = HealthCheckRecord {
+            symptoms: Vec::new(),
             student_id: p.student_id,
             window: window.to_owned(),
             temp_c: Some(p.temp_c),
@@ -428,7 +542,7 @@ impl Classroom {
             clock_synced: synced,
             body,
         };
-        match self.store.record_health_check(rec, out).await {
+        match self.store.record_health_check(rec, out, None).await {
             Ok(seq) => {
                 self.store_health.ok();
                 bump(&self.counters.health_checks);
@@ -438,13 +552,24 @@ impl Classroom {
         }
     }
 
-    async fn button(&mut self, name: String) {
+    /// Raises an alarm (the button, or the UI with `by`): the siren first, then the record
+    /// in the highest lane. A second real alarm while one is active raises nothing new; a
+    /// real alarm during a drill is raised.
+    pub(crate) async fn raise_alarm(
+        &mut self,
+        source: String,
+        drill: bool,
+        by: Option<&ketang_web::Actor>,
+    ) -> Result<serde_json::Value, ketang_web::ApiError> {
         match self.store.active_alarms().await {
-            Ok(active) if !active.is_empty() => {
-                tracing::warn!(button = %name, "Alarm button pressed again; the alarm is already raised.");
-                return;
+            Ok(active) => {
+                if let Some(a) = active.iter().find(|a| a.drill == drill) {
+                    tracing::warn!(source = %source, drill, "Alarm raised again; it is already active.");
+                    return Ok(
+                        json!({"alarm_id": a.id, "state": "already_active", "drill": drill}),
+                    );
+                }
             }
-            Ok(_) => {}
             // Design: a failing read must not stop an alarm; try to raise it anyway.
             Err(e) => {
                 tracing::error!(error = %e, "Reading active alarms failed; raising the alarm anyway.")
@@ -458,12 +583,16 @@ impl Classroom {
         bump(&self.counters.alarms);
         let alarm = AlarmRecord {
             id: id.clone(),
-            source: name.clone(),
-            drill: false,
+            source: source.clone(),
+            drill,
             raised_at: at,
             clock_synced: synced,
         };
-        let body = json!({ "alarm_id": id, "state": "raised", "source": name, "drill": false });
+        let mut body =
+            json!({ "alarm_id": id, "state": "raised", "source": source, "drill": drill });
+        if let Some(a) = by {
+            body["raised_by"] = json!(a.id);
+        }
         let out = OutboxRecord {
             stream: Stream::Alarm,
             captured_at: at,
@@ -486,9 +615,15 @@ impl Classroom {
         match result {
             Ok(seq) => {
                 self.store_health.ok();
-                tracing::warn!(button = %name, seq, "Emergency alarm raised.");
+                tracing::warn!(source = %source, drill, seq, "Emergency alarm raised.");
+                Ok(json!({"alarm_id": id, "state": "raised", "drill": drill}))
             }
-            Err(e) => self.store_health.failed("recording an alarm", &e),
+            Err(e) => {
+                self.store_health.failed("recording an alarm", &e);
+                Err(ketang_web::ApiError::Internal(format!(
+                    "the siren is on but the alarm could not be stored: {e}"
+                )))
+            }
         }
     }
 }

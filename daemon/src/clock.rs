@@ -1,5 +1,6 @@
 //! The board's clock: the system clock, or (demo and tests only, `--clock`) a clock that
-//! starts at a given instant and runs at real speed.
+//! starts at a given instant and runs at real speed, and can be set (`POST
+//! /api/v1/sim/clock`) to run a school day in minutes. Clones share the simulated time.
 //!
 //! Whether the clock is NTP-synchronised is recorded with every event: a board may boot
 //! with a wrong clock. `synced()` reports what systemd-timesyncd says
@@ -7,6 +8,7 @@
 //! counts as synced.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
@@ -17,8 +19,11 @@ const TIMESYNC_FLAG: &str = "/run/systemd/timesync/synchronized";
 #[derive(Debug, Clone)]
 pub(crate) struct Clock {
     tz: Tz,
-    simulated: Option<(DateTime<Utc>, Instant)>,
+    simulated: Option<Arc<RwLock<SimTime>>>,
 }
+
+/// A simulated clock: the time it read at an instant.
+type SimTime = (DateTime<Utc>, Instant);
 
 impl Clock {
     pub(crate) fn system(tz: Tz) -> Self {
@@ -32,14 +37,28 @@ impl Clock {
     pub(crate) fn starting_at(tz: Tz, start: DateTime<FixedOffset>) -> Self {
         Self {
             tz,
-            simulated: Some((start.with_timezone(&Utc), Instant::now())),
+            simulated: Some(Arc::new(RwLock::new((
+                start.with_timezone(&Utc),
+                Instant::now(),
+            )))),
         }
     }
 
+    /// Sets a simulated clock to `at` (it runs on from there); `false` for the system clock.
+    pub(crate) fn set(&self, at: DateTime<FixedOffset>) -> bool {
+        let Some(s) = &self.simulated else {
+            return false;
+        };
+        *s.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (at.with_timezone(&Utc), Instant::now());
+        true
+    }
+
     pub(crate) fn now(&self) -> DateTime<Tz> {
-        let utc = match self.simulated {
+        let utc = match &self.simulated {
             None => Utc::now(),
-            Some((start, at)) => {
+            Some(s) => {
+                let (start, at) = *s.read().unwrap_or_else(std::sync::PoisonError::into_inner);
                 start + TimeDelta::from_std(at.elapsed()).unwrap_or(TimeDelta::zero())
             }
         };
@@ -77,5 +96,10 @@ mod tests {
         assert_eq!(a.format("%H:%M").to_string(), "07:55");
         assert!(c.synced());
         assert!(c.now() >= a);
+        let other = c.clone();
+        let later = DateTime::parse_from_rfc3339("2026-11-23T12:00:00+08:00").unwrap();
+        assert!(other.set(later));
+        assert_eq!(c.now().format("%H:%M").to_string(), "12:00");
+        assert!(!Clock::system(chrono_tz::Asia::Shanghai).set(later));
     }
 }

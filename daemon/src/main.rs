@@ -15,6 +15,7 @@ mod demo;
 mod engine;
 mod hw;
 mod logging;
+mod teacher;
 mod uplink;
 
 use std::net::SocketAddr;
@@ -73,12 +74,16 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_publish_per_s: u32,
     },
+    /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
+    /// list in roster snapshots; prints an Argon2id PHC string.
+    HashPin,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::HashPin => hash_pin(),
         Command::Run { config } => {
             logging::init();
             let cfg = match Config::load(&config) {
@@ -151,6 +156,30 @@ fn main() -> ExitCode {
                 config_hash: config_hash(b"demo"),
             };
             block_on(app::run(cfg, opts))
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
+fn hash_pin() -> ExitCode {
+    let mut pin = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut pin) {
+        eprintln!("ketangd: reading the PIN from stdin: {e}");
+        return ExitCode::from(2);
+    }
+    let pin = pin.trim();
+    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+        eprintln!("ketangd: a PIN is 4 to 12 digits");
+        return ExitCode::from(2);
+    }
+    match api::hash_pin(pin) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ketangd: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

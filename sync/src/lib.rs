@@ -18,6 +18,7 @@ mod outbox;
 mod records;
 pub mod schema;
 mod store;
+mod store_class;
 mod store_sync;
 
 pub use error::{Error, Result};
@@ -25,9 +26,13 @@ pub use outbox::{ENVELOPE_SCHEMA, Envelope, OutboxRecord, Stream};
 pub use records::{
     AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
     HealthCheckRecord, LessonRow, LessonSummary, NoticeRow, Period, Roster, SchoolSnapshot,
-    StudentRow, TapRecord,
+    StaffRow, StudentRow, TapRecord,
 };
 pub use store::{DB_FILE, Identity, OpenReport, StatusSnapshot, StoreHandle};
+pub use store_class::{
+    Audit, AuditRow, DayHealth, FollowupRow, LessonControl, RollEntry, StaffLogin,
+    lesson_event_body,
+};
 pub use store_sync::{
     DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord,
     StreamBudget,

@@ -30,6 +30,8 @@ pub enum Stream {
     Followup,
     /// Per-lesson reports.
     LessonReport,
+    /// What teachers did to lessons (started or ended early, cancelled).
+    Lesson,
     /// Class-level behaviour aggregates.
     Behaviour,
     /// Whiteboard usage.
@@ -44,12 +46,13 @@ pub enum Stream {
 
 impl Stream {
     /// Every stream, in lane order.
-    pub const ALL: [Stream; 10] = [
+    pub const ALL: [Stream; 11] = [
         Stream::Alarm,
         Stream::Attendance,
         Stream::HealthCheck,
         Stream::Followup,
         Stream::Ack,
+        Stream::Lesson,
         Stream::LessonReport,
         Stream::Whiteboard,
         Stream::Behaviour,
@@ -65,6 +68,7 @@ impl Stream {
             Stream::HealthCheck => "health_check",
             Stream::Followup => "followup",
             Stream::LessonReport => "lesson_report",
+            Stream::Lesson => "lesson",
             Stream::Behaviour => "behaviour",
             Stream::Whiteboard => "whiteboard",
             Stream::Telemetry => "telemetry",
@@ -78,7 +82,11 @@ impl Stream {
     pub const fn priority(self) -> u8 {
         match self {
             Stream::Alarm => 0,
-            Stream::Attendance | Stream::HealthCheck | Stream::Followup | Stream::Ack => 1,
+            Stream::Attendance
+            | Stream::HealthCheck
+            | Stream::Followup
+            | Stream::Ack
+            | Stream::Lesson => 1,
             Stream::LessonReport
             | Stream::Behaviour
             | Stream::Whiteboard

@@ -93,6 +93,26 @@ pub struct SchoolSnapshot {
     /// Notices from the cloud.
     #[serde(default)]
     pub notices: Vec<NoticeRow>,
+    /// Teachers who may unlock teacher mode on the board.
+    #[serde(default)]
+    pub staff: Vec<StaffRow>,
+}
+
+/// A teacher who may unlock teacher mode: by PIN (its Argon2 hash, PHC string, set in the
+/// cloud; the PIN itself never reaches the device) or by staff card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRow {
+    /// Staff number.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Argon2 hash of the PIN (`$argon2id$...`); without one, only the card unlocks.
+    #[serde(default)]
+    pub pin_hash: Option<String>,
+    /// Staff card UIDs, uppercase hex (never logged).
+    #[serde(default)]
+    pub cards: Vec<String>,
 }
 
 /// One lesson (a period on a date).
@@ -146,7 +166,9 @@ impl AttendanceStatus {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// Parses the database/JSON value.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "present" => Self::Present,
             "late" => Self::Late,
@@ -198,6 +220,8 @@ pub enum CardTapOutcome {
     NotOnRoster,
     /// A known student, with no lesson open for check-in.
     NoLesson,
+    /// A teacher's staff card (offers teacher mode to the board's screen).
+    Staff,
 }
 
 impl CardTapOutcome {
@@ -209,6 +233,7 @@ impl CardTapOutcome {
             Self::UnknownCard => "unknown_card",
             Self::NotOnRoster => "not_on_roster",
             Self::NoLesson => "no_lesson",
+            Self::Staff => "staff",
         }
     }
 }
@@ -269,6 +294,8 @@ pub enum CheckInOutcome {
 /// A health-check result.
 #[derive(Debug, Clone)]
 pub struct HealthCheckRecord {
+    /// Symptoms entered by the teacher (e.g. "cough"), if any.
+    pub symptoms: Vec<String>,
     /// The student.
     pub student_id: String,
     /// morning / noon / evening / other.

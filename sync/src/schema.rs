@@ -223,13 +223,51 @@ CREATE TABLE followups (
 CREATE INDEX followups_by_date ON followups (date, state);
 "#;
 
+/// Version 5: teachers who unlock teacher mode, lesson control by the teacher, the audit log,
+/// report revisions.
+const V5: &str = r#"
+-- Teachers, from the cloud's roster snapshot. `pin_hash` is an Argon2 PHC string.
+CREATE TABLE staff (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    pin_hash   TEXT,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE staff_cards (
+    uid      TEXT PRIMARY KEY,
+    staff_id TEXT NOT NULL REFERENCES staff(id) ON DELETE CASCADE
+) STRICT;
+
+-- What the teacher did to a lesson: started it early, ended it early (or cancelled it:
+-- state 'cancelled'), and who.
+ALTER TABLE lessons ADD COLUMN started_at_actual TEXT;
+ALTER TABLE lessons ADD COLUMN ended_at_actual TEXT;
+ALTER TABLE lessons ADD COLUMN changed_by TEXT;
+
+-- Every override and admin action: who (staff id, role), what, on what, when. Kept on the
+-- device; `detail` is JSON and never holds names or card UIDs.
+CREATE TABLE audit_log (
+    id           INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    actor        TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    detail       TEXT NOT NULL
+) STRICT;
+
+-- A correction after the lesson's end makes a new revision of its report.
+ALTER TABLE lesson_reports ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 4;
+pub const LATEST_VERSION: usize = 5;
 
 #[cfg(test)]
 mod tests {

@@ -248,6 +248,7 @@ impl StoreHandle {
             insert_students(&tx, &snapshot.students, &now)?;
             insert_rosters(&tx, &snapshot.rosters)?;
             insert_periods(&tx, &snapshot.periods)?;
+            replace_staff(&tx, &snapshot.staff, &now)?;
             for n in &snapshot.notices {
                 upsert_notice(&tx, n, &now)?;
             }
@@ -449,23 +450,28 @@ impl StoreHandle {
         &self,
         check: HealthCheckRecord,
         outbox: OutboxRecord,
+        audit: Option<crate::Audit>,
     ) -> Result<u64> {
         self.call(move |db| {
             let Db { conn, identity } = db;
             let tx = conn.transaction().ctx("starting a transaction")?;
             tx.execute(
-                "INSERT INTO health_checks (student_id, check_window, temp_c, fever, checked_at, clock_synced)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO health_checks (student_id, check_window, temp_c, fever, checked_at, clock_synced, symptoms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     check.student_id,
                     check.window,
                     check.temp_c,
                     check.fever,
                     rfc3339(&check.at),
-                    check.clock_synced
+                    check.clock_synced,
+                    (!check.symptoms.is_empty()).then(|| check.symptoms.join(",")),
                 ],
             )
             .ctx("recording a health check")?;
+            if let Some(a) = &audit {
+                crate::store_class::insert_audit(&tx, a)?;
+            }
             let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
             tx.commit().ctx("committing a health check")?;
             Ok(seq)
@@ -898,7 +904,53 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
         }
     }
     problems.extend(check_periods(&s.periods, |r| rosters.contains(r)));
+    let mut staff = HashSet::new();
+    for (i, t) in s.staff.iter().enumerate() {
+        if t.id.trim().is_empty() || t.name.trim().is_empty() {
+            problems.push(format!("staff[{i}]: empty staff id or name"));
+        }
+        if !staff.insert(t.id.as_str()) {
+            problems.push(format!("staff[{i}]: staff id {:?} appears twice", t.id));
+        }
+        if let Some(h) = &t.pin_hash
+            && !(h.starts_with("$argon2id$") || h.starts_with("$argon2i$"))
+        {
+            problems.push(format!(
+                "staff[{i}] ({}): pin_hash is not an Argon2 PHC string ($argon2id$...)",
+                t.id
+            ));
+        }
+        for uid in &t.cards {
+            if let Some(prev) = owners.insert(uid.as_str(), t.id.as_str()) {
+                problems.push(format!(
+                    "staff[{i}]: a card UID of staff {:?} is also owned by {prev:?}",
+                    t.id
+                ));
+            }
+        }
+    }
     problems
+}
+
+/// Replaces the staff list: staff no longer listed lose access.
+pub(crate) fn replace_staff(tx: &Connection, staff: &[crate::StaffRow], now: &str) -> Result<()> {
+    tx.execute_batch("DELETE FROM staff_cards; DELETE FROM staff;")
+        .ctx("clearing staff")?;
+    for t in staff {
+        tx.execute(
+            "INSERT INTO staff (id, name, pin_hash, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            params![t.id, t.name, t.pin_hash, now],
+        )
+        .ctx("storing a teacher")?;
+        for uid in &t.cards {
+            tx.execute(
+                "INSERT INTO staff_cards (uid, staff_id) VALUES (?1, ?2)",
+                params![uid, t.id],
+            )
+            .ctx("storing a staff card")?;
+        }
+    }
+    Ok(())
 }
 
 /// Inserts or updates students and inserts their cards (cards must have been cleared).
@@ -1039,7 +1091,8 @@ pub(crate) fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Re
     tx.execute(
         "INSERT INTO lessons (id, date, period, subject, teacher, roster_id, starts_at, ends_at, state, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (id) DO UPDATE SET state = ?9, updated_at = ?10",
+         ON CONFLICT (id) DO UPDATE SET
+           state = CASE WHEN lessons.state = 'cancelled' THEN 'cancelled' ELSE ?9 END, updated_at = ?10",
         params![
             l.id,
             l.date.to_string(),

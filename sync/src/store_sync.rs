@@ -86,6 +86,8 @@ pub enum DownlinkData {
         students: Vec<StudentRow>,
         /// Rosters.
         rosters: Vec<Roster>,
+        /// Teachers; `None` keeps the current list.
+        staff: Option<Vec<crate::StaffRow>>,
     },
     /// The weekly timetable, replacing the previous one.
     Timetable {
@@ -557,6 +559,7 @@ fn apply_data(
             version,
             students,
             rosters,
+            staff,
         } => {
             let current = meta_u64(tx, "roster.version")?;
             if version <= current {
@@ -564,11 +567,13 @@ fn apply_data(
                     "roster version {version} is not newer than the applied version {current}"
                 )]));
             }
+            let keep_staff = staff.is_none();
             let snap = SchoolSnapshot {
                 students,
                 rosters,
                 periods: vec![],
                 notices: vec![],
+                staff: staff.unwrap_or_default(),
             };
             let mut problems = check_snapshot(&snap);
             let keep: std::collections::HashSet<&str> =
@@ -594,6 +599,9 @@ fn apply_data(
                 .ctx("clearing rosters")?;
             insert_students(tx, &snap.students, &now)?;
             insert_rosters(tx, &snap.rosters)?;
+            if !keep_staff {
+                crate::store::replace_staff(tx, &snap.staff, &now)?;
+            }
             set_meta(tx, "roster.version", version)?;
             Ok(Ok(()))
         }
@@ -845,6 +853,8 @@ pub struct DayPresence {
     pub checked: std::collections::HashSet<String>,
     /// Students checked in (present or late) to any lesson that day.
     pub checked_in: std::collections::HashSet<String>,
+    /// Students the teacher marked `leave` in a lesson that day.
+    pub excused: std::collections::HashSet<String>,
 }
 
 impl StoreHandle {
@@ -892,7 +902,14 @@ impl StoreHandle {
             )?
             .into_iter()
             .collect();
-            Ok(DayPresence { class_members, checked, checked_in })
+            let excused = strings(
+                "SELECT DISTINCT a.student_id FROM attendance a JOIN lessons l ON l.id = a.lesson_id
+                 WHERE l.date = ?1 AND a.status = 'leave'",
+                &[&day_start],
+            )?
+            .into_iter()
+            .collect();
+            Ok(DayPresence { class_members, checked, checked_in, excused })
         })
         .await
     }

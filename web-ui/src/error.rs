@@ -19,6 +19,23 @@ pub enum ApiError {
     /// A part of the device is not available right now (sent to the client).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// No valid session, or it expired: log in (again).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The session's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state (e.g. ending a lesson that has ended).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed attempts; try again after `retry_after_s` seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What to tell the user.
+        message: String,
+        /// Seconds until the next attempt is accepted.
+        retry_after_s: u64,
+    },
 }
 
 /// Why simulated input was refused.
@@ -47,6 +64,20 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::TooManyRequests {
+                message,
+                retry_after_s,
+            } => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, retry_after_s.to_string())],
+                    Json(serde_json::json!({ "error": message, "retry_after_s": retry_after_s })),
+                )
+                    .into_response();
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "Request failed inside the device.");
                 (

@@ -11,11 +11,15 @@
 //!   when the device runs simulated hardware.
 //! * `GET /`: a status page for people.
 
+mod actions;
+pub mod auth;
 mod error;
 mod metrics;
 mod routes;
 mod status;
 
+pub use actions::{Action, Credential, View};
+pub use auth::{Actor, Role};
 pub use error::{ApiError, SimError};
 pub use routes::{DeviceApi, router, serve};
 pub use status::*;

@@ -4,15 +4,44 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, FromRef, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::actions::{Action, Credential, View};
+use crate::auth::{self, Actor, Sessions};
 use crate::{ApiError, SimError, StatusReport, metrics};
+
+/// What every handler can reach.
+struct AppState<D> {
+    device: Arc<D>,
+    sessions: Arc<Sessions>,
+}
+
+impl<D> Clone for AppState<D> {
+    fn clone(&self) -> Self {
+        Self {
+            device: self.device.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+impl<D> FromRef<AppState<D>> for Arc<D> {
+    fn from_ref(s: &AppState<D>) -> Self {
+        s.device.clone()
+    }
+}
+
+async fn not_supported<T>() -> Result<T, ApiError> {
+    Err(ApiError::Unavailable(
+        "this device does not support that".to_owned(),
+    ))
+}
 
 /// What the HTTP layer needs from the device. The daemon implements it.
 pub trait DeviceApi: Send + Sync + 'static {
@@ -34,22 +63,65 @@ pub trait DeviceApi: Send + Sync + 'static {
     fn sim_temperature(&self, celsius: f64) -> impl Future<Output = Result<(), SimError>> + Send;
     /// A simulated button press.
     fn sim_button(&self, button: String) -> impl Future<Output = Result<(), SimError>> + Send;
+    /// Sets the simulated clock to `at` (RFC 3339); only with a simulated clock.
+    fn sim_clock(&self, _at: String) -> impl Future<Output = Result<(), SimError>> + Send {
+        async { Err(SimError::BadInput("the clock is not simulated".to_owned())) }
+    }
+    /// Checks a credential: `Ok(None)` when it is wrong.
+    fn login(
+        &self,
+        _credential: Credential,
+    ) -> impl Future<Output = Result<Option<Actor>, ApiError>> + Send {
+        not_supported()
+    }
+    /// Does `action` for `actor` (whose role was checked); answers what happened.
+    fn act(
+        &self,
+        _actor: Actor,
+        _action: Action,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
+        not_supported()
+    }
+    /// Answers `view` for `actor` (whose role was checked).
+    fn view(
+        &self,
+        _actor: Actor,
+        _view: View,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
+        not_supported()
+    }
 }
 
 /// Builds the router for `device`.
 pub fn router<D: DeviceApi>(device: Arc<D>) -> Router {
+    let simulated = device.simulated();
+    let state = AppState {
+        device,
+        sessions: Arc::new(Sessions::default()),
+    };
     let mut r = Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz::<D>))
         .route("/api/v1/status", get(status::<D>))
-        .route("/metrics", get(metrics_text::<D>));
-    if device.simulated() {
+        .route("/metrics", get(metrics_text::<D>))
+        .route(
+            "/api/v1/session",
+            get(session_info::<D>).post(login::<D>).delete(logout::<D>),
+        )
+        .route("/api/v1/actions", post(act::<D>))
+        .route("/api/v1/staff", get(view_staff::<D>))
+        .route("/api/v1/lesson", get(view_lesson::<D>))
+        .route("/api/v1/reports/{date}/{period}", get(view_report::<D>))
+        .route("/api/v1/followups", get(view_followups::<D>))
+        .route("/api/v1/audit", get(view_audit::<D>));
+    if simulated {
         r = r
             .route("/api/v1/sim/card", post(sim_card::<D>))
             .route("/api/v1/sim/temperature", post(sim_temperature::<D>))
-            .route("/api/v1/sim/button", post(sim_button::<D>));
+            .route("/api/v1/sim/button", post(sim_button::<D>))
+            .route("/api/v1/sim/clock", post(sim_clock::<D>));
     }
-    r.fallback(not_found).with_state(device)
+    r.fallback(not_found).with_state(state)
 }
 
 /// Serves `device` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -61,9 +133,12 @@ pub async fn serve<D: DeviceApi>(
     device: Arc<D>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(device))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(device).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn index() -> impl IntoResponse {
@@ -174,6 +249,216 @@ async fn sim_button<D: DeviceApi>(
     let req: SimButton = parse_json(&body)?;
     d.sim_button(req.button).await.map_err(ApiError::from)?;
     Ok(accepted())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimClock {
+    at: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn sim_clock<D: DeviceApi>(
+    State(d): State<Arc<D>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: SimClock = parse_json(&body)?;
+    d.sim_clock(req.at).await.map_err(ApiError::from)?;
+    Ok(accepted())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    #[serde(default)]
+    staff_id: Option<String>,
+    #[serde(default)]
+    pin: Option<String>,
+    #[serde(default)]
+    card: bool,
+}
+
+fn peer(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn session_json(actor: &Actor, csrf: &str) -> serde_json::Value {
+    let idle = match actor.role {
+        auth::Role::Technician => auth::TECHNICIAN_IDLE,
+        _ => auth::TEACHER_IDLE,
+    };
+    serde_json::json!({
+        "id": actor.id, "name": actor.name, "role": actor.role,
+        "csrf_token": csrf, "idle_timeout_s": idle.as_secs(),
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn login<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let ip = peer(&req);
+    let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+    let b: LoginBody = parse_json(&body)?;
+    let credential = match (b.staff_id, b.pin, b.card) {
+        (Some(staff_id), Some(pin), false) => {
+            if pin.len() < 4 || pin.len() > 12 || !pin.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ApiError::BadRequest("a PIN is 4 to 12 digits".to_owned()));
+            }
+            Credential::Pin { staff_id, pin }
+        }
+        (None, None, true) => {
+            // The card unlock belongs to the board's own screen.
+            if !ip.is_some_and(|i| i.is_loopback()) {
+                return Err(ApiError::Forbidden(
+                    "card unlock works only on the board's own screen".to_owned(),
+                ));
+            }
+            Credential::Card
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "send {\"staff_id\", \"pin\"} or {\"card\": true}".to_owned(),
+            ));
+        }
+    };
+    s.sessions.check_allowed(ip)?;
+    let card = credential == Credential::Card;
+    match s.device.login(credential).await? {
+        Some(actor) => {
+            s.sessions.succeeded(ip);
+            let (token, csrf) = s.sessions.open(actor.clone());
+            tracing::info!(role = actor.role.as_str(), "Unlocked.");
+            Ok((
+                [(header::SET_COOKIE, auth::set_cookie(&token))],
+                Json(session_json(&actor, &csrf)),
+            )
+                .into_response())
+        }
+        None if card => Err(ApiError::Unauthorized(
+            "no staff card was tapped in the last few seconds".to_owned(),
+        )),
+        None => {
+            s.sessions.failed(ip);
+            tracing::warn!("A wrong PIN or unknown staff id was entered.");
+            Err(ApiError::Unauthorized("wrong staff id or PIN".to_owned()))
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn session_info<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match s.sessions.find(&headers)? {
+        Some(f) => Ok(Json(session_json(&f.actor, &f.csrf)).into_response()),
+        None => Err(ApiError::Unauthorized("not unlocked".to_owned())),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn logout<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(f) = s.sessions.find(&headers).unwrap_or(None) {
+        auth::check_csrf(&headers, Some(&f))?;
+        s.sessions.close(&f.token);
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, auth::clear_cookie())],
+    )
+        .into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn act<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let session = s.sessions.find(&headers)?;
+    auth::check_csrf(&headers, session.as_ref())?;
+    let action: Action = parse_json(&body)?;
+    let actor = session.map_or_else(Actor::kiosk, |f| f.actor);
+    if !action.allowed(actor.role) {
+        return Err(if actor.role == auth::Role::Kiosk {
+            ApiError::Unauthorized(format!(
+                "{} needs teacher mode: unlock first",
+                action.name()
+            ))
+        } else {
+            ApiError::Forbidden(format!(
+                "a {} may not {}",
+                actor.role.as_str(),
+                action.name()
+            ))
+        });
+    }
+    Ok(Json(s.device.act(actor, action).await?).into_response())
+}
+
+async fn view<D: DeviceApi>(
+    s: &AppState<D>,
+    headers: &HeaderMap,
+    view: View,
+) -> Result<Response, ApiError> {
+    let actor = s
+        .sessions
+        .find(headers)?
+        .map_or_else(Actor::kiosk, |f| f.actor);
+    if !view.allowed(actor.role) {
+        return Err(if actor.role == auth::Role::Kiosk {
+            ApiError::Unauthorized("this needs teacher mode: unlock first".to_owned())
+        } else {
+            ApiError::Forbidden(format!("a {} may not see this", actor.role.as_str()))
+        });
+    }
+    Ok(Json(s.device.view(actor, view).await?).into_response())
+}
+
+async fn view_staff<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Staff).await
+}
+
+async fn view_lesson<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Lesson).await
+}
+
+async fn view_report<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    Path((date, period)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lesson_id = format!("{date}/{period}");
+    view(&s, &headers, View::Report { lesson_id }).await
+}
+
+async fn view_followups<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Followups).await
+}
+
+async fn view_audit<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Audit).await
 }
 
 #[cfg(test)]

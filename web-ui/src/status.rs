@@ -208,4 +208,6 @@ pub struct Counters {
     pub alarms: u64,
     /// Hardware input that was rejected as malformed.
     pub rejected_inputs: u64,
+    /// Clock jumps seen (backwards > 2 s or forwards > 5 min between ticks).
+    pub clock_jumps: u64,
 }

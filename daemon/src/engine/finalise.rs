@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ketang_sync::{AttendanceStatus, Mark};
+use ketang_sync::{AttendanceStatus, DayHealth, LessonControl, Mark};
 use serde_json::{Value, json};
 
 use super::timetable::Slot;
@@ -30,13 +30,17 @@ pub(crate) fn marks(
         .collect()
 }
 
-/// The report of a finalised lesson: counts and lists by status. The slots the inference
-/// pipelines fill (issue 6: hand raises, heads-down share, talk-time ratio) are `null`
-/// until they exist.
+/// The report of a finalised lesson: counts and lists by status, the day's health checks
+/// of the roster, what the teacher did to the lesson, and its revision (a correction after
+/// the end makes a new one). The slots the inference pipelines fill (issue 6: hand raises,
+/// heads-down share, talk-time ratio) are `null` until they exist.
 pub(crate) fn report(
     slot: &Slot,
     roll: &[(String, Option<AttendanceStatus>)],
     marks: &[Mark],
+    health: &[DayHealth],
+    control: &LessonControl,
+    revision: u32,
 ) -> Value {
     let mut by: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let finalised: std::collections::HashMap<&str, AttendanceStatus> = marks
@@ -44,10 +48,11 @@ pub(crate) fn report(
         .map(|m| (m.student_id.as_str(), m.status))
         .collect();
     for (id, status) in roll {
+        // Unmarked remains only in a cancelled lesson (nobody is finalised then).
         let status = status
             .or_else(|| finalised.get(id.as_str()).copied())
-            .unwrap_or(AttendanceStatus::Absent);
-        by.entry(status.as_str()).or_default().push(id);
+            .map_or("unmarked", AttendanceStatus::as_str);
+        by.entry(status).or_default().push(id);
     }
     let count = |s: &str| by.get(s).map_or(0, Vec::len);
     json!({
@@ -66,14 +71,64 @@ pub(crate) fn report(
             "absent": count("absent"),
             "leave": count("leave"),
             "sick": count("sick"),
+            "unmarked": count("unmarked"),
             "late_ids": by.get("late").cloned().unwrap_or_default(),
             "absent_ids": by.get("absent").cloned().unwrap_or_default(),
             "leave_ids": by.get("leave").cloned().unwrap_or_default(),
             "sick_ids": by.get("sick").cloned().unwrap_or_default(),
         },
+        "health": health_summary(roll, health),
+        "cancelled": control.cancelled,
+        "started_early_at": control.started_at.map(|t| t.to_rfc3339()),
+        "ended_early_at": control.ended_at.map(|t| t.to_rfc3339()),
+        "revision": revision,
         "behaviour": null,
         "talk_time": null,
     })
+}
+
+/// Per check window (morning, noon, ...): how many of the roster were checked, who had a
+/// fever, who had symptoms entered, and who was not checked.
+fn health_summary(roll: &[(String, Option<AttendanceStatus>)], health: &[DayHealth]) -> Value {
+    let mut windows: BTreeMap<&str, Vec<&DayHealth>> = BTreeMap::new();
+    for h in health {
+        windows.entry(h.window.as_str()).or_default().push(h);
+    }
+    let out: serde_json::Map<String, Value> = windows
+        .into_iter()
+        .map(|(w, checks)| {
+            let checked: std::collections::BTreeSet<&str> =
+                checks.iter().map(|h| h.student_id.as_str()).collect();
+            let fever: std::collections::BTreeSet<&str> = checks
+                .iter()
+                .filter(|h| h.fever)
+                .map(|h| h.student_id.as_str())
+                .collect();
+            let mut symptoms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for h in checks.iter().filter(|h| !h.symptoms.is_empty()) {
+                symptoms
+                    .entry(h.student_id.as_str())
+                    .or_default()
+                    .extend(h.symptoms.iter().map(String::as_str));
+            }
+            let unchecked: Vec<&str> = roll
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .filter(|id| !checked.contains(id))
+                .collect();
+            (
+                w.to_owned(),
+                json!({
+                    "checked": checked.len(),
+                    "fever": fever.len(),
+                    "fever_ids": fever,
+                    "symptoms": symptoms,
+                    "unchecked_ids": unchecked,
+                }),
+            )
+        })
+        .collect();
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -132,7 +187,7 @@ mod tests {
                 },
             ]
         );
-        let r = report(&slot(), &roll, &m);
+        let r = report(&slot(), &roll, &m, &[], &LessonControl::default(), 1);
         assert_eq!(r["attendance"]["present"], 1);
         assert_eq!(r["attendance"]["late_ids"], json!(["S4"]));
         assert_eq!(r["attendance"]["absent_ids"], json!(["S2"]));
@@ -169,7 +224,7 @@ mod tests {
                 prop_assert_eq!(s.is_none(), marked.contains(id.as_str()));
             }
             // The report accounts for every student exactly once.
-            let r = report(&slot(), &roll, &m);
+            let r = report(&slot(), &roll, &m, &[], &LessonControl::default(), 1);
             let a = &r["attendance"];
             let total: u64 = ["present", "late", "absent", "leave", "sick"].iter().map(|k| a[*k].as_u64().unwrap()).sum();
             prop_assert_eq!(total, roll.len() as u64);

@@ -1,7 +1,9 @@
 //! The same-day follow-up list (因病缺勤追踪): when the morning check window closes, every
 //! student of the class roster who was not seen that morning (no morning health check, no
-//! check-in to any lesson so far that day) and has no approved leave is to be followed up
-//! by the teacher the same day.
+//! check-in to any lesson so far that day) and has no approved leave (from the cloud, or
+//! entered or marked as `leave` by the teacher) is to be followed up by the teacher the same
+//! day. A student marked `sick` is still followed up: the follow-up records the illness and
+//! the contact with the guardian, which is what the health authorities ask for.
 
 use std::collections::HashSet;
 
@@ -14,7 +16,9 @@ pub(crate) const ABSENT_AT_MORNING_CHECK: &str = "absent_at_morning_check";
 pub(crate) fn unseen(p: &DayPresence) -> Vec<String> {
     p.class_members
         .iter()
-        .filter(|s| !p.checked.contains(*s) && !p.checked_in.contains(*s))
+        .filter(|s| {
+            !p.checked.contains(*s) && !p.checked_in.contains(*s) && !p.excused.contains(*s)
+        })
         .cloned()
         .collect()
 }
@@ -34,9 +38,16 @@ mod tests {
     #[test]
     fn only_students_unseen_and_without_leave_are_followed_up() {
         let p = DayPresence {
-            class_members: vec!["S1".into(), "S2".into(), "S3".into(), "S4".into()],
+            class_members: vec![
+                "S1".into(),
+                "S2".into(),
+                "S3".into(),
+                "S4".into(),
+                "S5".into(),
+            ],
             checked: ["S1".to_owned()].into(),
             checked_in: ["S2".to_owned()].into(),
+            excused: ["S5".to_owned()].into(),
         };
         let unseen = unseen(&p);
         assert_eq!(unseen, vec!["S3".to_owned(), "S4".to_owned()]);

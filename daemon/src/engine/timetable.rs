@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone};
 use chrono_tz::Tz;
-use ketang_sync::{AttendanceStatus, Period};
+use std::collections::HashMap;
+
+use ketang_sync::{AttendanceStatus, LessonControl, Period};
 
 use super::calendar::Calendar;
 
@@ -16,6 +18,8 @@ pub(crate) enum LessonState {
     Open,
     InProgress,
     Ended,
+    /// Cancelled by the teacher.
+    Cancelled,
 }
 
 impl LessonState {
@@ -25,6 +29,7 @@ impl LessonState {
             Self::Open => "open",
             Self::InProgress => "in_progress",
             Self::Ended => "ended",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -70,11 +75,13 @@ impl Slot {
     }
 }
 
-/// The school's weekly timetable and its calendar.
+/// The school's weekly timetable and its calendar, with what teachers did to lessons.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Timetable {
     pub(crate) periods: Vec<Period>,
     pub(crate) calendar: Calendar,
+    /// Teacher actions and finalisation, by lesson id.
+    pub(crate) controls: HashMap<String, LessonControl>,
 }
 
 impl Timetable {
@@ -105,23 +112,41 @@ impl Timetable {
         v
     }
 
-    /// The lesson open for check-in or in progress at `now`.
+    /// A lesson's state, with the teacher's actions (see [`super::lesson`]).
+    pub(crate) fn state(
+        &self,
+        slot: &Slot,
+        now: DateTime<Tz>,
+        checkin_opens: Duration,
+    ) -> LessonState {
+        super::lesson::state(slot, self.controls.get(&slot.id()), now, checkin_opens)
+    }
+
+    /// The lesson open for check-in or in progress at `now`: one in progress wins over one
+    /// open early.
     pub(crate) fn current(&self, now: DateTime<Tz>, checkin_opens: Duration) -> Option<Slot> {
-        self.slots_on(now.date_naive(), now.timezone())
-            .into_iter()
-            .find(|s| {
-                matches!(
-                    s.state(now, checkin_opens),
-                    LessonState::Open | LessonState::InProgress
-                )
-            })
+        let slots = self.slots_on(now.date_naive(), now.timezone());
+        let of = |want: LessonState| {
+            slots
+                .iter()
+                .find(|s| self.state(s, now, checkin_opens) == want)
+                .cloned()
+        };
+        of(LessonState::InProgress).or_else(|| of(LessonState::Open))
     }
 
     /// The next lesson today that has not opened yet.
     pub(crate) fn next(&self, now: DateTime<Tz>, checkin_opens: Duration) -> Option<Slot> {
         self.slots_on(now.date_naive(), now.timezone())
             .into_iter()
-            .find(|s| s.state(now, checkin_opens) == LessonState::Upcoming)
+            .find(|s| self.state(s, now, checkin_opens) == LessonState::Upcoming)
+    }
+
+    /// A lesson of any date by id ("YYYY-MM-DD/P").
+    pub(crate) fn slot(&self, id: &str, tz: Tz) -> Option<Slot> {
+        let (date, _) = id.split_once('/')?;
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        self.slots_on(date, tz).into_iter().find(|s| s.id() == id)
     }
 }
 
@@ -159,6 +184,7 @@ mod tests {
                 period(1, 1, "08:00", "08:45"),
             ],
             calendar: Calendar::default(),
+            controls: HashMap::new(),
         }
     }
 

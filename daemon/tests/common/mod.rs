@@ -193,3 +193,80 @@ pub fn post(url: &str, body: &str) -> Result<(u16, String), ureq::Error> {
 pub fn pending(s: &Value, stream: &str) -> u64 {
     s["outbox"]["pending"][stream].as_u64().unwrap_or(0)
 }
+
+/// A teacher's unlocked session: the cookie and the CSRF token the login answered.
+pub struct Teacher {
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The demo's teachers all have PIN 2468 (see README); T01 is 王丽华, the class teacher.
+pub const DEMO_PIN: &str = "2468";
+
+impl Demo {
+    /// Logs in with a staff id and PIN: the session, or the HTTP code and body of the refusal.
+    pub fn login(&self, staff_id: &str, pin: &str) -> Result<Teacher, (u16, String)> {
+        let mut res = agent()
+            .post(&format!("{}/api/v1/session", self.base))
+            .header("content-type", "application/json")
+            .send(format!(r#"{{"staff_id":"{staff_id}","pin":"{pin}"}}"#))
+            .unwrap();
+        let code = res.status().as_u16();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_owned());
+        let body = res.body_mut().read_to_string().unwrap();
+        if code != 200 {
+            return Err((code, body));
+        }
+        let v: Value = serde_json::from_str(&body).unwrap();
+        Ok(Teacher {
+            base: self.base.clone(),
+            cookie: cookie.expect("a session cookie"),
+            csrf: v["csrf_token"].as_str().unwrap().to_owned(),
+        })
+    }
+
+    /// An action without a session (the kiosk).
+    pub fn act(&self, body: &str) -> (u16, Value) {
+        let (code, text) = self.post("/api/v1/actions", body);
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+impl Teacher {
+    /// An action with this session's cookie and CSRF token.
+    pub fn act(&self, body: &str) -> (u16, Value) {
+        let mut res = agent()
+            .post(&format!("{}/api/v1/actions", self.base))
+            .header("content-type", "application/json")
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .send(body)
+            .unwrap();
+        let code = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A GET with this session's cookie.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let mut res = agent()
+            .get(&format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .call()
+            .unwrap();
+        let code = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// Sets the demo's simulated clock.
+pub fn set_clock(demo: &Demo, at: &str) {
+    let (code, body) = demo.post("/api/v1/sim/clock", &format!(r#"{{"at":"{at}"}}"#));
+    assert_eq!(code, 202, "{body}");
+}

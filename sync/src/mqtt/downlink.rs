@@ -85,6 +85,8 @@ struct RosterBody {
     version: u64,
     students: Vec<StudentRow>,
     rosters: Vec<Roster>,
+    #[serde(default)]
+    staff: Option<Vec<crate::StaffRow>>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +199,7 @@ pub fn parse_downlink(
                 version: b.version,
                 students: b.students,
                 rosters: b.rosters,
+                staff: b.staff,
             }))
         }),
         "timetable" => body::<TimetableBody>(raw.body).and_then(|b| {

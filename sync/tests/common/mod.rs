@@ -55,6 +55,12 @@ pub fn school() -> SchoolSnapshot {
             roster_id: "g7-3".into(),
         }],
         notices: vec![],
+        staff: vec![StaffRow {
+            id: "T01".into(),
+            name: "王老师".into(),
+            pin_hash: None,
+            cards: vec!["0DEADBEEF0".into()],
+        }],
     }
 }
 

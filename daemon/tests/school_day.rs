@@ -1,0 +1,292 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A simulated school day through the real `ketangd demo`: the morning health check, a
+//! lesson started early with card check-ins and teacher overrides, ended early and corrected
+//! after its end, the follow-up list resolved, a drill and a real alarm cleared by a teacher,
+//! a lesson cancelled, a clock jump backwards, a local notice, the audit log.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const DAY: &str = "2026-11-23";
+/// Student 3's card (students are 2025070301..40; cards CARD_1, CARD_2 belong to 01, 02).
+const CARD_3: &str = "04BEAE80";
+const S: fn(u32) -> String = |n| format!("20250703{n:02}");
+
+fn at(hm: &str) -> String {
+    format!("{DAY}T{hm}:00+08:00")
+}
+
+fn entry<'a>(roll: &'a Value, student: &str) -> &'a Value {
+    roll["roll"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["student_id"] == student)
+        .unwrap()
+}
+
+#[test]
+fn a_school_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(&at("07:20")));
+
+    // --- Morning check (07:00-08:30): thermometer reading, then the card, within 10 s.
+    for (celsius, card) in [("36.5", CARD_1), ("38.2", CARD_3)] {
+        let (code, body) = demo.post(
+            "/api/v1/sim/temperature",
+            &format!(r#"{{"celsius":{celsius}}}"#),
+        );
+        assert_eq!(code, 202, "{body}");
+        demo.tap(card);
+    }
+    demo.wait_for("two health checks", |s| s["counters"]["health_checks"] == 2);
+    assert_eq!(
+        demo.status()["counters"]["check_ins"],
+        0,
+        "no lesson open at 07:20"
+    );
+
+    // --- Teacher mode: the kiosk may not act; a wrong PIN is refused; the right one unlocks.
+    let set = |student: &str, status: &str| {
+        format!(
+            r#"{{"action":"set_attendance","lesson_id":"{DAY}/1","student_id":"{student}","status":"{status}"}}"#
+        )
+    };
+    let (code, _) = demo.act(&set(&S(3), "sick"));
+    assert_eq!(code, 401);
+    let (code, body) = demo.login("T01", "1111").err().unwrap();
+    assert_eq!(code, 401, "{body}");
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+
+    // --- Period 1 (08:00-08:45): check-in opens 07:50; started early at 07:52.
+    set_clock(&demo, &at("07:52"));
+    demo.tap(CARD_1);
+    demo.wait_for("the first check-in", |s| s["counters"]["check_ins"] == 1);
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"start_lesson","lesson_id":"{DAY}/1"}}"#
+    ));
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (200, Some("in_progress")),
+        "{v}"
+    );
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"start_lesson","lesson_id":"{DAY}/1"}}"#
+    ));
+    assert_eq!(code, 409, "starting twice: {v}");
+    let s = demo.status();
+    assert_eq!(s["lesson"]["state"], "in_progress", "{s:#}");
+
+    // Lateness counts from the timetable's 08:00 (+5 min grace), not the early start.
+    set_clock(&demo, &at("08:07"));
+    demo.tap(CARD_2);
+    demo.wait_for("the late check-in", |s| {
+        s["lesson"]["attendance"]["late"] == 1
+    });
+    // Overrides: 3 is sick, 2 was late but the teacher says present; they win over cards.
+    assert_eq!(t.act(&set(&S(3), "sick")).0, 200);
+    let (code, v) = t.act(&set(&S(2), "present"));
+    assert_eq!((code, v["previous"].as_str()), (200, Some("late")), "{v}");
+    demo.tap(CARD_2);
+    let (code, roll) = t.get("/api/v1/lesson");
+    assert_eq!(code, 200, "{roll}");
+    let e = entry(&roll, &S(2));
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["source"].as_str(),
+            e["recorded_by"].as_str()
+        ),
+        (Some("present"), Some("manual"), Some("T01")),
+        "{e}"
+    );
+    assert_eq!(t.act(&set(&S(2), "excellent")).0, 400);
+    assert_eq!(t.act(&set("nobody", "present")).0, 404);
+
+    // Ended early at 08:28: finalised at once, report with health and the early times.
+    set_clock(&demo, &at("08:28"));
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"end_lesson","lesson_id":"{DAY}/1"}}"#
+    ));
+    assert_eq!((code, v["state"].as_str()), (200, Some("ended")), "{v}");
+    let (code, r) = t.get(&format!("/api/v1/reports/{DAY}/1"));
+    assert_eq!(code, 200, "{r}");
+    let a = &r["attendance"];
+    assert_eq!(
+        (
+            a["present"].as_u64(),
+            a["sick"].as_u64(),
+            a["absent"].as_u64()
+        ),
+        (Some(2), Some(1), Some(37)),
+        "{r:#}"
+    );
+    assert_eq!(r["health"]["morning"]["checked"], 2, "{r:#}");
+    assert_eq!(
+        r["health"]["morning"]["fever_ids"],
+        serde_json::json!([S(3)])
+    );
+    assert!(r["started_early_at"].is_string() && r["ended_early_at"].is_string());
+    assert_eq!(r["revision"], 1);
+    // A correction after the end makes revision 2.
+    let (code, v) = t.act(&set(&S(4), "leave"));
+    assert_eq!(
+        (code, v["report_revised"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
+    let (_, r) = t.get(&format!("/api/v1/reports/{DAY}/1"));
+    assert_eq!(
+        (r["revision"].as_u64(), r["attendance"]["absent"].as_u64()),
+        (Some(2), Some(36))
+    );
+
+    // --- The morning check closed at 08:30: the unseen without leave are followed up.
+    // Seen: 1 (checked and in), 2 (in), 3 (checked); 4 is on leave: 36 follow-ups.
+    set_clock(&demo, &at("08:31"));
+    demo.wait_secs("the follow-ups", 10, |s| pending(s, "followup") == 36);
+    let (code, f) = t.get("/api/v1/followups");
+    assert_eq!(code, 200);
+    let list = f["followups"].as_array().unwrap();
+    assert_eq!(list.len(), 36);
+    assert!(
+        list.iter()
+            .all(|x| x["state"] == "open" && x["student_id"] != S(4))
+    );
+    let resolve = |id: &str, res: &str| {
+        format!(
+            r#"{{"action":"resolve_followup","followup_id":"{id}","resolution":"{res}","contacted_guardian":true}}"#
+        )
+    };
+    let id = format!("{DAY}/{}", S(5));
+    assert_eq!(t.act(&resolve(&id, "  ")).0, 400);
+    assert_eq!(t.act(&resolve(&id, "发烧在家休息")).0, 200);
+    assert_eq!(t.act(&resolve(&id, "again")).0, 409);
+    assert_eq!(t.act(&resolve("2026-11-23/nobody", "x")).0, 404);
+
+    // --- Alarms: a drill needs a teacher; anyone raises a real one; clearing needs a teacher.
+    assert_eq!(demo.act(r#"{"action":"raise_alarm","drill":true}"#).0, 401);
+    let (code, drill) = t.act(r#"{"action":"raise_alarm","drill":true}"#);
+    assert_eq!(code, 200, "{drill}");
+    let (code, real) = demo.act(r#"{"action":"raise_alarm"}"#);
+    assert_eq!(code, 200, "{real}");
+    let s = demo.wait_for("two alarms", |s| s["alarms"].as_array().unwrap().len() == 2);
+    assert!(
+        s["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["drill"] == true)
+    );
+    let clear = |v: &Value| format!(r#"{{"action":"clear_alarm","alarm_id":{}}}"#, v["alarm_id"]);
+    assert_eq!(demo.act(&clear(&real)).0, 401);
+    assert_eq!(t.act(&clear(&real)).0, 200);
+    let (code, v) = t.act(&clear(&drill));
+    assert_eq!((code, v["siren"].as_bool()), (200, Some(false)), "{v}");
+    assert_eq!(t.act(&clear(&drill)).0, 404);
+    assert!(demo.status()["alarms"].as_array().unwrap().is_empty());
+
+    // --- Period 3 (10:00) cancelled: nobody is marked; taps during it check nobody in.
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"cancel_lesson","lesson_id":"{DAY}/3","reason":"运动会"}}"#
+    ));
+    assert_eq!((code, v["state"].as_str()), (200, Some("cancelled")), "{v}");
+    let (_, r) = t.get(&format!("/api/v1/reports/{DAY}/3"));
+    assert_eq!(
+        (r["cancelled"].as_bool(), r["attendance"]["absent"].as_u64()),
+        (Some(true), Some(0))
+    );
+    set_clock(&demo, &at("10:10"));
+    demo.tap(CARD_1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = demo.status();
+    assert!(s["lesson"].is_null(), "{s:#}");
+
+    // Period 2 (08:55-09:40) ended meanwhile, unattended: finalised, all 40 absent.
+    demo.wait_for("period 2's report", |s| pending(s, "lesson_report") == 4);
+
+    // --- The clock jumps back to 08:10: periods 1 and 2 stay ended.
+    set_clock(&demo, &at("08:10"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !demo.log_text().contains("The clock jumped backwards") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jump not flagged: {}",
+            demo.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let s = demo.status();
+    assert!(s["lesson"].is_null(), "period 1 must not reopen: {s:#}");
+    demo.tap(CARD_1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(demo.status()["counters"]["check_ins"], 2);
+
+    // --- A local notice shows on the board; a bad one is refused.
+    let (code, v) =
+        t.act(r#"{"action":"post_notice","title":"明天带画笔","body":"美术课需要水彩笔。"}"#);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        t.act(r#"{"action":"post_notice","title":"","body":"x"}"#).0,
+        400
+    );
+    let s = demo.status();
+    assert!(
+        s["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["title"] == "明天带画笔"),
+        "{s:#}"
+    );
+
+    // --- Everything the cloud needs is queued.
+    let s = demo.status();
+    assert_eq!(pending(&s, "lesson"), 3, "start, end, cancel: {s:#}");
+    assert_eq!(
+        pending(&s, "lesson_report"),
+        4,
+        "p1 twice (revision 2), p2, p3: {s:#}"
+    );
+    assert_eq!(pending(&s, "followup"), 37);
+    assert_eq!(pending(&s, "alarm"), 4);
+    assert_eq!(pending(&s, "health_check"), 2);
+    // p1: 2 card check-ins, 2 overrides, 37 finalised, 1 override after the end; p2: 40.
+    assert_eq!(pending(&s, "attendance"), 2 + 2 + 37 + 1 + 40, "{s:#}");
+
+    // --- The audit log names who did what; logout ends the session.
+    let (code, audit) = t.get("/api/v1/audit");
+    assert_eq!(code, 200);
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "lesson.started",
+        "lesson.ended",
+        "lesson.cancelled",
+        "attendance.override",
+        "followup.resolve",
+        "alarm.clear",
+        "notice.post",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    assert!(
+        audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["actor"] == "T01")
+    );
+
+    // Nothing identifying reached the log.
+    let log = demo.log_text();
+    for secret in ["姜芷若", CARD_1, CARD_3, DEMO_PIN] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}

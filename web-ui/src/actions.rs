@@ -1,0 +1,219 @@
+//! What people do through the board: log in, act (teacher actions, alarms) and look at
+//! the classroom's state. The device decides what an action means; this module decides who
+//! may ask (roles) and how (sessions, CSRF), see [`crate::auth`].
+
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+/// How someone unlocks teacher mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A teacher's staff id and PIN.
+    Pin {
+        /// Staff id.
+        staff_id: String,
+        /// The PIN as typed.
+        pin: String,
+    },
+    /// The staff card tapped on the board's reader within the last few seconds (claimable
+    /// once, and only by the board's own kiosk browser, i.e. from the loopback address).
+    Card,
+}
+
+/// A state-changing request (`POST /api/v1/actions`, body `{"action": "...", ...}`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Start a lesson before its time (check-in stays open; lateness still counts from the
+    /// timetable's start).
+    StartLesson {
+        /// "YYYY-MM-DD/P".
+        lesson_id: String,
+    },
+    /// End a lesson now (it is finalised at once).
+    EndLesson {
+        /// "YYYY-MM-DD/P".
+        lesson_id: String,
+    },
+    /// Cancel a lesson that has not ended (nobody is marked absent).
+    CancelLesson {
+        /// "YYYY-MM-DD/P".
+        lesson_id: String,
+        /// Why (optional, e.g. "sports day").
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Set a student's status in a lesson (wins over card/face/system).
+    SetAttendance {
+        /// "YYYY-MM-DD/P".
+        lesson_id: String,
+        /// Student id.
+        student_id: String,
+        /// present / late / absent / leave / sick.
+        status: String,
+    },
+    /// Resolve a same-day follow-up.
+    ResolveFollowup {
+        /// "YYYY-MM-DD/student".
+        followup_id: String,
+        /// What the teacher found out, e.g. "fever, at home".
+        resolution: String,
+        /// Whether the guardian was contacted.
+        contacted_guardian: bool,
+    },
+    /// Raise an emergency alarm (anyone) or a drill (teacher).
+    RaiseAlarm {
+        /// A drill: marked as such everywhere.
+        #[serde(default)]
+        drill: bool,
+    },
+    /// Clear an active alarm (teacher or technician).
+    ClearAlarm {
+        /// The alarm's id.
+        alarm_id: String,
+    },
+    /// Post a local notice on this board.
+    PostNotice {
+        /// Title.
+        title: String,
+        /// Text.
+        body: String,
+        /// Higher shows first (0..=100).
+        #[serde(default)]
+        priority: i64,
+        /// Shown from (RFC 3339; default now).
+        #[serde(default)]
+        valid_from: Option<String>,
+        /// Shown until (RFC 3339; default end of today).
+        #[serde(default)]
+        valid_until: Option<String>,
+    },
+    /// Withdraw a local notice.
+    WithdrawNotice {
+        /// The notice's id.
+        notice_id: String,
+    },
+    /// Enter approved leave for a student (from now until `until`).
+    EnterLeave {
+        /// Student id.
+        student_id: String,
+        /// Leave ends (RFC 3339).
+        until: String,
+        /// Why (kept on the device).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Record symptoms (and optionally a temperature taken by hand) at a health check.
+    RecordSymptoms {
+        /// Student id.
+        student_id: String,
+        /// E.g. ["cough", "fever"].
+        symptoms: Vec<String>,
+        /// A temperature taken by hand.
+        #[serde(default)]
+        temp_c: Option<f64>,
+    },
+}
+
+impl Action {
+    /// The action's name (the `action` field).
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::StartLesson { .. } => "start_lesson",
+            Self::EndLesson { .. } => "end_lesson",
+            Self::CancelLesson { .. } => "cancel_lesson",
+            Self::SetAttendance { .. } => "set_attendance",
+            Self::ResolveFollowup { .. } => "resolve_followup",
+            Self::RaiseAlarm { .. } => "raise_alarm",
+            Self::ClearAlarm { .. } => "clear_alarm",
+            Self::PostNotice { .. } => "post_notice",
+            Self::WithdrawNotice { .. } => "withdraw_notice",
+            Self::EnterLeave { .. } => "enter_leave",
+            Self::RecordSymptoms { .. } => "record_symptoms",
+        }
+    }
+
+    /// Whether `role` may do this. Anyone at the board may raise a real alarm; drills and
+    /// clearing need a teacher or technician; the rest is the teacher's.
+    #[must_use]
+    pub const fn allowed(&self, role: Role) -> bool {
+        match self {
+            Self::RaiseAlarm { drill: false } => true,
+            Self::RaiseAlarm { drill: true } | Self::ClearAlarm { .. } => {
+                matches!(role, Role::Teacher | Role::Technician)
+            }
+            _ => matches!(role, Role::Teacher),
+        }
+    }
+}
+
+/// What can be looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// Teachers who can unlock teacher mode (id, name): the login picker (anyone).
+    Staff,
+    /// The current lesson with its roll (names, statuses): teacher.
+    Lesson,
+    /// A lesson's report: teacher.
+    Report {
+        /// "YYYY-MM-DD/P".
+        lesson_id: String,
+    },
+    /// Today's follow-up list: teacher.
+    Followups,
+    /// The last audit rows: teacher or technician.
+    Audit,
+}
+
+impl View {
+    /// Whether `role` may look.
+    #[must_use]
+    pub const fn allowed(&self, role: Role) -> bool {
+        match self {
+            Self::Staff => true,
+            Self::Audit => matches!(role, Role::Teacher | Role::Technician),
+            _ => matches!(role, Role::Teacher),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_by_tag_and_refuse_unknown_fields() {
+        let a: Action = serde_json::from_str(
+            r#"{"action":"set_attendance","lesson_id":"2026-11-23/1","student_id":"s1","status":"sick"}"#,
+        )
+        .unwrap();
+        assert_eq!(a.name(), "set_attendance");
+        assert!(
+            serde_json::from_str::<Action>(r#"{"action":"raise_alarm","drill":true,"x":1}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<Action>(r#"{"action":"format_disk"}"#).is_err());
+    }
+
+    #[test]
+    fn only_a_real_alarm_is_open_to_the_kiosk() {
+        assert!(Action::RaiseAlarm { drill: false }.allowed(Role::Kiosk));
+        assert!(!Action::RaiseAlarm { drill: true }.allowed(Role::Kiosk));
+        assert!(Action::RaiseAlarm { drill: true }.allowed(Role::Technician));
+        let clear = Action::ClearAlarm {
+            alarm_id: "a".into(),
+        };
+        assert!(!clear.allowed(Role::Kiosk));
+        assert!(clear.allowed(Role::Technician));
+        let set = Action::EndLesson {
+            lesson_id: "x".into(),
+        };
+        assert!(set.allowed(Role::Teacher));
+        assert!(!set.allowed(Role::Technician));
+        assert!(!set.allowed(Role::Kiosk));
+        assert!(View::Staff.allowed(Role::Kiosk));
+        assert!(!View::Lesson.allowed(Role::Kiosk));
+    }
+}

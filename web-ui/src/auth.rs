@@ -1,0 +1,371 @@
+//! Sessions, roles, CSRF and login rate limiting.
+//!
+//! * Roles: `kiosk` (no session: what anyone at the board may do), `teacher` (unlocked by
+//!   PIN or staff card), `technician`.
+//! * A session is a random token in an `HttpOnly; SameSite=Strict` cookie, kept in memory
+//!   (a daemon restart logs everyone out, which is the safe direction). It expires after
+//!   [`TEACHER_IDLE`] (teacher) or [`TECHNICIAN_IDLE`] without requests, and after
+//!   [`MAX_AGE`] in any case.
+//! * CSRF: every state-changing request with a session must carry the session's token in
+//!   `X-CSRF-Token`; requests without a session must be `application/json` (which a
+//!   cross-site form cannot send without a CORS preflight, and no CORS is allowed).
+//! * Failed logins are counted per client address: [`MAX_FAILURES`] within
+//!   [`FAILURE_WINDOW`] locks that address out until the window ends.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+/// Teacher mode locks itself after this long without a request.
+pub const TEACHER_IDLE: Duration = Duration::from_secs(180);
+/// Technician sessions expire after this long without a request.
+pub const TECHNICIAN_IDLE: Duration = Duration::from_secs(900);
+/// No session lives longer than this.
+pub const MAX_AGE: Duration = Duration::from_secs(8 * 3600);
+/// Failed logins allowed per client address within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 5;
+/// The window over which failures count.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+/// The session cookie's name.
+pub const COOKIE: &str = "ketang_session";
+/// The CSRF header's name.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Who may do what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Anyone at the board, no session.
+    Kiosk,
+    /// A teacher, unlocked by PIN or staff card.
+    Teacher,
+    /// A technician (password, separate pages).
+    Technician,
+}
+
+impl Role {
+    /// The name used in JSON and the audit log.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Kiosk => "kiosk",
+            Self::Teacher => "teacher",
+            Self::Technician => "technician",
+        }
+    }
+
+    fn idle(self) -> Duration {
+        match self {
+            Self::Technician => TECHNICIAN_IDLE,
+            _ => TEACHER_IDLE,
+        }
+    }
+}
+
+/// The person behind a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// Staff id ("kiosk" for no session).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+impl Actor {
+    /// The actor of a request without a session.
+    #[must_use]
+    pub fn kiosk() -> Self {
+        Self {
+            id: "kiosk".to_owned(),
+            name: String::new(),
+            role: Role::Kiosk,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    actor: Actor,
+    csrf: String,
+    created: Instant,
+    last_seen: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+/// A session found for a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) token: String,
+    pub(crate) actor: Actor,
+    pub(crate) csrf: String,
+}
+
+/// The live sessions and the login failure counters.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Sessions {
+    /// Opens a session; returns (token, csrf token).
+    pub(crate) fn open(&self, actor: Actor) -> (String, String) {
+        let (t, csrf) = (token(), token());
+        let now = Instant::now();
+        let mut s = lock(&self.sessions);
+        s.retain(|_, v| !expired(v, now));
+        s.insert(
+            t.clone(),
+            Session {
+                actor,
+                csrf: csrf.clone(),
+                created: now,
+                last_seen: now,
+            },
+        );
+        (t, csrf)
+    }
+
+    pub(crate) fn close(&self, token: &str) {
+        lock(&self.sessions).remove(token);
+    }
+
+    /// The session named by the request's cookie, touched. `Ok(None)`: no cookie.
+    ///
+    /// # Errors
+    /// The cookie names a session that expired or does not exist (401).
+    pub(crate) fn find(&self, headers: &HeaderMap) -> Result<Option<Found>, ApiError> {
+        let Some(t) = cookie(headers, COOKIE) else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        let mut s = lock(&self.sessions);
+        match s.get_mut(&t) {
+            Some(v) if !expired(v, now) => {
+                v.last_seen = now;
+                Ok(Some(Found {
+                    token: t,
+                    actor: v.actor.clone(),
+                    csrf: v.csrf.clone(),
+                }))
+            }
+            Some(_) => {
+                s.remove(&t);
+                Err(ApiError::Unauthorized(
+                    "the session expired (locked after inactivity); unlock again".to_owned(),
+                ))
+            }
+            None => Err(ApiError::Unauthorized(
+                "the session is unknown (the device may have restarted); unlock again".to_owned(),
+            )),
+        }
+    }
+
+    /// Refuses a login attempt from `ip` while it is locked out.
+    pub(crate) fn check_allowed(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let f = lock(&self.failures);
+        if let Some(f) = f.get(&ip) {
+            let elapsed = f.since.elapsed();
+            if f.count >= MAX_FAILURES && elapsed < FAILURE_WINDOW {
+                let retry_after_s = (FAILURE_WINDOW - elapsed).as_secs().max(1);
+                return Err(ApiError::TooManyRequests {
+                    message: format!("too many wrong attempts; try again in {retry_after_s} s"),
+                    retry_after_s,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        let now = Instant::now();
+        let mut f = lock(&self.failures);
+        let e = f.entry(ip).or_insert(Failures {
+            count: 0,
+            since: now,
+        });
+        if now.duration_since(e.since) >= FAILURE_WINDOW {
+            *e = Failures {
+                count: 0,
+                since: now,
+            };
+        }
+        e.count += 1;
+    }
+
+    pub(crate) fn succeeded(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            lock(&self.failures).remove(&ip);
+        }
+    }
+}
+
+fn expired(s: &Session, now: Instant) -> bool {
+    now.duration_since(s.last_seen) >= s.actor.role.idle()
+        || now.duration_since(s.created) >= MAX_AGE
+}
+
+/// The value of cookie `name`.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The `Set-Cookie` value for a session token.
+pub(crate) fn set_cookie(token: &str) -> String {
+    format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        MAX_AGE.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(crate) fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// CSRF rule for a state-changing request (see the module docs).
+pub(crate) fn check_csrf(headers: &HeaderMap, session: Option<&Found>) -> Result<(), ApiError> {
+    match session {
+        Some(s) => {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent == Some(s.csrf.as_str()) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(
+                    "missing or wrong X-CSRF-Token header (use the token the login answered)"
+                        .to_owned(),
+                ))
+            }
+        }
+        None => {
+            let json = headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if json {
+                Ok(())
+            } else {
+                Err(ApiError::BadRequest(
+                    "state-changing requests must be Content-Type: application/json".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn teacher() -> Actor {
+        Actor {
+            id: "t-01".into(),
+            name: "陈建国".into(),
+            role: Role::Teacher,
+        }
+    }
+
+    fn with_cookie(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_str(v).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_session_is_found_by_its_cookie_among_others() {
+        let s = Sessions::default();
+        let (t, csrf) = s.open(teacher());
+        let found = s
+            .find(&with_cookie(&format!("a=b; {COOKIE}={t}; c=d")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.actor, teacher());
+        assert_eq!(found.csrf, csrf);
+        assert!(s.find(&HeaderMap::new()).unwrap().is_none());
+        assert!(matches!(
+            s.find(&with_cookie(&format!("{COOKIE}=nope"))),
+            Err(ApiError::Unauthorized(_))
+        ));
+        s.close(&t);
+        assert!(s.find(&with_cookie(&format!("{COOKIE}={t}"))).is_err());
+    }
+
+    #[test]
+    fn csrf_needs_the_session_token_or_json_without_a_session() {
+        let s = Sessions::default();
+        let (t, csrf) = s.open(teacher());
+        let mut h = with_cookie(&format!("{COOKIE}={t}"));
+        let found = s.find(&h).unwrap().unwrap();
+        assert!(check_csrf(&h, Some(&found)).is_err());
+        h.insert(CSRF_HEADER, HeaderValue::from_str("wrong").unwrap());
+        assert!(check_csrf(&h, Some(&found)).is_err());
+        h.insert(CSRF_HEADER, HeaderValue::from_str(&csrf).unwrap());
+        assert!(check_csrf(&h, Some(&found)).is_ok());
+        let mut plain = HeaderMap::new();
+        assert!(check_csrf(&plain, None).is_err());
+        plain.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(check_csrf(&plain, None).is_ok());
+    }
+
+    #[test]
+    fn five_failures_lock_an_address_out_and_success_resets() {
+        let s = Sessions::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(s.check_allowed(Some(ip)).is_ok());
+            s.failed(Some(ip));
+        }
+        match s.check_allowed(Some(ip)) {
+            Err(ApiError::TooManyRequests { retry_after_s, .. }) => {
+                assert!(retry_after_s > 0 && retry_after_s <= FAILURE_WINDOW.as_secs());
+            }
+            other => panic!("expected a lockout, got {other:?}"),
+        }
+        assert!(s.check_allowed(Some(other)).is_ok());
+        s.succeeded(Some(ip));
+        assert!(s.check_allowed(Some(ip)).is_ok());
+    }
+}
