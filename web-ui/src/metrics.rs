@@ -119,6 +119,11 @@ pub(crate) fn render(s: &StatusReport) -> Result<String, std::fmt::Error> {
             "Hardware inputs rejected as malformed",
             s.counters.rejected_inputs,
         ),
+        (
+            "clock_jumps",
+            "Clock jumps seen between engine ticks",
+            s.counters.clock_jumps,
+        ),
     ] {
         let c = Counter::<u64>::default();
         c.inc_by(value);

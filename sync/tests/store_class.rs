@@ -1,0 +1,259 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Teacher actions on the real store: overrides, follow-ups, alarms, notices, staff.
+
+mod common;
+
+use common::*;
+use ketang_sync::*;
+use proptest::prelude::*;
+
+fn audit(action: &str) -> Audit {
+    Audit {
+        actor: "T01".into(),
+        role: "teacher".into(),
+        action: action.into(),
+        target: "2026-11-23/1".into(),
+        detail: serde_json::json!({}),
+        at: at("2026-11-23T08:10:00+08:00"),
+        clock_synced: true,
+    }
+}
+
+fn record(stream: Stream) -> OutboxRecord {
+    OutboxRecord {
+        stream,
+        captured_at: at("2026-11-23T08:10:00+08:00"),
+        clock_synced: true,
+        body: serde_json::json!({}),
+    }
+}
+
+const STATUSES: [AttendanceStatus; 5] = [
+    AttendanceStatus::Present,
+    AttendanceStatus::Late,
+    AttendanceStatus::Absent,
+    AttendanceStatus::Leave,
+    AttendanceStatus::Sick,
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Tap(usize),
+    Override(usize, usize),
+    Finalise,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..3).prop_map(Op::Tap),
+        (0usize..3, 0usize..5).prop_map(|(s, st)| Op::Override(s, st)),
+        Just(Op::Finalise),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Any sequence of taps, teacher overrides and lesson ends (then a final end) leaves
+    /// exactly one status per student: the teacher's last word, else the first check-in,
+    /// else what the end decided; and every change has its attendance record.
+    #[test]
+    fn exactly_one_final_status_per_student(ops in prop::collection::vec(op(), 0..25)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+            store.replace_school(school()).await.unwrap();
+            let ids = ["S001", "S002", "S003"];
+            let mut model: [Option<AttendanceStatus>; 3] = [None; 3];
+            let mut records = 0u64;
+            let mut finalised = false;
+            let mut ops = ops;
+            ops.push(Op::Finalise);
+            for op in ops {
+                match op {
+                    Op::Tap(s) => {
+                        if let CheckInOutcome::Recorded { .. } =
+                            store.check_in(check_in(ids[s], "2026-11-23T07:58:00+08:00")).await.unwrap()
+                        {
+                            assert!(model[s].is_none(), "a second check-in was recorded");
+                            model[s] = Some(AttendanceStatus::Present);
+                            records += 1;
+                        }
+                    }
+                    Op::Override(s, st) => {
+                        let report = finalised.then(|| serde_json::json!({"revised": true}));
+                        let (prev, _) = store
+                            .override_attendance(lesson(), ids[s].into(), STATUSES[st], audit("attendance.override"), record(Stream::Attendance), report)
+                            .await
+                            .unwrap();
+                        assert_eq!(prev, model[s]);
+                        model[s] = Some(STATUSES[st]);
+                        records += 1;
+                    }
+                    Op::Finalise => {
+                        let roll = store.lesson_roll(lesson().id, "g7-3".into()).await.unwrap();
+                        let marks: Vec<Mark> = roll
+                            .iter()
+                            .filter(|(_, s)| s.is_none())
+                            .map(|(id, _)| Mark { student_id: id.clone(), status: AttendanceStatus::Absent })
+                            .collect();
+                        let n = marks.len() as u64;
+                        let seq = store
+                            .finalise_lesson(lesson(), marks, serde_json::json!({}), at("2026-11-23T08:45:00+08:00"), true)
+                            .await
+                            .unwrap();
+                        if seq.is_some() {
+                            assert!(!finalised);
+                            finalised = true;
+                            records += n;
+                            for m in &mut model {
+                                m.get_or_insert(AttendanceStatus::Absent);
+                            }
+                        }
+                    }
+                }
+            }
+            let roll = store.lesson_roll(lesson().id, "g7-3".into()).await.unwrap();
+            let got: Vec<Option<AttendanceStatus>> = roll.into_iter().map(|(_, s)| s).collect();
+            assert_eq!(got, model.to_vec());
+            assert!(got.iter().all(Option::is_some));
+            let pending = store.outbox_pending().await.unwrap();
+            assert_eq!(pending.get("attendance").copied().unwrap_or(0), records);
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_follow_up_resolves_once_with_its_record_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    store
+        .open_followups(
+            date,
+            vec!["S002".into()],
+            "absent_at_morning_check".into(),
+            at("2026-11-23T08:30:00+08:00"),
+            true,
+        )
+        .await
+        .unwrap();
+    let id = "2026-11-23/S002".to_owned();
+    let r = store
+        .resolve_followup(
+            id.clone(),
+            "病假".into(),
+            true,
+            audit("followup.resolve"),
+            record(Stream::Followup),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r, Some(Ok(_))));
+    let again = store
+        .resolve_followup(
+            id.clone(),
+            "x".into(),
+            false,
+            audit("followup.resolve"),
+            record(Stream::Followup),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Some(Err("T01".into())));
+    assert_eq!(
+        store
+            .resolve_followup(
+                "nope".into(),
+                "x".into(),
+                false,
+                audit("x"),
+                record(Stream::Followup)
+            )
+            .await
+            .unwrap(),
+        None
+    );
+    let list = store.followups(date).await.unwrap();
+    assert_eq!(list[0].state, "resolved");
+    assert_eq!(list[0].contacted_guardian, Some(true));
+    assert_eq!(list[0].name, "学生2");
+    assert_eq!(store.outbox_pending().await.unwrap()["followup"], 2);
+    let tail = store.audit_tail(10).await.unwrap();
+    assert_eq!(tail.len(), 1, "refused actions leave no audit row");
+    assert_eq!(tail[0].action, "followup.resolve");
+}
+
+#[tokio::test]
+async fn clearing_alarms_reports_what_remains_and_staff_cards_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    for (id, drill) in [("a1", false), ("a2", true)] {
+        let alarm = AlarmRecord {
+            id: id.into(),
+            source: "button".into(),
+            drill,
+            raised_at: at("2026-11-23T08:00:00+08:00"),
+            clock_synced: true,
+        };
+        store
+            .raise_alarm(alarm, record(Stream::Alarm))
+            .await
+            .unwrap();
+    }
+    let r = store
+        .clear_alarm("a1".into(), audit("alarm.clear"), record(Stream::Alarm))
+        .await
+        .unwrap();
+    assert_eq!(r.map(|(remaining, _)| remaining), Some(true));
+    let r = store
+        .clear_alarm("a1".into(), audit("alarm.clear"), record(Stream::Alarm))
+        .await
+        .unwrap();
+    assert_eq!(r, None);
+    let r = store
+        .clear_alarm("a2".into(), audit("alarm.clear"), record(Stream::Alarm))
+        .await
+        .unwrap();
+    assert_eq!(r.map(|(remaining, _)| remaining), Some(false));
+    assert!(store.active_alarms().await.unwrap().is_empty());
+
+    let t = store
+        .staff_by_card("0DEADBEEF0".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.id, "T01");
+    assert!(
+        store
+            .card_owner("0DEADBEEF0".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.staff_list().await.unwrap(),
+        vec![("T01".to_owned(), "王老师".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn staff_with_bad_pin_hashes_or_shared_cards_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let mut s = school();
+    s.staff[0].pin_hash = Some("2468".into());
+    s.staff[0].cards = vec![s.students[0].cards[0].clone()];
+    let err = store.replace_school(s).await.unwrap_err().to_string();
+    assert!(
+        err.contains("pin_hash is not an Argon2 PHC string"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a card UID of staff \"T01\" is also owned"),
+        "{err}"
+    );
+}
