@@ -34,6 +34,8 @@ pub(crate) struct Daemon {
     pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
     /// A staff card tapped on the board (claimable by the kiosk screen).
     pub(crate) unlock: Arc<std::sync::Mutex<Option<crate::teacher::PendingUnlock>>>,
+    /// Live events for the board's screen.
+    pub(crate) events: tokio::sync::broadcast::Sender<BoardEvent>,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
@@ -83,14 +85,19 @@ impl DeviceApi for Daemon {
     async fn status(&self) -> Result<StatusReport, ApiError> {
         let now = self.clock.now();
         let opens = self.cfg.school.checkin_opens;
-        let (current, next) = {
+        let (current, next, today) = {
             let tt = self
                 .timetable
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let current = tt.current(now, opens);
             let state = current.as_ref().map(|s| tt.state(s, now, opens));
-            (current.zip(state), tt.next(now, opens))
+            let today: Vec<LessonInfo> = tt
+                .slots_on(now.date_naive(), now.timezone())
+                .iter()
+                .map(|s| lesson_info(s, tt.state(s, now, opens).as_str(), None))
+                .collect();
+            (current.zip(state), tt.next(now, opens), today)
         };
         // One store job: the status is a consistent snapshot.
         let snap = self
@@ -206,6 +213,7 @@ impl DeviceApi for Daemon {
             hardware: self.hw.statuses(),
             lesson,
             next_lesson,
+            today,
             alarms,
             notices,
             counters: self.counters.snapshot(),
@@ -281,6 +289,10 @@ impl DeviceApi for Daemon {
                 }))
             }
         }
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<BoardEvent>> {
+        Some(self.events.subscribe())
     }
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {

@@ -96,6 +96,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let unlock = Arc::new(std::sync::Mutex::new(None));
+    let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
@@ -113,6 +114,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         since,
         followups_done: None,
         unlock: unlock.clone(),
+        events: events.clone(),
         clock_watch: crate::engine::lesson::ClockWatch::default(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
@@ -151,6 +153,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         started_at,
         commands: cmd_tx,
         unlock,
+        events,
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)

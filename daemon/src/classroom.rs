@@ -93,6 +93,8 @@ pub(crate) struct Classroom {
     /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
     pub(crate) unlock: Arc<Mutex<Option<crate::teacher::PendingUnlock>>>,
     pub(crate) clock_watch: crate::engine::lesson::ClockWatch,
+    /// Live events for the board's screen (nobody listening is fine).
+    pub(crate) events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
 }
 
 /// The stored form of a lesson slot.
@@ -127,8 +129,9 @@ impl Classroom {
             tokio::select! {
                 _ = tick.tick() => {
                     self.watch_clock();
-                    self.finalise_due().await;
-                    self.followups_due().await;
+                    if self.finalise_due().await | self.followups_due().await {
+                        self.changed();
+                    }
                 }
                 ev = rx.recv() => match ev {
                     Some(ev) => self.handle(ev).await,
@@ -151,7 +154,30 @@ impl Classroom {
         tracing::debug!("Classroom event loop finished.");
     }
 
+    /// Tells the board's screen; `private` only reaches trusted listeners.
+    pub(crate) fn emit(
+        &self,
+        kind: &'static str,
+        data: serde_json::Value,
+        private: serde_json::Value,
+    ) {
+        let _ = self.events.send(ketang_web::BoardEvent {
+            kind,
+            data,
+            private,
+        });
+    }
+
+    fn changed(&self) {
+        self.emit("changed", json!({}), json!({}));
+    }
+
     pub(crate) async fn handle(&mut self, ev: HwEvent) {
+        self.handle_event(ev).await;
+        self.changed();
+    }
+
+    async fn handle_event(&mut self, ev: HwEvent) {
         match ev {
             HwEvent::CardTap { reader, uid } => self.card_tap(reader, uid.to_string()).await,
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
@@ -224,10 +250,11 @@ impl Classroom {
             at,
             clock_synced: synced,
         };
-        let Some((student_id, _name)) = owner else {
+        let Some((student_id, name)) = owner else {
             match self.store.staff_by_card(tap.uid.clone()).await {
                 Ok(Some(staff)) => {
                     tap.outcome = CardTapOutcome::Staff;
+                    self.emit("staff_card", json!({}), json!({"name": staff.name}));
                     self.offer_unlock(staff);
                     tracing::info!(%reader, "Staff card tapped; teacher mode offered to the board's screen.");
                     return self.store_tap(tap).await;
@@ -236,6 +263,7 @@ impl Classroom {
                 Err(e) => return self.store_health.failed("looking up a staff card", &e),
             }
             bump(&self.counters.unknown_cards);
+            self.emit("tap", json!({"outcome": "unknown_card"}), json!({}));
             tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
             return self.store_tap(tap).await;
         };
@@ -245,6 +273,11 @@ impl Classroom {
         }
         let Some(slot) = self.current_slot() else {
             tap.outcome = CardTapOutcome::NoLesson;
+            self.emit(
+                "tap",
+                json!({"outcome": "no_lesson"}),
+                json!({"name": name}),
+            );
             tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
             return self.store_tap(tap).await;
         };
@@ -257,6 +290,11 @@ impl Classroom {
             Ok(true) => {}
             Ok(false) => {
                 tap.outcome = CardTapOutcome::NotOnRoster;
+                self.emit(
+                    "tap",
+                    json!({"outcome": "not_on_roster"}),
+                    json!({"name": name}),
+                );
                 tracing::info!(%reader, lesson = %slot.id(), "Card of a student not on this lesson's roster.");
                 return self.store_tap(tap).await;
             }
@@ -298,10 +336,20 @@ impl Classroom {
         match self.store.check_in(check_in).await {
             Ok(CheckInOutcome::Recorded { seq }) => {
                 self.store_health.ok();
+                self.emit(
+                    "tap",
+                    json!({"outcome": "checked_in", "status": status}),
+                    json!({"name": name}),
+                );
                 bump(&self.counters.check_ins);
                 tracing::info!(%reader, lesson = %slot.id(), status = status.as_str(), seq, "Check-in recorded.");
             }
-            Ok(CheckInOutcome::AlreadyRecorded { .. }) => {
+            Ok(CheckInOutcome::AlreadyRecorded { status }) => {
+                self.emit(
+                    "tap",
+                    json!({"outcome": "repeat", "status": status}),
+                    json!({"name": name}),
+                );
                 tracing::debug!(%reader, lesson = %slot.id(), "Repeated tap; the first check-in stands.");
             }
             Err(e) => self.store_health.failed("recording a check-in", &e),
@@ -310,7 +358,8 @@ impl Classroom {
 
     /// Finalises today's lessons that have ended or were cancelled (and, unless the teacher
     /// acted on them, ended after `since`).
-    async fn finalise_due(&mut self) {
+    /// Whether anything was finalised.
+    async fn finalise_due(&mut self) -> bool {
         let now = self.clock.now();
         let due: Vec<Slot> = {
             let tt = self.tt();
@@ -328,19 +377,23 @@ impl Classroom {
                 })
                 .collect()
         };
+        let any = !due.is_empty();
         for slot in due {
             if let Err(e) = self.finalise(&slot).await {
-                return self.store_health.failed("finalising a lesson", &e);
+                self.store_health.failed("finalising a lesson", &e);
+                return true;
             }
         }
+        any
     }
 
     /// Once a day, when the morning check window closes: opens the follow-ups.
-    async fn followups_due(&mut self) {
+    /// Whether follow-ups were opened (or tried) now.
+    async fn followups_due(&mut self) -> bool {
         let now = self.clock.now();
         let date = now.date_naive();
         if self.followups_done == Some(date) || now.time() < self.school.morning_check.1 {
-            return;
+            return false;
         }
         let tz = now.timezone();
         let local = |t: chrono::NaiveTime| {
@@ -353,7 +406,7 @@ impl Classroom {
             local(self.school.morning_check.1),
         ) else {
             self.followups_done = Some(date);
-            return;
+            return false;
         };
         let school_day = !self
             .timetable
@@ -365,7 +418,7 @@ impl Classroom {
         // the window closed (it saw nobody).
         if !school_day || self.since >= end {
             self.followups_done = Some(date);
-            return;
+            return false;
         }
         match self.open_followups(date, (start, end)).await {
             Ok(n) => {
@@ -374,6 +427,7 @@ impl Classroom {
             }
             Err(e) => self.store_health.failed("opening follow-ups", &e),
         }
+        true
     }
 
     async fn open_followups(
@@ -527,6 +581,7 @@ impl Classroom {
             "fever": fever,
             "threshold_c": self.school.fever_threshold_c,
         });
+        let (student_id, temp_c) = (p.student_id.clone(), p.temp_c);
         let rec = HealthCheckRecord {
             symptoms: Vec::new(),
             student_id: p.student_id,
@@ -546,6 +601,12 @@ impl Classroom {
             Ok(seq) => {
                 self.store_health.ok();
                 bump(&self.counters.health_checks);
+                let name = self.store.student_name(student_id).await.ok().flatten();
+                self.emit(
+                    "health",
+                    json!({"fever": fever, "window": window}),
+                    json!({"name": name, "temp_c": (temp_c * 10.0).round() / 10.0}),
+                );
                 tracing::info!(window, fever, seq, "Health check recorded.");
             }
             Err(e) => self.store_health.failed("recording a health check", &e),

@@ -86,6 +86,7 @@ impl Classroom {
         if let Err(e) = &result {
             tracing::info!(action = name, error = %e, "Action refused or failed.");
         }
+        self.emit("changed", json!({}), json!({}));
         let _ = cmd.reply.send(result);
     }
 

@@ -20,6 +20,9 @@ use crate::{ApiError, SimError, StatusReport, metrics};
 struct AppState<D> {
     device: Arc<D>,
     sessions: Arc<Sessions>,
+    /// Turns true when the server shuts down: live event streams end then, so the
+    /// graceful shutdown is not held up by open pages.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl<D> Clone for AppState<D> {
@@ -27,6 +30,7 @@ impl<D> Clone for AppState<D> {
         Self {
             device: self.device.clone(),
             sessions: self.sessions.clone(),
+            stopping: self.stopping.clone(),
         }
     }
 }
@@ -82,6 +86,10 @@ pub trait DeviceApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
         not_supported()
     }
+    /// Live events for the board's screen; `None` when the device has none.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<crate::BoardEvent>> {
+        None
+    }
     /// Answers `view` for `actor` (whose role was checked).
     fn view(
         &self,
@@ -94,13 +102,24 @@ pub trait DeviceApi: Send + Sync + 'static {
 
 /// Builds the router for `device`.
 pub fn router<D: DeviceApi>(device: Arc<D>) -> Router {
+    router_with(device, Arc::new(tokio::sync::watch::channel(false).0))
+}
+
+fn router_with<D: DeviceApi>(
+    device: Arc<D>,
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
+) -> Router {
     let simulated = device.simulated();
     let state = AppState {
         device,
         sessions: Arc::new(Sessions::default()),
+        stopping,
     };
     let mut r = Router::new()
-        .route("/", get(index))
+        .route("/", get(board))
+        .route("/status", get(index))
+        .route("/assets/board.js", get(board_js))
+        .route("/assets/board.css", get(board_css))
         .route("/healthz", get(healthz::<D>))
         .route("/api/v1/status", get(status::<D>))
         .route("/metrics", get(metrics_text::<D>))
@@ -109,6 +128,7 @@ pub fn router<D: DeviceApi>(device: Arc<D>) -> Router {
             get(session_info::<D>).post(login::<D>).delete(logout::<D>),
         )
         .route("/api/v1/actions", post(act::<D>))
+        .route("/api/v1/events", get(events::<D>))
         .route("/api/v1/staff", get(view_staff::<D>))
         .route("/api/v1/lesson", get(view_lesson::<D>))
         .route("/api/v1/reports/{date}/{period}", get(view_report::<D>))
@@ -133,12 +153,44 @@ pub async fn serve<D: DeviceApi>(
     device: Arc<D>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopping = Arc::new(tokio::sync::watch::channel(false).0);
+    let app = router_with(device, stopping.clone());
     axum::serve(
         listener,
-        router(device).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    })
     .await
+}
+
+async fn board() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(include_str!("assets/board.html")),
+    )
+}
+
+async fn board_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/board.js"),
+    )
+}
+
+async fn board_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/board.css"),
+    )
 }
 
 async fn index() -> impl IntoResponse {
@@ -249,6 +301,58 @@ async fn sim_button<D: DeviceApi>(
     let req: SimButton = parse_json(&body)?;
     d.sim_button(req.button).await.map_err(ApiError::from)?;
     Ok(accepted())
+}
+
+/// Server-sent events for the board (see [`crate::BoardEvent`]); a `hello` first, then
+/// events as they happen, and a comment every 15 s to keep proxies from closing it.
+async fn events<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let loopback = peer(&req).is_some_and(|i| i.is_loopback());
+    let unlocked = s
+        .sessions
+        .find(req.headers())
+        .ok()
+        .flatten()
+        .is_some_and(|f| f.actor.role != auth::Role::Kiosk);
+    let trusted = loopback || unlocked;
+    let rx = s
+        .device
+        .subscribe()
+        .ok_or_else(|| ApiError::Unavailable("no live events on this device".to_owned()))?;
+    let hello = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(Event::default().event("hello").data("{}"))
+    });
+    let live = futures_util::stream::unfold(rx, move |mut rx| async move {
+        let e = match rx.recv().await {
+            Ok(ev) => {
+                let mut data = ev.data;
+                if trusted
+                    && let (Some(d), Some(p)) = (data.as_object_mut(), ev.private.as_object())
+                {
+                    d.extend(p.clone());
+                }
+                Event::default().event(ev.kind).data(data.to_string())
+            }
+            // A slow listener missed some: tell it to refetch the status.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Event::default().event("changed").data("{}")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(e), rx))
+    });
+    let mut stop = s.stopping.subscribe();
+    let stopped = async move {
+        let _ = stop.wait_for(|v| *v).await;
+    };
+    let stream =
+        futures_util::StreamExt::take_until(futures_util::StreamExt::chain(hello, live), stopped);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -528,6 +632,7 @@ mod tests {
             }],
             lesson: None,
             next_lesson: None,
+            today: vec![],
             alarms: vec![],
             notices: vec![],
             counters: Counters {

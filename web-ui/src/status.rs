@@ -33,6 +33,8 @@ pub struct StatusReport {
     pub lesson: Option<LessonInfo>,
     /// The next lesson today, if any.
     pub next_lesson: Option<LessonInfo>,
+    /// Today's lessons in time order, with their states (the board's timetable).
+    pub today: Vec<LessonInfo>,
     /// Alarms not yet cleared.
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.
@@ -138,7 +140,7 @@ pub struct LessonInfo {
     pub teacher: String,
     /// Room.
     pub room: Option<String>,
-    /// upcoming / open / in_progress / ended.
+    /// upcoming / open / in_progress / ended / cancelled.
     pub state: String,
     /// Start (RFC 3339).
     pub starts_at: String,
@@ -210,4 +212,17 @@ pub struct Counters {
     pub rejected_inputs: u64,
     /// Clock jumps seen (backwards > 2 s or forwards > 5 min between ticks).
     pub clock_jumps: u64,
+}
+
+/// Something the board's screen shows as it happens (a check-in, a fever, a staff card).
+/// `private` (names, temperatures) goes only to the board's own screen (loopback) and to
+/// unlocked sessions; other listeners get `data` alone.
+#[derive(Debug, Clone)]
+pub struct BoardEvent {
+    /// Event name: `tap`, `health`, `staff_card`, `changed`.
+    pub kind: &'static str,
+    /// What anyone may see.
+    pub data: serde_json::Value,
+    /// Added for trusted listeners.
+    pub private: serde_json::Value,
 }

@@ -36,13 +36,36 @@ pub struct Demo {
 impl Demo {
     /// Starts `ketangd demo` on a free port with its data in `data_dir`.
     pub fn start(data_dir: &Path, clock: Option<&str>) -> Demo {
+        Self::start_with(data_dir, clock, None, None)
+    }
+
+    /// Starts `ketangd demo` listening on `listen`.
+    pub fn start_on(data_dir: &Path, clock: Option<&str>, listen: &str) -> Demo {
+        Self::start_with(data_dir, clock, Some(listen), None)
+    }
+
+    /// Starts `ketangd demo` with an optional listen address and broker URL.
+    pub fn start_with(
+        data_dir: &Path,
+        clock: Option<&str>,
+        listen: Option<&str>,
+        broker: Option<&str>,
+    ) -> Demo {
         let log = data_dir.with_extension("log");
         let started = Instant::now();
         let mut cmd = Command::new(BIN);
-        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
+        cmd.args([
+            "demo",
+            "--listen",
+            listen.unwrap_or("127.0.0.1:0"),
+            "--data-dir",
+        ])
+        .arg(data_dir);
         if let Some(c) = clock {
             cmd.args(["--clock", c]);
+        }
+        if let Some(b) = broker {
+            cmd.args(["--broker", b]);
         }
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -1,0 +1,480 @@
+// The class board: live status over server-sent events, check-in feedback, teacher mode,
+// emergency takeover. No framework, no build step, nothing from the internet.
+"use strict";
+
+const I18N = {
+  zh: {
+    teacher_mode: "教师", offline: "与设备的连接已断开，正在重新连接…", today: "今日课表", notices: "通知",
+    raise_alarm: "紧急报警", drill: "演练 DRILL", alarm_title: "紧急警报",
+    alarm_step1: "保持冷静，听从老师指挥", alarm_step2: "按疏散路线有序离开教室", alarm_step3: "到达集合点后清点人数",
+    clear_alarm: "解除警报（需教师解锁）", unlock_title: "教师解锁", unlock_card_hint: "选择您的名字并输入PIN码，或在读卡器上刷教师卡。",
+    cancel: "取消", tab_roll: "点名", tab_report: "课堂报告", tab_followups: "缺勤跟进", tab_notice: "发布通知",
+    lock: "锁定", start_lesson: "开始上课", end_lesson: "下课", cancel_lesson: "取消本节", drill_start: "报警演练",
+    notice_title: "标题", notice_body: "内容", post: "发布",
+    period: n => `第${n}节`, no_lesson: "当前没有课", next: "下一节", none_today: "今天没有课",
+    open: "签到中", in_progress: "上课中", ended: "已下课", upcoming: "未开始", cancelled: "已取消",
+    present: "已到", late: "迟到", absent: "缺勤", leave: "请假", sick: "病假", unmarked: "未到",
+    checked_in: "已签到", repeat: "已签到过", unknown_card: "未登记的卡", not_on_roster: "不在本节课名单中",
+    no_lesson_tap: "现在不是签到时间", fever: "体温偏高，请到老师处复测", normal_temp: "体温正常",
+    synced: "已同步", unsynced: n => `待同步 ${n}`, not_connected: "离线",
+    unlocked_as: n => `${n}（教师模式）`, lock_in: s => `${s}秒后自动锁定`,
+    need_unlock: "需要教师解锁", conflict: "当前不能执行：", bad_input: "输入有误：", not_found: "未找到：",
+    failed: "操作失败，请重试", wrong_pin: "PIN码错误", too_many: s => `错误次数过多，请${s}秒后再试`,
+    done: "已完成", confirm_cancel: "确定取消本节课吗？", report_none: "本节课结束后才有报告",
+    roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
+    resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
+    no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
+  },
+  en: {
+    teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
+    raise_alarm: "Emergency", drill: "DRILL", alarm_title: "EMERGENCY",
+    alarm_step1: "Stay calm and follow your teacher", alarm_step2: "Leave the room by the evacuation route", alarm_step3: "Count everyone at the assembly point",
+    clear_alarm: "Clear the alarm (teacher unlock)", unlock_title: "Teacher unlock", unlock_card_hint: "Choose your name and enter your PIN, or tap your staff card on the reader.",
+    cancel: "Cancel", tab_roll: "Roll", tab_report: "Lesson report", tab_followups: "Follow-ups", tab_notice: "Post a notice",
+    lock: "Lock", start_lesson: "Start lesson", end_lesson: "End lesson", cancel_lesson: "Cancel lesson", drill_start: "Alarm drill",
+    notice_title: "Title", notice_body: "Text", post: "Post",
+    period: n => `Period ${n}`, no_lesson: "No lesson now", next: "Next", none_today: "No lessons today",
+    open: "Check-in open", in_progress: "In progress", ended: "Ended", upcoming: "Upcoming", cancelled: "Cancelled",
+    present: "Present", late: "Late", absent: "Absent", leave: "Leave", sick: "Sick", unmarked: "Not in",
+    checked_in: "Checked in", repeat: "Already checked in", unknown_card: "Unknown card", not_on_roster: "Not on this lesson's roster",
+    no_lesson_tap: "No lesson open for check-in", fever: "Temperature high: see your teacher", normal_temp: "Temperature normal",
+    synced: "Synced", unsynced: n => `${n} waiting`, not_connected: "Offline",
+    unlocked_as: n => `${n} (teacher mode)`, lock_in: s => `locks in ${s} s`,
+    need_unlock: "Teacher unlock needed", conflict: "Not possible now: ", bad_input: "Check the input: ", not_found: "Not found: ",
+    failed: "That failed; try again", wrong_pin: "Wrong PIN", too_many: s => `Too many attempts; try again in ${s} s`,
+    done: "Done", confirm_cancel: "Cancel this lesson?", report_none: "The report exists once the lesson has ended",
+    roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
+    resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
+    no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
+  },
+};
+
+const params = new URLSearchParams(location.search);
+const S = {
+  lang: params.get("lang") || localStorage.getItem("ketang.lang") || "zh",
+  status: null, session: null, clockOffset: 0, tz: "Asia/Shanghai",
+  lastTouch: Date.now(), pinFor: null, pin: "", tab: "roll", pendingClear: null,
+};
+const $ = id => document.getElementById(id);
+const t = (k, ...a) => { const v = (I18N[S.lang] || I18N.zh)[k]; return typeof v === "function" ? v(...a) : (v ?? k); };
+const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+// --- HTTP ---------------------------------------------------------------------------
+class ApiError extends Error { constructor(code, msg, body) { super(msg); this.code = code; this.body = body; } }
+
+async function api(path, opts = {}) {
+  const headers = { "content-type": "application/json" };
+  if (S.session) headers["x-csrf-token"] = S.session.csrf_token;
+  let res;
+  try {
+    res = await fetch(path, { credentials: "same-origin", ...opts, headers });
+  } catch (e) {
+    throw new ApiError(0, t("offline"));
+  }
+  const text = await res.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+  if (!res.ok) {
+    if (res.status === 401 && S.session) { endSession(); }
+    throw new ApiError(res.status, (body && body.error) || res.statusText, body);
+  }
+  return body;
+}
+
+function explain(e) {
+  switch (e.code) {
+    case 0: return t("offline");
+    case 401: return t("need_unlock");
+    case 403: return t("need_unlock") + " (" + e.message + ")";
+    case 404: return t("not_found") + e.message;
+    case 409: return t("conflict") + e.message;
+    case 400: return t("bad_input") + e.message;
+    case 429: return t("too_many", (e.body && e.body.retry_after_s) || 60);
+    default: return t("failed");
+  }
+}
+
+async function act(body) {
+  touch();
+  return api("/api/v1/actions", { method: "POST", body: JSON.stringify(body) });
+}
+
+// --- Status and the board ------------------------------------------------------------
+let refreshTimer = null;
+function scheduleRefresh() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 60);
+}
+
+async function refresh() {
+  try {
+    S.status = await api("/api/v1/status");
+    S.clockOffset = Date.parse(S.status.clock.now) - Date.now();
+    S.tz = S.status.clock.timezone;
+    $("offline").classList.add("hidden");
+    render();
+    if (S.session && !$("panel").classList.contains("hidden")) refreshPanel();
+  } catch (e) {
+    $("offline").classList.remove("hidden");
+  }
+}
+
+function hm(iso) { return new Date(iso).toLocaleTimeString("zh-CN", { timeZone: S.tz, hour: "2-digit", minute: "2-digit", hour12: false }); }
+
+function tickClock() {
+  const now = new Date(Date.now() + S.clockOffset);
+  const loc = S.lang === "en" ? "en-GB" : "zh-CN";
+  $("date").textContent = now.toLocaleDateString(loc, { timeZone: S.tz, year: "numeric", month: "long", day: "numeric", weekday: "long" });
+  $("time").textContent = now.toLocaleTimeString("zh-CN", { timeZone: S.tz, hour12: false });
+  if (S.session) {
+    const left = Math.max(0, Math.round((S.session.idle_timeout_s * 1000 - (Date.now() - S.lastTouch)) / 1000) - 10);
+    $("panel-lock-in").textContent = t("lock_in", left);
+    if (left <= 0) lock();
+  }
+}
+
+function render() {
+  const s = S.status;
+  if (!s) return;
+  document.documentElement.lang = S.lang === "en" ? "en" : "zh-CN";
+  document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
+  $("lang").textContent = S.lang === "en" ? "中文" : "EN";
+  $("class-name").textContent = s.device.class_name;
+  const pending = s.outbox.total;
+  const sync = $("sync");
+  sync.className = "sync" + (s.sync.connected ? " ok" : "");
+  sync.textContent = s.sync.connected ? (pending ? t("unsynced", pending) : t("synced")) : t("not_connected") + (pending ? " · " + t("unsynced", pending) : "");
+  renderLesson(s);
+  renderTimetable(s);
+  renderNotices(s);
+  renderAlarm(s);
+  tickClock();
+}
+
+function renderLesson(s) {
+  const el = $("lesson");
+  const L = s.lesson;
+  const next = s.next_lesson ? `<div class="next">${t("next")}：${esc(s.next_lesson.subject)} · ${t("period", s.next_lesson.period)} · ${hm(s.next_lesson.starts_at)}</div>` : "";
+  if (!L) {
+    el.innerHTML = `<div class="idle" data-testid="no-lesson">${s.today.length ? t("no_lesson") : t("none_today")}</div>${next}`;
+    return;
+  }
+  const a = L.attendance || { roster: 0, present: 0, late: 0, absent: 0, leave: 0, sick: 0, unmarked: 0 };
+  const inRoom = a.present + a.late;
+  const pct = n => a.roster ? (100 * n / a.roster).toFixed(1) : 0;
+  el.innerHTML = `
+    <div class="subject" data-testid="subject">${esc(L.subject)}<span class="badge ${L.state}" data-testid="lesson-state">${t(L.state)}</span></div>
+    <div class="meta">${t("period", L.period)} · ${esc(L.teacher)} · ${hm(L.starts_at)}–${hm(L.ends_at)}${L.room ? " · " + esc(L.room) : ""}</div>
+    <div class="counts" data-testid="counts">
+      <div class="count present"><b data-testid="count-in">${inRoom}</b>${t("present")} / ${a.roster}</div>
+      <div class="count late"><b data-testid="count-late">${a.late}</b>${t("late")}</div>
+      <div class="count leave"><b>${a.leave + a.sick}</b>${t("leave")}/${t("sick")}</div>
+      <div class="count absent"><b data-testid="count-out">${a.absent + a.unmarked}</b>${t("unmarked")}</div>
+    </div>
+    <div class="bar"><span style="width:${pct(a.present)}%;background:var(--green)"></span><span style="width:${pct(a.late)}%;background:var(--amber)"></span><span style="width:${pct(a.leave + a.sick)}%;background:var(--blue)"></span></div>
+    ${next}`;
+}
+
+function renderTimetable(s) {
+  const cur = s.lesson && s.lesson.id;
+  $("timetable").innerHTML = s.today.map(l => `
+    <li class="${l.id === cur ? "now" : l.state}" data-lesson="${esc(l.id)}">
+      <span class="t">${hm(l.starts_at)}–${hm(l.ends_at)}</span><span>${esc(l.subject)}</span><span class="muted">${esc(l.teacher)}</span>
+    </li>`).join("") || `<li class="muted">${t("none_today")}</li>`;
+}
+
+function renderNotices(s) {
+  const list = s.notices.filter(n => !n.emergency);
+  $("notices").innerHTML = list.map(n => `<li><b>${esc(n.title)}</b>${esc(n.body)}</li>`).join("");
+  const em = s.notices.find(n => n.emergency);
+  $("broadcast").classList.toggle("hidden", !em);
+  if (em) { $("broadcast-title").textContent = em.title; $("broadcast-body").textContent = em.body; }
+}
+
+function renderAlarm(s) {
+  const on = s.alarms.length > 0;
+  const allDrill = on && s.alarms.every(a => a.drill);
+  $("alarm").classList.toggle("hidden", !on);
+  $("alarm").classList.toggle("drill", allDrill);
+  $("alarm-drill").classList.toggle("hidden", !allDrill);
+  if (on) $("alarm-time").textContent = hm(s.alarms[0].raised_at);
+}
+
+// --- Live events ----------------------------------------------------------------------
+let toastTimer = null;
+function toast(cls, big, small) {
+  const el = $("toast");
+  el.className = "toast " + cls;
+  el.innerHTML = (big ? `<div class="name" data-testid="toast-name">${esc(big)}</div>` : "") + `<div data-testid="toast-text">${esc(small)}</div>`;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.classList.add("fade"); toastTimer = setTimeout(() => el.classList.add("hidden"), 400); }, 2500);
+}
+
+function onTap(d) {
+  const o = d.outcome;
+  if (o === "checked_in" || o === "repeat") {
+    toast(d.status === "late" ? "late" : "", d.name, (o === "repeat" ? t("repeat") : t("checked_in")) + (d.status === "late" ? " · " + t("late") : ""));
+  } else if (o === "unknown_card") {
+    toast("warn", "", t("unknown_card"));
+  } else if (o === "not_on_roster") {
+    toast("warn", d.name, t("not_on_roster"));
+  } else if (o === "no_lesson") {
+    toast("warn", d.name, t("no_lesson_tap"));
+  }
+}
+
+function onHealth(d) {
+  // Discreet for the student: no number on screen; the teacher sees the flag in teacher mode.
+  toast(d.fever ? "fever" : "", d.name, d.fever ? t("fever") : t("normal_temp"));
+}
+
+function connect() {
+  const es = new EventSource("/api/v1/events");
+  es.addEventListener("hello", () => { $("offline").classList.add("hidden"); refresh(); });
+  es.addEventListener("changed", scheduleRefresh);
+  es.addEventListener("tap", e => { onTap(JSON.parse(e.data)); scheduleRefresh(); });
+  es.addEventListener("health", e => onHealth(JSON.parse(e.data)));
+  es.addEventListener("staff_card", () => claimCard());
+  es.onerror = () => { $("offline").classList.remove("hidden"); };
+}
+
+// --- Teacher mode -----------------------------------------------------------------------
+function touch() { S.lastTouch = Date.now(); }
+
+async function openUnlock() {
+  $("unlock").classList.remove("hidden");
+  $("pinpad").classList.add("hidden");
+  $("unlock-error").textContent = "";
+  S.pin = ""; S.pinFor = null;
+  try {
+    const r = await api("/api/v1/staff");
+    const todays = new Set((S.status ? S.status.today : []).map(l => l.teacher));
+    const staff = r.staff.slice().sort((a, b) => (todays.has(b.name) - todays.has(a.name)));
+    $("staff").innerHTML = staff.map(p => `<button data-staff="${esc(p.id)}" data-name="${esc(p.name)}" data-testid="staff-${esc(p.id)}">${esc(p.name)}</button>`).join("");
+  } catch (e) { $("unlock-error").textContent = explain(e); }
+}
+
+function pickStaff(id, name) {
+  S.pinFor = id; S.pin = "";
+  $("pin-who").textContent = name;
+  $("pinpad").classList.remove("hidden");
+  drawPin();
+}
+
+function drawPin() { $("pin-dots").textContent = "●".repeat(S.pin.length) || " "; }
+
+async function pinKey(k) {
+  if (k === "⌫") S.pin = S.pin.slice(0, -1);
+  else if (k === "✓") return submitPin();
+  else if (S.pin.length < 12) S.pin += k;
+  drawPin();
+}
+
+async function submitPin() {
+  try {
+    const s = await api("/api/v1/session", { method: "POST", body: JSON.stringify({ staff_id: S.pinFor, pin: S.pin }) });
+    startSession(s);
+  } catch (e) {
+    S.pin = ""; drawPin();
+    $("unlock-error").textContent = e.code === 401 ? t("wrong_pin") : explain(e);
+  }
+}
+
+async function claimCard() {
+  if (S.session) return;
+  try {
+    const s = await api("/api/v1/session", { method: "POST", body: JSON.stringify({ card: true }) });
+    startSession(s);
+  } catch (_) { /* not for this screen, or expired */ }
+}
+
+function startSession(s) {
+  S.session = s; touch();
+  $("unlock").classList.add("hidden");
+  $("panel-who").textContent = t("unlocked_as", s.name);
+  $("panel").classList.remove("hidden");
+  if (S.pendingClear) { const id = S.pendingClear; S.pendingClear = null; clearAlarm(id); }
+  showTab(S.tab);
+}
+
+function endSession() {
+  S.session = null;
+  $("panel").classList.add("hidden");
+  $("status-pick").classList.add("hidden");
+}
+
+async function lock() {
+  const had = S.session;
+  if (!had) return;
+  try { await api("/api/v1/session", { method: "DELETE" }); } catch (_) { }
+  endSession();
+}
+
+function msg(text, bad) { const m = $("panel-msg"); m.textContent = text; m.className = "msg" + (bad ? " bad" : ""); }
+
+function showTab(name) {
+  S.tab = name;
+  document.querySelectorAll(".tabs button").forEach(b => b.classList.toggle("on", b.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach(s => s.classList.toggle("hidden", s.id !== "tab-" + name));
+  msg("");
+  refreshPanel();
+}
+
+async function refreshPanel() {
+  try {
+    if (S.tab === "roll") await loadRoll();
+    else if (S.tab === "report") await loadReports();
+    else if (S.tab === "followups") await loadFollowups();
+  } catch (e) { msg(explain(e), true); }
+}
+
+async function loadRoll() {
+  const r = await api("/api/v1/lesson");
+  S.roll = r;
+  const L = r.lesson;
+  $("roll-title").textContent = L ? `${L.subject} · ${t("period", L.period)} · ${t(L.state)}` : t("no_lesson");
+  $("roll").innerHTML = r.roll.map(e => `
+    <button class="tile ${e.status || ""}" data-student="${esc(e.student_id)}" data-testid="tile-${esc(e.student_id)}">
+      <span>${esc(e.name)}</span><small>${e.status ? t(e.status) : t("unmarked")}${e.source === "manual" ? " ✎" : ""}</small>
+    </button>`).join("");
+  document.querySelectorAll("[data-lesson-action]").forEach(b => { b.disabled = !L; });
+}
+
+function pickStatus(tile) {
+  touch();
+  const pop = $("status-pick");
+  pop.innerHTML = ["present", "late", "absent", "leave", "sick"].map(s => `<button data-set="${s}" data-testid="set-${s}">${t(s)}</button>`).join("");
+  pop.dataset.student = tile.dataset.student;
+  const r = tile.getBoundingClientRect();
+  pop.style.left = Math.max(8, Math.min(r.left, innerWidth - 620)) + "px";
+  pop.style.top = Math.min(r.bottom + 8, innerHeight - 100) + "px";
+  pop.classList.remove("hidden");
+}
+
+async function setStatus(student, status) {
+  $("status-pick").classList.add("hidden");
+  const L = S.roll && S.roll.lesson;
+  if (!L) return;
+  try {
+    await act({ action: "set_attendance", lesson_id: L.id, student_id: student, status });
+    msg(t("done"));
+    await loadRoll();
+  } catch (e) { msg(explain(e), true); }
+}
+
+async function lessonAction(action) {
+  const L = S.roll && S.roll.lesson;
+  if (!L) return;
+  if (action === "cancel_lesson" && !confirm(t("confirm_cancel"))) return;
+  try {
+    await act({ action, lesson_id: L.id });
+    msg(t("done"));
+    await loadRoll();
+  } catch (e) { msg(explain(e), true); }
+}
+
+async function loadReports() {
+  const done = (S.status ? S.status.today : []).filter(l => l.state === "ended" || l.state === "cancelled");
+  $("report-lessons").innerHTML = done.map(l => `<button data-report="${esc(l.id)}" data-testid="report-${esc(l.id)}">${t("period", l.period)} ${esc(l.subject)}</button>`).join("") || `<span class="muted">${t("report_none")}</span>`;
+  if (done.length && !S.reportId) S.reportId = done[done.length - 1].id;
+  if (S.reportId) await showReport(S.reportId);
+}
+
+async function showReport(id) {
+  S.reportId = id;
+  const [date, period] = id.split("/");
+  let r;
+  try { r = await api(`/api/v1/reports/${date}/${period}`); } catch (e) { $("report").textContent = e.code === 404 ? t("report_none") : explain(e); return; }
+  const a = r.attendance;
+  const max = Math.max(1, a.roster);
+  const bar = (k, color, n) => `<div><span style="width:5em">${t(k)}</span><i style="width:${(600 * n / max).toFixed(0)}px;background:${color}"></i><b data-testid="report-${k}">${n}</b></div>`;
+  const health = Object.entries(r.health || {}).map(([w, h]) =>
+    `<div>${t(w)}：${t("checked")} ${h.checked} · ${t("fever_n")} <b class="${h.fever ? "error" : ""}">${h.fever}</b> · ${t("unchecked")} ${h.unchecked_ids.length}</div>`).join("");
+  $("report").innerHTML = `
+    <h2>${esc(r.subject)} · ${t("period", r.period)} · ${esc(r.teacher)} ${r.cancelled ? "· " + t("cancelled") : ""} <span class="muted">${t("revision", r.revision)}</span></h2>
+    <div class="report-bars">
+      ${bar("present", "var(--green)", a.present)}${bar("late", "var(--amber)", a.late)}${bar("absent", "var(--red)", a.absent)}
+      ${bar("leave", "var(--blue)", a.leave)}${bar("sick", "#8250df", a.sick)}
+    </div>
+    <h2>${t("health")}</h2>${health || "—"}`;
+}
+
+async function loadFollowups() {
+  const r = await api("/api/v1/followups");
+  $("followups").innerHTML = r.followups.map(f => f.state === "open" ? `
+    <div class="fu" data-fu="${esc(f.id)}">
+      <b>${esc(f.name)}</b>
+      <input placeholder="${t("resolution")}" data-testid="fu-text-${esc(f.student_id)}">
+      <label class="row"><input type="checkbox" style="width:32px;height:32px" data-testid="fu-contacted-${esc(f.student_id)}">${t("contacted")}</label>
+      <button class="primary" data-resolve="${esc(f.id)}" data-testid="fu-resolve-${esc(f.student_id)}">${t("resolve")}</button>
+    </div>` : `
+    <div class="fu resolved"><b>${esc(f.name)}</b><span>${esc(f.resolution)}</span><span>${f.contacted_guardian ? t("contacted") : ""}</span><span>${t("resolved")}</span></div>`
+  ).join("") || `<p class="muted">${t("no_followups")}</p>`;
+}
+
+async function resolveFollowup(btn) {
+  const row = btn.closest(".fu");
+  const text = row.querySelector("input:not([type=checkbox])").value;
+  const contacted = row.querySelector("input[type=checkbox]").checked;
+  try {
+    await act({ action: "resolve_followup", followup_id: btn.dataset.resolve, resolution: text, contacted_guardian: contacted });
+    msg(t("done"));
+    await loadFollowups();
+  } catch (e) { msg(explain(e), true); }
+}
+
+async function postNotice() {
+  try {
+    await act({ action: "post_notice", title: $("notice-title").value, body: $("notice-body").value });
+    $("notice-title").value = ""; $("notice-body").value = "";
+    msg(t("done"));
+  } catch (e) { msg(explain(e), true); }
+}
+
+// --- Alarms ---------------------------------------------------------------------------
+async function raiseAlarm(drill) {
+  try { await act({ action: "raise_alarm", drill }); } catch (e) { msg(explain(e), true); }
+  refresh();
+}
+
+async function clearAlarm(id) {
+  if (!S.session) { S.pendingClear = id; openUnlock(); return; }
+  try { await act({ action: "clear_alarm", alarm_id: id }); } catch (e) { alert(explain(e)); }
+  refresh();
+}
+
+// --- Wiring -----------------------------------------------------------------------------
+function keypad() {
+  $("keys").innerHTML = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "✓"].map(k => `<button data-key="${k}" data-testid="key-${k === "✓" ? "ok" : k === "⌫" ? "back" : k}">${k}</button>`).join("");
+}
+
+document.addEventListener("click", e => {
+  touch();
+  const b = e.target.closest("button");
+  if (!b) return;
+  if (b.dataset.staff) pickStaff(b.dataset.staff, b.dataset.name);
+  else if (b.dataset.key) pinKey(b.dataset.key);
+  else if (b.dataset.tab) showTab(b.dataset.tab);
+  else if (b.dataset.student) pickStatus(b);
+  else if (b.dataset.set) setStatus($("status-pick").dataset.student, b.dataset.set);
+  else if (b.dataset.lessonAction) lessonAction(b.dataset.lessonAction);
+  else if (b.dataset.report) showReport(b.dataset.report);
+  else if (b.dataset.resolve) resolveFollowup(b);
+});
+document.addEventListener("keydown", touch);
+$("teacher").onclick = () => S.session ? $("panel").classList.remove("hidden") : openUnlock();
+$("unlock-cancel").onclick = () => { $("unlock").classList.add("hidden"); S.pendingClear = null; };
+$("lock").onclick = lock;
+$("lang").onclick = () => { S.lang = S.lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", S.lang); render(); if (S.session) refreshPanel(); };
+$("sos").onclick = () => raiseAlarm(false);
+$("drill").onclick = () => raiseAlarm(true);
+$("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
+$("notice-post").onclick = postNotice;
+
+keypad();
+render();
+refresh();
+connect();
+setInterval(tickClock, 1000);
+// A session may exist from before a reload.
+api("/api/v1/session").then(s => { S.session = s; $("panel-who").textContent = t("unlocked_as", s.name); }).catch(() => { });
