@@ -272,6 +272,24 @@ impl DeviceApi for Daemon {
                     .filter(|p| p.at.elapsed() < crate::teacher::UNLOCK_CLAIM)
                     .map(|p| p.actor))
             }
+            Credential::Technician { password } => {
+                let Some(hash) = self
+                    .store
+                    .meta_get(TECH_PASSWORD.into())
+                    .await
+                    .map_err(internal)?
+                else {
+                    return Ok(None);
+                };
+                let ok = tokio::task::spawn_blocking(move || verify_pin(&password, &hash))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("checking a password: {e}")))?;
+                Ok(ok.then(|| Actor {
+                    id: "technician".to_owned(),
+                    name: "技术员 technician".to_owned(),
+                    role: Role::Technician,
+                }))
+            }
             Credential::Pin { staff_id, pin } => {
                 let Some(staff) = self.store.staff_login(staff_id).await.map_err(internal)? else {
                     return Ok(None);
@@ -289,6 +307,33 @@ impl DeviceApi for Daemon {
                 }))
             }
         }
+    }
+
+    async fn provisioned(&self) -> Result<bool, ApiError> {
+        Ok(self
+            .store
+            .meta_get(TECH_PASSWORD.into())
+            .await
+            .map_err(internal)?
+            .is_some())
+    }
+
+    async fn provision(&self, password: String) -> Result<(), ApiError> {
+        let hash = tokio::task::spawn_blocking(move || hash_pin(&password))
+            .await
+            .map_err(|e| ApiError::Internal(format!("hashing: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+        let stored = self
+            .store
+            .meta_once(TECH_PASSWORD.into(), hash.clone())
+            .await
+            .map_err(internal)?;
+        if stored != hash {
+            return Err(ApiError::Conflict(
+                "the technician password is already set (a factory reset clears it)".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<BoardEvent>> {
@@ -333,6 +378,7 @@ impl DeviceApi for Daemon {
                 let list = self.store.followups(today).await.map_err(internal)?;
                 Ok(serde_json::json!({"date": today, "followups": list}))
             }
+            View::Technician => self.tech_view().await,
             View::Audit => {
                 let rows = self.store.audit_tail(200).await.map_err(internal)?;
                 Ok(serde_json::json!({"audit": rows}))
@@ -341,7 +387,49 @@ impl DeviceApi for Daemon {
     }
 }
 
+/// Where the technician password's Argon2 hash lives (store meta).
+const TECH_PASSWORD: &str = "technician.password_hash";
+
 impl Daemon {
+    /// The technician's overview. Secrets are never included: the credentials file, keys
+    /// and PIN hashes are named, not shown.
+    async fn tech_view(&self) -> Result<serde_json::Value, ApiError> {
+        let status = self.status().await?;
+        let c = &self.cfg;
+        let s = &c.sync;
+        let shown = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let config = serde_json::json!({
+            "device": {"school_id": c.device.school_id, "classroom_id": c.device.classroom_id,
+                       "device_id": c.device.device_id, "class_name": c.device.class_name},
+            "data_dir": c.data_dir.display().to_string(),
+            "data_max_bytes": c.data_max_bytes,
+            "http": {"listen": c.http.listen.to_string()},
+            "sync": {
+                "broker_url": s.broker.as_ref().map(crate::config::BrokerUrl::redacted),
+                "ca_file": shown(&s.ca_file), "client_cert": shown(&s.client_cert),
+                "client_key": s.client_key.as_ref().map(|_| "(set, not shown)"),
+                "credentials": s.credentials.as_ref().map(|_| "(set, not shown)"),
+                "keep_alive_s": s.keep_alive.as_secs(),
+                "max_publish_per_s": s.max_publish_per_s.map(std::num::NonZeroU32::get),
+            },
+            "school": {
+                "timezone": c.school.timezone.name(),
+                "checkin_opens_min": c.school.checkin_opens.as_secs() / 60,
+                "late_after_min": c.school.late_after.as_secs() / 60,
+                "fever_threshold_c": c.school.fever_threshold_c,
+                "health_pairing_s": c.school.health_pairing.as_secs(),
+            },
+            "hardware": c.hardware.devices.iter().map(|d| serde_json::json!({
+                "name": d.name, "kind": d.kind.as_str(), "driver": d.driver.name(),
+            })).collect::<Vec<_>>(),
+        });
+        Ok(serde_json::json!({
+            "status": status,
+            "config": config,
+            "logs": crate::logging::tail(200),
+        }))
+    }
+
     /// The current (or else next, else last) lesson of today with its roll.
     async fn lesson_view(&self) -> Result<serde_json::Value, ApiError> {
         let now = self.clock.now();

@@ -6,7 +6,10 @@
 //! The filter comes from `KETANG_LOG` (e.g. `debug`, `ketangd=debug,rumqttc=warn`), default
 //! `info`.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write as _;
+use std::sync::{LazyLock, Mutex};
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -42,12 +45,55 @@ where
     }
 }
 
+/// How many log lines the technician page can show.
+pub(crate) const RING_LINES: usize = 500;
+
+/// The last [`RING_LINES`] log lines, for the technician page (the log never holds names,
+/// card UIDs or payloads).
+static RING: LazyLock<Mutex<VecDeque<String>>> =
+    LazyLock::new(|| Mutex::new(VecDeque::with_capacity(RING_LINES)));
+
+/// The last `n` log lines, oldest first.
+pub(crate) fn tail(n: usize) -> Vec<String> {
+    let r = RING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    r.iter().skip(r.len().saturating_sub(n)).cloned().collect()
+}
+
+/// Writes one event to stderr and keeps it in the ring.
+struct Tee(Vec<u8>);
+
+impl std::io::Write for Tee {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        let _ = std::io::stderr().write_all(&self.0);
+        let line = String::from_utf8_lossy(&self.0).trim_end().to_owned();
+        let mut r = RING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.len() == RING_LINES {
+            r.pop_front();
+        }
+        r.push_back(line);
+    }
+}
+
 pub(crate) fn init() {
     let filter = EnvFilter::try_from_env("KETANG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Tee(Vec::with_capacity(256)));
     if journald {
         builder.event_format(Journald).init();
     } else {

@@ -324,6 +324,74 @@ async fn the_portrait_door_board_and_a_restart_under_an_open_page() {
     c.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn technician_provisioning_login_and_overview() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    demo.tap(CARD_1);
+    let c = browser(&driver, 1920, 1080).await;
+    c.goto(&format!("{}/tech", demo.base)).await.unwrap();
+    // No password yet: only the provisioning form.
+    wait_js(
+        &c,
+        "the provisioning form",
+        "return !document.getElementById('provision').classList.contains('hidden');",
+    )
+    .await;
+    assert!(!visible(&c, "tech-login").await && !visible(&c, "tech-dash").await);
+    let (code, _) = get(&format!("{}/api/v1/tech", demo.base)).unwrap();
+    assert_eq!(code, 401, "the overview needs a technician");
+    let fill = |id: &'static str, v: &'static str| {
+        let c = &c;
+        async move {
+            let e = c
+                .find(Locator::Css(&format!("[data-testid='{id}']")))
+                .await
+                .unwrap();
+            e.clear().await.unwrap();
+            e.send_keys(v).await.unwrap();
+        }
+    };
+    fill("provision-p1", "short").await;
+    fill("provision-p2", "short").await;
+    click(&c, "provision-submit").await;
+    wait_js(&c, "the length rule", "return document.querySelector(\"[data-testid='provision-error']\").textContent.includes('10 characters');").await;
+    fill("provision-p1", "班牌-技术员-2026").await;
+    fill("provision-p2", "班牌-技术员-2026").await;
+    click(&c, "provision-submit").await;
+    wait_js(
+        &c,
+        "the login form",
+        "return !document.getElementById('login').classList.contains('hidden');",
+    )
+    .await;
+    // Set once: a second provisioning is refused.
+    let (code, body) = demo.post(
+        "/api/v1/tech/provision",
+        r#"{"password":"another-password-1"}"#,
+    );
+    assert_eq!(code, 409, "{body}");
+
+    fill("tech-password", "wrong-password").await;
+    click(&c, "tech-login-submit").await;
+    wait_js(&c, "the refusal", "return document.querySelector(\"[data-testid='tech-login-error']\").textContent === '密码错误';").await;
+    fill("tech-password", "班牌-技术员-2026").await;
+    click(&c, "tech-login-submit").await;
+    wait_js(&c, "the overview", "return !document.getElementById('dash').classList.contains('hidden') && document.getElementById('logs').textContent.includes('HTTP API listening');").await;
+    let outbox = text(&c, "tech-outbox").await;
+    assert!(outbox.contains("attendance"), "{outbox}");
+    let config = text(&c, "tech-config").await;
+    assert!(
+        config.contains("demo-board-1") && config.contains("fever_threshold_c"),
+        "{config}"
+    );
+    let hardware = text(&c, "tech-hardware").await;
+    assert!(hardware.contains("simulated"), "{hardware}");
+    shot(&c, "technician-1920x1080").await;
+    c.close().await.unwrap();
+}
+
 /// Benchmark (see `bench/tap-to-screen.sh`): card tap through the sim endpoint → the
 /// student's name on the board, measured inside the browser, against a plain status
 /// round trip in the same run. `KETANG_BENCH_BROKER` makes the demo drain its outbox to a

@@ -754,6 +754,20 @@ impl StoreHandle {
         .await
     }
 
+    /// A value of the store's meta table.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn meta_get(&self, key: String) -> Result<Option<String>> {
+        self.call(move |db| {
+            db.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .ctx("reading meta")
+        })
+        .await
+    }
+
     /// Students' names by id (for the board's check-in feedback and the teacher's lists).
     ///
     /// # Errors

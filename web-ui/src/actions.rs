@@ -19,6 +19,11 @@ pub enum Credential {
     /// The staff card tapped on the board's reader within the last few seconds (claimable
     /// once, and only by the board's own kiosk browser, i.e. from the loopback address).
     Card,
+    /// The technician password (set at provisioning).
+    Technician {
+        /// The password as typed.
+        password: String,
+    },
 }
 
 /// A state-changing request (`POST /api/v1/actions`, body `{"action": "...", ...}`).
@@ -165,6 +170,9 @@ pub enum View {
     Followups,
     /// The last audit rows: teacher or technician.
     Audit,
+    /// The technician's overview: identity, network and MQTT, outbox, hardware, redacted
+    /// config, the last log lines: technician.
+    Technician,
 }
 
 impl View {
@@ -174,6 +182,7 @@ impl View {
         match self {
             Self::Staff => true,
             Self::Audit => matches!(role, Role::Teacher | Role::Technician),
+            Self::Technician => matches!(role, Role::Technician),
             _ => matches!(role, Role::Teacher),
         }
     }

@@ -90,6 +90,14 @@ pub trait DeviceApi: Send + Sync + 'static {
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<crate::BoardEvent>> {
         None
     }
+    /// Whether the technician password has been set (provisioning).
+    fn provisioned(&self) -> impl Future<Output = Result<bool, ApiError>> + Send {
+        not_supported()
+    }
+    /// Sets the technician password once (409 when already set).
+    fn provision(&self, _password: String) -> impl Future<Output = Result<(), ApiError>> + Send {
+        not_supported()
+    }
     /// Answers `view` for `actor` (whose role was checked).
     fn view(
         &self,
@@ -133,7 +141,14 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/lesson", get(view_lesson::<D>))
         .route("/api/v1/reports/{date}/{period}", get(view_report::<D>))
         .route("/api/v1/followups", get(view_followups::<D>))
-        .route("/api/v1/audit", get(view_audit::<D>));
+        .route("/api/v1/audit", get(view_audit::<D>))
+        .route("/tech", get(tech_page))
+        .route("/assets/tech.js", get(tech_js))
+        .route("/api/v1/tech", get(view_tech::<D>))
+        .route(
+            "/api/v1/tech/provision",
+            get(provisioned::<D>).post(provision::<D>),
+        );
     if simulated {
         r = r
             .route("/api/v1/sim/card", post(sim_card::<D>))
@@ -380,6 +395,8 @@ struct LoginBody {
     pin: Option<String>,
     #[serde(default)]
     card: bool,
+    #[serde(default)]
+    password: Option<String>,
 }
 
 fn peer(req: &Request) -> Option<std::net::IpAddr> {
@@ -410,7 +427,10 @@ async fn login<D: DeviceApi>(
         .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
     let b: LoginBody = parse_json(&body)?;
     let credential = match (b.staff_id, b.pin, b.card) {
-        (Some(staff_id), Some(pin), false) => {
+        (None, None, false) if b.password.is_some() => Credential::Technician {
+            password: b.password.unwrap_or_default(),
+        },
+        (Some(staff_id), Some(pin), false) if b.password.is_none() => {
             if pin.len() < 4 || pin.len() > 12 || !pin.chars().all(|c| c.is_ascii_digit()) {
                 return Err(ApiError::BadRequest("a PIN is 4 to 12 digits".to_owned()));
             }
@@ -427,7 +447,7 @@ async fn login<D: DeviceApi>(
         }
         _ => {
             return Err(ApiError::BadRequest(
-                "send {\"staff_id\", \"pin\"} or {\"card\": true}".to_owned(),
+                "send {\"staff_id\", \"pin\"}, {\"card\": true} or {\"password\"}".to_owned(),
             ));
         }
     };
@@ -449,8 +469,10 @@ async fn login<D: DeviceApi>(
         )),
         None => {
             s.sessions.failed(ip);
-            tracing::warn!("A wrong PIN or unknown staff id was entered.");
-            Err(ApiError::Unauthorized("wrong staff id or PIN".to_owned()))
+            tracing::warn!("A wrong PIN, staff id or password was entered.");
+            Err(ApiError::Unauthorized(
+                "wrong staff id, PIN or password".to_owned(),
+            ))
         }
     }
 }
@@ -556,6 +578,69 @@ async fn view_followups<D: DeviceApi>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view(&s, &headers, View::Followups).await
+}
+
+async fn view_tech<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Technician).await
+}
+
+async fn tech_page() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(include_str!("assets/tech.html")),
+    )
+}
+
+async fn tech_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/tech.js"),
+    )
+}
+
+async fn provisioned<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<Response, ApiError> {
+    Ok(Json(serde_json::json!({"provisioned": d.provisioned().await?})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvisionBody {
+    password: String,
+}
+
+/// The technician password is set once, from the board itself (loopback): until then the
+/// technician pages show only this form. Over the network the provisioning file sets it
+/// (issue 8).
+#[tracing::instrument(skip_all)]
+async fn provision<D: DeviceApi>(
+    State(d): State<Arc<D>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    if !peer(&req).is_some_and(|i| i.is_loopback()) {
+        return Err(ApiError::Forbidden(
+            "the technician password is set on the board itself or by the provisioning file"
+                .to_owned(),
+        ));
+    }
+    auth::check_csrf(req.headers(), None)?;
+    let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+    let b: ProvisionBody = parse_json(&body)?;
+    if b.password.chars().count() < 10 {
+        return Err(ApiError::BadRequest(
+            "the technician password needs at least 10 characters".to_owned(),
+        ));
+    }
+    d.provision(b.password).await?;
+    tracing::warn!("Technician password set (provisioning).");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn view_audit<D: DeviceApi>(

@@ -1,0 +1,97 @@
+// Technician pages: provisioning form until the technician password is set, then a login,
+// then the device overview (identity, network and MQTT, outbox, hardware, redacted config,
+// last log lines). Separate from the kiosk board: nothing on `/` links here.
+"use strict";
+const L = {
+  zh: { title: "技术员页面", logout: "退出", provision_title: "设备初始化：设置技术员密码",
+    provision_hint: "此设备尚未设置技术员密码。密码至少10个字符，只能在设备本机上设置（或通过初始化文件）。",
+    new_password: "新密码", repeat_password: "再次输入", set_password: "设置密码", mismatch: "两次输入不一致",
+    login_title: "技术员登录", password: "密码", login: "登录", wrong: "密码错误",
+    device: "设备", network: "网络与MQTT", outbox: "待同步（按数据流）", hardware: "硬件", config: "配置（已隐去密钥）",
+    logs: "最近日志", reload: "刷新", selftest_note: "硬件自检随硬件驱动（issue 5）提供。",
+    connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
+  en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
+    provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
+    new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
+    login_title: "Technician login", password: "Password", login: "Log in", wrong: "Wrong password",
+    device: "Device", network: "Network and MQTT", outbox: "Waiting to sync (per stream)", hardware: "Hardware", config: "Configuration (secrets hidden)",
+    logs: "Recent log", reload: "Reload", selftest_note: "Hardware self-tests come with the hardware drivers (issue 5).",
+    connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none" },
+};
+const params = new URLSearchParams(location.search);
+let lang = params.get("lang") || localStorage.getItem("ketang.lang") || "zh";
+let csrf = null;
+const $ = id => document.getElementById(id);
+const t = k => (L[lang] || L.zh)[k] ?? k;
+const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const rows = pairs => pairs.map(([k, v, cls]) => `<tr><th>${esc(k)}</th><td class="${cls || ""}">${esc(v)}</td></tr>`).join("");
+
+async function api(path, opts = {}) {
+  const headers = { "content-type": "application/json" };
+  if (csrf) headers["x-csrf-token"] = csrf;
+  const res = await fetch(path, { credentials: "same-origin", ...opts, headers });
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!res.ok) { const e = new Error((body && body.error) || res.statusText); e.code = res.status; throw e; }
+  return body;
+}
+
+function labels() {
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+  document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
+  $("lang").textContent = lang === "en" ? "中文" : "EN";
+}
+
+function show(id) { ["provision", "login", "dash"].forEach(x => $(x).classList.toggle("hidden", x !== id)); }
+
+async function start() {
+  labels();
+  try {
+    const s = await api("/api/v1/session");
+    if (s.role === "technician") { csrf = s.csrf_token; return dash(); }
+  } catch (_) { }
+  const p = await api("/api/v1/tech/provision");
+  show(p.provisioned ? "login" : "provision");
+}
+
+async function dash() {
+  show("dash");
+  $("logout").classList.remove("hidden");
+  const v = await api("/api/v1/tech");
+  const s = v.status;
+  $("who").textContent = `${s.device.school_id} / ${s.device.classroom_id} / ${s.device.device_id}`;
+  $("device").innerHTML = rows([["device_id", s.device.device_id], ["class", s.device.class_name], ["version", s.version],
+    ["mode", s.mode], ["uptime_s", s.uptime_s], ["clock", `${s.clock.now} (${s.clock.timezone}${s.clock.synced ? ", NTP" : ""})`],
+    ["store", `${s.store.path} · v${s.store.schema_version}${s.store.disk_full ? " · DISK FULL" : ""}`]]);
+  $("network").innerHTML = rows([["broker", s.sync.broker || t("none")],
+    ["state", s.sync.connected ? t("connected") : t("disconnected") + " · " + s.sync.state, s.sync.connected ? "ok" : "warn"],
+    ["security", s.sync.insecure ? t("insecure") : "TLS", s.sync.insecure ? "bad" : "ok"],
+    ["published / acked", `${s.sync.published} / ${s.sync.acked}`], ["connections", s.sync.connections]]);
+  const pend = Object.entries(s.outbox.pending);
+  $("outbox").innerHTML = rows(pend.map(([k, n]) => [k, n]).concat([[t("total"), s.outbox.total]]));
+  $("hardware").innerHTML = s.hardware.map(h => `<tr><th>${esc(h.name)}</th><td>${esc(h.kind)}</td><td>${esc(h.driver)}</td>
+    <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(h.state)}</td><td>${esc(h.detail || "")}</td></tr>`).join("");
+  $("config").textContent = JSON.stringify(v.config, null, 2);
+  $("logs").textContent = v.logs.join("\n");
+}
+
+$("provision").onsubmit = async e => {
+  e.preventDefault();
+  if ($("p1").value !== $("p2").value) { $("provision-error").textContent = t("mismatch"); return; }
+  try {
+    await api("/api/v1/tech/provision", { method: "POST", body: JSON.stringify({ password: $("p1").value }) });
+    show("login");
+  } catch (err) { $("provision-error").textContent = err.message; }
+};
+$("login").onsubmit = async e => {
+  e.preventDefault();
+  try {
+    const s = await api("/api/v1/session", { method: "POST", body: JSON.stringify({ password: $("pw").value }) });
+    csrf = s.csrf_token;
+    await dash();
+  } catch (err) { $("login-error").textContent = err.code === 401 ? t("wrong") : err.message; }
+};
+$("logout").onclick = async () => { try { await api("/api/v1/session", { method: "DELETE" }); } catch (_) { } location.reload(); };
+$("reload").onclick = dash;
+$("lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", lang); labels(); };
+start();
