@@ -80,7 +80,14 @@ async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
         .connect(&driver.url)
         .await
         .expect("a Chromium session");
-    c.set_window_size(width, height).await.unwrap();
+    // Make the viewport (not the window) the board's resolution.
+    let extra = c
+        .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];", vec![])
+        .await
+        .unwrap();
+    let dx = u32::try_from(extra[0].as_u64().unwrap_or(0)).unwrap_or(0);
+    let dy = u32::try_from(extra[1].as_u64().unwrap_or(0)).unwrap_or(0);
+    c.set_window_size(width + dx, height + dy).await.unwrap();
     c
 }
 
