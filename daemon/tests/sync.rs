@@ -22,14 +22,6 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn mosquitto(dir: &std::path::Path, port: u16) -> Proc {
     std::fs::create_dir_all(dir).unwrap();
     let conf = dir.join("m.conf");

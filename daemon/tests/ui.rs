@@ -30,14 +30,6 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts chromedriver on a free port; fails clearly when it is not installed.
 fn chromedriver() -> Driver {
     let port = free_port();

@@ -2,12 +2,19 @@
 //!
 //! `#![no_std]`: nothing here knows about Linux. The daemon's `hw` module opens the Linux
 //! buses (spidev, i2c-dev, GPIO character devices, serial ports) and hands them to these
-//! drivers; tests hand them mocks. The drivers themselves arrive with issue 5; this release
-//! holds the types every card reader shares.
+//! drivers; tests hand them mocks.
+//!
+//! * [`Uid`]: card identifiers (ISO/IEC 14443-3).
+//! * [`thermometer`]: the MLX90614 IR thermometer (through `mlx9061x`).
+//! * [`panel`]: interactive flat panels over RS-232 (BenQ-, SMART- and LG-style dialects).
+//! * [`debounce`]: push buttons, with long press.
 
 #![no_std]
 #![deny(unsafe_code, missing_docs)]
 
 mod card;
+pub mod debounce;
+pub mod panel;
+pub mod thermometer;
 
 pub use card::{Uid, UidError};

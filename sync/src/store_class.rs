@@ -148,6 +148,14 @@ pub(crate) fn insert_audit(tx: &rusqlite::Connection, a: &Audit) -> Result<()> {
     Ok(())
 }
 
+fn staff_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffLogin> {
+    Ok(StaffLogin {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        pin_hash: r.get(2)?,
+    })
+}
+
 fn opt_time(s: Option<String>) -> Result<Option<DateTime<FixedOffset>>> {
     s.map(|s| {
         DateTime::parse_from_rfc3339(&s)
@@ -608,13 +616,7 @@ impl StoreHandle {
                 .query_row(
                     "SELECT id, name, pin_hash FROM staff WHERE id = ?1",
                     [id],
-                    |r| {
-                        Ok(StaffLogin {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            pin_hash: r.get(2)?,
-                        })
-                    },
+                    staff_row,
                 )
                 .optional()
                 .ctx("reading staff")
@@ -633,13 +635,7 @@ impl StoreHandle {
                     "SELECT s.id, s.name, s.pin_hash FROM staff_cards c JOIN staff s ON s.id = c.staff_id
                      WHERE c.uid = ?1",
                     [uid],
-                    |r| {
-                        Ok(StaffLogin {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            pin_hash: r.get(2)?,
-                        })
-                    },
+                    staff_row,
                 )
                 .optional()
                 .ctx("looking up a staff card")

@@ -293,3 +293,12 @@ pub fn set_clock(demo: &Demo, at: &str) {
     let (code, body) = demo.post("/api/v1/sim/clock", &format!(r#"{{"at":"{at}"}}"#));
     assert_eq!(code, 202, "{body}");
 }
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
