@@ -98,6 +98,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let unlock = Arc::new(std::sync::Mutex::new(None));
     let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
+    let whiteboard = crate::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
@@ -115,6 +116,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         followups_done: None,
         unlock: unlock.clone(),
         events: events.clone(),
+        whiteboard,
+        wb_schedule: (None, None),
         clock_watch: crate::engine::lesson::ClockWatch::default(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));

@@ -95,6 +95,10 @@ pub(crate) struct Classroom {
     pub(crate) clock_watch: crate::engine::lesson::ClockWatch,
     /// Live events for the board's screen (nobody listening is fine).
     pub(crate) events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
+    /// The flat panel, when one is configured.
+    pub(crate) whiteboard: Option<crate::whiteboard::Whiteboard>,
+    /// The power state the timetable schedule last applied, and when to retry a failure.
+    pub(crate) wb_schedule: (Option<bool>, Option<DateTime<FixedOffset>>),
 }
 
 /// The stored form of a lesson slot.
@@ -132,6 +136,7 @@ impl Classroom {
                     if self.finalise_due().await | self.followups_due().await {
                         self.changed();
                     }
+                    self.whiteboard_schedule().await;
                 }
                 ev = rx.recv() => match ev {
                     Some(ev) => self.handle(ev).await,
@@ -168,7 +173,7 @@ impl Classroom {
         });
     }
 
-    fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.emit("changed", json!({}), json!({}));
     }
 
@@ -473,9 +478,15 @@ impl Classroom {
             .get(&slot.id())
             .cloned()
             .unwrap_or_default();
-        Ok(finalise::report(
-            slot, roll, marks, &health, &control, revision,
-        ))
+        let mut report = finalise::report(slot, roll, marks, &health, &control, revision);
+        if self.whiteboard.is_some() {
+            // The lesson as it ran: from the teacher's early start, to the early end.
+            let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
+            let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
+            let changes = self.store.whiteboard_power(from, to).await?;
+            report["whiteboard_on_s"] = json!(crate::engine::usage::on_seconds(&changes, from, to));
+        }
+        Ok(report)
     }
 
     /// Ends a lesson for good: unmarked students become absent (or leave), and the report is

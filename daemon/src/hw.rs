@@ -49,6 +49,11 @@ impl Hardware {
             .map(|d| {
                 let state = match d.driver {
                     DeviceDriver::Simulated => DeviceState { state: "ok", detail: None },
+                    // Driven by its own thread (crate::whiteboard), which reports.
+                    DeviceDriver::Serial { .. } => DeviceState {
+                        state: "starting",
+                        detail: Some("opening the serial port".to_owned()),
+                    },
                     _ => DeviceState {
                         state: "absent",
                         detail: Some(format!(
@@ -77,6 +82,13 @@ impl Hardware {
                 }
             })
             .collect()
+    }
+
+    /// Sets a device's state as its driver thread sees it: `ok`, `fault` or `absent`.
+    pub(crate) fn set_state(&self, name: &str, state: &'static str, detail: Option<String>) {
+        if let Some(d) = self.devices.iter().find(|d| d.cfg.name == name) {
+            *lock(&d.state) = DeviceState { state, detail };
+        }
     }
 
     /// Records a device's health (e.g. a thermometer returning garbage).

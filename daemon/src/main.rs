@@ -14,9 +14,11 @@ mod config;
 mod demo;
 mod engine;
 mod hw;
+mod linux;
 mod logging;
 mod teacher;
 mod uplink;
+mod whiteboard;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -193,6 +193,23 @@ impl Classroom {
                 until,
                 reason,
             } => self.enter_leave(&actor, student_id, &until, reason).await,
+            Action::Whiteboard { power, input } => {
+                let input = input
+                    .map(|i| {
+                        ketang_drivers::panel::Input::from_name(&i).ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "input {i:?} is not one of hdmi1, hdmi2, dp, vga, ops"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                if power.is_none() && input.is_none() {
+                    return Err(ApiError::BadRequest(
+                        "give power, input, or both".to_owned(),
+                    ));
+                }
+                self.whiteboard(power, input, "teacher", Some(&actor)).await
+            }
             Action::RecordSymptoms {
                 student_id,
                 symptoms,
@@ -592,5 +609,117 @@ impl Classroom {
         crate::classroom::bump(&self.counters.health_checks);
         tracing::info!(window, fever, seq, "Symptoms recorded by the teacher.");
         Ok(json!({"student_id": student_id, "window": window, "fever": fever}))
+    }
+}
+
+impl Classroom {
+    /// Switches the panel (power, then input), records each change that took with its
+    /// `whiteboard` record, and answers the state read back.
+    pub(crate) async fn whiteboard(
+        &mut self,
+        power: Option<bool>,
+        input: Option<ketang_drivers::panel::Input>,
+        source: &str,
+        actor: Option<&Actor>,
+    ) -> Result<Value, ApiError> {
+        use ketang_drivers::panel::{Reply, Request};
+        let Some(wb) = self.whiteboard.clone() else {
+            return Err(ApiError::NotFound(
+                "a whiteboard (none is configured: hardware.whiteboard)".to_owned(),
+            ));
+        };
+        let mut answer = json!({});
+        for req in power
+            .map(Request::SetPower)
+            .into_iter()
+            .chain(input.map(Request::SetInput))
+        {
+            let reply = wb.request(req).await.map_err(ApiError::Unavailable)?;
+            let (p, i) = match reply {
+                Reply::Power(p) => {
+                    answer["power"] = json!(p);
+                    (Some(p), None)
+                }
+                Reply::Input(i) => {
+                    answer["input"] = json!(i.name());
+                    (None, Some(i.name().to_owned()))
+                }
+                _ => (None, None),
+            };
+            let now = self.clock.now();
+            let lesson = self.current_lesson_id();
+            let out = OutboxRecord {
+                stream: Stream::Whiteboard,
+                captured_at: now.fixed_offset(),
+                clock_synced: self.clock.synced(),
+                body: json!({
+                    "event": if p.is_some() { "power" } else { "input" },
+                    "power": p, "input": i, "source": source,
+                    "by": actor.map(|a| a.id.clone()), "lesson_id": lesson,
+                }),
+            };
+            let r = self
+                .store
+                .record_whiteboard(p, i, source.to_owned(), actor.map(|a| a.id.clone()), out)
+                .await;
+            self.stored("recording a whiteboard change", r)?;
+        }
+        if let Some(a) = actor {
+            let audit = self.audit(a, "whiteboard", "whiteboard", answer.clone());
+            let r = self.store.audit(audit).await;
+            self.stored("writing the audit log", r)?;
+        }
+        Ok(answer)
+    }
+
+    fn current_lesson_id(&self) -> Option<String> {
+        let now = self.clock.now();
+        self.tt()
+            .current(now, self.school.checkin_opens)
+            .map(|s| s.id())
+    }
+
+    /// The timetable's power schedule: on from when the first lesson's check-in opens
+    /// (minus 5 minutes) until 10 minutes after the last lesson ends, on school days only
+    /// (holidays and 调休 come from the calendar). Applied when the wanted state changes,
+    /// so a teacher's switch in between is not undone until the next change; a failure is
+    /// retried a minute later.
+    pub(crate) async fn whiteboard_schedule(&mut self) {
+        if self.whiteboard.is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        let (last, retry_at) = self.wb_schedule;
+        if retry_at.is_some_and(|t| now.fixed_offset() < t) {
+            return;
+        }
+        let slots = self.tt().slots_on(now.date_naive(), now.timezone());
+        let want = match (slots.first(), slots.last()) {
+            (Some(first), Some(last)) => {
+                let on_at = first.starts_at
+                    - chrono::TimeDelta::from_std(self.school.checkin_opens).unwrap_or_default()
+                    - chrono::TimeDelta::minutes(5);
+                let off_at = last.ends_at + chrono::TimeDelta::minutes(10);
+                now >= on_at && now < off_at
+            }
+            _ => false,
+        };
+        if last == Some(want) {
+            return;
+        }
+        match self.whiteboard(Some(want), None, "schedule", None).await {
+            Ok(_) => {
+                tracing::info!(on = want, "Whiteboard switched by the timetable schedule.");
+                self.wb_schedule = (Some(want), None);
+                self.changed();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "The timetable schedule could not switch the whiteboard; retrying in a minute.");
+                self.wb_schedule = (
+                    last,
+                    Some(now.fixed_offset() + chrono::TimeDelta::minutes(1)),
+                );
+            }
+        }
     }
 }

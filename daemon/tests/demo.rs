@@ -23,11 +23,11 @@ fn the_demo_serves_healthz_within_10_s_and_a_tap_becomes_one_more_outbox_row() {
     assert_eq!(before["sync"]["connected"], false);
     assert_eq!(before["lesson"]["subject"], "语文");
     assert_eq!(before["lesson"]["attendance"]["roster"], 40);
-    let total = before["outbox"]["total"].as_u64().unwrap();
+    let total = domain_records(&before);
 
     demo.tap(CARD_1);
     let after = demo.wait_for("the check-in", |s| {
-        s["outbox"]["total"].as_u64() == Some(total + 1) && s["counters"]["check_ins"] == 1
+        domain_records(s) == total + 1 && s["counters"]["check_ins"] == 1
     });
     assert_eq!(
         pending(&after, "attendance"),
@@ -39,7 +39,7 @@ fn the_demo_serves_healthz_within_10_s_and_a_tap_becomes_one_more_outbox_row() {
     // A repeated tap is idempotent: no new row.
     demo.tap(CARD_1);
     let again = demo.wait_for("the second tap", |s| s["counters"]["card_taps"] == 2);
-    assert_eq!(again["outbox"]["total"].as_u64(), Some(total + 1));
+    assert_eq!(domain_records(&again), total + 1);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn an_unknown_card_is_recorded_as_such_and_not_synced() {
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
     demo.tap(UNKNOWN_CARD);
     let s = demo.wait_for("the unknown card", |s| s["counters"]["unknown_cards"] == 1);
-    assert_eq!(s["outbox"]["total"], 0);
+    assert_eq!(domain_records(&s), 0, "{s:#}");
     assert_eq!(s["lesson"]["attendance"]["present"], 0);
     // UIDs never reach the log.
     assert!(!demo.log_text().contains(UNKNOWN_CARD));
@@ -87,7 +87,7 @@ fn sim_endpoints_reply_400_with_a_message_on_bad_input() {
     }
     let s = demo.status();
     assert_eq!(s["counters"]["card_taps"], 0);
-    assert_eq!(s["outbox"]["total"], 0);
+    assert_eq!(domain_records(&s), 0, "{s:#}");
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn without_a_clock_option_the_demo_starts_on_a_school_morning_with_check_in_open
     );
     assert_eq!(s["lesson"]["state"], "open");
     demo.tap(CARD_1);
-    demo.wait_for("the check-in", |s| s["outbox"]["total"] == 1);
+    demo.wait_for("the check-in", |s| domain_records(s) == 1);
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn lessons_that_ended_before_the_board_first_ran_are_left_alone() {
     std::thread::sleep(Duration::from_millis(1500));
     let s = demo.status();
     assert_eq!(pending(&s, "lesson_report"), 0);
-    assert_eq!(s["outbox"]["total"], 0);
+    assert_eq!(domain_records(&s), 0, "{s:#}");
 }
 
 #[test]

@@ -60,8 +60,21 @@ fn a_school_day() {
     assert_eq!(code, 401, "{body}");
     let t = demo.login("T01", DEMO_PIN).unwrap();
 
+    // The panel: the timetable switches it on as check-in nears (07:45).
+    let wb = |s: &Value| {
+        s["hardware"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["kind"] == "whiteboard")
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     // --- Period 1 (08:00-08:45): check-in opens 07:50; started early at 07:52.
     set_clock(&demo, &at("07:52"));
+    demo.wait_for("the panel on", |s| wb(s).starts_with("on"));
     demo.tap(CARD_1);
     demo.wait_for("the first check-in", |s| s["counters"]["check_ins"] == 1);
     let (code, v) = t.act(&format!(
@@ -105,6 +118,15 @@ fn a_school_day() {
     assert_eq!(t.act(&set(&S(2), "excellent")).0, 400);
     assert_eq!(t.act(&set("nobody", "present")).0, 404);
 
+    assert_eq!(
+        demo.act(r#"{"action":"whiteboard","input":"hdmi1"}"#).0,
+        401
+    );
+    let (code, v) = t.act(r#"{"action":"whiteboard","input":"hdmi1"}"#);
+    assert_eq!((code, v["input"].as_str()), (200, Some("hdmi1")), "{v}");
+    assert_eq!(t.act(r#"{"action":"whiteboard","input":"tv"}"#).0, 400);
+    assert_eq!(wb(&demo.status()), "on · hdmi1");
+
     // Ended early at 08:28: finalised at once, report with health and the early times.
     set_clock(&demo, &at("08:28"));
     let (code, v) = t.act(&format!(
@@ -130,6 +152,9 @@ fn a_school_day() {
     );
     assert!(r["started_early_at"].is_string() && r["ended_early_at"].is_string());
     assert_eq!(r["revision"], 1);
+    // The panel was on for the whole lesson as it ran (07:52-08:28).
+    let on_s = r["whiteboard_on_s"].as_i64().unwrap();
+    assert!((2100..=2200).contains(&on_s), "{on_s} {r:#}");
     // A correction after the end makes revision 2.
     let (code, v) = t.act(&set(&S(4), "leave"));
     assert_eq!(
@@ -253,6 +278,8 @@ fn a_school_day() {
     assert_eq!(pending(&s, "followup"), 37);
     assert_eq!(pending(&s, "alarm"), 4);
     assert_eq!(pending(&s, "health_check"), 2);
+    // The schedule's off (07:20) and on (07:52), the teacher's input.
+    assert_eq!(pending(&s, "whiteboard"), 3, "{s:#}");
     // p1: 2 card check-ins, 2 overrides, 37 finalised, 1 override after the end; p2: 40.
     assert_eq!(pending(&s, "attendance"), 2 + 2 + 37 + 1 + 40, "{s:#}");
 
@@ -273,6 +300,7 @@ fn a_school_day() {
         "followup.resolve",
         "alarm.clear",
         "notice.post",
+        "whiteboard",
     ] {
         assert!(actions.contains(&want), "{want} missing from {actions:?}");
     }

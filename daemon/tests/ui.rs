@@ -206,6 +206,15 @@ async fn the_board_in_chromium_landscape() {
     click(&c, "tile-2025070302").await;
     click(&c, "set-sick").await;
     wait_js(&c, "the sick tile", "return document.querySelector(\"[data-testid='tile-2025070302']\").classList.contains('sick');").await;
+    // Whiteboard controls: the timetable has switched the panel on; pick HDMI 1.
+    wait_js(
+        &c,
+        "the panel state",
+        "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('on');",
+    )
+    .await;
+    click(&c, "wb-hdmi1").await;
+    wait_js(&c, "HDMI 1", "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('hdmi1');").await;
     shot(&c, "teacher-roll-1920x1080").await;
 
     // Start and end the lesson; see the report.

@@ -261,13 +261,35 @@ CREATE TABLE audit_log (
 ALTER TABLE lesson_reports ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Version 6: whiteboard power and input changes (usage per lesson).
+const V6: &str = r#"
+-- Each change of the panel's power or input that the board made or saw: `source` is
+-- teacher, schedule or cloud; `actor` the staff id for teacher changes.
+CREATE TABLE whiteboard_events (
+    id           INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    power        INTEGER,
+    input        TEXT,
+    source       TEXT NOT NULL,
+    actor        TEXT
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 5;
+pub const LATEST_VERSION: usize = 6;
 
 #[cfg(test)]
 mod tests {

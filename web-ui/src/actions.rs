@@ -109,6 +109,15 @@ pub enum Action {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// Switch the whiteboard / flat panel on or to standby, and/or select its input.
+    Whiteboard {
+        /// On (`true`) or standby.
+        #[serde(default)]
+        power: Option<bool>,
+        /// hdmi1, hdmi2, dp, vga or ops.
+        #[serde(default)]
+        input: Option<String>,
+    },
     /// Record symptoms (and optionally a temperature taken by hand) at a health check.
     RecordSymptoms {
         /// Student id.
@@ -137,6 +146,7 @@ impl Action {
             Self::WithdrawNotice { .. } => "withdraw_notice",
             Self::EnterLeave { .. } => "enter_leave",
             Self::RecordSymptoms { .. } => "record_symptoms",
+            Self::Whiteboard { .. } => "whiteboard",
         }
     }
 
@@ -146,7 +156,9 @@ impl Action {
     pub const fn allowed(&self, role: Role) -> bool {
         match self {
             Self::RaiseAlarm { drill: false } => true,
-            Self::RaiseAlarm { drill: true } | Self::ClearAlarm { .. } => {
+            Self::RaiseAlarm { drill: true }
+            | Self::ClearAlarm { .. }
+            | Self::Whiteboard { .. } => {
                 matches!(role, Role::Teacher | Role::Technician)
             }
             _ => matches!(role, Role::Teacher),

@@ -19,7 +19,9 @@ use std::time::Duration;
 use chrono::NaiveTime;
 
 pub(crate) use error::{ConfigError, ConfigErrors};
-pub(crate) use hardware::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig};
+pub(crate) use hardware::{
+    DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig, WhiteboardDialect,
+};
 pub(crate) use validate::parse_broker;
 
 /// A validated configuration.

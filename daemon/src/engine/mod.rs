@@ -10,3 +10,4 @@ pub(crate) mod followup;
 pub(crate) mod health;
 pub(crate) mod lesson;
 pub(crate) mod timetable;
+pub(crate) mod usage;

@@ -217,6 +217,12 @@ pub fn pending(s: &Value, stream: &str) -> u64 {
     s["outbox"]["pending"][stream].as_u64().unwrap_or(0)
 }
 
+/// Outbox records other than the whiteboard's (the timetable switches the simulated panel
+/// on or off as the demo starts, which queues a `whiteboard` record).
+pub fn domain_records(s: &Value) -> u64 {
+    s["outbox"]["total"].as_u64().unwrap_or(0) - pending(s, "whiteboard")
+}
+
 /// A teacher's unlocked session: the cookie and the CSRF token the login answered.
 pub struct Teacher {
     pub base: String,

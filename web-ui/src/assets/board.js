@@ -24,6 +24,7 @@ const I18N = {
     roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
+    wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
   },
   en: {
     teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
@@ -46,6 +47,7 @@ const I18N = {
     roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
+    wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
   },
 };
 
@@ -338,6 +340,18 @@ async function loadRoll() {
       <span>${esc(e.name)}</span><small>${e.status ? t(e.status) : t("unmarked")}${e.source === "manual" ? " ✎" : ""}</small>
     </button>`).join("");
   document.querySelectorAll("[data-lesson-action]").forEach(b => { b.disabled = !L; });
+  const wb = S.status && S.status.hardware.find(h => h.kind === "whiteboard");
+  $("wb-controls").classList.toggle("hidden", !wb);
+  if (wb) $("wb-state").textContent = `${t("whiteboard")}：${wb.state === "ok" ? (wb.detail || "") : wb.state + " · " + (wb.detail || "")}`;
+}
+
+async function whiteboard(body) {
+  try {
+    await act({ action: "whiteboard", ...body });
+    msg(t("done"));
+    await refresh();
+    await loadRoll();
+  } catch (e) { msg(explain(e), true); }
 }
 
 function pickStatus(tile) {
@@ -460,6 +474,8 @@ document.addEventListener("click", e => {
   else if (b.dataset.lessonAction) lessonAction(b.dataset.lessonAction);
   else if (b.dataset.report) showReport(b.dataset.report);
   else if (b.dataset.resolve) resolveFollowup(b);
+  else if (b.dataset.wbPower) whiteboard({ power: b.dataset.wbPower === "true" });
+  else if (b.dataset.wbInput) whiteboard({ input: b.dataset.wbInput });
 });
 document.addEventListener("keydown", touch);
 $("teacher").onclick = () => S.session ? $("panel").classList.remove("hidden") : openUnlock();

@@ -1,0 +1,3 @@
+//! Linux glue: the kernel interfaces the drivers of `ketang-drivers` run on.
+
+pub(crate) mod serial;

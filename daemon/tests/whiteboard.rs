@@ -1,0 +1,164 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The daemon's serial glue for real: `ketangd run` with `hardware.whiteboard` on a
+//! pseudo-terminal, a BenQ-speaking panel on the other end (written here from the protocol,
+//! not from the driver), and a port that does not exist.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{BIN, free_port, get};
+use serde_json::Value;
+
+struct Daemon(Child, u16);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path, whiteboard: &str) -> Daemon {
+    let port = free_port();
+    let cfg = format!(
+        r#"
+data_dir = "{data}"
+[device]
+school_id = "hf-0042"
+classroom_id = "g7-c3"
+device_id = "kt-0001"
+class_name = "七年级(3)班"
+[http]
+listen = "127.0.0.1:{port}"
+[hardware.whiteboard]
+{whiteboard}
+"#,
+        data = dir.join("data").display()
+    );
+    let f = dir.join("ketang.toml");
+    std::fs::write(&f, cfg).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&f)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Daemon(child, port)
+}
+
+fn whiteboard_status(d: &Daemon, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok((200, body)) = get(&format!("http://127.0.0.1:{}/api/v1/status", d.1)) {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            let wb = s["hardware"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["kind"] == "whiteboard")
+                .cloned()
+                .unwrap();
+            if want(&wb) {
+                return wb;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "whiteboard status never matched: {wb}"
+            );
+        }
+        assert!(Instant::now() < deadline, "no status");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A BenQ-style panel on the master side of a pty: answers `*pow=?#` and `*pow=on#`.
+fn benq_panel() -> (std::path::PathBuf, Arc<Mutex<u32>>) {
+    let p = nix::pty::openpty(None, None).unwrap();
+    for fd in [&p.master, &p.slave] {
+        let mut t = nix::sys::termios::tcgetattr(fd).unwrap();
+        nix::sys::termios::cfmakeraw(&mut t);
+        nix::sys::termios::tcsetattr(fd, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+    }
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", p.slave.as_raw_fd())).unwrap();
+    let seen = Arc::new(Mutex::new(0u32));
+    let count = seen.clone();
+    let slave = p.slave;
+    std::thread::spawn(move || {
+        // Keep the slave open so the pty stays up between the daemon's opens.
+        let _slave = slave;
+        let mut f = std::fs::File::from(p.master);
+        let (mut line, mut on, mut buf) = (Vec::new(), false, [0u8; 64]);
+        loop {
+            let Ok(n) = f.read(&mut buf) else { return };
+            for &b in &buf[..n] {
+                if b != b'\r' {
+                    line.push(b);
+                    continue;
+                }
+                let req = String::from_utf8_lossy(&line).into_owned();
+                line.clear();
+                let answer = match req.as_str() {
+                    "" => continue,
+                    "*pow=?#" => format!("*POW={}#\r\n", if on { "ON" } else { "OFF" }),
+                    "*pow=on#" => {
+                        on = true;
+                        "*POW=ON#\r\n".to_owned()
+                    }
+                    "*pow=off#" => {
+                        on = false;
+                        "*POW=OFF#\r\n".to_owned()
+                    }
+                    _ => "*Block item#\r\n".to_owned(),
+                };
+                *count.lock().unwrap() += 1;
+                if f.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (path, seen)
+}
+
+#[test]
+fn a_panel_on_a_serial_port_is_opened_queried_and_shown_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, seen) = benq_panel();
+    let d = start(
+        dir.path(),
+        &format!(
+            "driver = \"serial\"\nport = \"{}\"\ndialect = \"benq\"\nbaud = 9600\n",
+            path.display()
+        ),
+    );
+    let wb = whiteboard_status(&d, |w| w["state"] == "ok");
+    assert_eq!(wb["driver"], "serial");
+    assert!(
+        wb["detail"].as_str().unwrap().starts_with("standby")
+            || wb["detail"].as_str().unwrap().starts_with("on"),
+        "{wb}"
+    );
+    assert!(*seen.lock().unwrap() >= 1, "the panel was asked");
+}
+
+#[test]
+fn a_missing_serial_port_shows_absent_naming_the_port_and_key_and_the_daemon_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(
+        dir.path(),
+        "driver = \"serial\"\nport = \"/dev/ttyKETANG-missing\"\ndialect = \"smart\"\n",
+    );
+    let wb = whiteboard_status(&d, |w| w["state"] == "absent");
+    let detail = wb["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/ttyKETANG-missing") && detail.contains("hardware.whiteboard.port"),
+        "{detail}"
+    );
+    let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
+    assert_eq!(code, 200);
+}
