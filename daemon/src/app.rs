@@ -97,11 +97,25 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let unlock = Arc::new(std::sync::Mutex::new(None));
     let (events, _) = tokio::sync::broadcast::channel(256);
-    let hw = Arc::new(Hardware::new(&cfg.hardware, tx));
+    let hw = Arc::new(Hardware::new(&cfg.hardware, tx.clone()));
     let whiteboard = crate::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
+    // Linux drivers with their own threads.
+    for d in &cfg.hardware.devices {
+        if let crate::config::DeviceDriver::Mlx90614 { i2c, address } = &d.driver {
+            crate::linux::thermometer::start(
+                d.name.clone(),
+                i2c.clone(),
+                *address,
+                hw.clone(),
+                tx.clone(),
+                stop.clone(),
+            );
+        }
+    }
+    drop(tx);
 
     let classroom = Classroom {
         store: store.clone(),

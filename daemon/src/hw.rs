@@ -50,9 +50,9 @@ impl Hardware {
                 let state = match d.driver {
                     DeviceDriver::Simulated => DeviceState { state: "ok", detail: None },
                     // Driven by its own thread (crate::whiteboard), which reports.
-                    DeviceDriver::Serial { .. } => DeviceState {
+                    DeviceDriver::Serial { .. } | DeviceDriver::Mlx90614 { .. } => DeviceState {
                         state: "starting",
-                        detail: Some("opening the serial port".to_owned()),
+                        detail: Some("opening the bus".to_owned()),
                     },
                     _ => DeviceState {
                         state: "absent",

@@ -8,6 +8,7 @@ pub(crate) mod calendar;
 pub(crate) mod finalise;
 pub(crate) mod followup;
 pub(crate) mod health;
+pub(crate) mod ir_trigger;
 pub(crate) mod lesson;
 pub(crate) mod timetable;
 pub(crate) mod usage;

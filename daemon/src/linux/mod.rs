@@ -1,3 +1,4 @@
 //! Linux glue: the kernel interfaces the drivers of `ketang-drivers` run on.
 
 pub(crate) mod serial;
+pub(crate) mod thermometer;

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The daemon's serial glue for real: `ketangd run` with `hardware.whiteboard` on a
-//! pseudo-terminal, a BenQ-speaking panel on the other end (written here from the protocol,
-//! not from the driver), and a port that does not exist.
+//! The daemon's Linux glue for real, through `ketangd run`: `hardware.whiteboard` on a
+//! pseudo-terminal with a BenQ-speaking panel on the other end (written here from the
+//! protocol, not from the driver), a serial port and an I2C bus that do not exist.
 
 mod common;
 
@@ -24,6 +24,10 @@ impl Drop for Daemon {
 }
 
 fn start(dir: &std::path::Path, whiteboard: &str) -> Daemon {
+    start_with(dir, &format!("[hardware.whiteboard]\n{whiteboard}"))
+}
+
+fn start_with(dir: &std::path::Path, hardware: &str) -> Daemon {
     let port = free_port();
     let cfg = format!(
         r#"
@@ -35,8 +39,7 @@ device_id = "kt-0001"
 class_name = "七年级(3)班"
 [http]
 listen = "127.0.0.1:{port}"
-[hardware.whiteboard]
-{whiteboard}
+{hardware}
 "#,
         data = dir.join("data").display()
     );
@@ -52,6 +55,10 @@ listen = "127.0.0.1:{port}"
 }
 
 fn whiteboard_status(d: &Daemon, want: impl Fn(&Value) -> bool) -> Value {
+    device_status(d, "whiteboard", want)
+}
+
+fn device_status(d: &Daemon, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok((200, body)) = get(&format!("http://127.0.0.1:{}/api/v1/status", d.1)) {
@@ -60,7 +67,7 @@ fn whiteboard_status(d: &Daemon, want: impl Fn(&Value) -> bool) -> Value {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|h| h["kind"] == "whiteboard")
+                .find(|h| h["kind"] == kind)
                 .cloned()
                 .unwrap();
             if want(&wb) {
@@ -157,6 +164,23 @@ fn a_missing_serial_port_shows_absent_naming_the_port_and_key_and_the_daemon_run
     let detail = wb["detail"].as_str().unwrap();
     assert!(
         detail.contains("/dev/ttyKETANG-missing") && detail.contains("hardware.whiteboard.port"),
+        "{detail}"
+    );
+    let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn a_missing_i2c_bus_shows_the_thermometer_absent_naming_the_bus_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with(
+        dir.path(),
+        "[hardware.thermometer]\ndriver = \"mlx90614\"\ni2c = \"/dev/i2c-ketang-missing\"\n",
+    );
+    let t = device_status(&d, "thermometer", |w| w["state"] == "absent");
+    let detail = t["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/i2c-ketang-missing") && detail.contains("hardware.thermometer.i2c"),
         "{detail}"
     );
     let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
