@@ -83,6 +83,13 @@ async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
     c
 }
 
+/// A browser with the board's viewport on `path` of the demo.
+async fn open(driver: &Driver, demo: &Demo, path: &str, width: u32, height: u32) -> Client {
+    let c = browser(driver, width, height).await;
+    c.goto(&format!("{}{path}", demo.base)).await.unwrap();
+    c
+}
+
 /// Polls `js` (a function body returning a truthy value when ready) for up to 10 s.
 async fn wait_js(c: &Client, what: &str, js: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -161,8 +168,7 @@ async fn the_board_in_chromium_landscape() {
     let driver = chromedriver();
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
-    let c = browser(&driver, 1920, 1080).await;
-    c.goto(&format!("{}/?lang=zh", demo.base)).await.unwrap();
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
     wait_js(
         &c,
         "the class name",
@@ -298,8 +304,7 @@ async fn the_portrait_door_board_and_a_restart_under_an_open_page() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let demo = Demo::start_on(&data, Some(MONDAY_0755), &listen);
-    let c = browser(&driver, 1080, 1920).await;
-    c.goto(&format!("{}/", demo.base)).await.unwrap();
+    let c = open(&driver, &demo, "/", 1080, 1920).await;
     wait_js(
         &c,
         "the lesson",
@@ -338,8 +343,7 @@ async fn technician_provisioning_login_and_overview() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
     demo.tap(CARD_1);
-    let c = browser(&driver, 1920, 1080).await;
-    c.goto(&format!("{}/tech", demo.base)).await.unwrap();
+    let c = open(&driver, &demo, "/tech", 1920, 1080).await;
     // No password yet: only the provisioning form.
     wait_js(
         &c,
@@ -416,8 +420,7 @@ async fn tap_to_screen_latency() {
         None,
         broker.as_deref(),
     );
-    let c = browser(&driver, 1920, 1080).await;
-    c.goto(&format!("{}/", demo.base)).await.unwrap();
+    let c = open(&driver, &demo, "/", 1920, 1080).await;
     wait_js(
         &c,
         "the lesson",
