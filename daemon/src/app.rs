@@ -147,6 +147,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                 clock: opts.clock.clone(),
                 store: store.clone(),
                 timetable: timetable.clone(),
+                commands: cmd_tx.clone(),
             });
             let (worker, status) =
                 ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());

@@ -208,7 +208,13 @@ impl Classroom {
                         "give power, input, or both".to_owned(),
                     ));
                 }
-                self.whiteboard(power, input, "teacher", Some(&actor)).await
+                // Design: remote commands arrive as the actor "cloud" (see uplink.rs).
+                let source = if actor.id == "cloud" {
+                    "cloud"
+                } else {
+                    "teacher"
+                };
+                self.whiteboard(power, input, source, Some(&actor)).await
             }
             Action::RecordSymptoms {
                 student_id,

@@ -46,6 +46,53 @@ pub(crate) struct SyncHooks {
     pub(crate) clock: Clock,
     pub(crate) store: StoreHandle,
     pub(crate) timetable: Arc<RwLock<Timetable>>,
+    /// Remote commands go to the classroom actor, like a teacher's.
+    pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
+}
+
+/// The remote commands this version executes (`docs/mqtt.md`).
+pub(crate) const COMMANDS: [&str; 2] = ["whiteboard.power", "whiteboard.input"];
+
+/// The action a remote command asks for, or why it is refused.
+fn action_of(cmd: &Command) -> Result<ketang_web::Action, Vec<String>> {
+    let args = cmd.args.as_object().cloned().unwrap_or_default();
+    let only = |key: &str| -> Result<serde_json::Value, Vec<String>> {
+        let extra: Vec<String> = args
+            .keys()
+            .filter(|k| k.as_str() != key)
+            .map(|k| format!("{}: unknown argument {k:?}", cmd.name))
+            .collect();
+        if !extra.is_empty() {
+            return Err(extra);
+        }
+        args.get(key)
+            .cloned()
+            .ok_or_else(|| vec![format!("{}: missing argument {key:?}", cmd.name)])
+    };
+    match cmd.name.as_str() {
+        "whiteboard.power" => match only("on")? {
+            serde_json::Value::Bool(on) => Ok(ketang_web::Action::Whiteboard {
+                power: Some(on),
+                input: None,
+            }),
+            v => Err(vec![format!(
+                "whiteboard.power: \"on\" must be true or false, not {v}"
+            )]),
+        },
+        "whiteboard.input" => match only("input")? {
+            serde_json::Value::String(i) => Ok(ketang_web::Action::Whiteboard {
+                power: None,
+                input: Some(i),
+            }),
+            v => Err(vec![format!(
+                "whiteboard.input: \"input\" must be a string, not {v}"
+            )]),
+        },
+        other => Err(vec![format!(
+            "unknown command {other:?}; this version executes {}",
+            COMMANDS.join(", ")
+        )]),
+    }
 }
 
 impl CommandHandler for SyncHooks {
@@ -54,12 +101,26 @@ impl CommandHandler for SyncHooks {
     }
 
     async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
-        // Design: no remote command is executed yet; whiteboard power/input commands arrive
-        // with the whiteboard driver (issue 5). Refusing clearly beats pretending.
-        Err(vec![format!(
-            "unknown command {:?}: this version executes no remote commands",
-            cmd.name
-        )])
+        let action = action_of(&cmd)?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let actor = ketang_web::Actor {
+            id: "cloud".to_owned(),
+            name: "cloud".to_owned(),
+            role: ketang_web::Role::Technician,
+        };
+        self.commands
+            .send(crate::teacher::Cmd {
+                actor,
+                action,
+                reply,
+            })
+            .await
+            .map_err(|_| vec!["the device is shutting down".to_owned()])?;
+        match rx.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(vec![format!("{}: {e}", cmd.name)]),
+            Err(_) => Err(vec!["the device is shutting down".to_owned()]),
+        }
     }
 
     async fn applied(&self, kind: &str) {
@@ -77,5 +138,38 @@ impl CommandHandler for SyncHooks {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(name: &str, args: serde_json::Value) -> Command {
+        Command {
+            name: name.to_owned(),
+            args,
+        }
+    }
+
+    #[test]
+    fn whiteboard_commands_become_actions_and_bad_ones_say_why() {
+        assert_eq!(
+            action_of(&cmd("whiteboard.power", serde_json::json!({"on": true}))).unwrap(),
+            ketang_web::Action::Whiteboard {
+                power: Some(true),
+                input: None
+            }
+        );
+        let e = action_of(&cmd(
+            "whiteboard.input",
+            serde_json::json!({"input": "hdmi1", "x": 1}),
+        ))
+        .unwrap_err();
+        assert!(e[0].contains("unknown argument \"x\""), "{e:?}");
+        let e = action_of(&cmd("whiteboard.power", serde_json::json!({}))).unwrap_err();
+        assert!(e[0].contains("missing argument \"on\""), "{e:?}");
+        let e = action_of(&cmd("reboot", serde_json::json!({}))).unwrap_err();
+        assert!(e[0].contains("whiteboard.power, whiteboard.input"), "{e:?}");
     }
 }

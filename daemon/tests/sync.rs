@@ -195,3 +195,100 @@ async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing() {
         "daemon kill -9 after {at_kill} of {n} records: {dups} duplicates (all detectable by id and seq)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let _broker = mosquitto(&dir.path().join("broker"), port);
+    let (_sub, got) = collector(port);
+    let _demo = demo(&data, port);
+    let topic = "ketang/v1/demo-school/demo-board-1/down/command";
+    let send = |id: &str, body: &str| {
+        let msg = format!(
+            r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
+        );
+        let st = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-m",
+                &msg,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let ack = |id: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
+            {
+                return a["body"].clone();
+            }
+            assert!(Instant::now() < deadline, "no ack for {id}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Wait until the board is connected and subscribed (its first records arrive).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the board never published");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send(
+        "dl-wb-1",
+        r#"{"name":"whiteboard.input","args":{"input":"hdmi2"}}"#,
+    );
+    let a = ack("dl-wb-1");
+    assert_eq!(a["ok"], true, "{a}");
+    send(
+        "dl-wb-2",
+        r#"{"name":"whiteboard.power","args":{"on":"yes"}}"#,
+    );
+    let a = ack("dl-wb-2");
+    assert_eq!(a["ok"], false);
+    assert!(
+        a["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("must be true or false"),
+        "{a}"
+    );
+    send("dl-wb-3", r#"{"name":"format.disk","args":{}}"#);
+    let a = ack("dl-wb-3");
+    assert!(
+        a["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("whiteboard.power"),
+        "{a}"
+    );
+    // The executed command is on the whiteboard stream, from the cloud.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if got.lock().unwrap().iter().any(|e| {
+            e["stream"] == "whiteboard"
+                && e["body"]["source"] == "cloud"
+                && e["body"]["input"] == "hdmi2"
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no whiteboard record from the cloud command"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
