@@ -8,6 +8,7 @@
 //! * [`thermometer`]: the MLX90614 IR thermometer (through `mlx9061x`).
 //! * [`panel`]: interactive flat panels over RS-232 (BenQ-, SMART- and LG-style dialects).
 //! * [`debounce`]: push buttons, with long press.
+//! * [`wedge`]: USB keyboard-wedge card readers (key codes → card UID).
 
 #![no_std]
 #![deny(unsafe_code, missing_docs)]
@@ -16,5 +17,6 @@ mod card;
 pub mod debounce;
 pub mod panel;
 pub mod thermometer;
+pub mod wedge;
 
 pub use card::{Uid, UidError};
