@@ -216,6 +216,7 @@ impl Classroom {
                 };
                 self.whiteboard(power, input, source, Some(&actor)).await
             }
+            Action::SelfTest { device } => self.self_test(&actor, &device).await,
             Action::RecordSymptoms {
                 student_id,
                 symptoms,
@@ -727,5 +728,48 @@ impl Classroom {
                 );
             }
         }
+    }
+}
+
+impl Classroom {
+    /// A device's self-test, for the technician page. The whiteboard is asked for its power
+    /// and input (a real exchange with the panel, or its simulated twin); devices without a
+    /// self-test in this version say so.
+    async fn self_test(&mut self, actor: &Actor, device: &str) -> Result<Value, ApiError> {
+        use ketang_drivers::panel::{Reply, Request};
+        let Some(status) = self.hw.statuses().into_iter().find(|d| d.name == device) else {
+            return Err(ApiError::NotFound(format!("device {device:?}")));
+        };
+        if status.kind != "whiteboard" {
+            return Err(ApiError::Conflict(format!(
+                "no self-test for a {} in this version (issue 5)",
+                status.kind
+            )));
+        }
+        let Some(wb) = self.whiteboard.clone() else {
+            return Err(ApiError::NotFound("a whiteboard".to_owned()));
+        };
+        let started = std::time::Instant::now();
+        let result = async {
+            let p = wb.request(Request::GetPower).await?;
+            let i = wb.request(Request::GetInput).await?;
+            Ok::<_, String>((p, i))
+        }
+        .await;
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let answer = match result {
+            Ok((Reply::Power(p), Reply::Input(i))) => json!({
+                "device": device, "ok": true, "ms": ms,
+                "detail": format!("{} · {}", if p { "on" } else { "standby" }, i.name()),
+            }),
+            Ok(other) => {
+                json!({"device": device, "ok": false, "ms": ms, "detail": format!("unexpected answers {other:?}")})
+            }
+            Err(e) => json!({"device": device, "ok": false, "ms": ms, "detail": e}),
+        };
+        let audit = self.audit(actor, "hardware.self_test", device, answer.clone());
+        let r = self.store.audit(audit).await;
+        self.stored("writing the audit log", r)?;
+        Ok(answer)
     }
 }

@@ -400,6 +400,9 @@ async fn technician_provisioning_login_and_overview() {
     );
     let hardware = text(&c, "tech-hardware").await;
     assert!(hardware.contains("simulated"), "{hardware}");
+    // The panel's self-test talks to the (simulated) panel.
+    click(&c, "selftest-whiteboard").await;
+    wait_js(&c, "the self-test", "const r = document.querySelector(\"[data-testid='selftest-result-whiteboard']\"); return r && r.textContent.startsWith('通过');").await;
     shot(&c, "technician-1920x1080").await;
     c.close().await.unwrap();
 }

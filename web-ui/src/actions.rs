@@ -118,6 +118,11 @@ pub enum Action {
         #[serde(default)]
         input: Option<String>,
     },
+    /// Run a device's self-test (technician).
+    SelfTest {
+        /// The device's name (as on the status page).
+        device: String,
+    },
     /// Record symptoms (and optionally a temperature taken by hand) at a health check.
     RecordSymptoms {
         /// Student id.
@@ -147,6 +152,7 @@ impl Action {
             Self::EnterLeave { .. } => "enter_leave",
             Self::RecordSymptoms { .. } => "record_symptoms",
             Self::Whiteboard { .. } => "whiteboard",
+            Self::SelfTest { .. } => "self_test",
         }
     }
 
@@ -161,6 +167,7 @@ impl Action {
             | Self::Whiteboard { .. } => {
                 matches!(role, Role::Teacher | Role::Technician)
             }
+            Self::SelfTest { .. } => matches!(role, Role::Technician),
             _ => matches!(role, Role::Teacher),
         }
     }

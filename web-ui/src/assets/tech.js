@@ -8,14 +8,16 @@ const L = {
     new_password: "新密码", repeat_password: "再次输入", set_password: "设置密码", mismatch: "两次输入不一致",
     login_title: "技术员登录", password: "密码", login: "登录", wrong: "密码错误",
     device: "设备", network: "网络与MQTT", outbox: "待同步（按数据流）", hardware: "硬件", config: "配置（已隐去密钥）",
-    logs: "最近日志", reload: "刷新", selftest_note: "硬件自检随硬件驱动（issue 5）提供。",
+    logs: "最近日志", reload: "刷新", selftest_note: "目前可自检：一体机（读取电源与信号源）。其他设备的自检随其驱动提供。",
+    selftest: "自检", passed: "通过", failed: "失败",
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
     provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
     new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
     login_title: "Technician login", password: "Password", login: "Log in", wrong: "Wrong password",
     device: "Device", network: "Network and MQTT", outbox: "Waiting to sync (per stream)", hardware: "Hardware", config: "Configuration (secrets hidden)",
-    logs: "Recent log", reload: "Reload", selftest_note: "Hardware self-tests come with the hardware drivers (issue 5).",
+    logs: "Recent log", reload: "Reload", selftest_note: "Self-test so far: the flat panel (reads power and input). Other devices get theirs with their drivers.",
+    selftest: "Self-test", passed: "passed", failed: "failed",
     connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none" },
 };
 const params = new URLSearchParams(location.search);
@@ -70,7 +72,9 @@ async function dash() {
   const pend = Object.entries(s.outbox.pending);
   $("outbox").innerHTML = rows(pend.map(([k, n]) => [k, n]).concat([[t("total"), s.outbox.total]]));
   $("hardware").innerHTML = s.hardware.map(h => `<tr><th>${esc(h.name)}</th><td>${esc(h.kind)}</td><td>${esc(h.driver)}</td>
-    <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(h.state)}</td><td>${esc(h.detail || "")}</td></tr>`).join("");
+    <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(h.state)}</td><td>${esc(h.detail || "")}</td>
+    <td>${h.kind === "whiteboard" ? `<button class="small" data-selftest="${esc(h.name)}" data-testid="selftest-${esc(h.name)}">${t("selftest")}</button>` : ""}
+    <span data-testid="selftest-result-${esc(h.name)}"></span></td></tr>`).join("");
   $("config").textContent = JSON.stringify(v.config, null, 2);
   $("logs").textContent = v.logs.join("\n");
 }
@@ -93,5 +97,16 @@ $("login").onsubmit = async e => {
 };
 $("logout").onclick = async () => { try { await api("/api/v1/session", { method: "DELETE" }); } catch (_) { } location.reload(); };
 $("reload").onclick = dash;
+document.addEventListener("click", async e => {
+  const b = e.target.closest("button[data-selftest]");
+  if (!b) return;
+  const out = document.querySelector(`[data-testid="selftest-result-${b.dataset.selftest}"]`);
+  out.textContent = "…";
+  try {
+    const r = await api("/api/v1/actions", { method: "POST", body: JSON.stringify({ action: "self_test", device: b.dataset.selftest }) });
+    out.className = r.ok ? "ok" : "bad";
+    out.textContent = `${r.ok ? t("passed") : t("failed")} · ${r.detail} · ${r.ms} ms`;
+  } catch (err) { out.className = "bad"; out.textContent = err.message; }
+});
 $("lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", lang); labels(); };
 start();
