@@ -103,6 +103,11 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
     // Linux drivers with their own threads.
+    hw.attach_outputs(crate::linux::gpio::Outputs::open(
+        &cfg.hardware.devices,
+        &hw,
+    ));
+    crate::linux::gpio::start_inputs(&cfg.hardware.devices, hw.clone(), tx.clone(), stop.clone());
     for d in &cfg.hardware.devices {
         if let crate::config::DeviceDriver::Mlx90614 { i2c, address } = &d.driver {
             crate::linux::thermometer::start(

@@ -39,6 +39,8 @@ struct DeviceState {
 pub(crate) struct Hardware {
     devices: Vec<Device>,
     events: mpsc::Sender<HwEvent>,
+    /// Real GPIO outputs (siren, LED), attached at start.
+    outputs: std::sync::OnceLock<std::sync::Arc<crate::linux::gpio::Outputs>>,
 }
 
 impl Hardware {
@@ -50,7 +52,9 @@ impl Hardware {
                 let state = match d.driver {
                     DeviceDriver::Simulated => DeviceState { state: "ok", detail: None },
                     // Driven by its own thread (crate::whiteboard), which reports.
-                    DeviceDriver::Serial { .. } | DeviceDriver::Mlx90614 { .. } => DeviceState {
+                    DeviceDriver::Serial { .. }
+                    | DeviceDriver::Mlx90614 { .. }
+                    | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",
                         detail: Some("opening the bus".to_owned()),
                     },
@@ -65,7 +69,11 @@ impl Hardware {
                 Device { cfg: d.clone(), state: Mutex::new(state) }
             })
             .collect();
-        Self { devices, events }
+        Self {
+            devices,
+            events,
+            outputs: std::sync::OnceLock::new(),
+        }
     }
 
     pub(crate) fn statuses(&self) -> Vec<HardwareStatus> {
@@ -107,12 +115,26 @@ impl Hardware {
     /// Switches every output of `kind` (siren, status LED). Simulated outputs show their
     /// state in the status detail.
     pub(crate) fn set_output(&self, kind: DeviceKind, on: bool) {
+        let word = if on { "on" } else { "off" };
         for d in self.devices.iter().filter(|d| d.cfg.kind == kind) {
-            let mut s = lock(&d.state);
             if d.cfg.driver == DeviceDriver::Simulated {
-                s.detail = Some(if on { "on" } else { "off" }.to_owned());
+                lock(&d.state).detail = Some(word.to_owned());
+                continue;
+            }
+            match self.outputs.get().and_then(|o| o.set(&d.cfg.name, on)) {
+                Some(Ok(())) => self.set_state(&d.cfg.name, "ok", Some(word.to_owned())),
+                Some(Err(e)) => {
+                    tracing::error!(device = %d.cfg.name, error = %e, on, "Switching an output failed.");
+                    self.set_state(&d.cfg.name, "fault", Some(e));
+                }
+                None => {}
             }
         }
+    }
+
+    /// Attaches the real GPIO outputs (once, at start).
+    pub(crate) fn attach_outputs(&self, outputs: std::sync::Arc<crate::linux::gpio::Outputs>) {
+        let _ = self.outputs.set(outputs);
     }
 
     pub(crate) fn simulated(&self) -> bool {

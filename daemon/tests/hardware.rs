@@ -186,3 +186,24 @@ fn a_missing_i2c_bus_shows_the_thermometer_absent_naming_the_bus_and_key() {
     let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
     assert_eq!(code, 200);
 }
+
+#[test]
+fn missing_gpio_chips_show_the_button_and_siren_absent_naming_chip_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with(
+        dir.path(),
+        "[[hardware.buttons]]\nname = \"alarm\"\ndriver = \"gpio\"\nchip = \"/dev/gpiochip-ketang-missing\"\nline = 17\n\
+         [hardware.siren]\ndriver = \"gpio\"\nchip = \"/dev/gpiochip-ketang-missing\"\nline = 22\n",
+    );
+    let b = device_status(&d, "button", |w| w["state"] == "absent");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/gpiochip-ketang-missing line 17")
+            && detail.contains("hardware.buttons"),
+        "{detail}"
+    );
+    let s = device_status(&d, "siren", |w| w["state"] == "absent");
+    assert!(s["detail"].as_str().unwrap().contains("line 22"), "{s}");
+    let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
+    assert_eq!(code, 200);
+}

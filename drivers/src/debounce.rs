@@ -71,6 +71,12 @@ impl Debouncer {
         None
     }
 
+    /// Whether a long press is configured.
+    #[must_use]
+    pub const fn has_long_press(&self) -> bool {
+        self.long_press_ms.is_some()
+    }
+
     /// Whether the button is (stably) pressed.
     #[must_use]
     pub const fn is_pressed(&self) -> bool {

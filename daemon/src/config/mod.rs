@@ -20,7 +20,7 @@ use chrono::NaiveTime;
 
 pub(crate) use error::{ConfigError, ConfigErrors};
 pub(crate) use hardware::{
-    DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig, WhiteboardDialect,
+    DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
 };
 pub(crate) use validate::parse_broker;
 

@@ -1,4 +1,5 @@
 //! Linux glue: the kernel interfaces the drivers of `ketang-drivers` run on.
 
+pub(crate) mod gpio;
 pub(crate) mod serial;
 pub(crate) mod thermometer;
