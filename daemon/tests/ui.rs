@@ -109,24 +109,37 @@ async fn wait_js(c: &Client, what: &str, js: &str) -> Value {
     }
 }
 
+/// Clicks the element; a page that re-renders it meanwhile (a stale element) is retried.
 async fn click(c: &Client, testid: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(&format!("[data-testid='{testid}']")))
-        .await
-        .unwrap_or_else(|e| panic!("no {testid}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {testid}: {e}"));
+    for attempt in 0..5 {
+        let e = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!("[data-testid='{testid}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no {testid}: {e}"));
+        match e.click().await {
+            Ok(()) => return,
+            Err(err) if attempt < 4 && err.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("clicking {testid}: {err}"),
+        }
+    }
 }
 
+/// The element's rendered text, read in one step (no stale element between find and read).
 async fn text(c: &Client, testid: &str) -> String {
-    c.find(Locator::Css(&format!("[data-testid='{testid}']")))
+    let v = c
+        .execute(
+            &format!("const e = document.querySelector(\"[data-testid='{testid}']\"); return e ? e.innerText : null;"),
+            vec![],
+        )
         .await
-        .unwrap_or_else(|e| panic!("no {testid}: {e}"))
-        .text()
-        .await
-        .unwrap()
+        .unwrap();
+    v.as_str()
+        .unwrap_or_else(|| panic!("no {testid}"))
+        .to_owned()
 }
 
 async fn visible(c: &Client, testid: &str) -> bool {

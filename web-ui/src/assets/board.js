@@ -247,6 +247,7 @@ async function openUnlock() {
   $("unlock").classList.remove("hidden");
   $("pinpad").classList.add("hidden");
   $("unlock-error").textContent = "";
+  $("staff").innerHTML = "";
   S.pin = ""; S.pinFor = null;
   try {
     const r = await api("/api/v1/staff");
