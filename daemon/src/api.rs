@@ -36,6 +36,8 @@ pub(crate) struct Daemon {
     pub(crate) unlock: Arc<std::sync::Mutex<Option<crate::teacher::PendingUnlock>>>,
     /// Live events for the board's screen.
     pub(crate) events: tokio::sync::broadcast::Sender<BoardEvent>,
+    /// The door sign (its preview).
+    pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
@@ -334,6 +336,10 @@ impl DeviceApi for Daemon {
             ));
         }
         Ok(())
+    }
+
+    fn epaper_png(&self) -> Option<Vec<u8>> {
+        self.sign.as_ref().and_then(|s| s.png())
     }
 
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<BoardEvent>> {

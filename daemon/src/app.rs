@@ -99,6 +99,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx.clone()));
     let whiteboard = crate::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
+    let sign = crate::epaper::Sign::new(&cfg.hardware).map(Arc::new);
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
@@ -137,6 +138,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         events: events.clone(),
         whiteboard,
         wb_schedule: (None, None),
+        sign: sign.clone(),
+        class_name: cfg.device.class_name.clone(),
+        ticks: 0,
         clock_watch: crate::engine::lesson::ClockWatch::default(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
@@ -177,6 +181,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         commands: cmd_tx,
         unlock,
         events,
+        sign,
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)

@@ -13,6 +13,7 @@ mod clock;
 mod config;
 mod demo;
 mod engine;
+mod epaper;
 mod hw;
 mod linux;
 mod logging;

@@ -413,6 +413,21 @@ async fn technician_provisioning_login_and_overview() {
     );
     let hardware = text(&c, "tech-hardware").await;
     assert!(hardware.contains("simulated"), "{hardware}");
+    // The door sign's face, drawn by the daemon, 400×300.
+    wait_js(&c, "the e-paper preview", "const i = document.getElementById('epaper'); return i.complete && i.naturalWidth === 400 && i.naturalHeight === 300;").await;
+    let (code, _) = get(&format!("{}/api/v1/tech/epaper.png", demo.base)).unwrap();
+    assert_eq!(code, 401, "the preview needs a technician");
+    if let Ok(dir) = std::env::var("KETANG_SCREENSHOTS") {
+        let img = c
+            .find(Locator::Css("[data-testid='tech-epaper']"))
+            .await
+            .unwrap();
+        std::fs::write(
+            format!("{dir}/epaper-400x300.png"),
+            img.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
     // The panel's self-test talks to the (simulated) panel.
     click(&c, "selftest-whiteboard").await;
     wait_js(&c, "the self-test", "const r = document.querySelector(\"[data-testid='selftest-result-whiteboard']\"); return r && r.textContent.startsWith('通过');").await;

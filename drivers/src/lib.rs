@@ -9,6 +9,7 @@
 //! * [`panel`]: interactive flat panels over RS-232 (BenQ-, SMART- and LG-style dialects).
 //! * [`debounce`]: push buttons, with long press.
 //! * [`wedge`]: USB keyboard-wedge card readers (key codes → card UID).
+//! * [`sign`]: the door-side e-paper sign's layout, with Chinese glyphs.
 
 #![no_std]
 #![deny(unsafe_code, missing_docs)]
@@ -16,6 +17,7 @@
 mod card;
 pub mod debounce;
 pub mod panel;
+pub mod sign;
 pub mod thermometer;
 pub mod wedge;
 

@@ -86,6 +86,10 @@ pub trait DeviceApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
         not_supported()
     }
+    /// The door sign's current face as PNG, if there is a sign.
+    fn epaper_png(&self) -> Option<Vec<u8>> {
+        None
+    }
     /// Live events for the board's screen; `None` when the device has none.
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<crate::BoardEvent>> {
         None
@@ -145,6 +149,7 @@ fn router_with<D: DeviceApi>(
         .route("/tech", get(tech_page))
         .route("/assets/tech.js", get(tech_js))
         .route("/api/v1/tech", get(view_tech::<D>))
+        .route("/api/v1/tech/epaper.png", get(epaper_png::<D>))
         .route(
             "/api/v1/tech/provision",
             get(provisioned::<D>).post(provision::<D>),
@@ -585,6 +590,30 @@ async fn view_tech<D: DeviceApi>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view(&s, &headers, View::Technician).await
+}
+
+/// The door sign's face (technician).
+async fn epaper_png<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = s.sessions.find(&headers)?.map(|f| f.actor);
+    match actor.map(|a| a.role) {
+        Some(auth::Role::Technician) => {}
+        Some(_) => return Err(ApiError::Forbidden("technicians only".to_owned())),
+        None => return Err(ApiError::Unauthorized("log in as technician".to_owned())),
+    }
+    let png = s.device.epaper_png().ok_or_else(|| {
+        ApiError::NotFound("a door sign (none configured, or not drawn yet)".to_owned())
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    )
+        .into_response())
 }
 
 async fn tech_page() -> impl IntoResponse {

@@ -9,7 +9,7 @@ const L = {
     login_title: "技术员登录", password: "密码", login: "登录", wrong: "密码错误",
     device: "设备", network: "网络与MQTT", outbox: "待同步（按数据流）", hardware: "硬件", config: "配置（已隐去密钥）",
     logs: "最近日志", reload: "刷新", selftest_note: "目前可自检：一体机（读取电源与信号源）。其他设备的自检随其驱动提供。",
-    selftest: "自检", passed: "通过", failed: "失败",
+    selftest: "自检", passed: "通过", failed: "失败", epaper: "门口电子墨水屏（当前画面）", no_epaper: "未配置电子墨水屏",
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
     provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
@@ -17,7 +17,7 @@ const L = {
     login_title: "Technician login", password: "Password", login: "Log in", wrong: "Wrong password",
     device: "Device", network: "Network and MQTT", outbox: "Waiting to sync (per stream)", hardware: "Hardware", config: "Configuration (secrets hidden)",
     logs: "Recent log", reload: "Reload", selftest_note: "Self-test so far: the flat panel (reads power and input). Other devices get theirs with their drivers.",
-    selftest: "Self-test", passed: "passed", failed: "failed",
+    selftest: "Self-test", passed: "passed", failed: "failed", epaper: "Door e-paper sign (current face)", no_epaper: "No e-paper sign configured",
     connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none" },
 };
 const params = new URLSearchParams(location.search);
@@ -76,6 +76,10 @@ async function dash() {
     <td>${h.kind === "whiteboard" ? `<button class="small" data-selftest="${esc(h.name)}" data-testid="selftest-${esc(h.name)}">${t("selftest")}</button>` : ""}
     <span data-testid="selftest-result-${esc(h.name)}"></span></td></tr>`).join("");
   $("config").textContent = JSON.stringify(v.config, null, 2);
+  const img = $("epaper");
+  img.onerror = () => { img.classList.add("hidden"); $("epaper-note").textContent = t("no_epaper"); };
+  img.onload = () => { img.classList.remove("hidden"); $("epaper-note").textContent = ""; };
+  img.src = "/api/v1/tech/epaper.png?t=" + Date.now();
   $("logs").textContent = v.logs.join("\n");
 }
 

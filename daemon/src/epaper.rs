@@ -1,0 +1,169 @@
+//! The door-side e-paper sign: the classroom decides what it shows
+//! (`ketang_drivers::sign::SignContent`); this module renders it only when the content
+//! changed (e-paper wears with every refresh), keeps a PNG of the current face for the
+//! technician page and tests, and counts refreshes. Pushing the frame to a Waveshare panel
+//! over SPI comes with that driver (issue 5); until then a configured real panel stays
+//! `absent` on the status page while the preview works.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ketang_drivers::sign::{Framebuffer, SignContent, render};
+
+use crate::config::{DeviceDriver, DeviceKind, HardwareConfig};
+use crate::hw::Hardware;
+
+/// The sign.
+#[derive(Debug)]
+pub(crate) struct Sign {
+    name: String,
+    simulated: bool,
+    width: u32,
+    height: u32,
+    last: Mutex<Option<String>>,
+    png: Mutex<Option<Vec<u8>>>,
+    refreshes: AtomicU64,
+}
+
+/// Panel sizes by Waveshare model name; unknown models use 400×300 (4.2").
+fn size_of(model: &str) -> (u32, u32) {
+    match model {
+        "2in13" | "2in13_v2" | "2in13_v3" | "2in13_v4" => (250, 122),
+        "2in9" | "2in9_v2" => (296, 128),
+        "5in83" => (648, 480),
+        "7in5" | "7in5_v2" => (800, 480),
+        _ => (400, 300),
+    }
+}
+
+impl Sign {
+    /// The sign, if one is configured.
+    pub(crate) fn new(cfg: &HardwareConfig) -> Option<Self> {
+        let d = cfg.devices.iter().find(|d| d.kind == DeviceKind::Epaper)?;
+        let (width, height) = match &d.driver {
+            DeviceDriver::Waveshare { model, .. } => size_of(model),
+            _ => (400, 300),
+        };
+        Some(Self {
+            name: d.name.clone(),
+            simulated: d.driver == DeviceDriver::Simulated,
+            width,
+            height,
+            last: Mutex::new(None),
+            png: Mutex::new(None),
+            refreshes: AtomicU64::new(0),
+        })
+    }
+
+    /// Renders `content` if it differs from what the sign shows. Returns whether it
+    /// refreshed.
+    ///
+    /// # Errors
+    /// A character the sign's font lacks (named), or PNG encoding failed.
+    pub(crate) fn update(&self, content: &SignContent<'_>, hw: &Hardware) -> Result<bool, String> {
+        let key = format!("{content:?}");
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_deref() == Some(key.as_str()) {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; Framebuffer::bytes(self.width, self.height)];
+        let mut fb = Framebuffer::new(&mut buf, self.width, self.height);
+        if let Err(e) = render(content, &mut fb) {
+            hw.set_state(&self.name, "fault", Some(e.to_string()));
+            return Err(e.to_string());
+        }
+        let png = encode_png(&buf, self.width, self.height)?;
+        *self
+            .png
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(png);
+        *last = Some(key);
+        let n = self.refreshes.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.simulated {
+            hw.set_state(
+                &self.name,
+                "ok",
+                Some(format!("{}×{} · refreshed {n}×", self.width, self.height)),
+            );
+        }
+        Ok(true)
+    }
+
+    /// The current face as PNG.
+    pub(crate) fn png(&self) -> Option<Vec<u8>> {
+        self.png
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many times the face was redrawn since start.
+    #[cfg(test)]
+    pub(crate) fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+}
+
+/// A 1-bit grayscale PNG (ink black on white).
+fn encode_png(bits: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::One);
+        let mut w = enc
+            .write_header()
+            .map_err(|e| format!("encoding the sign preview: {e}"))?;
+        // PNG gray 0 is black: invert ink bits.
+        let inverted: Vec<u8> = bits.iter().map(|b| !b).collect();
+        w.write_image_data(&inverted)
+            .map_err(|e| format!("encoding the sign preview: {e}"))?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_redraws_only_when_its_content_changes() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let cfg = HardwareConfig::all_simulated();
+        let hw = Hardware::new(&cfg, tx);
+        let sign = Sign::new(&cfg).unwrap();
+        let c = SignContent {
+            class_name: "七年级(3)班",
+            date: "11月23日 星期一",
+            ..SignContent::default()
+        };
+        assert_eq!(sign.update(&c, &hw), Ok(true));
+        assert_eq!(sign.update(&c, &hw), Ok(false));
+        let later = SignContent {
+            attendance: Some((1, 40)),
+            lesson: Some(("语文", "第1节")),
+            ..c
+        };
+        assert_eq!(sign.update(&later, &hw), Ok(true));
+        assert_eq!(sign.refreshes(), 2);
+        let png = sign.png().unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        // Width and height in the IHDR chunk.
+        assert_eq!(
+            u32::from_be_bytes([png[16], png[17], png[18], png[19]]),
+            400
+        );
+        assert_eq!(
+            u32::from_be_bytes([png[20], png[21], png[22], png[23]]),
+            300
+        );
+        let bad = SignContent {
+            class_name: "班\u{1F600}",
+            ..c
+        };
+        assert!(sign.update(&bad, &hw).unwrap_err().contains("U+1F600"));
+    }
+}
