@@ -110,6 +110,16 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     ));
     crate::linux::gpio::start_inputs(&cfg.hardware.devices, hw.clone(), tx.clone(), stop.clone());
     for d in &cfg.hardware.devices {
+        if let crate::config::DeviceDriver::Evdev { device, format } = &d.driver {
+            crate::linux::wedge::start(
+                d.name.clone(),
+                device.clone(),
+                *format,
+                hw.clone(),
+                tx.clone(),
+                stop.clone(),
+            );
+        }
         if let crate::config::DeviceDriver::Mlx90614 { i2c, address } = &d.driver {
             crate::linux::thermometer::start(
                 d.name.clone(),

@@ -54,6 +54,7 @@ impl Hardware {
                     // Driven by its own thread (crate::whiteboard), which reports.
                     DeviceDriver::Serial { .. }
                     | DeviceDriver::Mlx90614 { .. }
+                    | DeviceDriver::Evdev { .. }
                     | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",
                         detail: Some("opening the bus".to_owned()),
@@ -259,16 +260,17 @@ mod tests {
     #[test]
     fn real_devices_refuse_simulated_input_and_say_why_they_are_absent() {
         let mut cfg = HardwareConfig::all_simulated();
-        cfg.devices[0].driver = DeviceDriver::Evdev {
-            device: "/dev/input/event3".into(),
+        cfg.devices[0].driver = DeviceDriver::Mfrc522 {
+            spi: "/dev/spidev0.0".into(),
+            reset: None,
         };
         let (tx, _rx) = mpsc::channel(4);
         let hw = Hardware::new(&cfg, tx);
         let e = hw.sim_card("door", "04A1B2C3").unwrap_err().to_string();
-        assert!(e.contains("real device (evdev)"), "{e}");
+        assert!(e.contains("real device (mfrc522)"), "{e}");
         let st = &hw.statuses()[0];
         assert_eq!(st.state, "absent");
-        assert!(st.detail.as_deref().unwrap().contains("evdev"));
+        assert!(st.detail.as_deref().unwrap().contains("mfrc522"));
     }
 
     #[test]

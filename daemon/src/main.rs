@@ -260,7 +260,9 @@ fn check_config(file: &Path) -> ExitCode {
         let how = match &dev.driver {
             DeviceDriver::Simulated => "simulated".to_owned(),
             DeviceDriver::Mfrc522 { spi, .. } => format!("mfrc522 on {}", spi.display()),
-            DeviceDriver::Evdev { device } => format!("evdev {}", device.display()),
+            DeviceDriver::Evdev { device, format } => {
+                format!("evdev {} (card numbers: {format:?})", device.display())
+            }
             DeviceDriver::Mlx90614 { i2c, address } => {
                 format!("mlx90614 on {} at {address:#04x}", i2c.display())
             }

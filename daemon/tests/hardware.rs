@@ -207,3 +207,19 @@ fn missing_gpio_chips_show_the_button_and_siren_absent_naming_chip_line_and_key(
     let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
     assert_eq!(code, 200);
 }
+
+#[test]
+fn a_missing_keyboard_wedge_reader_is_absent_naming_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with(
+        dir.path(),
+        "[[hardware.card_readers]]\nname = \"door\"\ndriver = \"evdev\"\ndevice = \"/dev/input/ketang-missing-kbd\"\nformat = \"hex\"\n",
+    );
+    let r = device_status(&d, "card_reader", |w| w["state"] == "absent");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/input/ketang-missing-kbd")
+            && detail.contains("hardware.card_readers"),
+        "{detail}"
+    );
+}

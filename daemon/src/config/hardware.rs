@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::raw::{RawHardware, RawHw};
+use ketang_drivers::wedge::WedgeFormat;
 
 /// What a device is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +74,8 @@ pub(crate) enum DeviceDriver {
     },
     Evdev {
         device: PathBuf,
+        /// How the reader types card numbers.
+        format: WedgeFormat,
     },
     Mlx90614 {
         i2c: PathBuf,
@@ -248,6 +251,7 @@ fn present(r: &RawHw) -> Vec<&'static str> {
     f("rst_line", r.rst_line.is_some());
     f("busy_line", r.busy_line.is_some());
     f("model", r.model.is_some());
+    f("format", r.format.is_some());
     v
 }
 
@@ -297,7 +301,7 @@ fn device(
     let input = matches!(kind, DeviceKind::Button | DeviceKind::Pir);
     let mut allowed: Vec<&str> = match driver.as_str() {
         "mfrc522" => vec!["spi", "chip", "reset_line"],
-        "evdev" => vec!["device"],
+        "evdev" => vec!["device", "format"],
         "mlx90614" => vec!["i2c", "address"],
         "gpio" => vec!["chip", "line", "active_low"],
         "serial" => vec!["port", "dialect", "baud", "set_id"],
@@ -390,6 +394,20 @@ fn device(
         },
         "evdev" => DeviceDriver::Evdev {
             device: need_path("device", &r.device, errs),
+            format: match r.format.as_deref() {
+                None | Some("decimal") => WedgeFormat::Decimal,
+                Some("decimal_reversed") => WedgeFormat::DecimalReversed,
+                Some("hex") => WedgeFormat::Hex,
+                Some(other) => {
+                    errs.push(ConfigError::new(
+                        format!("{path}.format"),
+                        format!(
+                            "{other:?} is not a card number format; expected decimal, decimal_reversed or hex"
+                        ),
+                    ));
+                    WedgeFormat::Decimal
+                }
+            },
         },
         "mlx90614" => DeviceDriver::Mlx90614 {
             i2c: need_path("i2c", &r.i2c, errs),

@@ -97,4 +97,5 @@ pub(super) struct RawHw {
     pub(super) rst_line: Option<i64>,
     pub(super) busy_line: Option<i64>,
     pub(super) model: Option<String>,
+    pub(super) format: Option<String>,
 }

@@ -364,3 +364,30 @@ fn bad_holidays_and_makeup_days_are_named() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_keyboard_wedge_reader_takes_a_card_number_format() {
+    let c = parse(&GOOD.replace(
+        "device = \"/dev/input/by-id/usb-reader-event-kbd\"",
+        "device = \"/dev/input/by-id/usb-reader-event-kbd\"\nformat = \"decimal_reversed\"",
+    ))
+    .unwrap();
+    let r = c
+        .hardware
+        .of_kind(DeviceKind::CardReader)
+        .find(|d| d.driver.name() == "evdev")
+        .unwrap();
+    assert!(matches!(
+        r.driver,
+        DeviceDriver::Evdev {
+            format: ketang_drivers::wedge::WedgeFormat::DecimalReversed,
+            ..
+        }
+    ));
+    let errs = errors(&GOOD.replace(
+        "device = \"/dev/input/by-id/usb-reader-event-kbd\"",
+        "device = \"/dev/input/by-id/usb-reader-event-kbd\"\nformat = \"octal\"",
+    ));
+    assert!(has(&errs, ".format"), "{errs:#?}");
+    assert!(has(&errs, "decimal, decimal_reversed or hex"), "{errs:#?}");
+}

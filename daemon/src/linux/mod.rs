@@ -3,3 +3,4 @@
 pub(crate) mod gpio;
 pub(crate) mod serial;
 pub(crate) mod thermometer;
+pub(crate) mod wedge;

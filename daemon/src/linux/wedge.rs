@@ -1,0 +1,122 @@
+//! USB keyboard-wedge card readers through evdev (`/dev/input/by-id/…-event-kbd`): the
+//! device is grabbed exclusively, so the card numbers it types never reach the kiosk
+//! browser or any other program, and its key presses are decoded into card taps
+//! (`ketang_drivers::wedge`). A reader that is unplugged or cannot be opened shows
+//! `absent` with the device and config key named, and is opened again every 5 s.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ketang_drivers::wedge::{WedgeDecoder, WedgeFormat};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hw::{Hardware, HwEvent};
+
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// Starts the reader thread for card reader `name` on `device`.
+pub(crate) fn start(
+    name: String,
+    device: PathBuf,
+    format: WedgeFormat,
+    hw: Arc<Hardware>,
+    events: mpsc::Sender<HwEvent>,
+    stop: CancellationToken,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("ketang-wedge".into())
+        .spawn(move || run(&name, &device, format, &hw, &events, &stop));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "The card reader thread could not start.");
+    }
+}
+
+fn open(device: &Path) -> Result<evdev::Device, String> {
+    let mut d = evdev::Device::open(device).map_err(|e| {
+        format!(
+            "cannot open {} (hardware.card_readers device): {e}",
+            device.display()
+        )
+    })?;
+    d.grab().map_err(|e| {
+        format!(
+            "cannot grab {} exclusively (another program holds it?): {e}",
+            device.display()
+        )
+    })?;
+    Ok(d)
+}
+
+fn run(
+    name: &str,
+    device: &Path,
+    format: WedgeFormat,
+    hw: &Hardware,
+    events: &mpsc::Sender<HwEvent>,
+    stop: &CancellationToken,
+) {
+    let t0 = Instant::now();
+    let mut last_problem = String::new();
+    while !stop.is_cancelled() {
+        let mut dev = match open(device) {
+            Ok(d) => d,
+            Err(e) => {
+                if e != last_problem {
+                    tracing::warn!(device = name, error = %e, "Card reader unavailable; retrying every 5 s.");
+                    last_problem = e.clone();
+                }
+                hw.set_state(name, "absent", Some(e));
+                std::thread::sleep(RETRY_EVERY);
+                continue;
+            }
+        };
+        last_problem.clear();
+        hw.set_state(name, "ok", dev.name().map(str::to_owned));
+        let mut decoder = WedgeDecoder::new(format);
+        loop {
+            // Blocks until the reader types; an unplugged reader ends with an error.
+            let batch: Vec<(u16, i32)> = match dev.fetch_events() {
+                Ok(evs) => evs
+                    .filter(|e| e.event_type() == evdev::EventType::KEY)
+                    .map(|e| (e.code(), e.value()))
+                    .collect(),
+                Err(e) => {
+                    let msg = format!("{} stopped answering (unplugged?): {e}", device.display());
+                    tracing::warn!(device = name, error = %msg, "Card reader lost; re-opening.");
+                    hw.set_state(name, "absent", Some(msg));
+                    break;
+                }
+            };
+            for (code, value) in batch {
+                // 1 = press; 0 release and 2 autorepeat are not characters.
+                if value != 1 {
+                    continue;
+                }
+                let now_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+                match decoder.key(code, now_ms) {
+                    Some(Ok(uid)) => {
+                        let ev = HwEvent::CardTap {
+                            reader: name.to_owned(),
+                            uid,
+                        };
+                        if events.blocking_send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        // The typed number is not logged: it identifies a student.
+                        tracing::warn!(device = name, error = %e, "A card read was not understood.");
+                        hw.set_state(name, "ok", Some(format!("last read not understood: {e}")));
+                    }
+                    None => {}
+                }
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+        std::thread::sleep(RETRY_EVERY);
+    }
+}
