@@ -151,6 +151,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         sign: sign.clone(),
         class_name: cfg.device.class_name.clone(),
         ticks: 0,
+        pruned_on: None,
         clock_watch: crate::engine::lesson::ClockWatch::default(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));

@@ -104,7 +104,15 @@ pub(crate) struct Classroom {
     pub(crate) class_name: String,
     /// Ticks since start (the sign is recomputed every few).
     pub(crate) ticks: u64,
+    /// The last date local history was pruned.
+    pub(crate) pruned_on: Option<chrono::NaiveDate>,
 }
+
+/// Card taps (with card UIDs) are kept this long on the device.
+pub(crate) const TAPS_KEPT_DAYS: u64 = 30;
+/// Lessons, attendance, health checks, follow-ups, leave, the audit log and whiteboard
+/// changes are kept this long (a school year and a bit).
+pub(crate) const RECORDS_KEPT_DAYS: u64 = 400;
 
 /// The stored form of a lesson slot.
 pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
@@ -143,6 +151,7 @@ impl Classroom {
                     }
                     self.whiteboard_schedule().await;
                     self.ticks += 1;
+                    self.prune_due().await;
                     if self.ticks % 5 == 1 {
                         self.update_sign().await;
                     }
@@ -705,6 +714,32 @@ impl Classroom {
                     "the siren is on but the alarm could not be stored: {e}"
                 )))
             }
+        }
+    }
+}
+
+impl Classroom {
+    /// Once a day: local history past its retention goes (docs/privacy.md).
+    async fn prune_due(&mut self) {
+        let today = self.clock.now().date_naive();
+        if self.pruned_on == Some(today) {
+            return;
+        }
+        let taps = today - chrono::Days::new(TAPS_KEPT_DAYS);
+        let records = today - chrono::Days::new(RECORDS_KEPT_DAYS);
+        match self.store.prune_history(taps, records).await {
+            Ok(n) => {
+                let total: usize = n.iter().map(|(_, k)| k).sum();
+                if total > 0 {
+                    tracing::info!(
+                        rows = total,
+                        ?n,
+                        "Local history past its retention deleted."
+                    );
+                }
+                self.pruned_on = Some(today);
+            }
+            Err(e) => self.store_health.failed("pruning local history", &e),
         }
     }
 }

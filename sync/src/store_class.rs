@@ -827,6 +827,44 @@ impl StoreHandle {
         .await
     }
 
+    /// Deletes local history past its retention: card taps dated before `taps_before`, and
+    /// lessons (with their attendance and reports), health checks, follow-ups, leave, the
+    /// audit log and whiteboard changes dated before `records_before` (local dates). The
+    /// outbox is never touched (its rows leave by acknowledgement or budget). Returns how
+    /// many rows went, per table.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is deleted then).
+    pub async fn prune_history(
+        &self,
+        taps_before: NaiveDate,
+        records_before: NaiveDate,
+    ) -> Result<Vec<(&'static str, usize)>> {
+        self.call(move |db| {
+            let tx = db.conn.transaction().ctx("starting a transaction")?;
+            let (t, r) = (taps_before.to_string(), records_before.to_string());
+            let steps: [(&'static str, &str, &String); 9] = [
+                ("card_taps", "DELETE FROM card_taps WHERE substr(tapped_at, 1, 10) < ?1", &t),
+                ("attendance", "DELETE FROM attendance WHERE lesson_id IN (SELECT id FROM lessons WHERE date < ?1)", &r),
+                ("lesson_reports", "DELETE FROM lesson_reports WHERE lesson_id IN (SELECT id FROM lessons WHERE date < ?1)", &r),
+                ("lessons", "DELETE FROM lessons WHERE date < ?1", &r),
+                ("health_checks", "DELETE FROM health_checks WHERE substr(checked_at, 1, 10) < ?1", &r),
+                ("followups", "DELETE FROM followups WHERE date < ?1", &r),
+                ("leaves", "DELETE FROM leaves WHERE substr(ends_at, 1, 10) < ?1", &r),
+                ("audit_log", "DELETE FROM audit_log WHERE substr(at, 1, 10) < ?1", &r),
+                ("whiteboard_events", "DELETE FROM whiteboard_events WHERE substr(at, 1, 10) < ?1", &r),
+            ];
+            let mut out = Vec::new();
+            for (table, sql, date) in steps {
+                let n = tx.execute(sql, [date]).ctx("pruning local history")?;
+                out.push((table, n));
+            }
+            tx.commit().ctx("committing a prune")?;
+            Ok(out)
+        })
+        .await
+    }
+
     /// A value of the store's meta table.
     ///
     /// # Errors

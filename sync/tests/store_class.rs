@@ -257,3 +257,58 @@ async fn staff_with_bad_pin_hashes_or_shared_cards_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn history_past_its_retention_is_pruned_and_the_outbox_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    // A lesson on 2026-11-23 with a check-in (and its tap and outbox record).
+    let mut ci = check_in("S001", "2026-11-23T07:58:00+08:00");
+    ci.tap = Some(TapRecord {
+        reader: "door".into(),
+        uid: "04A1B2C1".into(),
+        student_id: Some("S001".into()),
+        lesson_id: Some("2026-11-23/1".into()),
+        outcome: CardTapOutcome::CheckedIn,
+        at: at("2026-11-23T07:58:00+08:00"),
+        clock_synced: true,
+    });
+    store.check_in(ci).await.unwrap();
+    store.audit(audit("x")).await.unwrap();
+    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    // Nothing is older than the cut-offs yet.
+    let n = store
+        .prune_history(d("2026-11-23"), d("2026-11-23"))
+        .await
+        .unwrap();
+    assert!(n.iter().all(|(_, k)| *k == 0), "{n:?}");
+    // A day later everything of 2026-11-23 is past.
+    let n = store
+        .prune_history(d("2026-11-24"), d("2026-11-24"))
+        .await
+        .unwrap();
+    let get = |t: &str| n.iter().find(|(name, _)| *name == t).unwrap().1;
+    assert_eq!(
+        (
+            get("card_taps"),
+            get("attendance"),
+            get("lessons"),
+            get("audit_log")
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        store.outbox_pending().await.unwrap()["attendance"],
+        1,
+        "the outbox keeps its record"
+    );
+    assert!(
+        store
+            .lesson_roll("2026-11-23/1".into(), "g7-3".into())
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, s)| s.is_none())
+    );
+}
