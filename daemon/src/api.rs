@@ -347,17 +347,7 @@ impl DeviceApi for Daemon {
     }
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        self.commands
-            .send(crate::teacher::Cmd {
-                actor,
-                action,
-                reply,
-            })
-            .await
-            .map_err(|_| ApiError::Unavailable("the device is shutting down".to_owned()))?;
-        rx.await
-            .map_err(|_| ApiError::Unavailable("the device is shutting down".to_owned()))?
+        crate::teacher::send(&self.commands, actor, action).await
     }
 
     async fn view(&self, _actor: Actor, view: View) -> Result<serde_json::Value, ApiError> {

@@ -47,6 +47,28 @@ pub(crate) struct Cmd {
     pub(crate) reply: oneshot::Sender<Result<Value, ApiError>>,
 }
 
+/// Hands `action` to the classroom actor and waits for its answer.
+///
+/// # Errors
+/// The action's own error, or [`ApiError::Unavailable`] when the daemon is shutting down.
+pub(crate) async fn send(
+    commands: &tokio::sync::mpsc::Sender<Cmd>,
+    actor: Actor,
+    action: Action,
+) -> Result<Value, ApiError> {
+    let gone = || ApiError::Unavailable("the device is shutting down".to_owned());
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(Cmd {
+            actor,
+            action,
+            reply,
+        })
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}
+
 /// A staff card tapped on the board.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingUnlock {

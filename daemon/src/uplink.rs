@@ -102,25 +102,15 @@ impl CommandHandler for SyncHooks {
 
     async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
         let action = action_of(&cmd)?;
-        let (reply, rx) = tokio::sync::oneshot::channel();
         let actor = ketang_web::Actor {
             id: "cloud".to_owned(),
             name: "cloud".to_owned(),
             role: ketang_web::Role::Technician,
         };
-        self.commands
-            .send(crate::teacher::Cmd {
-                actor,
-                action,
-                reply,
-            })
+        crate::teacher::send(&self.commands, actor, action)
             .await
-            .map_err(|_| vec!["the device is shutting down".to_owned()])?;
-        match rx.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(vec![format!("{}: {e}", cmd.name)]),
-            Err(_) => Err(vec!["the device is shutting down".to_owned()]),
-        }
+            .map(|_| ())
+            .map_err(|e| vec![format!("{}: {e}", cmd.name)])
     }
 
     async fn applied(&self, kind: &str) {
