@@ -384,7 +384,7 @@ impl DeviceApi for Daemon {
 }
 
 /// Where the technician password's Argon2 hash lives (store meta).
-const TECH_PASSWORD: &str = "technician.password_hash";
+pub(crate) const TECH_PASSWORD: &str = "technician.password_hash";
 
 impl Daemon {
     /// The technician's overview. Secrets are never included: the credentials file, keys

@@ -17,6 +17,7 @@ mod epaper;
 mod hw;
 mod linux;
 mod logging;
+mod provision;
 mod teacher;
 mod uplink;
 mod whiteboard;
@@ -80,6 +81,26 @@ enum Command {
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.
     HashPin,
+    /// Hash a technician password (read from stdin, at least 10 characters) for the
+    /// provisioning file's `technician_password_hash`.
+    HashPassword,
+    /// Apply a provisioning file once (first boot): writes the config, TLS files and
+    /// credentials, stores the technician password, then removes the file. Exit 2 when the
+    /// file is invalid (nothing is applied) or the board is already provisioned.
+    Provision {
+        /// The provisioning file (boot partition or USB stick).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Where the config and its files go.
+        #[arg(long, value_name = "DIR", default_value = "/etc/ketang")]
+        etc: PathBuf,
+        /// The data directory (the store).
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/ketang")]
+        data_dir: PathBuf,
+        /// Re-provision a board that already has a technician password.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +108,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::HashPin => hash_pin(),
+        Command::HashPassword => hash_password(),
+        Command::Provision {
+            file,
+            etc,
+            data_dir,
+            force,
+        } => provision(&file, &etc, &data_dir, force),
         Command::Run { config } => {
             logging::init();
             let cfg = match Config::load(&config) {
@@ -183,6 +211,60 @@ fn hash_pin() -> ExitCode {
         Err(e) => {
             eprintln!("ketangd: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
+fn hash_password() -> ExitCode {
+    let mut pw = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut pw) {
+        eprintln!("ketangd: reading the password from stdin: {e}");
+        return ExitCode::from(2);
+    }
+    let pw = pw.trim_end_matches(['\r', '\n']);
+    if pw.chars().count() < 10 {
+        eprintln!("ketangd: a technician password has at least 10 characters");
+        return ExitCode::from(2);
+    }
+    match api::hash_pin(pw) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ketangd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the technician reads what was applied")]
+fn provision(file: &Path, etc: &Path, data_dir: &Path, force: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ketangd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(provision::apply(file, etc, data_dir, force)) {
+        Ok(a) => {
+            println!(
+                "provisioned: school {} classroom {} device {}; config {}",
+                a.school_id,
+                a.classroom_id,
+                a.device_id,
+                a.config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ketangd: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

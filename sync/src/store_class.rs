@@ -865,6 +865,24 @@ impl StoreHandle {
         .await
     }
 
+    /// Sets a value of the store's meta table (insert or replace).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn meta_set(&self, key: String, value: String) -> Result<()> {
+        self.call(move |db| {
+            db.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = ?2",
+                    [key, value],
+                )
+                .ctx("writing meta")?;
+            Ok(())
+        })
+        .await
+    }
+
     /// A value of the store's meta table.
     ///
     /// # Errors

@@ -1,0 +1,328 @@
+//! First-boot provisioning (`ketangd provision FILE`): a technician's provisioning file
+//! (from the boot partition or a USB stick) becomes the board's config, TLS files,
+//! credentials and technician password, once; then the file is removed.
+//!
+//! The file (TOML, every key checked):
+//!
+//! ```toml
+//! school_id = "hf-0042"
+//! classroom_id = "g7-c3"
+//! device_id = "kt-0001"              # optional: derived from /etc/machine-id
+//! class_name = "七年级(3)班"          # optional
+//! broker_url = "mqtts://mqtt.edu.example.cn:8883"   # optional: offline without
+//! ca_pem = "-----BEGIN CERTIFICATE-----…"           # optional
+//! client_cert_pem = "…"                              # optional, with client_key_pem
+//! client_key_pem = "…"
+//! username = "…"                                     # optional, with password
+//! password = "…"
+//! technician_password_hash = "$argon2id$…"           # required: no default passwords
+//! timezone = "Asia/Shanghai"                         # optional
+//! http_listen = "0.0.0.0:8080"                       # optional
+//! [hardware]                                         # optional, copied into the config
+//! ```
+//!
+//! Everything is validated first, the generated config by the daemon's own validator;
+//! nothing is written unless all of it is valid. Secrets go into files of mode 0600 and are
+//! never printed. A board that is already provisioned refuses a second file unless
+//! `--force` (a re-provisioning by a technician).
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    school_id: String,
+    classroom_id: String,
+    #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
+    class_name: Option<String>,
+    #[serde(default)]
+    broker_url: Option<String>,
+    #[serde(default)]
+    ca_pem: Option<String>,
+    #[serde(default)]
+    client_cert_pem: Option<String>,
+    #[serde(default)]
+    client_key_pem: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    technician_password_hash: String,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    http_listen: Option<String>,
+    #[serde(default)]
+    hardware: Option<toml::Table>,
+}
+
+/// What was applied (no secrets).
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub(crate) config: PathBuf,
+    pub(crate) device_id: String,
+    pub(crate) school_id: String,
+    pub(crate) classroom_id: String,
+}
+
+/// The device id derived from the machine id: `kt-` and 12 hex digits of its SHA-256.
+fn derived_device_id() -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .context("device_id is not given and /etc/machine-id cannot be read to derive it")?;
+    let d = sha2::Sha256::digest(id.trim().as_bytes());
+    Ok(format!(
+        "kt-{}",
+        d.iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {} to 0600", path.display()))
+}
+
+/// Applies the provisioning file `src`: writes `etc/ketang.toml` (data in `data_dir`) and
+/// its files under `etc`, stores the technician password hash, then removes `src`.
+///
+/// # Errors
+/// Every problem of the file (all listed), a board already provisioned (without `force`),
+/// or a write that failed (named).
+pub(crate) async fn apply(
+    src: &Path,
+    etc: &Path,
+    data_dir: &Path,
+    force: bool,
+) -> anyhow::Result<Applied> {
+    let text = std::fs::read_to_string(src)
+        .with_context(|| format!("reading the provisioning file {}", src.display()))?;
+    let f: File = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid provisioning file", src.display()))?;
+    let mut problems = Vec::new();
+    if !(f.technician_password_hash.starts_with("$argon2id$")
+        || f.technician_password_hash.starts_with("$argon2i$"))
+        || argon2::PasswordHash::new(&f.technician_password_hash).is_err()
+    {
+        problems.push(
+            "technician_password_hash: not an Argon2 PHC string (make one with `ketangd hash-password`)".to_owned(),
+        );
+    }
+    if f.client_cert_pem.is_some() != f.client_key_pem.is_some() {
+        problems.push("client_cert_pem and client_key_pem come together".to_owned());
+    }
+    if f.username.is_some() != f.password.is_some() {
+        problems.push("username and password come together".to_owned());
+    }
+    for (k, v) in [
+        ("ca_pem", &f.ca_pem),
+        ("client_cert_pem", &f.client_cert_pem),
+        ("client_key_pem", &f.client_key_pem),
+    ] {
+        if v.as_deref().is_some_and(|p| !p.contains("-----BEGIN ")) {
+            problems.push(format!("{k}: not PEM text (-----BEGIN …)"));
+        }
+    }
+    let device_id = match &f.device_id {
+        Some(d) => d.clone(),
+        None => derived_device_id()?,
+    };
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{} has problems; nothing was applied:\n  {}",
+            src.display(),
+            problems.join("\n  ")
+        );
+    }
+    // Design: nothing live is touched until everything checked out. Files are staged in
+    // `etc/.provision`, the config is validated against the staged files, the password is
+    // stored, and only then are the files moved into place and the config written.
+    if !force && provisioned(data_dir, &f.school_id, &device_id).await? {
+        anyhow::bail!(
+            "this board is already provisioned (a technician password exists); nothing was applied; use --force to re-provision"
+        );
+    }
+    let staging = etc.join(".provision");
+    let result = stage_and_apply(&f, src, &device_id, etc, &staging, data_dir).await;
+    let _ = std::fs::remove_dir_all(&staging);
+    let config_path = result.with_context(|| format!("{}: not applied", src.display()))?;
+    std::fs::remove_file(src).with_context(|| {
+        format!(
+            "removing the provisioning file {} after applying it (remove it by hand: it holds secrets)",
+            src.display()
+        )
+    })?;
+    Ok(Applied {
+        config: config_path,
+        device_id,
+        school_id: f.school_id,
+        classroom_id: f.classroom_id,
+    })
+}
+
+/// The config text, with the TLS and credentials files under `files`.
+fn config_text(f: &File, src: &Path, device_id: &str, data_dir: &Path, files: &Path) -> String {
+    let tls = files.join("tls");
+    let mut cfg = String::new();
+    let _ = writeln!(
+        cfg,
+        "# Written by `ketangd provision` from {}.",
+        src.display()
+    );
+    let _ = writeln!(
+        cfg,
+        "data_dir = {}",
+        toml_str(&data_dir.display().to_string())
+    );
+    let _ = writeln!(cfg, "\n[device]");
+    let _ = writeln!(cfg, "school_id = {}", toml_str(&f.school_id));
+    let _ = writeln!(cfg, "classroom_id = {}", toml_str(&f.classroom_id));
+    let _ = writeln!(cfg, "device_id = {}", toml_str(device_id));
+    if let Some(n) = &f.class_name {
+        let _ = writeln!(cfg, "class_name = {}", toml_str(n));
+    }
+    if let Some(l) = &f.http_listen {
+        let _ = writeln!(cfg, "\n[http]\nlisten = {}", toml_str(l));
+    }
+    let _ = writeln!(cfg, "\n[sync]");
+    if let Some(b) = &f.broker_url {
+        let _ = writeln!(cfg, "broker_url = {}", toml_str(b));
+    }
+    let path_of = |name: &str| toml_str(&tls.join(name).display().to_string());
+    if f.ca_pem.is_some() {
+        let _ = writeln!(cfg, "ca_file = {}", path_of("ca.pem"));
+    }
+    if f.client_cert_pem.is_some() {
+        let _ = writeln!(cfg, "client_cert = {}", path_of("client.pem"));
+        let _ = writeln!(cfg, "client_key = {}", path_of("client.key"));
+    }
+    if f.username.is_some() {
+        let creds = files.join("mqtt.credentials").display().to_string();
+        let _ = writeln!(cfg, "credentials_file = {}", toml_str(&creds));
+    }
+    if let Some(tz) = &f.timezone {
+        let _ = writeln!(cfg, "\n[school]\ntimezone = {}", toml_str(tz));
+    }
+    if let Some(hw) = &f.hardware {
+        let mut t = toml::Table::new();
+        t.insert("hardware".into(), toml::Value::Table(hw.clone()));
+        let _ = write!(cfg, "\n{t}");
+    }
+    cfg
+}
+
+/// The files the file asks for, relative to the config's directory: (path, text, secret).
+fn files_of(f: &File) -> Vec<(&'static str, &str, bool)> {
+    let mut v = Vec::new();
+    if let Some(p) = &f.ca_pem {
+        v.push(("tls/ca.pem", p.as_str(), false));
+    }
+    if let (Some(c), Some(k)) = (&f.client_cert_pem, &f.client_key_pem) {
+        v.push(("tls/client.pem", c.as_str(), false));
+        v.push(("tls/client.key", k.as_str(), true));
+    }
+    v
+}
+
+async fn stage_and_apply(
+    f: &File,
+    src: &Path,
+    device_id: &str,
+    etc: &Path,
+    staging: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let mut files: Vec<(&'static str, String, bool)> = files_of(f)
+        .into_iter()
+        .map(|(p, t, s)| (p, t.to_owned(), s))
+        .collect();
+    if let (Some(u), Some(p)) = (&f.username, &f.password) {
+        files.push((
+            "mqtt.credentials",
+            format!("username = {}\npassword = {}\n", toml_str(u), toml_str(p)),
+            true,
+        ));
+    }
+    let _ = std::fs::remove_dir_all(staging);
+    std::fs::create_dir_all(staging.join("tls"))
+        .with_context(|| format!("creating {}", staging.display()))?;
+    for (rel, text, secret) in &files {
+        let path = staging.join(rel);
+        if *secret {
+            write_private(&path, text)?;
+        } else {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    let config_path = etc.join("ketang.toml");
+    let staged = config_text(f, src, device_id, data_dir, staging);
+    if let Err(e) = crate::config::Config::parse(&staged, &config_path) {
+        anyhow::bail!("the config it makes is not valid:\n{e}");
+    }
+    store_password(f, device_id, data_dir).await?;
+    std::fs::create_dir_all(etc.join("tls"))
+        .with_context(|| format!("creating {}", etc.display()))?;
+    for (rel, _, _) in &files {
+        std::fs::rename(staging.join(rel), etc.join(rel))
+            .with_context(|| format!("moving {} into place", etc.join(rel).display()))?;
+    }
+    let cfg = config_text(f, src, device_id, data_dir, etc);
+    std::fs::write(&config_path, cfg)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(config_path)
+}
+
+async fn open_store(
+    data_dir: &Path,
+    school_id: &str,
+    device_id: &str,
+) -> anyhow::Result<ketang_sync::StoreHandle> {
+    let identity = ketang_sync::Identity {
+        school_id: school_id.to_owned(),
+        device_id: device_id.to_owned(),
+    };
+    let dd = data_dir.to_owned();
+    let (store, _) =
+        tokio::task::spawn_blocking(move || ketang_sync::StoreHandle::open(&dd, identity))
+            .await
+            .context("the store thread could not start")?
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    Ok(store)
+}
+
+const TECH_KEY: &str = crate::api::TECH_PASSWORD;
+
+/// Whether the store already holds a technician password.
+async fn provisioned(data_dir: &Path, school_id: &str, device_id: &str) -> anyhow::Result<bool> {
+    let store = open_store(data_dir, school_id, device_id).await?;
+    let found = store
+        .meta_get(TECH_KEY.into())
+        .await
+        .context("reading the store")?;
+    store.shutdown().await.context("closing the store")?;
+    Ok(found.is_some())
+}
+
+/// Stores the technician password hash.
+async fn store_password(f: &File, device_id: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let store = open_store(data_dir, &f.school_id, device_id).await?;
+    store
+        .meta_set(TECH_KEY.into(), f.technician_password_hash.clone())
+        .await
+        .context("storing the technician password")?;
+    store.shutdown().await.context("closing the store")
+}
