@@ -8,6 +8,7 @@
 //! * [`thermometer`]: the MLX90614 IR thermometer (through `mlx9061x`).
 //! * [`panel`]: interactive flat panels over RS-232 (BenQ-, SMART- and LG-style dialects).
 //! * [`debounce`]: push buttons, with long press.
+//! * [`mfrc522`]: the MFRC522 contactless card reader over SPI (ISO 14443A UIDs).
 //! * [`wedge`]: USB keyboard-wedge card readers (key codes → card UID).
 //! * [`sign`]: the door-side e-paper sign's layout, with Chinese glyphs.
 
@@ -16,6 +17,7 @@
 
 mod card;
 pub mod debounce;
+pub mod mfrc522;
 pub mod panel;
 pub mod sign;
 pub mod thermometer;

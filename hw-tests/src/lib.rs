@@ -6,11 +6,13 @@
 //! 3. **real bench**: `#[ignore]`d tests selected by `KETANG_BENCH` (not yet).
 //!
 //! This library holds what the tests share: [`PtyLink`], a serial link on a pseudo-terminal
-//! for the drivers' `embedded-io` traits, and [`sim`], simulated devices.
+//! for the drivers' `embedded-io` traits, [`sim`], simulated devices, and [`rfid`], a
+//! register-level simulated MFRC522 with cards in its field.
 
 #![deny(missing_docs)]
 
 pub mod pty;
+pub mod rfid;
 pub mod sim;
 
 pub use pty::PtyLink;
