@@ -10,6 +10,7 @@
 //! * [`debounce`]: push buttons, with long press.
 //! * [`mfrc522`]: the MFRC522 contactless card reader over SPI (ISO 14443A UIDs).
 //! * [`wedge`]: USB keyboard-wedge card readers (key codes → card UID).
+//! * [`epaper`]: Waveshare-class SPI e-paper panels (through `epd-waveshare`), bounded waits.
 //! * [`sign`]: the door-side e-paper sign's layout, with Chinese glyphs.
 
 #![no_std]
@@ -17,6 +18,7 @@
 
 mod card;
 pub mod debounce;
+pub mod epaper;
 pub mod mfrc522;
 pub mod panel;
 pub mod sign;

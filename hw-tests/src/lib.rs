@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+pub mod epaper;
 pub mod pty;
 pub mod rfid;
 pub mod sim;
