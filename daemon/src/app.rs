@@ -99,10 +99,31 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx.clone()));
     let whiteboard = crate::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
-    let sign = crate::epaper::Sign::new(&cfg.hardware).map(Arc::new);
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
+    let panel = cfg.hardware.devices.iter().find_map(|d| match &d.driver {
+        crate::config::DeviceDriver::Waveshare {
+            spi,
+            model,
+            dc,
+            rst,
+            busy,
+        } => Some(crate::linux::spi::start_panel(
+            d.name.clone(),
+            crate::linux::spi::PanelWiring {
+                spi: spi.clone(),
+                model: *model,
+                dc: dc.clone(),
+                rst: rst.clone(),
+                busy: busy.clone(),
+            },
+            hw.clone(),
+            stop.clone(),
+        )),
+        _ => None,
+    });
+    let sign = crate::epaper::Sign::new(&cfg.hardware, panel).map(Arc::new);
     // Linux drivers with their own threads.
     hw.attach_outputs(crate::linux::gpio::Outputs::open(
         &cfg.hardware.devices,
@@ -115,6 +136,16 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                 d.name.clone(),
                 device.clone(),
                 *format,
+                hw.clone(),
+                tx.clone(),
+                stop.clone(),
+            );
+        }
+        if let crate::config::DeviceDriver::Mfrc522 { spi, reset } = &d.driver {
+            crate::linux::spi::start_mfrc522(
+                d.name.clone(),
+                spi.clone(),
+                reset.clone(),
                 hw.clone(),
                 tx.clone(),
                 stop.clone(),

@@ -1,9 +1,8 @@
 //! The door-side e-paper sign: the classroom decides what it shows
 //! (`ketang_drivers::sign::SignContent`); this module renders it only when the content
 //! changed (e-paper wears with every refresh), keeps a PNG of the current face for the
-//! technician page and tests, and counts refreshes. Pushing the frame to a Waveshare panel
-//! over SPI comes with that driver (issue 5); until then a configured real panel stays
-//! `absent` on the status page while the preview works.
+//! technician page and tests, and counts refreshes. A real Waveshare panel gets each new
+//! frame through its own thread (`linux::spi`), which reports the panel's health.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,25 +22,20 @@ pub(crate) struct Sign {
     last: Mutex<Option<String>>,
     png: Mutex<Option<Vec<u8>>>,
     refreshes: AtomicU64,
-}
-
-/// Panel sizes by Waveshare model name; unknown models use 400×300 (4.2").
-fn size_of(model: &str) -> (u32, u32) {
-    match model {
-        "2in13" | "2in13_v2" | "2in13_v3" | "2in13_v4" => (250, 122),
-        "2in9" | "2in9_v2" => (296, 128),
-        "5in83" => (648, 480),
-        "7in5" | "7in5_v2" => (800, 480),
-        _ => (400, 300),
-    }
+    /// The real panel's thread, when one is configured.
+    panel: Option<crate::linux::spi::PanelHandle>,
 }
 
 impl Sign {
-    /// The sign, if one is configured.
-    pub(crate) fn new(cfg: &HardwareConfig) -> Option<Self> {
+    /// The sign, if one is configured; `panel` is the real panel's thread.
+    pub(crate) fn new(
+        cfg: &HardwareConfig,
+        panel: Option<crate::linux::spi::PanelHandle>,
+    ) -> Option<Self> {
         let d = cfg.devices.iter().find(|d| d.kind == DeviceKind::Epaper)?;
+        // The simulated sign is a 4.2" panel.
         let (width, height) = match &d.driver {
-            DeviceDriver::Waveshare { model, .. } => size_of(model),
+            DeviceDriver::Waveshare { model, .. } => model.size(),
             _ => (400, 300),
         };
         Some(Self {
@@ -52,6 +46,7 @@ impl Sign {
             last: Mutex::new(None),
             png: Mutex::new(None),
             refreshes: AtomicU64::new(0),
+            panel,
         })
     }
 
@@ -76,6 +71,9 @@ impl Sign {
             return Err(e.to_string());
         }
         let png = encode_png(&buf, self.width, self.height)?;
+        if let Some(p) = &self.panel {
+            p.show(buf);
+        }
         *self
             .png
             .lock()
@@ -134,7 +132,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         let cfg = HardwareConfig::all_simulated();
         let hw = Hardware::new(&cfg, tx);
-        let sign = Sign::new(&cfg).unwrap();
+        let sign = Sign::new(&cfg, None).unwrap();
         let c = SignContent {
             class_name: "七年级(3)班",
             date: "11月23日 星期一",

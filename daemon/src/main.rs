@@ -361,7 +361,7 @@ fn check_config(file: &Path) -> ExitCode {
                 ..
             } => format!("serial {} {dialect:?} {baud} baud", port.display()),
             DeviceDriver::Waveshare { spi, model, .. } => {
-                format!("waveshare {model} on {}", spi.display())
+                format!("waveshare {model:?} on {}", spi.display())
             }
         };
         println!(

@@ -223,3 +223,37 @@ fn a_missing_keyboard_wedge_reader_is_absent_naming_the_device() {
         "{detail}"
     );
 }
+
+#[test]
+fn a_missing_spi_card_reader_is_absent_naming_the_node_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with(
+        dir.path(),
+        "[[hardware.card_readers]]\nname = \"door\"\ndriver = \"mfrc522\"\nspi = \"/dev/spidev-ketang-missing\"\n",
+    );
+    let r = device_status(&d, "card_reader", |w| w["state"] == "absent");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/spidev-ketang-missing")
+            && detail.contains("hardware.card_readers spi"),
+        "{detail}"
+    );
+    let (code, _) = get(&format!("http://127.0.0.1:{}/healthz", d.1)).unwrap();
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn a_missing_epaper_panel_is_absent_naming_its_bus_while_the_preview_still_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with(
+        dir.path(),
+        "[hardware.epaper]\ndriver = \"waveshare\"\nmodel = \"epd4in2\"\nspi = \"/dev/spidev-ketang-epd\"\n\
+         chip = \"/dev/gpiochip-ketang-missing\"\ndc_line = 25\nrst_line = 17\nbusy_line = 24\n",
+    );
+    let r = device_status(&d, "epaper", |w| w["state"] == "absent");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/dev/spidev-ketang-epd") && detail.contains("hardware.epaper.spi"),
+        "{detail}"
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::raw::{RawHardware, RawHw};
+use ketang_drivers::epaper::EpdModel;
 use ketang_drivers::wedge::WedgeFormat;
 
 /// What a device is for.
@@ -65,7 +66,6 @@ pub(crate) enum WhiteboardDialect {
 
 /// How a device is reached.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(dead_code, reason = "the Linux drivers of issue 5 read these fields")]
 pub(crate) enum DeviceDriver {
     Simulated,
     Mfrc522 {
@@ -90,7 +90,7 @@ pub(crate) enum DeviceDriver {
     },
     Waveshare {
         spi: PathBuf,
-        model: String,
+        model: EpdModel,
         dc: GpioLine,
         rst: GpioLine,
         busy: GpioLine,
@@ -483,7 +483,19 @@ fn device(
         }
         "waveshare" => DeviceDriver::Waveshare {
             spi: need_path("spi", &r.spi, errs),
-            model: r.model.clone().unwrap_or_else(|| "epd7in5_v2".to_owned()),
+            model: match r.model.as_deref() {
+                None => EpdModel::Epd7in5V2,
+                Some(m) => EpdModel::from_name(m).unwrap_or_else(|| {
+                    errs.push(ConfigError::new(
+                        format!("{path}.model"),
+                        format!(
+                            "{m:?} is not a supported panel; expected one of {}",
+                            EpdModel::NAMES.join(", ")
+                        ),
+                    ));
+                    EpdModel::Epd7in5V2
+                }),
+            },
             dc: GpioLine {
                 chip: chip.clone(),
                 line: line("dc_line", r.dc_line, errs),

@@ -391,3 +391,38 @@ fn a_keyboard_wedge_reader_takes_a_card_number_format() {
     assert!(has(&errs, ".format"), "{errs:#?}");
     assert!(has(&errs, "decimal, decimal_reversed or hex"), "{errs:#?}");
 }
+
+#[test]
+fn an_epaper_panel_model_must_be_one_the_sign_supports() {
+    let base = format!(
+        "{}[hardware.epaper]\ndriver = \"waveshare\"\nspi = \"/dev/spidev0.1\"\nchip = \"/dev/gpiochip0\"\n\
+         dc_line = 25\nrst_line = 17\nbusy_line = 24\n",
+        &GOOD[..["\n[[hardware", "\n[hardware"]
+            .iter()
+            .filter_map(|m| GOOD.find(m))
+            .min()
+            .unwrap_or(GOOD.len())]
+    );
+    let c = parse(&format!("{base}model = \"4in2\"\n")).unwrap();
+    let d = c
+        .hardware
+        .devices
+        .iter()
+        .find(|d| d.name == "epaper")
+        .unwrap();
+    assert!(matches!(
+        d.driver,
+        DeviceDriver::Waveshare {
+            model: ketang_drivers::epaper::EpdModel::Epd4in2,
+            ..
+        }
+    ));
+    let errs = errors(&format!("{base}model = \"epd2in13_v3\"\n"));
+    assert!(
+        has(
+            &errs,
+            "hardware.epaper.model: \"epd2in13_v3\" is not a supported panel; expected one of epd7in5_v2, epd5in83_v2, epd4in2"
+        ),
+        "{errs:#?}"
+    );
+}

@@ -35,7 +35,7 @@ const fn config_key(kind: DeviceKind) -> &'static str {
     }
 }
 
-fn request(l: &GpioLine, output: bool) -> Result<CdevPin, String> {
+pub(crate) fn request(l: &GpioLine, output: bool) -> Result<CdevPin, String> {
     let what = format!("{} line {}", l.chip.display(), l.line);
     let mut chip = Chip::new(&l.chip).map_err(|e| format!("cannot open {what}: {e}"))?;
     let line = chip

@@ -2,5 +2,6 @@
 
 pub(crate) mod gpio;
 pub(crate) mod serial;
+pub(crate) mod spi;
 pub(crate) mod thermometer;
 pub(crate) mod wedge;
