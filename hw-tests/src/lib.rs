@@ -2,8 +2,9 @@
 //!
 //! 1. **simulated** (always, in `./scripts/test`): drivers against embedded-hal-mock
 //!    transactions, and the panel dialects against a simulated panel on a pseudo-terminal;
-//! 2. **virtual kernel devices** (gpio-sim, uinput, pty in a QEMU VM): not yet;
-//! 3. **real bench**: `#[ignore]`d tests selected by `KETANG_BENCH` (not yet).
+//! 2. **virtual kernel devices**: `hw-tests/virtual/run.sh` boots a QEMU VM with gpio-sim
+//!    and uinput and runs the `ketang-virtual` binary there against `ketangd run`;
+//! 3. **real bench**: `tests/bench.rs`, `#[ignore]`d tests selected by `KETANG_BENCH`.
 //!
 //! This library holds what the tests share: [`PtyLink`], a serial link on a pseudo-terminal
 //! for the drivers' `embedded-io` traits, [`sim`], simulated devices, and [`rfid`], a

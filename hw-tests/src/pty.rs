@@ -44,6 +44,42 @@ impl PtyLink {
         }
     }
 
+    /// Opens a real serial port (`/dev/ttyS0`, `/dev/ttyUSB0`) raw, 8N1, at `baud`: the same
+    /// link on a bench.
+    ///
+    /// # Errors
+    /// The port cannot be opened or configured, or `baud` is not a standard rate.
+    pub fn open_tty(path: &std::path::Path, baud: u32) -> std::io::Result<Self> {
+        use nix::sys::termios::{BaudRate, cfsetspeed};
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let rate = match baud {
+            1200 => BaudRate::B1200,
+            2400 => BaudRate::B2400,
+            4800 => BaudRate::B4800,
+            9600 => BaudRate::B9600,
+            19_200 => BaudRate::B19200,
+            38_400 => BaudRate::B38400,
+            57_600 => BaudRate::B57600,
+            115_200 => BaudRate::B115200,
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{baud} is not a standard baud rate"),
+                ));
+            }
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+            .open(path)?;
+        let mut t = tcgetattr(&file).map_err(std::io::Error::from)?;
+        cfmakeraw(&mut t);
+        cfsetspeed(&mut t, rate).map_err(std::io::Error::from)?;
+        tcsetattr(&file, SetArg::TCSANOW, &t).map_err(std::io::Error::from)?;
+        Ok(Self { file })
+    }
+
     /// Whether bytes wait, within `ms` milliseconds.
     ///
     /// # Errors
