@@ -1,1 +1,26 @@
-//! placeholder
+//! On-device inference for the classroom, with tract-onnx: face detection (BlazeFace),
+//! face embeddings (MobileFaceNet-class) and gallery matching, pose keypoints (MoveNet) with
+//! classroom behaviour rules, and voice activity (silero VAD) for talk-time analysis.
+//!
+//! Everything here is synchronous and owns no threads (HOUSE_STYLE §6): the daemon runs
+//! these pipelines on its one inference thread. Frames, crops and face templates never
+//! leave this process through this crate: it returns boxes, scores, keypoints and
+//! embeddings to the caller, which decides what is stored (on the device) and what is
+//! reported (class-level aggregates).
+//!
+//! Models are loaded from files (see `docs/models.md` for each one's source, licence,
+//! input and preprocessing); every load checks the model's input and output shapes and
+//! names the file in its error.
+
+mod error;
+mod frame;
+mod runtime;
+
+pub mod behaviour;
+pub mod face;
+pub mod gallery;
+pub mod pose;
+pub mod vad;
+
+pub use error::{ModelError, Result};
+pub use frame::{Frame, MIN_SIDE};

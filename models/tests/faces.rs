@@ -1,0 +1,143 @@
+#![allow(clippy::unwrap_used)]
+//! Face detection and recognition on the real models and real photos.
+
+mod common;
+
+use common::{data, model};
+use ketang_models::face::{Face, FaceDetector, FaceEmbedder, Range};
+use ketang_models::gallery::{DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery};
+use ketang_models::{Frame, ModelError};
+
+fn full() -> FaceDetector {
+    FaceDetector::load(&model("face_detection_full_range.onnx"), Range::Full, 0.5).unwrap()
+}
+
+fn short() -> FaceDetector {
+    FaceDetector::load(&model("face_detection_short_range.onnx"), Range::Short, 0.5).unwrap()
+}
+
+fn near(f: &Face, x: f32, y: f32, tol: f32) -> bool {
+    let (cx, cy) = f.centre();
+    (cx - x).abs() <= tol && (cy - y).abs() <= tol
+}
+
+#[test]
+fn one_face_is_found_where_it_is_in_each_photo_by_both_ranges() {
+    for det in [full(), short()] {
+        let a = det
+            .detect(&Frame::open(&data("astronaut.png")).unwrap())
+            .unwrap();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(near(&a[0], 226.0, 124.0, 20.0), "{a:?}");
+        // Eyes level and apart, inside the box.
+        let (r, l) = (a[0].keypoints[0], a[0].keypoints[1]);
+        assert!(l.0 - r.0 > 25.0 && (l.1 - r.1).abs() < 15.0, "{a:?}");
+        // The cameraman, in profile behind his camera.
+        let c = det
+            .detect(&Frame::open(&data("camera.png")).unwrap())
+            .unwrap();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(near(&c[0], 232.0, 160.0, 20.0), "{c:?}");
+    }
+}
+
+#[test]
+fn every_face_of_the_mosaic_is_found_once_by_tiling_and_not_by_one_small_pass() {
+    let d = full();
+    let m = Frame::open(&data("mosaic.png")).unwrap();
+    let want = [
+        (112.0, 59.0),
+        (624.0, 59.0),
+        (368.0, 315.0),
+        (376.0, 79.0),
+        (120.0, 336.0),
+        (632.0, 336.0),
+    ];
+    let faces = d.detect_tiled(&m, 256).unwrap();
+    assert_eq!(faces.len(), 6, "{faces:?}");
+    for (x, y) in want {
+        assert_eq!(
+            faces.iter().filter(|f| near(f, x, y, 15.0)).count(),
+            1,
+            "one face near ({x}, {y}): {faces:?}"
+        );
+    }
+    // The short-range model on the whole frame misses these small faces: why tiling exists.
+    assert!(short().detect(&m).unwrap().len() < 6);
+}
+
+#[test]
+fn the_same_person_matches_across_mirrored_and_shifted_crops_and_others_do_not() {
+    let d = short();
+    let e = FaceEmbedder::load(&model("mobilefacenet_192_b1.onnx")).unwrap();
+    assert_eq!(e.dim(), 192);
+    let emb = |f: &Frame| {
+        let faces = d.detect(f).unwrap();
+        assert_eq!(faces.len(), 1);
+        e.embed(f, &faces[0]).unwrap()
+    };
+    let astronaut = Frame::open(&data("astronaut.png")).unwrap();
+    let camera = Frame::open(&data("camera.png")).unwrap();
+    let mut g = Gallery::new(DEFAULT_THRESHOLD, DEFAULT_MARGIN);
+    g.add("s-astronaut", emb(&astronaut));
+    g.add("s-camera", emb(&camera));
+    // The astronaut faces the camera; the cameraman is in profile behind his camera, so
+    // his mirror image is a harder probe.
+    for (probe, who, at_least) in [
+        (astronaut.mirrored(), "s-astronaut", 0.8),
+        (
+            astronaut.crop(30, 20, 460, 470).unwrap(),
+            "s-astronaut",
+            0.8,
+        ),
+        (camera.mirrored(), "s-camera", 0.5),
+        (camera.crop(12, 20, 490, 480).unwrap(), "s-camera", 0.5),
+    ] {
+        let m = g.best(&emb(&probe)).unwrap();
+        assert_eq!(m.student_id, who);
+        assert!(m.similarity >= at_least, "{who}: {m:?}");
+        assert!(m.margin > 0.3, "{who}: {m:?}");
+    }
+    // Different people are far apart.
+    let cross = ketang_models::gallery::cosine(&emb(&astronaut), &emb(&camera));
+    assert!(cross < 0.3, "{cross}");
+    // Nobody enrolled matches a stranger: the astronaut against the cameraman alone.
+    let mut only_camera = Gallery::new(DEFAULT_THRESHOLD, DEFAULT_MARGIN);
+    only_camera.add("s-camera", emb(&camera));
+    assert_eq!(only_camera.best(&emb(&astronaut)), None);
+}
+
+#[test]
+fn black_and_tiny_frames_and_bad_model_files_are_clear_errors_or_nothing() {
+    let d = full();
+    let black = Frame::from_rgb(640, 480, vec![0; 640 * 480 * 3]).unwrap();
+    assert!(d.detect_tiled(&black, 320).unwrap().is_empty());
+    assert!(Frame::from_rgb(16, 16, vec![0; 16 * 16 * 3]).is_err());
+    let e = Frame::open(&data("nope.png")).unwrap_err().to_string();
+    assert!(e.contains("nope.png"), "{e}");
+
+    let dir = std::env::temp_dir().join(format!("ketang-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.onnx");
+    std::fs::write(&corrupt, b"not a model at all").unwrap();
+    let e = FaceDetector::load(&corrupt, Range::Full, 0.5).unwrap_err();
+    assert!(matches!(e, ModelError::Load { .. }), "{e}");
+    assert!(e.to_string().contains("corrupt.onnx"), "{e}");
+    let missing = FaceEmbedder::load(&dir.join("missing.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("missing.onnx") && missing.contains("no such file"),
+        "{missing}"
+    );
+    // A real model of the wrong kind: shapes are checked and named.
+    let e = FaceDetector::load(&model("face_detection_short_range.onnx"), Range::Full, 0.5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("face_detection_short_range.onnx"), "{e}");
+    let e = FaceEmbedder::load(&model("face_detection_full_range.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("face_detection_full_range.onnx"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
