@@ -19,6 +19,7 @@ mod records;
 pub mod schema;
 mod store;
 mod store_class;
+mod store_face;
 mod store_sync;
 
 pub use error::{Error, Result};
@@ -33,6 +34,7 @@ pub use store_class::{
     Audit, AuditRow, DayHealth, FollowupRow, LessonControl, RollEntry, StaffLogin,
     lesson_event_body,
 };
+pub use store_face::{ConsentRow, SealedTemplate};
 pub use store_sync::{
     DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord,
     StreamBudget,

@@ -21,6 +21,12 @@ pub struct StudentRow {
     /// Card UIDs, uppercase hex (never logged).
     #[serde(default)]
     pub cards: Vec<String>,
+    /// When a guardian consented to face recognition (RFC 3339), as the school's records
+    /// say. Absent: no consent from the roster (a consent entered on the board by a
+    /// technician stands; one that came from an earlier roster is withdrawn, with its
+    /// templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_consent: Option<String>,
 }
 
 /// A class roster or a 走班 elective group.

@@ -276,6 +276,31 @@ CREATE TABLE whiteboard_events (
 ) STRICT;
 "#;
 
+/// Version 7: face attendance with consent. Templates are stored sealed (the daemon
+/// encrypts them with a key kept outside the database); without a consent record no
+/// template can be stored, and withdrawing consent deletes the templates.
+const V7: &str = r#"
+-- A guardian's consent to face recognition for one student: from the roster downlink
+-- (source 'roster') or entered by a technician (source 'technician', with recorded_by).
+CREATE TABLE face_consent (
+    student_id   TEXT PRIMARY KEY REFERENCES students(id) ON DELETE CASCADE,
+    granted_at   TEXT NOT NULL,
+    source       TEXT NOT NULL CHECK (source IN ('roster', 'technician')),
+    recorded_by  TEXT
+) STRICT;
+
+-- Sealed face templates (nonce + ciphertext of the embedding); `model` names the embedding
+-- model, so templates of another model are never compared.
+CREATE TABLE face_templates (
+    id           INTEGER PRIMARY KEY,
+    student_id   TEXT NOT NULL REFERENCES face_consent(student_id) ON DELETE CASCADE,
+    model        TEXT NOT NULL,
+    nonce        BLOB NOT NULL,
+    sealed       BLOB NOT NULL,
+    created_at   TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -285,11 +310,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 6;
+pub const LATEST_VERSION: usize = 7;
 
 #[cfg(test)]
 mod tests {

@@ -792,6 +792,9 @@ fn configure(conn: &Connection) -> Result<()> {
     // commits on power loss). Schools cut power every night; attendance must survive it.
     conn.pragma_update(None, "synchronous", "FULL")
         .ctx("setting synchronous = FULL")?;
+    // Deleted rows (face templates above all) are zeroed where that costs no extra I/O.
+    conn.pragma_update(None, "secure_delete", "FAST")
+        .ctx("setting secure_delete")?;
     conn.pragma_update(None, "foreign_keys", true)
         .ctx("enabling foreign keys")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -962,6 +965,46 @@ pub(crate) fn insert_students(tx: &Connection, students: &[StudentRow], now: &st
             params![s.id, s.name, s.class_id, s.gender, now],
         )
         .ctx("storing a student")?;
+        // The roster is authoritative for consents it gave (docs/privacy.md).
+        match &s.face_consent {
+            Some(at) => {
+                tx.execute(
+                    "INSERT INTO face_consent (student_id, granted_at, source) VALUES (?1, ?2, 'roster')
+                     ON CONFLICT (student_id) DO UPDATE SET granted_at = excluded.granted_at
+                     WHERE face_consent.source = 'roster'",
+                    params![s.id, at],
+                )
+                .ctx("storing consent")?;
+            }
+            None => {
+                let templates: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM face_templates WHERE student_id = ?1",
+                        [&s.id],
+                        |r| r.get(0),
+                    )
+                    .ctx("counting face templates")?;
+                let withdrawn = tx
+                    .execute(
+                        "DELETE FROM face_consent WHERE student_id = ?1 AND source = 'roster'",
+                        [&s.id],
+                    )
+                    .ctx("withdrawing consent")?;
+                if withdrawn > 0 {
+                    // Templates went with the consent (ON DELETE CASCADE).
+                    tx.execute(
+                        "INSERT INTO audit_log (at, clock_synced, actor, role, action, target, detail)
+                         VALUES (?1, 1, 'cloud', 'roster', 'face.consent_withdrawn', ?2, ?3)",
+                        params![
+                            now,
+                            s.id,
+                            format!("{{\"source\":\"roster\",\"templates_deleted\":{templates}}}")
+                        ],
+                    )
+                    .ctx("writing the audit log")?;
+                }
+            }
+        }
         for uid in &s.cards {
             tx.execute(
                 "INSERT INTO cards (uid, student_id) VALUES (?1, ?2)",

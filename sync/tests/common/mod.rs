@@ -34,6 +34,7 @@ pub fn school() -> SchoolSnapshot {
             class_id: "g7-3".into(),
             gender: None,
             cards: vec![format!("04A1B2C{i}")],
+            face_consent: None,
         })
         .collect::<Vec<_>>();
     SchoolSnapshot {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Model latency: tract (as Ketang runs it) against onnxruntime from PyPI, same models, same
+# input, batch 1, one thread each, in the same run; plus the whole face-attendance pipeline
+# on a 40-face classroom frame. Prints a table of ratios (tract / onnxruntime).
+#
+#   bench/models.sh [RUNS]        (models from models/obtain.sh, in target/models)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-30}
+DIR=${KETANG_MODELS:-target/models}
+[ -s "$DIR/face_detection_full_range.onnx" ] || models/obtain.sh "$DIR"
+python3 -c 'import onnxruntime, numpy' 2>/dev/null || pip install -q onnxruntime numpy
+echo "==> building the tract bench (release)" >&2
+cargo build -q --release -p ketang-models --example bench
+OUT=$(mktemp)
+echo "==> onnxruntime" >&2
+python3 bench/models_ort.py "$DIR" "$RUNS" > "$OUT"
+echo "==> tract" >&2
+target/release/examples/bench "$DIR" "$RUNS" >> "$OUT"
+python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ort = {r["model"]: r for r in rows if r.get("runtime") == "onnxruntime"}
+print(f"{'model':36} {'tract ms':>9} {'ort ms':>8} {'ratio':>6}")
+for r in rows:
+    if r.get("runtime") == "tract":
+        o = ort[r["model"]]
+        print(f"{r['model']:36} {r['median_ms']:9.2f} {o['median_ms']:8.2f} {r['median_ms'] / o['median_ms']:6.2f}")
+for r in rows:
+    if "pipeline" in r:
+        print(f"pipeline: {r['pipeline']}: {r['faces_found']} faces, detect {r['detect_ms']} ms, "
+              f"embed+match {r['embed_match_ms']} ms, total {r['total_ms']} ms")
+if ort:
+    print(f"(onnxruntime {next(iter(ort.values()))['version']})")
+PY
+rm -f "$OUT"
