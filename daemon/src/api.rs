@@ -38,6 +38,8 @@ pub(crate) struct Daemon {
     pub(crate) events: tokio::sync::broadcast::Sender<BoardEvent>,
     /// The door sign (its preview).
     pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
+    /// Face attendance, when enabled.
+    pub(crate) inference: Option<crate::inference::Inference>,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
@@ -250,6 +252,17 @@ impl DeviceApi for Daemon {
         self.hw.sim_button(&button)
     }
 
+    async fn sim_frame(&self, image: Vec<u8>) -> Result<(), SimError> {
+        let Some(inf) = self.inference.as_ref().filter(|i| i.simulated()) else {
+            return Err(SimError::BadInput(
+                "no simulated camera (inference is off, or the camera is real)".to_owned(),
+            ));
+        };
+        let frame = crate::faces::decode_image(&image).map_err(SimError::BadInput)?;
+        inf.frame(frame);
+        Ok(())
+    }
+
     async fn sim_clock(&self, at: String) -> Result<(), SimError> {
         let t = chrono::DateTime::parse_from_rfc3339(&at)
             .map_err(|e| SimError::BadInput(format!("at: {at:?} is not an RFC 3339 time: {e}")))?;
@@ -375,6 +388,18 @@ impl DeviceApi for Daemon {
                 Ok(serde_json::json!({"date": today, "followups": list}))
             }
             View::Technician => self.tech_view().await,
+            View::Faces => {
+                let rows = self
+                    .store
+                    .face_consents()
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                Ok(serde_json::json!({
+                    "enabled": self.inference.is_some(),
+                    "model": crate::inference::EMBEDDER_MODEL,
+                    "consents": rows,
+                }))
+            }
             View::Audit => {
                 let rows = self.store.audit_tail(200).await.map_err(internal)?;
                 Ok(serde_json::json!({"audit": rows}))

@@ -162,6 +162,24 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             );
         }
     }
+    let inference =
+        crate::inference::Inference::start(&cfg.inference, hw.clone(), tx.clone(), stop.clone());
+    let face_key = if inference.is_some() {
+        match crate::facekey::FaceKey::open_or_create(&cfg.inference.key_file) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "Face templates cannot be opened or stored; face attendance is off.");
+                hw.set_state(
+                    "camera",
+                    "fault",
+                    Some(format!("{e:#} (inference.key_file)")),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     drop(tx);
 
     let classroom = Classroom {
@@ -184,6 +202,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         ticks: 0,
         pruned_on: None,
         clock_watch: crate::engine::lesson::ClockWatch::default(),
+        inference: inference.clone(),
+        face_key,
+        head_count: None,
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
 
@@ -224,6 +245,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         unlock,
         events,
         sign,
+        inference,
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)

@@ -106,6 +106,12 @@ pub(crate) struct Classroom {
     pub(crate) ticks: u64,
     /// The last date local history was pruned.
     pub(crate) pruned_on: Option<chrono::NaiveDate>,
+    /// Face attendance, when enabled.
+    pub(crate) inference: Option<crate::inference::Inference>,
+    /// The key sealing face templates.
+    pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
+    /// The most faces the camera saw during the current lesson (lesson id, count).
+    pub(crate) head_count: Option<(String, u32)>,
 }
 
 /// Card taps (with card UIDs) are kept this long on the device.
@@ -203,6 +209,11 @@ impl Classroom {
     async fn handle_event(&mut self, ev: HwEvent) {
         match ev {
             HwEvent::CardTap { reader, uid } => self.card_tap(reader, uid.to_string()).await,
+            HwEvent::FaceMatch {
+                student_id,
+                similarity,
+            } => self.face_match(student_id, similarity).await,
+            HwEvent::HeadCount { faces } => self.head_count_seen(faces),
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
             HwEvent::Button { name } => {
                 // Errors are logged and shown in status by raise_alarm.
@@ -247,7 +258,7 @@ impl Classroom {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn current_slot(&self) -> Option<Slot> {
+    pub(crate) fn current_slot(&self) -> Option<Slot> {
         let now = self.clock.now();
         self.timetable
             .read()
@@ -503,6 +514,22 @@ impl Classroom {
             let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
             let changes = self.store.whiteboard_power(from, to).await?;
             report["whiteboard_on_s"] = json!(crate::engine::usage::on_seconds(&changes, from, to));
+        }
+        if let Some(faces) = self.head_count_of(&slot.id()) {
+            // Faces the camera saw at once against who is marked in the room: a difference
+            // is worth a look (someone unrecognised, or marked present but not there), never
+            // an accusation of anyone.
+            let present = roll
+                .iter()
+                .filter(|(_, s)| {
+                    matches!(s, Some(AttendanceStatus::Present | AttendanceStatus::Late))
+                })
+                .count();
+            report["head_count"] = json!({
+                "faces_max": faces,
+                "present": present,
+                "mismatch": usize::try_from(faces).unwrap_or(usize::MAX) != present,
+            });
         }
         Ok(report)
     }

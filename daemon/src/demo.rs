@@ -50,8 +50,12 @@ pub(crate) fn config(
     listen: SocketAddr,
     data_dir: PathBuf,
     broker: Option<crate::config::BrokerUrl>,
+    models_dir: PathBuf,
 ) -> Config {
     let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+    let inference = demo_inference(&data_dir, models_dir);
+    let mut hardware = HardwareConfig::all_simulated();
+    hardware.devices.extend(inference.camera.clone());
     Config {
         device: DeviceIdentity {
             school_id: "demo-school".into(),
@@ -59,6 +63,7 @@ pub(crate) fn config(
             device_id: "demo-board-1".into(),
             class_name,
         },
+        inference,
         data_dir,
         data_max_bytes: None,
         http: HttpConfig { listen },
@@ -71,7 +76,7 @@ pub(crate) fn config(
             keep_alive: Duration::from_secs(30),
             max_publish_per_s: std::num::NonZeroU32::new(100),
         },
-        hardware: HardwareConfig::all_simulated(),
+        hardware,
         school: SchoolConfig {
             timezone: chrono_tz::Asia::Shanghai,
             checkin_opens: Duration::from_secs(600),
@@ -83,6 +88,39 @@ pub(crate) fn config(
             health_pairing: Duration::from_secs(10),
         },
     }
+}
+
+/// Face attendance in the demo: a simulated camera (`POST /api/v1/sim/frame`) and the models
+/// from `models_dir`; without them the camera shows why it is degraded.
+fn demo_inference(
+    data_dir: &std::path::Path,
+    models_dir: PathBuf,
+) -> crate::config::InferenceConfig {
+    let mut i = crate::config::InferenceConfig::off(data_dir);
+    i.enabled = true;
+    i.models_dir = models_dir;
+    i.camera = Some(crate::config::DeviceConfig {
+        name: "camera".into(),
+        kind: crate::config::DeviceKind::Camera,
+        driver: crate::config::DeviceDriver::Simulated,
+        debounce: Duration::ZERO,
+        long_press: Duration::ZERO,
+    });
+    i
+}
+
+/// Where the demo finds the models: `--models`, else `KETANG_MODELS`, else `target/models`
+/// (what `models/obtain.sh` writes), else the image's `/usr/share/ketang/models`.
+pub(crate) fn models_dir(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("KETANG_MODELS").map(PathBuf::from))
+        .or_else(|| {
+            let t = PathBuf::from("target/models");
+            t.join(crate::inference::EMBEDDER_FILE)
+                .is_file()
+                .then_some(t)
+        })
+        .unwrap_or_else(|| PathBuf::from("/usr/share/ketang/models"))
 }
 
 #[cfg(test)]

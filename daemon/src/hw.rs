@@ -18,9 +18,26 @@ use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig};
 /// Input from the hardware.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum HwEvent {
-    CardTap { reader: String, uid: Uid },
-    Temperature { sensor: String, celsius: f64 },
-    Button { name: String },
+    CardTap {
+        reader: String,
+        uid: Uid,
+    },
+    Temperature {
+        sensor: String,
+        celsius: f64,
+    },
+    Button {
+        name: String,
+    },
+    /// The inference thread recognised an enrolled student (cosine similarity).
+    FaceMatch {
+        student_id: String,
+        similarity: f32,
+    },
+    /// Faces the classroom camera sees in its latest frame.
+    HeadCount {
+        faces: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -60,6 +77,7 @@ impl Hardware {
                     | DeviceDriver::Evdev { .. }
                     | DeviceDriver::Mfrc522 { .. }
                     | DeviceDriver::Waveshare { .. }
+                    | DeviceDriver::Frames { .. }
                     | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",
                         detail: Some("opening the bus".to_owned()),

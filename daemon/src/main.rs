@@ -14,7 +14,10 @@ mod config;
 mod demo;
 mod engine;
 mod epaper;
+mod facekey;
+mod faces;
 mod hw;
+mod inference;
 mod linux;
 mod logging;
 mod provision;
@@ -77,6 +80,10 @@ enum Command {
         /// Publish rate limit towards the broker (0 = unlimited).
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_publish_per_s: u32,
+        /// Folder with the face models (default: $KETANG_MODELS, else target/models as
+        /// models/obtain.sh makes it, else /usr/share/ketang/models).
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
     },
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.
@@ -139,6 +146,7 @@ fn main() -> ExitCode {
             broker,
             clock,
             max_publish_per_s,
+            models,
         } => {
             logging::init();
             let broker = match broker.as_deref().map(config::parse_broker).transpose() {
@@ -160,7 +168,13 @@ fn main() -> ExitCode {
                 std::env::temp_dir().join(format!("ketang-demo-{stamp}-{}", std::process::id()))
             });
             eprintln!("ketangd demo: data in {}", data_dir.display());
-            let mut cfg = demo::config(class_name, listen, data_dir, broker);
+            let mut cfg = demo::config(
+                class_name,
+                listen,
+                data_dir,
+                broker,
+                demo::models_dir(models),
+            );
             cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {
@@ -360,6 +374,7 @@ fn check_config(file: &Path) -> ExitCode {
                 baud,
                 ..
             } => format!("serial {} {dialect:?} {baud} baud", port.display()),
+            DeviceDriver::Frames { dir } => format!("frames from {}", dir.display()),
             DeviceDriver::Waveshare { spi, model, .. } => {
                 format!("waveshare {model:?} on {}", spi.display())
             }

@@ -127,7 +127,7 @@ impl Classroom {
         });
     }
 
-    fn audit(&self, actor: &Actor, action: &str, target: &str, detail: Value) -> Audit {
+    pub(crate) fn audit(&self, actor: &Actor, action: &str, target: &str, detail: Value) -> Audit {
         Audit {
             actor: actor.id.clone(),
             role: actor.role.as_str().to_owned(),
@@ -139,7 +139,11 @@ impl Classroom {
         }
     }
 
-    fn stored<T>(&self, what: &str, r: Result<T, ketang_sync::Error>) -> Result<T, ApiError> {
+    pub(crate) fn stored<T>(
+        &self,
+        what: &str,
+        r: Result<T, ketang_sync::Error>,
+    ) -> Result<T, ApiError> {
         match r {
             Ok(v) => {
                 self.store_health.ok();
@@ -239,6 +243,18 @@ impl Classroom {
                 self.whiteboard(power, input, source, Some(&actor)).await
             }
             Action::SelfTest { device } => self.self_test(&actor, &device).await,
+            Action::FaceConsent {
+                student_id,
+                granted,
+                granted_at,
+            } => {
+                self.face_consent(&actor, student_id, granted, granted_at)
+                    .await
+            }
+            Action::FaceEnrol {
+                student_id,
+                image_base64,
+            } => self.face_enrol(&actor, student_id, &image_base64).await,
             Action::RecordSymptoms {
                 student_id,
                 symptoms,

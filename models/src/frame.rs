@@ -58,6 +58,22 @@ impl Frame {
             .map_err(|e| ModelError::Input(format!("image {}: {e}", path.display())))
     }
 
+    /// Decodes PNG or JPEG bytes (an uploaded photo).
+    ///
+    /// # Errors
+    /// The bytes are not an image that can be decoded, or it is too small.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let img = image::load_from_memory(bytes)
+            .map_err(|e| {
+                ModelError::Input(format!(
+                    "the image is not a PNG or JPEG that can be read: {e}"
+                ))
+            })?
+            .into_rgb8();
+        let (w, h) = img.dimensions();
+        Self::from_rgb(w, h, img.into_raw())
+    }
+
     /// Width in pixels.
     #[must_use]
     pub const fn width(&self) -> u32 {

@@ -123,6 +123,24 @@ pub enum Action {
         /// The device's name (as on the status page).
         device: String,
     },
+    /// Record (`granted: true`) or withdraw a guardian's consent to face recognition for a
+    /// student (technician; withdrawal deletes the student's face templates).
+    FaceConsent {
+        /// Student id.
+        student_id: String,
+        /// Granted or withdrawn.
+        granted: bool,
+        /// When the guardian signed (RFC 3339); default now.
+        #[serde(default)]
+        granted_at: Option<String>,
+    },
+    /// Enrol a student's face from a photo (technician; needs a consent record).
+    FaceEnrol {
+        /// Student id.
+        student_id: String,
+        /// The photo, PNG or JPEG, base64: exactly one face, facing the camera.
+        image_base64: String,
+    },
     /// Record symptoms (and optionally a temperature taken by hand) at a health check.
     RecordSymptoms {
         /// Student id.
@@ -153,6 +171,8 @@ impl Action {
             Self::RecordSymptoms { .. } => "record_symptoms",
             Self::Whiteboard { .. } => "whiteboard",
             Self::SelfTest { .. } => "self_test",
+            Self::FaceConsent { .. } => "face_consent",
+            Self::FaceEnrol { .. } => "face_enrol",
         }
     }
 
@@ -167,7 +187,9 @@ impl Action {
             | Self::Whiteboard { .. } => {
                 matches!(role, Role::Teacher | Role::Technician)
             }
-            Self::SelfTest { .. } => matches!(role, Role::Technician),
+            Self::SelfTest { .. } | Self::FaceConsent { .. } | Self::FaceEnrol { .. } => {
+                matches!(role, Role::Technician)
+            }
             _ => matches!(role, Role::Teacher),
         }
     }
@@ -192,6 +214,9 @@ pub enum View {
     /// The technician's overview: identity, network and MQTT, outbox, hardware, redacted
     /// config, the last log lines: technician.
     Technician,
+    /// Face enrolment: consent records and template counts per student (no images, no
+    /// templates): technician.
+    Faces,
 }
 
 impl View {
@@ -201,7 +226,7 @@ impl View {
         match self {
             Self::Staff => true,
             Self::Audit => matches!(role, Role::Teacher | Role::Technician),
-            Self::Technician => matches!(role, Role::Technician),
+            Self::Technician | Self::Faces => matches!(role, Role::Technician),
             _ => matches!(role, Role::Teacher),
         }
     }

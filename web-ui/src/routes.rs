@@ -67,6 +67,14 @@ pub trait DeviceApi: Send + Sync + 'static {
     fn sim_temperature(&self, celsius: f64) -> impl Future<Output = Result<(), SimError>> + Send;
     /// A simulated button press.
     fn sim_button(&self, button: String) -> impl Future<Output = Result<(), SimError>> + Send;
+    /// A frame from the simulated classroom camera (PNG or JPEG bytes).
+    fn sim_frame(&self, _image: Vec<u8>) -> impl Future<Output = Result<(), SimError>> + Send {
+        async {
+            Err(SimError::BadInput(
+                "this device has no simulated camera".to_owned(),
+            ))
+        }
+    }
     /// Sets the simulated clock to `at` (RFC 3339); only with a simulated clock.
     fn sim_clock(&self, _at: String) -> impl Future<Output = Result<(), SimError>> + Send {
         async { Err(SimError::BadInput("the clock is not simulated".to_owned())) }
@@ -150,6 +158,7 @@ fn router_with<D: DeviceApi>(
         .route("/assets/tech.js", get(tech_js))
         .route("/api/v1/tech", get(view_tech::<D>))
         .route("/api/v1/tech/epaper.png", get(epaper_png::<D>))
+        .route("/api/v1/tech/faces", get(view_faces::<D>))
         .route(
             "/api/v1/tech/provision",
             get(provisioned::<D>).post(provision::<D>),
@@ -159,7 +168,8 @@ fn router_with<D: DeviceApi>(
             .route("/api/v1/sim/card", post(sim_card::<D>))
             .route("/api/v1/sim/temperature", post(sim_temperature::<D>))
             .route("/api/v1/sim/button", post(sim_button::<D>))
-            .route("/api/v1/sim/clock", post(sim_clock::<D>));
+            .route("/api/v1/sim/clock", post(sim_clock::<D>))
+            .route("/api/v1/sim/frame", post(sim_frame::<D>));
     }
     r.fallback(not_found).with_state(state)
 }
@@ -391,6 +401,20 @@ async fn sim_clock<D: DeviceApi>(
     Ok(accepted())
 }
 
+#[tracing::instrument(skip_all)]
+async fn sim_frame<D: DeviceApi>(
+    State(d): State<Arc<D>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "send the frame as the body (PNG or JPEG bytes)".to_owned(),
+        ));
+    }
+    d.sim_frame(body.to_vec()).await.map_err(ApiError::from)?;
+    Ok(accepted())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
@@ -590,6 +614,14 @@ async fn view_tech<D: DeviceApi>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view(&s, &headers, View::Technician).await
+}
+
+/// Face enrolment state (technician).
+async fn view_faces<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Faces).await
 }
 
 /// The door sign's face (technician).

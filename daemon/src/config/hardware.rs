@@ -20,6 +20,8 @@ pub(crate) enum DeviceKind {
     Pir,
     Whiteboard,
     Epaper,
+    /// The classroom camera of face attendance (configured in `[inference]`).
+    Camera,
 }
 
 impl DeviceKind {
@@ -33,6 +35,7 @@ impl DeviceKind {
             Self::Pir => "pir",
             Self::Whiteboard => "whiteboard",
             Self::Epaper => "epaper",
+            Self::Camera => "camera",
         }
     }
 
@@ -44,6 +47,7 @@ impl DeviceKind {
             Self::Button | Self::Siren | Self::StatusLed | Self::Pir => &["simulated", "gpio"],
             Self::Whiteboard => &["simulated", "serial"],
             Self::Epaper => &["simulated", "waveshare"],
+            Self::Camera => &["simulated", "frames"],
         }
     }
 }
@@ -88,6 +92,10 @@ pub(crate) enum DeviceDriver {
         baud: u32,
         set_id: u8,
     },
+    /// Frames from image files in a folder (the newest is the current frame).
+    Frames {
+        dir: PathBuf,
+    },
     Waveshare {
         spi: PathBuf,
         model: EpdModel,
@@ -107,6 +115,7 @@ impl DeviceDriver {
             Self::Gpio(_) => "gpio",
             Self::Serial { .. } => "serial",
             Self::Waveshare { .. } => "waveshare",
+            Self::Frames { .. } => "frames",
         }
     }
 }

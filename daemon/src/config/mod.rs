@@ -7,6 +7,7 @@
 
 mod error;
 mod hardware;
+mod inference;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ pub(crate) use error::{ConfigError, ConfigErrors};
 pub(crate) use hardware::{
     DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
 };
+pub(crate) use inference::InferenceConfig;
 pub(crate) use validate::parse_broker;
 
 /// A validated configuration.
@@ -35,6 +37,7 @@ pub(crate) struct Config {
     pub(crate) sync: SyncConfig,
     pub(crate) hardware: HardwareConfig,
     pub(crate) school: SchoolConfig,
+    pub(crate) inference: InferenceConfig,
 }
 
 /// Who this board is. Each id is 1–64 characters of `A-Z a-z 0-9 - _ .` (they appear in MQTT

@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "device",
     "data_dir",
     "data_max_mb",
@@ -20,6 +20,7 @@ const SECTIONS: [&str; 7] = [
     "sync",
     "hardware",
     "school",
+    "inference",
 ];
 
 /// Whether `s` is a valid id: 1-64 of `A-Z a-z 0-9 - _ .`.
@@ -135,21 +136,40 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         .map(|h| hardware::validate(h, &mut errs));
     let school =
         typed::<RawSchool>("school", section("school"), &mut errs).map(|s| school(s, &mut errs));
-
-    match (device, data_dir, http, sync, hardware, school) {
-        (Some(device), Some(data_dir), Some(http), Some(sync), Some(hardware), Some(school))
-            if errs.is_empty() =>
-        {
-            Ok(Config {
-                device,
-                data_dir,
-                data_max_bytes,
-                http,
-                sync,
-                hardware,
-                school,
-            })
+    let inference = match (
+        &data_dir,
+        typed::<inference::RawInference>("inference", section("inference"), &mut errs),
+    ) {
+        (Some(d), Some(r)) => Some(inference::validate(r, base, d, &mut errs)),
+        _ => None,
+    };
+    // The camera is a device like the others (status page, health).
+    let hardware = hardware.map(|mut h| {
+        if let Some(cam) = inference.as_ref().and_then(|i| i.camera.clone()) {
+            h.devices.push(cam);
         }
+        h
+    });
+
+    match (device, data_dir, http, sync, hardware, school, inference) {
+        (
+            Some(device),
+            Some(data_dir),
+            Some(http),
+            Some(sync),
+            Some(hardware),
+            Some(school),
+            Some(inference),
+        ) if errs.is_empty() => Ok(Config {
+            device,
+            data_dir,
+            data_max_bytes,
+            http,
+            sync,
+            hardware,
+            school,
+            inference,
+        }),
         _ => Err(errs),
     }
 }

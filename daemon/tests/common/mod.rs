@@ -51,6 +51,21 @@ impl Demo {
         listen: Option<&str>,
         broker: Option<&str>,
     ) -> Demo {
+        Self::spawn(data_dir, clock, listen, broker, &[])
+    }
+
+    /// Starts `ketangd demo` with extra arguments (e.g. `--models DIR`).
+    pub fn start_args(data_dir: &Path, clock: Option<&str>, extra: &[&std::ffi::OsStr]) -> Demo {
+        Self::spawn(data_dir, clock, None, None, extra)
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        clock: Option<&str>,
+        listen: Option<&str>,
+        broker: Option<&str>,
+        extra: &[&std::ffi::OsStr],
+    ) -> Demo {
         let log = data_dir.with_extension("log");
         let started = Instant::now();
         let mut cmd = Command::new(BIN);
@@ -67,6 +82,7 @@ impl Demo {
         if let Some(b) = broker {
             cmd.args(["--broker", b]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -257,6 +273,33 @@ impl Demo {
             cookie: cookie.expect("a session cookie"),
             csrf: v["csrf_token"].as_str().unwrap().to_owned(),
         })
+    }
+
+    /// Sets the technician password (from loopback, once) and logs in as the technician.
+    pub fn technician(&self) -> Teacher {
+        let (code, body) = self.post(
+            "/api/v1/tech/provision",
+            r#"{"password":"班牌-技术员-2026"}"#,
+        );
+        assert!(code == 200 || code == 204 || code == 409, "{code} {body}");
+        let mut res = agent()
+            .post(&format!("{}/api/v1/session", self.base))
+            .header("content-type", "application/json")
+            .send(r#"{"password":"班牌-技术员-2026"}"#)
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_owned())
+            .expect("a session cookie");
+        let v: Value = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        Teacher {
+            base: self.base.clone(),
+            cookie,
+            csrf: v["csrf_token"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// An action without a session (the kiosk).

@@ -1,0 +1,180 @@
+//! `[inference]`: on-device face attendance (docs/models.md, docs/privacy.md).
+//!
+//! ```toml
+//! [inference]
+//! enabled = true                         # default false: see docs/models.md on licences
+//! models_dir = "/usr/share/ketang/models"
+//! camera = "frames"                      # "simulated" (demo) or "frames"
+//! frames_dir = "/run/ketang/frames"      # with camera = "frames": the newest image is the frame
+//! sample_every_ms = 2000                 # one frame every 2 s at most; stale frames are dropped
+//! tile_px = 480                          # detection tiles for small faces (0 = whole frame only)
+//! min_face_score = 0.5
+//! match_threshold = 0.45                 # cosine; docs/models.md says how it was chosen
+//! match_margin = 0.05                    # lead over the second most similar student
+//! key_file = "keys/face.key"             # template key, relative to data_dir; made 0600 if missing
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::hardware::{DeviceConfig, DeviceDriver, DeviceKind};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInference {
+    enabled: Option<bool>,
+    models_dir: Option<String>,
+    camera: Option<String>,
+    frames_dir: Option<String>,
+    sample_every_ms: Option<i64>,
+    tile_px: Option<i64>,
+    min_face_score: Option<f64>,
+    match_threshold: Option<f64>,
+    match_margin: Option<f64>,
+    key_file: Option<String>,
+}
+
+/// Checked `[inference]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InferenceConfig {
+    pub(crate) enabled: bool,
+    pub(crate) models_dir: PathBuf,
+    pub(crate) sample_every: Duration,
+    pub(crate) tile_px: u32,
+    pub(crate) min_face_score: f32,
+    pub(crate) match_threshold: f32,
+    pub(crate) match_margin: f32,
+    pub(crate) key_file: PathBuf,
+    /// The camera device (`None` when inference is off).
+    pub(crate) camera: Option<DeviceConfig>,
+}
+
+impl InferenceConfig {
+    /// Off, with the defaults.
+    pub(crate) fn off(data_dir: &Path) -> Self {
+        Self {
+            enabled: false,
+            models_dir: PathBuf::from("/usr/share/ketang/models"),
+            sample_every: Duration::from_secs(2),
+            tile_px: 480,
+            min_face_score: 0.5,
+            match_threshold: 0.45,
+            match_margin: 0.05,
+            key_file: data_dir.join("keys/face.key"),
+            camera: None,
+        }
+    }
+}
+
+pub(super) fn validate(
+    r: RawInference,
+    base: &Path,
+    data_dir: &Path,
+    errs: &mut Vec<ConfigError>,
+) -> InferenceConfig {
+    let mut c = InferenceConfig::off(data_dir);
+    let path = |v: &str, base: &Path| {
+        let p = Path::new(v);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            base.join(p)
+        }
+    };
+    c.enabled = r.enabled.unwrap_or(false);
+    if let Some(d) = &r.models_dir {
+        c.models_dir = path(d, base);
+    }
+    if let Some(k) = &r.key_file {
+        c.key_file = path(k, data_dir);
+    }
+    match r.sample_every_ms {
+        None => {}
+        Some(ms) if (200..=600_000).contains(&ms) => {
+            c.sample_every = Duration::from_millis(ms.unsigned_abs());
+        }
+        Some(ms) => errs.push(ConfigError::new(
+            "inference.sample_every_ms",
+            format!("{ms} is out of range (200-600000)"),
+        )),
+    }
+    match r.tile_px {
+        None => {}
+        Some(t) if t == 0 || (128..=4096).contains(&t) => c.tile_px = u32::try_from(t).unwrap_or(0),
+        Some(t) => errs.push(ConfigError::new(
+            "inference.tile_px",
+            format!("{t} is out of range (0, or 128-4096)"),
+        )),
+    }
+    let mut unit = |key: &str, v: Option<f64>, lo: f64, hi: f64, slot: &mut f32| match v {
+        None => {}
+        Some(x) if (lo..=hi).contains(&x) => *slot = x as f32,
+        Some(x) => errs.push(ConfigError::new(
+            format!("inference.{key}"),
+            format!("{x} is out of range ({lo}-{hi})"),
+        )),
+    };
+    unit(
+        "min_face_score",
+        r.min_face_score,
+        0.05,
+        0.99,
+        &mut c.min_face_score,
+    );
+    unit(
+        "match_threshold",
+        r.match_threshold,
+        0.1,
+        0.99,
+        &mut c.match_threshold,
+    );
+    unit(
+        "match_margin",
+        r.match_margin,
+        0.0,
+        0.5,
+        &mut c.match_margin,
+    );
+    let driver = match (r.camera.as_deref(), &r.frames_dir) {
+        (None | Some("frames"), Some(d)) => Some(DeviceDriver::Frames { dir: path(d, base) }),
+        (Some("frames"), None) => {
+            errs.push(ConfigError::new(
+                "inference.frames_dir",
+                "camera = \"frames\" needs frames_dir, the folder the frames are written to",
+            ));
+            None
+        }
+        (Some("simulated"), _) => Some(DeviceDriver::Simulated),
+        (None, None) => {
+            if c.enabled {
+                errs.push(ConfigError::new(
+                    "inference.camera",
+                    "missing; \"frames\" (with frames_dir) or \"simulated\" (V4L2 capture is not in this build)",
+                ));
+            }
+            None
+        }
+        (Some(other), _) => {
+            errs.push(ConfigError::new(
+                "inference.camera",
+                format!(
+                    "{other:?} is not a camera; expected \"frames\" or \"simulated\" (V4L2 capture is not in this build)"
+                ),
+            ));
+            None
+        }
+    };
+    if c.enabled {
+        c.camera = driver.map(|driver| DeviceConfig {
+            name: "camera".to_owned(),
+            kind: DeviceKind::Camera,
+            driver,
+            debounce: Duration::ZERO,
+            long_press: Duration::ZERO,
+        });
+    }
+    c
+}

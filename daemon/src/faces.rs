@@ -1,0 +1,269 @@
+//! Face attendance in the classroom engine: a recognised student is checked in like a card
+//! tap (source `face`, with its confidence); consent and enrolment are technician actions,
+//! each audited; the gallery the inference thread matches against is rebuilt from the
+//! sealed templates whenever they change.
+//!
+//! Rules (docs/privacy.md): no template without a consent record (the store refuses it);
+//! withdrawal deletes the templates at once and the gallery forgets the student; images
+//! are never stored, only the sealed embedding; the uplink carries the check-in (student
+//! id, status, `source: "face"`, `confidence`), never an image or a template.
+
+use base64::Engine as _;
+use ketang_models::Frame;
+use ketang_sync::{
+    AttendanceSource, CheckIn, CheckInOutcome, OutboxRecord, SealedTemplate, Stream,
+};
+use ketang_web::{Actor, ApiError};
+use serde_json::{Value, json};
+
+use crate::classroom::{Classroom, bump, lesson_row};
+
+/// Decodes a PNG or JPEG photo.
+pub(crate) fn decode_image(bytes: &[u8]) -> Result<Frame, String> {
+    Frame::decode(bytes).map_err(|e| e.to_string())
+}
+
+impl Classroom {
+    /// A student recognised by the camera: a check-in with source `face`.
+    pub(crate) async fn face_match(&mut self, student_id: String, similarity: f32) {
+        let now = self.clock.now();
+        let at = now.fixed_offset();
+        let synced = self.clock.synced();
+        let Some(slot) = self.current_slot() else {
+            tracing::debug!("A face was recognised with no lesson open for check-in.");
+            return;
+        };
+        match self
+            .store
+            .on_roster(slot.period.roster_id.clone(), student_id.clone())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(lesson = %slot.id(), "A recognised student is not on this lesson's roster.");
+                return;
+            }
+            Err(e) => return self.store_health.failed("checking a roster", &e),
+        }
+        let name = match self.store.student_name(student_id.clone()).await {
+            Ok(n) => n.unwrap_or_default(),
+            Err(e) => return self.store_health.failed("looking up a student", &e),
+        };
+        let status = slot.check_in_status(now, self.school.late_after);
+        let lesson = lesson_row(
+            &slot,
+            self.tt()
+                .state(&slot, now, self.school.checkin_opens)
+                .as_str(),
+        );
+        let confidence = (f64::from(similarity) * 1000.0).round() / 1000.0;
+        let body = json!({
+            "lesson_id": lesson.id,
+            "date": lesson.date,
+            "period": lesson.period,
+            "subject": lesson.subject,
+            "roster_id": lesson.roster_id,
+            "student_id": student_id,
+            "status": status,
+            "source": AttendanceSource::Face,
+            "confidence": confidence,
+            "reader": "camera",
+        });
+        let check_in = CheckIn {
+            lesson,
+            student_id,
+            status,
+            source: AttendanceSource::Face,
+            recorded_by: None,
+            tap: None,
+            outbox: OutboxRecord {
+                stream: Stream::Attendance,
+                captured_at: at,
+                clock_synced: synced,
+                body,
+            },
+        };
+        match self.store.check_in(check_in).await {
+            Ok(CheckInOutcome::Recorded { seq }) => {
+                self.store_health.ok();
+                bump(&self.counters.check_ins);
+                self.emit(
+                    "tap",
+                    json!({"outcome": "checked_in", "status": status, "source": "face"}),
+                    json!({"name": name}),
+                );
+                tracing::info!(lesson = %slot.id(), status = status.as_str(), seq, "Face check-in recorded.");
+            }
+            Ok(CheckInOutcome::AlreadyRecorded { .. }) => {
+                tracing::debug!(lesson = %slot.id(), "A recognised student was already checked in.");
+            }
+            Err(e) => self.store_health.failed("recording a face check-in", &e),
+        }
+    }
+
+    /// The camera's face count: the lesson's head count is the most seen at once.
+    pub(crate) fn head_count_seen(&mut self, faces: u32) {
+        let Some(slot) = self.current_slot() else {
+            return;
+        };
+        let id = slot.id();
+        match &mut self.head_count {
+            Some((l, n)) if *l == id => *n = (*n).max(faces),
+            _ => self.head_count = Some((id, faces)),
+        }
+    }
+
+    /// The head count of lesson `lesson_id`, if the camera watched it.
+    pub(crate) fn head_count_of(&self, lesson_id: &str) -> Option<u32> {
+        self.head_count
+            .as_ref()
+            .filter(|(l, _)| l == lesson_id)
+            .map(|(_, n)| *n)
+    }
+
+    /// Rebuilds the inference thread's gallery from the stored templates.
+    pub(crate) async fn reload_gallery(&self) {
+        let (Some(inf), Some(key)) = (&self.inference, &self.face_key) else {
+            return;
+        };
+        let sealed = match self
+            .store
+            .face_templates(crate::inference::EMBEDDER_MODEL.to_owned())
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return self.store_health.failed("reading face templates", &e),
+        };
+        let mut open = Vec::with_capacity(sealed.len());
+        let mut bad = 0usize;
+        for t in sealed {
+            match key.open(&t.student_id, &t.model, &t.nonce, &t.sealed) {
+                Ok(v) => open.push((t.student_id, v)),
+                Err(_) => bad += 1,
+            }
+        }
+        if bad > 0 {
+            tracing::warn!(
+                bad,
+                "Face templates that do not open with this board's key were skipped."
+            );
+        }
+        inf.set_gallery(open);
+    }
+
+    fn faces_ready(
+        &self,
+    ) -> Result<
+        (
+            crate::inference::Inference,
+            std::sync::Arc<crate::facekey::FaceKey>,
+        ),
+        ApiError,
+    > {
+        match (&self.inference, &self.face_key) {
+            (Some(i), Some(k)) => Ok((i.clone(), k.clone())),
+            _ => Err(ApiError::Conflict(
+                "face attendance is off on this board (inference.enabled, inference.key_file)"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Records or withdraws consent (technician), audited; withdrawal deletes templates.
+    pub(crate) async fn face_consent(
+        &mut self,
+        actor: &Actor,
+        student_id: String,
+        granted: bool,
+        granted_at: Option<String>,
+    ) -> Result<Value, ApiError> {
+        if granted {
+            let at = match granted_at {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| {
+                        ApiError::BadRequest(format!(
+                            "granted_at {t:?} is not an RFC 3339 time: {e}"
+                        ))
+                    })?
+                    .to_rfc3339(),
+                None => self.clock.now_fixed().to_rfc3339(),
+            };
+            let audit = self.audit(
+                actor,
+                "face.consent_granted",
+                &student_id,
+                json!({"granted_at": at}),
+            );
+            match self
+                .store
+                .face_consent_grant(
+                    student_id.clone(),
+                    at.clone(),
+                    "technician".into(),
+                    Some(actor.id.clone()),
+                    audit,
+                )
+                .await
+            {
+                Ok(()) => Ok(json!({"student_id": student_id, "consent": true, "granted_at": at})),
+                Err(ketang_sync::Error::Invalid(m)) => Err(ApiError::NotFound(m)),
+                Err(e) => self.stored("recording consent", Err(e)),
+            }
+        } else {
+            let audit = self.audit(
+                actor,
+                "face.consent_withdrawn",
+                &student_id,
+                json!({"source": "technician"}),
+            );
+            let r = self
+                .store
+                .face_consent_withdraw(student_id.clone(), audit)
+                .await;
+            let n = self.stored("withdrawing consent", r)?;
+            self.reload_gallery().await;
+            tracing::info!(templates = n, "Face consent withdrawn; templates deleted.");
+            Ok(json!({"student_id": student_id, "consent": false, "templates_deleted": n}))
+        }
+    }
+
+    /// Enrols a face from a photo (technician), audited; needs consent.
+    pub(crate) async fn face_enrol(
+        &mut self,
+        actor: &Actor,
+        student_id: String,
+        image_base64: &str,
+    ) -> Result<Value, ApiError> {
+        let (inf, key) = self.faces_ready()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(image_base64.trim())
+            .map_err(|e| ApiError::BadRequest(format!("image_base64 is not base64: {e}")))?;
+        let frame = decode_image(&bytes).map_err(ApiError::BadRequest)?;
+        let embedding = inf.enrol(frame).await.map_err(ApiError::Conflict)?;
+        let (nonce, sealed) = key
+            .seal(&student_id, crate::inference::EMBEDDER_MODEL, &embedding)
+            .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+        let audit = self.audit(
+            actor,
+            "face.enrol",
+            &student_id,
+            json!({"model": crate::inference::EMBEDDER_MODEL}),
+        );
+        let t = SealedTemplate {
+            student_id: student_id.clone(),
+            model: crate::inference::EMBEDDER_MODEL.to_owned(),
+            nonce,
+            sealed,
+        };
+        match self.store.face_enrol(t, audit).await {
+            Ok(()) => {}
+            Err(ketang_sync::Error::Invalid(m)) => return Err(ApiError::Conflict(m)),
+            Err(e) => return self.stored("storing a face template", Err(e)),
+        }
+        self.reload_gallery().await;
+        tracing::info!("Face enrolled.");
+        Ok(
+            json!({"student_id": student_id, "enrolled": true, "model": crate::inference::EMBEDDER_MODEL}),
+        )
+    }
+}

@@ -1,0 +1,381 @@
+//! Face attendance on the board: one inference thread owns the models (HOUSE_STYLE §6).
+//!
+//! * **Frames** come from the camera (`[inference] camera`): image files in a folder
+//!   (`frames`; the newest file is the current frame) or, in the demo, the simulator
+//!   (`POST /api/v1/sim/frame`). Only the newest frame waits: one arriving while the thread
+//!   is busy replaces the one not yet looked at (counted as dropped), so inference never
+//!   falls behind and never starves the rest of the daemon.
+//! * **Per frame**: faces (BlazeFace full range, tiled), each aligned and embedded,
+//!   matched against the gallery of enrolled students; a match is a `FaceMatch` event into
+//!   the same channel as card taps, at most once a minute per student. The count of faces is
+//!   the head count (`HeadCount`).
+//! * **Enrolment** photos go through the same thread (short-range detector first: a portrait
+//!   at arm's length), exactly one face, and come back as an embedding for the classroom to
+//!   seal and store. Frames, crops and embeddings never leave this module except that one
+//!   embedding, sealed at once.
+//! * **Degraded, not down**: missing or corrupt models, a black frame or an unreadable file
+//!   show on the camera's status (`absent` / `fault`, naming the file); card and manual
+//!   attendance never depend on this thread. Models are looked for again every minute.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use ketang_models::Frame;
+use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
+use ketang_models::gallery::Gallery;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{DeviceDriver, InferenceConfig};
+use crate::hw::{Hardware, HwEvent};
+
+/// The embedding model's file; its stem names the templates it made.
+pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
+/// Name stored with each template.
+pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
+const CAMERA: &str = "camera";
+/// A recognised student is reported again only after this long.
+const REPEAT_AFTER: Duration = Duration::from_secs(60);
+/// Frames darker than this (mean luma 0–255) are a covered or dead camera.
+const BLACK_LUMA: f32 = 8.0;
+
+enum Job {
+    Enrol {
+        frame: Frame,
+        reply: oneshot::Sender<Result<Vec<f32>, String>>,
+    },
+    Gallery(Vec<(String, Vec<f32>)>),
+}
+
+#[derive(Default)]
+struct Queue {
+    frame: Option<Frame>,
+    jobs: VecDeque<Job>,
+    dropped: u64,
+}
+
+/// Hands frames and jobs to the inference thread.
+#[derive(Clone)]
+pub(crate) struct Inference {
+    q: Arc<(Mutex<Queue>, Condvar)>,
+    simulated: bool,
+}
+
+impl std::fmt::Debug for Inference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inference")
+    }
+}
+
+fn lock(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inference {
+    /// Starts the inference thread (and the frames-folder watcher) for `cfg`.
+    pub(crate) fn start(
+        cfg: &InferenceConfig,
+        hw: Arc<Hardware>,
+        events: mpsc::Sender<HwEvent>,
+        stop: CancellationToken,
+    ) -> Option<Self> {
+        let camera = cfg.camera.as_ref()?;
+        let me = Self {
+            q: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
+            simulated: camera.driver == DeviceDriver::Simulated,
+        };
+        hw.set_state(CAMERA, "starting", Some("loading the models".into()));
+        let worker = Worker {
+            cfg: cfg.clone(),
+            hw: hw.clone(),
+            events,
+            q: me.q.clone(),
+            stop: stop.clone(),
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("ketang-inference".into())
+            .spawn(move || worker.run())
+        {
+            tracing::error!(error = %e, "The inference thread could not start.");
+            return None;
+        }
+        if let DeviceDriver::Frames { dir } = &camera.driver {
+            let (dir, every, me2) = (dir.clone(), cfg.sample_every, me.clone());
+            let spawned = std::thread::Builder::new()
+                .name("ketang-frames".into())
+                .spawn(move || watch_folder(&dir, every, &me2, &hw, &stop));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "The camera folder watcher could not start.");
+            }
+        }
+        Some(me)
+    }
+
+    /// Whether frames come from the simulator.
+    pub(crate) const fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// Offers a frame; it replaces one not yet looked at.
+    pub(crate) fn frame(&self, frame: Frame) {
+        let (m, cv) = &*self.q;
+        let mut q = lock(m);
+        if q.frame.replace(frame).is_some() {
+            q.dropped += 1;
+        }
+        cv.notify_one();
+    }
+
+    /// The embedding of the one face in `frame`, for enrolment.
+    pub(crate) async fn enrol(&self, frame: Frame) -> Result<Vec<f32>, String> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let (m, cv) = &*self.q;
+            lock(m).jobs.push_back(Job::Enrol { frame, reply: tx });
+            cv.notify_one();
+        }
+        rx.await
+            .map_err(|_| "the inference thread has stopped".to_owned())?
+    }
+
+    /// Replaces the gallery (after enrolment or a withdrawal).
+    pub(crate) fn set_gallery(&self, templates: Vec<(String, Vec<f32>)>) {
+        let (m, cv) = &*self.q;
+        lock(m).jobs.push_back(Job::Gallery(templates));
+        cv.notify_one();
+    }
+}
+
+struct Models {
+    room: FaceDetector,
+    near: FaceDetector,
+    embedder: FaceEmbedder,
+}
+
+fn load(cfg: &InferenceConfig) -> Result<Models, String> {
+    let p = |f: &str| cfg.models_dir.join(f);
+    let e = |e: ketang_models::ModelError| format!("{e} (inference.models_dir)");
+    Ok(Models {
+        room: FaceDetector::load(
+            &p("face_detection_full_range.onnx"),
+            Range::Full,
+            cfg.min_face_score,
+        )
+        .map_err(e)?,
+        near: FaceDetector::load(
+            &p("face_detection_short_range.onnx"),
+            Range::Short,
+            cfg.min_face_score,
+        )
+        .map_err(e)?,
+        embedder: FaceEmbedder::load(&p(EMBEDDER_FILE)).map_err(e)?,
+    })
+}
+
+struct Worker {
+    cfg: InferenceConfig,
+    hw: Arc<Hardware>,
+    events: mpsc::Sender<HwEvent>,
+    q: Arc<(Mutex<Queue>, Condvar)>,
+    stop: CancellationToken,
+}
+
+enum Next {
+    Job(Job),
+    Frame(Frame, u64),
+    Idle,
+}
+
+impl Worker {
+    fn next(&self) -> Next {
+        let (m, cv) = &*self.q;
+        let mut q = lock(m);
+        if q.jobs.is_empty() && q.frame.is_none() {
+            q = cv
+                .wait_timeout(q, Duration::from_millis(500))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        if let Some(j) = q.jobs.pop_front() {
+            return Next::Job(j);
+        }
+        match q.frame.take() {
+            Some(f) => Next::Frame(f, q.dropped),
+            None => Next::Idle,
+        }
+    }
+
+    fn run(self) {
+        let mut models: Option<Models> = None;
+        let mut tried: Option<Instant> = None;
+        let mut gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
+        let mut last_seen: HashMap<String, Instant> = HashMap::new();
+        let mut frames = 0u64;
+        while !self.stop.is_cancelled() {
+            if models.is_none() && tried.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                tried = Some(Instant::now());
+                match load(&self.cfg) {
+                    Ok(m) => {
+                        tracing::info!(dir = %self.cfg.models_dir.display(), "Face models loaded.");
+                        self.hw
+                            .set_state(CAMERA, "ok", Some("waiting for frames".into()));
+                        models = Some(m);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Face attendance degraded: models unavailable; cards keep working.");
+                        self.hw.set_state(
+                            CAMERA,
+                            "absent",
+                            Some(format!("inference degraded: {e}")),
+                        );
+                    }
+                }
+            }
+            match self.next() {
+                Next::Idle => {}
+                Next::Job(Job::Gallery(t)) => {
+                    gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
+                    for (id, v) in t {
+                        gallery.add(&id, v);
+                    }
+                    tracing::info!(templates = gallery.len(), "Face gallery loaded.");
+                }
+                Next::Job(Job::Enrol { frame, reply }) => {
+                    let r = match &models {
+                        None => Err(
+                            "face models are not loaded (see the camera on the status page)"
+                                .to_owned(),
+                        ),
+                        Some(m) => enrol(m, &frame),
+                    };
+                    let _ = reply.send(r);
+                }
+                Next::Frame(frame, dropped) => {
+                    let Some(m) = &models else { continue };
+                    frames += 1;
+                    if frame.mean_luma() < BLACK_LUMA {
+                        self.hw.set_state(
+                            CAMERA,
+                            "fault",
+                            Some(
+                                "the camera sees only black (covered, unplugged or no light?)"
+                                    .into(),
+                            ),
+                        );
+                        continue;
+                    }
+                    let started = Instant::now();
+                    let faces = match m.room.detect_tiled(&frame, self.cfg.tile_px) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            self.hw.set_state(CAMERA, "fault", Some(e.to_string()));
+                            continue;
+                        }
+                    };
+                    let mut recognised = 0usize;
+                    for face in &faces {
+                        let Ok(e) = m.embedder.embed(&frame, face) else {
+                            continue; // too small to recognise: counted, not matched
+                        };
+                        let Some(hit) = gallery.best(&e) else {
+                            continue;
+                        };
+                        recognised += 1;
+                        let fresh = last_seen
+                            .get(&hit.student_id)
+                            .is_none_or(|t| t.elapsed() >= REPEAT_AFTER);
+                        if fresh {
+                            last_seen.insert(hit.student_id.clone(), Instant::now());
+                            let ev = HwEvent::FaceMatch {
+                                student_id: hit.student_id,
+                                similarity: hit.similarity,
+                            };
+                            if self.events.blocking_send(ev).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = self.events.blocking_send(HwEvent::HeadCount {
+                        faces: u32::try_from(faces.len()).unwrap_or(u32::MAX),
+                    });
+                    // Counts only: never who.
+                    self.hw.set_state(
+                        CAMERA,
+                        "ok",
+                        Some(format!(
+                            "{} faces · {recognised} recognised · {} ms · frames {frames} (dropped {dropped})",
+                            faces.len(),
+                            started.elapsed().as_millis()
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn enrol(m: &Models, frame: &Frame) -> Result<Vec<f32>, String> {
+    let mut faces = m.near.detect(frame).map_err(|e| e.to_string())?;
+    if faces.is_empty() {
+        faces = m.room.detect(frame).map_err(|e| e.to_string())?;
+    }
+    match faces.as_slice() {
+        [] => Err("no face found in the photo: one face, facing the camera, well lit".into()),
+        [f] => m.embedder.embed(frame, f).map_err(|e| e.to_string()),
+        many => Err(format!(
+            "{} faces in the photo; enrol from a photo of the student alone",
+            many.len()
+        )),
+    }
+}
+
+/// Watches `dir`: the newest image file (by modification time), when it changed, is the
+/// next frame.
+fn watch_folder(
+    dir: &Path,
+    every: Duration,
+    inf: &Inference,
+    hw: &Hardware,
+    stop: &CancellationToken,
+) {
+    let mut last: Option<(PathBuf, SystemTime)> = None;
+    while !stop.is_cancelled() {
+        std::thread::sleep(every);
+        let newest = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    e.path()
+                        .extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| {
+                            matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                        })
+                })
+                .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+                .max_by_key(|(_, t)| *t),
+            Err(e) => {
+                hw.set_state(
+                    CAMERA,
+                    "absent",
+                    Some(format!(
+                        "cannot read {} (inference.frames_dir): {e}",
+                        dir.display()
+                    )),
+                );
+                continue;
+            }
+        };
+        let Some((path, t)) = newest else { continue };
+        if last.as_ref().is_some_and(|(p, lt)| *p == path && *lt == t) {
+            continue;
+        }
+        last = Some((path.clone(), t));
+        match Frame::open(&path) {
+            Ok(f) => inf.frame(f),
+            Err(e) => hw.set_state(CAMERA, "fault", Some(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Face attendance through the real binary and the real models: consent before enrolment,
+//! a check-in with source `face` from a camera frame, nothing but the check-in queued for
+//! the cloud, withdrawal deleting the templates, and a camera without models degraded while
+//! cards keep working.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::{CARD_1, Demo, MONDAY_0755, get};
+use serde_json::Value;
+
+const STUDENT: &str = "2025070305";
+
+fn models() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        std::env::var_os("KETANG_MODELS").map(PathBuf::from),
+        Some(root.join("target/models")),
+        Some(root.join("../shared/models")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
+    .expect("no models: run models/obtain.sh (docs/models.md)")
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/tests/data")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn camera(s: &Value) -> Value {
+    s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "camera")
+        .cloned()
+        .unwrap()
+}
+
+fn post_frame(demo: &Demo, png: &[u8]) -> u16 {
+    let r = ureq::post(&format!("{}/api/v1/sim/frame", demo.base))
+        .header("content-type", "image/png")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(png)
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[test]
+fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the camera's models loaded", |s| camera(s)["state"] == "ok");
+    let tech = demo.technician();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(photo("astronaut.png"));
+    let enrol =
+        format!(r#"{{"action":"face_enrol","student_id":"{STUDENT}","image_base64":"{b64}"}}"#);
+
+    // No consent, no enrolment.
+    let (code, v) = tech.act(&enrol);
+    assert_eq!(code, 409, "{v}");
+    assert!(v.to_string().contains("no guardian consent record"), "{v}");
+    // A teacher may not record consent; a technician may.
+    let consent = format!(
+        r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":true,"granted_at":"2026-09-01T09:00:00+08:00"}}"#
+    );
+    let (code, _) = demo.act(&consent);
+    assert_eq!(code, 401);
+    let (code, v) = tech.act(&consent);
+    assert_eq!(code, 200, "{v}");
+    // A photo without one clear face is refused with the reason.
+    let mosaic = base64::engine::general_purpose::STANDARD.encode(photo("mosaic.png"));
+    let (code, v) = tech.act(&format!(
+        r#"{{"action":"face_enrol","student_id":"{STUDENT}","image_base64":"{mosaic}"}}"#
+    ));
+    assert_eq!(code, 409, "{v}");
+    assert!(v.to_string().contains("faces in the photo"), "{v}");
+    let (code, v) = tech.act(&enrol);
+    assert_eq!(code, 200, "{v}");
+    let (code, f) = tech.get("/api/v1/tech/faces");
+    assert_eq!(code, 200);
+    assert_eq!(f["consents"][0]["student_id"], STUDENT, "{f}");
+    assert_eq!(f["consents"][0]["templates"], 1, "{f}");
+    // The template is sealed at rest: the key sits outside the database, private.
+    let key = dir.path().join("data/keys/face.key");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The camera sees the student (mirrored, as a different frame would): checked in by face.
+    let before = demo.status()["counters"]["check_ins"].as_u64().unwrap();
+    let mirrored = {
+        let img = image::load_from_memory(&photo("astronaut.png"))
+            .unwrap()
+            .fliph();
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    assert_eq!(post_frame(&demo, &mirrored), 202);
+    demo.wait_for("a face check-in", |s| {
+        s["counters"]["check_ins"].as_u64() == Some(before + 1)
+    });
+    let (_, lesson) = demo
+        .login("T01", common::DEMO_PIN)
+        .unwrap()
+        .get("/api/v1/lesson");
+    let row = lesson["roll"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["student_id"] == STUDENT)
+        .cloned()
+        .unwrap();
+    assert_eq!(row["source"], "face", "{row}");
+    // The uplink record: the check-in with its confidence, nothing of the face itself.
+    let s = demo.status();
+    let cam = camera(&s);
+    assert!(
+        cam["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 faces · 1 recognised"),
+        "{cam}"
+    );
+    assert!(
+        !cam.to_string().contains(STUDENT),
+        "no student ids on the status page: {cam}"
+    );
+
+    // Cards still work next to the camera.
+    demo.tap(CARD_1);
+    demo.wait_for("the card check-in", |s| {
+        s["counters"]["check_ins"].as_u64() == Some(before + 2)
+    });
+
+    // Withdrawal: templates deleted, and the student is no longer recognised.
+    let (code, v) = tech.act(&format!(
+        r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":false}}"#
+    ));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["templates_deleted"], 1, "{v}");
+    let (_, f) = tech.get("/api/v1/tech/faces");
+    assert_eq!(f["consents"], serde_json::json!([]), "{f}");
+    assert_eq!(post_frame(&demo, &photo("astronaut.png")), 202);
+    demo.wait_for("the frame looked at, nobody recognised", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 faces · 0 recognised"))
+    });
+    let (_, audit) = tech.get("/api/v1/audit");
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    for a in [
+        "face.consent_granted",
+        "face.enrol",
+        "face.consent_withdrawn",
+    ] {
+        assert!(actions.contains(&a), "{a} audited: {actions:?}");
+    }
+    // Bad frames are refused with a reason.
+    assert_eq!(post_frame(&demo, b"not an image"), 400);
+}
+
+#[test]
+fn without_models_the_camera_is_degraded_naming_the_file_and_cards_still_check_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), empty.as_os_str()],
+    );
+    let s = demo.wait_for("the camera degraded", |s| camera(s)["state"] == "absent");
+    let detail = camera(&s)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("face_detection_full_range.onnx")
+            && detail.contains("inference.models_dir"),
+        "{detail}"
+    );
+    demo.tap(CARD_1);
+    demo.wait_for("the card check-in", |s| s["counters"]["check_ins"] == 1);
+    let (code, _) = get(&format!("{}/healthz", demo.base)).unwrap();
+    assert_eq!(code, 200);
+}
