@@ -263,6 +263,18 @@ impl DeviceApi for Daemon {
         Ok(())
     }
 
+    async fn sim_audio(&self, wav: Vec<u8>) -> Result<(), SimError> {
+        let Some(inf) = self.inference.as_ref().filter(|i| i.simulated_microphone()) else {
+            return Err(SimError::BadInput(
+                "no simulated microphone (inference is off, or the microphone is real)".to_owned(),
+            ));
+        };
+        let channels =
+            ketang_models::vad::decode_wav(&wav).map_err(|e| SimError::BadInput(e.to_string()))?;
+        inf.audio(channels, self.clock.now().with_timezone(&chrono::Utc));
+        Ok(())
+    }
+
     async fn sim_clock(&self, at: String) -> Result<(), SimError> {
         let t = chrono::DateTime::parse_from_rfc3339(&at)
             .map_err(|e| SimError::BadInput(format!("at: {at:?} is not an RFC 3339 time: {e}")))?;

@@ -204,7 +204,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         clock_watch: crate::engine::lesson::ClockWatch::default(),
         inference: inference.clone(),
         face_key,
-        head_count: None,
+        observed: None,
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
 

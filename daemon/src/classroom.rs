@@ -110,8 +110,8 @@ pub(crate) struct Classroom {
     pub(crate) inference: Option<crate::inference::Inference>,
     /// The key sealing face templates.
     pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
-    /// The most faces the camera saw during the current lesson (lesson id, count).
-    pub(crate) head_count: Option<(String, u32)>,
+    /// What the camera and microphone observed during the current lesson.
+    pub(crate) observed: Option<crate::faces::LessonObs>,
 }
 
 /// Card taps (with card UIDs) are kept this long on the device.
@@ -214,6 +214,8 @@ impl Classroom {
                 similarity,
             } => self.face_match(student_id, similarity).await,
             HwEvent::HeadCount { faces } => self.head_count_seen(faces),
+            HwEvent::Behaviour { postures } => self.behaviour_seen(&postures),
+            HwEvent::Speech { segments, method } => self.speech_heard(segments, method),
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
             HwEvent::Button { name } => {
                 // Errors are logged and shown in status by raise_alarm.
@@ -515,21 +517,10 @@ impl Classroom {
             let changes = self.store.whiteboard_power(from, to).await?;
             report["whiteboard_on_s"] = json!(crate::engine::usage::on_seconds(&changes, from, to));
         }
-        if let Some(faces) = self.head_count_of(&slot.id()) {
-            // Faces the camera saw at once against who is marked in the room: a difference
-            // is worth a look (someone unrecognised, or marked present but not there), never
-            // an accusation of anyone.
-            let present = roll
-                .iter()
-                .filter(|(_, s)| {
-                    matches!(s, Some(AttendanceStatus::Present | AttendanceStatus::Late))
-                })
-                .count();
-            report["head_count"] = json!({
-                "faces_max": faces,
-                "present": present,
-                "mismatch": usize::try_from(faces).unwrap_or(usize::MAX) != present,
-            });
+        if let Some(obs) = self.observed_in(&slot.id()) {
+            let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
+            let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
+            obs.fill_report(&mut report, roll, from, to);
         }
         Ok(report)
     }

@@ -56,6 +56,7 @@ pub(crate) fn config(
     let inference = demo_inference(&data_dir, models_dir);
     let mut hardware = HardwareConfig::all_simulated();
     hardware.devices.extend(inference.camera.clone());
+    hardware.devices.extend(inference.microphone.clone());
     Config {
         device: DeviceIdentity {
             school_id: "demo-school".into(),
@@ -99,13 +100,15 @@ fn demo_inference(
     let mut i = crate::config::InferenceConfig::off(data_dir);
     i.enabled = true;
     i.models_dir = models_dir;
-    i.camera = Some(crate::config::DeviceConfig {
-        name: "camera".into(),
-        kind: crate::config::DeviceKind::Camera,
+    let dev = |name: &str, kind| crate::config::DeviceConfig {
+        name: name.into(),
+        kind,
         driver: crate::config::DeviceDriver::Simulated,
         debounce: Duration::ZERO,
         long_press: Duration::ZERO,
-    });
+    };
+    i.camera = Some(dev("camera", crate::config::DeviceKind::Camera));
+    i.microphone = Some(dev("microphone", crate::config::DeviceKind::Microphone));
     i
 }
 

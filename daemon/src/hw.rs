@@ -38,6 +38,20 @@ pub(crate) enum HwEvent {
     HeadCount {
         faces: u32,
     },
+    /// Postures of sampled people in one frame (no identities).
+    Behaviour {
+        postures: Vec<ketang_models::behaviour::Posture>,
+    },
+    /// Speech heard in a recording: (start, end, is the teacher) in wall-clock time.
+    Speech {
+        segments: Vec<(
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+            bool,
+        )>,
+        /// `teacher_mic` (channel 0 is the teacher's) or `room_mic` (all speech counted as T).
+        method: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -78,6 +92,7 @@ impl Hardware {
                     | DeviceDriver::Mfrc522 { .. }
                     | DeviceDriver::Waveshare { .. }
                     | DeviceDriver::Frames { .. }
+                    | DeviceDriver::Wav { .. }
                     | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",
                         detail: Some("opening the bus".to_owned()),

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 use ketang_models::Frame;
 use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
 use ketang_models::gallery::Gallery;
+use ketang_models::pose::{PoseEstimator, upper_body};
+use ketang_models::vad::{self, Vad};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -36,12 +38,17 @@ pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
 /// Name stored with each template.
 pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
 const CAMERA: &str = "camera";
+const MICROPHONE: &str = "microphone";
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
 /// Frames darker than this (mean luma 0–255) are a covered or dead camera.
 const BLACK_LUMA: f32 = 8.0;
 
 enum Job {
+    Audio {
+        channels: Vec<Vec<f32>>,
+        ends_at: chrono::DateTime<chrono::Utc>,
+    },
     Enrol {
         frame: Frame,
         reply: oneshot::Sender<Result<Vec<f32>, String>>,
@@ -61,6 +68,7 @@ struct Queue {
 pub(crate) struct Inference {
     q: Arc<(Mutex<Queue>, Condvar)>,
     simulated: bool,
+    simulated_mic: bool,
 }
 
 impl std::fmt::Debug for Inference {
@@ -85,7 +93,18 @@ impl Inference {
         let me = Self {
             q: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
             simulated: camera.driver == DeviceDriver::Simulated,
+            simulated_mic: cfg
+                .microphone
+                .as_ref()
+                .is_some_and(|m| m.driver == DeviceDriver::Simulated),
         };
+        if cfg.microphone.is_some() {
+            hw.set_state(
+                MICROPHONE,
+                "starting",
+                Some("loading the voice model".into()),
+            );
+        }
         hw.set_state(CAMERA, "starting", Some("loading the models".into()));
         let worker = Worker {
             cfg: cfg.clone(),
@@ -100,6 +119,15 @@ impl Inference {
         {
             tracing::error!(error = %e, "The inference thread could not start.");
             return None;
+        }
+        if let Some(DeviceDriver::Wav { dir }) = cfg.microphone.as_ref().map(|m| &m.driver) {
+            let (dir, me2, hw2, stop2) = (dir.clone(), me.clone(), hw.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("ketang-audio".into())
+                .spawn(move || watch_recordings(&dir, &me2, &hw2, &stop2));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "The recordings watcher could not start.");
+            }
         }
         if let DeviceDriver::Frames { dir } = &camera.driver {
             let (dir, every, me2) = (dir.clone(), cfg.sample_every, me.clone());
@@ -140,6 +168,18 @@ impl Inference {
             .map_err(|_| "the inference thread has stopped".to_owned())?
     }
 
+    /// A recording (16 kHz channels) that ended at `ends_at`, for talk-time analysis.
+    pub(crate) fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>) {
+        let (m, cv) = &*self.q;
+        lock(m).jobs.push_back(Job::Audio { channels, ends_at });
+        cv.notify_one();
+    }
+
+    /// Whether recordings come from the simulator.
+    pub(crate) const fn simulated_microphone(&self) -> bool {
+        self.simulated_mic
+    }
+
     /// Replaces the gallery (after enrolment or a withdrawal).
     pub(crate) fn set_gallery(&self, templates: Vec<(String, Vec<f32>)>) {
         let (m, cv) = &*self.q;
@@ -152,6 +192,8 @@ struct Models {
     room: FaceDetector,
     near: FaceDetector,
     embedder: FaceEmbedder,
+    pose: Option<PoseEstimator>,
+    vad: Option<Vad>,
 }
 
 fn load(cfg: &InferenceConfig) -> Result<Models, String> {
@@ -171,6 +213,16 @@ fn load(cfg: &InferenceConfig) -> Result<Models, String> {
         )
         .map_err(e)?,
         embedder: FaceEmbedder::load(&p(EMBEDDER_FILE)).map_err(e)?,
+        pose: if cfg.behaviour {
+            Some(PoseEstimator::load(&p("movenet-lightning.onnx")).map_err(e)?)
+        } else {
+            None
+        },
+        vad: if cfg.microphone.is_some() {
+            Some(Vad::load(&p("silero_vad_16k_sequence.onnx")).map_err(e)?)
+        } else {
+            None
+        },
     })
 }
 
@@ -213,6 +265,7 @@ impl Worker {
         let mut gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
         let mut last_seen: HashMap<String, Instant> = HashMap::new();
         let mut frames = 0u64;
+        let mut pose_offset = 0usize;
         while !self.stop.is_cancelled() {
             if models.is_none() && tried.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 tried = Some(Instant::now());
@@ -221,6 +274,13 @@ impl Worker {
                         tracing::info!(dir = %self.cfg.models_dir.display(), "Face models loaded.");
                         self.hw
                             .set_state(CAMERA, "ok", Some("waiting for frames".into()));
+                        if m.vad.is_some() {
+                            self.hw.set_state(
+                                MICROPHONE,
+                                "ok",
+                                Some("waiting for recordings".into()),
+                            );
+                        }
                         models = Some(m);
                     }
                     Err(e) => {
@@ -230,6 +290,13 @@ impl Worker {
                             "absent",
                             Some(format!("inference degraded: {e}")),
                         );
+                        if self.cfg.microphone.is_some() {
+                            self.hw.set_state(
+                                MICROPHONE,
+                                "absent",
+                                Some(format!("inference degraded: {e}")),
+                            );
+                        }
                     }
                 }
             }
@@ -241,6 +308,14 @@ impl Worker {
                         gallery.add(&id, v);
                     }
                     tracing::info!(templates = gallery.len(), "Face gallery loaded.");
+                }
+                Next::Job(Job::Audio { channels, ends_at }) => {
+                    let Some(v) = models.as_ref().and_then(|m| m.vad.as_ref()) else {
+                        continue;
+                    };
+                    if !self.hear(v, &channels, ends_at) {
+                        return;
+                    }
                 }
                 Next::Job(Job::Enrol { frame, reply }) => {
                     let r = match &models {
@@ -300,6 +375,23 @@ impl Worker {
                     let _ = self.events.blocking_send(HwEvent::HeadCount {
                         faces: u32::try_from(faces.len()).unwrap_or(u32::MAX),
                     });
+                    if let Some(p) = &m.pose {
+                        // A rotating sample of people per frame keeps pose cheap; the
+                        // aggregates are shares, so a sample measures them.
+                        let n = faces.len();
+                        let take = self.cfg.pose_per_frame.min(n);
+                        let postures: Vec<_> = (0..take)
+                            .filter_map(|i| {
+                                let f = &faces[(pose_offset + i) % n];
+                                let k = p.keypoints(&frame, upper_body(f, &frame)).ok()?;
+                                ketang_models::behaviour::posture(&k)
+                            })
+                            .collect();
+                        pose_offset = pose_offset.wrapping_add(take);
+                        if !postures.is_empty() {
+                            let _ = self.events.blocking_send(HwEvent::Behaviour { postures });
+                        }
+                    }
                     // Counts only: never who.
                     self.hw.set_state(
                         CAMERA,
@@ -313,6 +405,57 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+impl Worker {
+    /// Voice activity in a recording: speech segments to the classroom, health to the
+    /// microphone's status. `false` when the daemon is stopping.
+    fn hear(&self, v: &Vad, channels: &[Vec<f32>], ends_at: chrono::DateTime<chrono::Utc>) -> bool {
+        let problems = vad::check_audio(channels);
+        let len = channels.iter().map(Vec::len).max().unwrap_or(0);
+        let starts_at = ends_at
+            - chrono::TimeDelta::milliseconds(
+                i64::try_from(len as u64 * 1000 / u64::from(vad::RATE)).unwrap_or(0),
+            );
+        let at = |s: f32| starts_at + chrono::TimeDelta::milliseconds((s * 1000.0) as i64);
+        // With two channels or more, channel 0 is the teacher's wireless microphone.
+        let method = if channels.len() >= 2 {
+            "teacher_mic"
+        } else {
+            "room_mic"
+        };
+        let mut segments = Vec::new();
+        let mut speech = 0.0f32;
+        for (i, ch) in channels.iter().enumerate() {
+            match v.speech_probs(ch) {
+                Ok(p) => {
+                    for s in vad::segments(&p) {
+                        speech += s.end_s - s.start_s;
+                        segments.push((at(s.start_s), at(s.end_s), i == 0));
+                    }
+                }
+                Err(e) => {
+                    self.hw.set_state(MICROPHONE, "fault", Some(e.to_string()));
+                    return true;
+                }
+            }
+        }
+        let secs = len as f32 / vad::RATE as f32;
+        let detail = if problems.is_empty() {
+            format!("{secs:.0} s heard · {speech:.0} s speech · {method}")
+        } else {
+            let p: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            p.join("; ")
+        };
+        self.hw.set_state(
+            MICROPHONE,
+            if problems.is_empty() { "ok" } else { "fault" },
+            Some(detail),
+        );
+        self.events
+            .blocking_send(HwEvent::Speech { segments, method })
+            .is_ok()
     }
 }
 
@@ -376,6 +519,48 @@ fn watch_folder(
         match Frame::open(&path) {
             Ok(f) => inf.frame(f),
             Err(e) => hw.set_state(CAMERA, "fault", Some(e.to_string())),
+        }
+    }
+}
+
+/// Watches `dir` for finished WAV recordings (unchanged for 2 s): each is heard once.
+fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &CancellationToken) {
+    let mut done: std::collections::HashSet<(PathBuf, SystemTime)> =
+        std::collections::HashSet::new();
+    while !stop.is_cancelled() {
+        std::thread::sleep(Duration::from_secs(1));
+        let entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                hw.set_state(
+                    MICROPHONE,
+                    "absent",
+                    Some(format!(
+                        "cannot read {} (inference.audio_dir): {e}",
+                        dir.display()
+                    )),
+                );
+                continue;
+            }
+        };
+        let mut ready: Vec<(PathBuf, SystemTime)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("wav"))
+            })
+            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+            .filter(|(_, t)| t.elapsed().is_ok_and(|a| a >= Duration::from_secs(2)))
+            .filter(|k| !done.contains(k))
+            .collect();
+        ready.sort_by_key(|(_, t)| *t);
+        for (path, t) in ready {
+            done.insert((path.clone(), t));
+            match vad::read_wav(&path) {
+                Ok(ch) => inf.audio(ch, chrono::DateTime::<chrono::Utc>::from(t)),
+                Err(e) => hw.set_state(MICROPHONE, "fault", Some(e.to_string())),
+            }
         }
     }
 }

@@ -375,6 +375,7 @@ fn check_config(file: &Path) -> ExitCode {
                 ..
             } => format!("serial {} {dialect:?} {baud} baud", port.display()),
             DeviceDriver::Frames { dir } => format!("frames from {}", dir.display()),
+            DeviceDriver::Wav { dir } => format!("recordings from {}", dir.display()),
             DeviceDriver::Waveshare { spi, model, .. } => {
                 format!("waveshare {model:?} on {}", spi.display())
             }

@@ -206,3 +206,77 @@ fn without_models_the_camera_is_degraded_naming_the_file_and_cards_still_check_i
     let (code, _) = get(&format!("{}/healthz", demo.base)).unwrap();
     assert_eq!(code, 200);
 }
+
+fn post_audio(demo: &Demo, wav: &[u8]) -> u16 {
+    ureq::post(&format!("{}/api/v1/sim/audio", demo.base))
+        .header("content-type", "audio/wav")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(wav)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
+    common::set_clock(&demo, "2026-11-23T08:10:00+08:00");
+    // The camera sees one person, looking ahead; the microphone hears the speech sample.
+    assert_eq!(post_frame(&demo, &photo("astronaut.png")), 202);
+    demo.wait_for("the frame looked at", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("1 faces"))
+    });
+    let wav = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/speech.wav"),
+    )
+    .unwrap();
+    assert_eq!(post_audio(&demo, &wav), 202);
+    let mic = |s: &Value| {
+        s["hardware"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "microphone")
+            .cloned()
+            .unwrap()
+    };
+    let s = demo.wait_for("the recording heard", |s| {
+        mic(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("s speech"))
+    });
+    assert_eq!(mic(&s)["state"], "ok", "{}", mic(&s));
+    assert_eq!(post_audio(&demo, b"RIFF not really"), 400);
+
+    let t = demo.login("T01", common::DEMO_PIN).unwrap();
+    let (code, v) = t.act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
+    assert_eq!(code, 200, "{v}");
+    let (code, r) = t.get("/api/v1/reports/2026-11-23/1");
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["head_count"]["faces_max"], 1, "{r}");
+    assert_eq!(r["head_count"]["present"], 0, "{r}");
+    assert_eq!(r["head_count"]["mismatch"], true, "{r}");
+    let b = &r["behaviour"];
+    assert!(b["frames"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(b["hand_raise_events"], 0, "{r}");
+    assert!(b["heads_up_rate"].as_f64().unwrap() > 0.99, "{r}");
+    let tt = &r["talk_time"];
+    assert!(tt["speech_s"].as_f64().unwrap() > 3.0, "{r}");
+    assert_eq!(tt["method"], "room_mic", "{r}");
+    assert!(tt["samples"].as_u64().unwrap() >= 19, "{r}");
+    // Class aggregates only: no student id, no face data in these parts of the report.
+    for part in [&r["head_count"], &r["behaviour"], &r["talk_time"]] {
+        assert!(!part.to_string().contains("2025070"), "{part}");
+    }
+}

@@ -151,7 +151,7 @@ fn main() {
     let mut detect_ms = Vec::new();
     let mut embed_ms = Vec::new();
     let mut found = 0;
-    for _ in 0..runs.min(5).max(1) {
+    for _ in 0..runs.clamp(1, 5) {
         let t = Instant::now();
         let faces = det.detect_tiled(&frame, 480).unwrap();
         detect_ms.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -218,25 +218,41 @@ pub fn check_audio(channels: &[Vec<f32>]) -> Vec<AudioProblem> {
 /// # Errors
 /// The file cannot be read or decoded, or is empty (named).
 pub fn read_wav(path: &Path) -> Result<Vec<Vec<f32>>> {
-    let bad = |e: String| ModelError::Input(format!("audio {}: {e}", path.display()));
-    let mut r = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+    let r = hound::WavReader::open(path)
+        .map_err(|e| ModelError::Input(format!("audio {}: {e}", path.display())))?;
+    wav_channels(r).map_err(|e| ModelError::Input(format!("audio {}: {e}", path.display())))
+}
+
+/// Decodes WAV bytes (an upload) as 16 kHz channels (−1…1).
+///
+/// # Errors
+/// The bytes are not a WAV file that can be decoded, or it is empty.
+pub fn decode_wav(bytes: &[u8]) -> Result<Vec<Vec<f32>>> {
+    let r = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .map_err(|e| ModelError::Input(format!("audio: {e}")))?;
+    wav_channels(r).map_err(|e| ModelError::Input(format!("audio: {e}")))
+}
+
+fn wav_channels<R: std::io::Read>(
+    mut r: hound::WavReader<R>,
+) -> std::result::Result<Vec<Vec<f32>>, String> {
     let spec = r.spec();
     let n_ch = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => r
             .samples::<f32>()
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| bad(e.to_string()))?,
+            .map_err(|e| e.to_string())?,
         hound::SampleFormat::Int => {
             let full = (1i64 << (spec.bits_per_sample.clamp(8, 32) - 1)) as f32;
             r.samples::<i32>()
                 .map(|s| s.map(|v| v as f32 / full))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?
+                .map_err(|e| e.to_string())?
         }
     };
     if interleaved.is_empty() {
-        return Err(bad("no samples".into()));
+        return Err("no samples".into());
     }
     let mut chans = vec![Vec::with_capacity(interleaved.len() / n_ch); n_ch];
     for frame in interleaved.chunks_exact(n_ch) {

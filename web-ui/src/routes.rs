@@ -75,6 +75,14 @@ pub trait DeviceApi: Send + Sync + 'static {
             ))
         }
     }
+    /// A recording from the simulated classroom microphone (WAV bytes), ending now.
+    fn sim_audio(&self, _wav: Vec<u8>) -> impl Future<Output = Result<(), SimError>> + Send {
+        async {
+            Err(SimError::BadInput(
+                "this device has no simulated microphone".to_owned(),
+            ))
+        }
+    }
     /// Sets the simulated clock to `at` (RFC 3339); only with a simulated clock.
     fn sim_clock(&self, _at: String) -> impl Future<Output = Result<(), SimError>> + Send {
         async { Err(SimError::BadInput("the clock is not simulated".to_owned())) }
@@ -169,7 +177,8 @@ fn router_with<D: DeviceApi>(
             .route("/api/v1/sim/temperature", post(sim_temperature::<D>))
             .route("/api/v1/sim/button", post(sim_button::<D>))
             .route("/api/v1/sim/clock", post(sim_clock::<D>))
-            .route("/api/v1/sim/frame", post(sim_frame::<D>));
+            .route("/api/v1/sim/frame", post(sim_frame::<D>))
+            .route("/api/v1/sim/audio", post(sim_audio::<D>));
     }
     r.fallback(not_found).with_state(state)
 }
@@ -412,6 +421,20 @@ async fn sim_frame<D: DeviceApi>(
         ));
     }
     d.sim_frame(body.to_vec()).await.map_err(ApiError::from)?;
+    Ok(accepted())
+}
+
+#[tracing::instrument(skip_all)]
+async fn sim_audio<D: DeviceApi>(
+    State(d): State<Arc<D>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "send the recording as the body (WAV bytes)".to_owned(),
+        ));
+    }
+    d.sim_audio(body.to_vec()).await.map_err(ApiError::from)?;
     Ok(accepted())
 }
 

@@ -22,6 +22,8 @@ pub(crate) enum DeviceKind {
     Epaper,
     /// The classroom camera of face attendance (configured in `[inference]`).
     Camera,
+    /// The classroom microphone of talk-time analysis (configured in `[inference]`).
+    Microphone,
 }
 
 impl DeviceKind {
@@ -36,6 +38,7 @@ impl DeviceKind {
             Self::Whiteboard => "whiteboard",
             Self::Epaper => "epaper",
             Self::Camera => "camera",
+            Self::Microphone => "microphone",
         }
     }
 
@@ -48,6 +51,7 @@ impl DeviceKind {
             Self::Whiteboard => &["simulated", "serial"],
             Self::Epaper => &["simulated", "waveshare"],
             Self::Camera => &["simulated", "frames"],
+            Self::Microphone => &["simulated", "wav"],
         }
     }
 }
@@ -96,6 +100,10 @@ pub(crate) enum DeviceDriver {
     Frames {
         dir: PathBuf,
     },
+    /// Recordings from WAV files in a folder (each finished file once).
+    Wav {
+        dir: PathBuf,
+    },
     Waveshare {
         spi: PathBuf,
         model: EpdModel,
@@ -116,6 +124,7 @@ impl DeviceDriver {
             Self::Serial { .. } => "serial",
             Self::Waveshare { .. } => "waveshare",
             Self::Frames { .. } => "frames",
+            Self::Wav { .. } => "wav",
         }
     }
 }

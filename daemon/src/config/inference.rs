@@ -12,7 +12,13 @@
 //! match_threshold = 0.45                 # cosine; docs/models.md says how it was chosen
 //! match_margin = 0.05                    # lead over the second most similar student
 //! key_file = "keys/face.key"             # template key, relative to data_dir; made 0600 if missing
+//! behaviour = true                       # pose rules on sampled people (class-level aggregates)
+//! pose_per_frame = 8                     # people whose pose is read per frame (rotating)
+//! microphone = "wav"                     # "simulated" (demo), "wav", or absent: no talk time
+//! audio_dir = "/run/ketang/audio"        # with microphone = "wav": finished WAV recordings
 //! ```
+//!
+//! With two channels, channel 0 of each recording is the teacher's wireless microphone.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,6 +41,10 @@ pub(super) struct RawInference {
     match_threshold: Option<f64>,
     match_margin: Option<f64>,
     key_file: Option<String>,
+    behaviour: Option<bool>,
+    pose_per_frame: Option<i64>,
+    microphone: Option<String>,
+    audio_dir: Option<String>,
 }
 
 /// Checked `[inference]`.
@@ -48,8 +58,12 @@ pub(crate) struct InferenceConfig {
     pub(crate) match_threshold: f32,
     pub(crate) match_margin: f32,
     pub(crate) key_file: PathBuf,
+    pub(crate) behaviour: bool,
+    pub(crate) pose_per_frame: usize,
     /// The camera device (`None` when inference is off).
     pub(crate) camera: Option<DeviceConfig>,
+    /// The microphone device (`None`: no talk-time analysis).
+    pub(crate) microphone: Option<DeviceConfig>,
 }
 
 impl InferenceConfig {
@@ -64,7 +78,10 @@ impl InferenceConfig {
             match_threshold: 0.45,
             match_margin: 0.05,
             key_file: data_dir.join("keys/face.key"),
+            behaviour: true,
+            pose_per_frame: 8,
             camera: None,
+            microphone: None,
         }
     }
 }
@@ -138,6 +155,34 @@ pub(super) fn validate(
         0.5,
         &mut c.match_margin,
     );
+    c.behaviour = r.behaviour.unwrap_or(true);
+    match r.pose_per_frame {
+        None => {}
+        Some(n) if (1..=64).contains(&n) => c.pose_per_frame = usize::try_from(n).unwrap_or(8),
+        Some(n) => errs.push(ConfigError::new(
+            "inference.pose_per_frame",
+            format!("{n} is out of range (1-64)"),
+        )),
+    }
+    let mic = match (r.microphone.as_deref(), &r.audio_dir) {
+        (None, None) => None,
+        (None | Some("wav"), Some(d)) => Some(DeviceDriver::Wav { dir: path(d, base) }),
+        (Some("wav"), None) => {
+            errs.push(ConfigError::new(
+                "inference.audio_dir",
+                "microphone = \"wav\" needs audio_dir, the folder recordings are written to",
+            ));
+            None
+        }
+        (Some("simulated"), _) => Some(DeviceDriver::Simulated),
+        (Some(other), _) => {
+            errs.push(ConfigError::new(
+                "inference.microphone",
+                format!("{other:?} is not a microphone; expected \"wav\" or \"simulated\" (ALSA capture is not in this build)"),
+            ));
+            None
+        }
+    };
     let driver = match (r.camera.as_deref(), &r.frames_dir) {
         (None | Some("frames"), Some(d)) => Some(DeviceDriver::Frames { dir: path(d, base) }),
         (Some("frames"), None) => {
@@ -168,13 +213,15 @@ pub(super) fn validate(
         }
     };
     if c.enabled {
-        c.camera = driver.map(|driver| DeviceConfig {
-            name: "camera".to_owned(),
-            kind: DeviceKind::Camera,
+        let dev = |name: &str, kind, driver| DeviceConfig {
+            name: name.to_owned(),
+            kind,
             driver,
             debounce: Duration::ZERO,
             long_press: Duration::ZERO,
-        });
+        };
+        c.camera = driver.map(|d| dev("camera", DeviceKind::Camera, d));
+        c.microphone = mic.map(|d| dev("microphone", DeviceKind::Microphone, d));
     }
     c
 }

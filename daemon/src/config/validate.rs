@@ -145,8 +145,9 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     };
     // The camera is a device like the others (status page, health).
     let hardware = hardware.map(|mut h| {
-        if let Some(cam) = inference.as_ref().and_then(|i| i.camera.clone()) {
-            h.devices.push(cam);
+        if let Some(i) = &inference {
+            h.devices.extend(i.camera.clone());
+            h.devices.extend(i.microphone.clone());
         }
         h
     });
