@@ -1,7 +1,8 @@
 //! Face attendance on the board: one inference thread owns the models (HOUSE_STYLE §6).
 //!
 //! * **Frames** come from the camera (`[inference] camera`): image files in a folder
-//!   (`frames`; the newest file is the current frame) or, in the demo, the simulator
+//!   (`frames`; the newest file is the current frame, and it and every older image are
+//!   deleted once read) or, in the demo, the simulator
 //!   (`POST /api/v1/sim/frame`). Only the newest frame waits: one arriving while the thread
 //!   is busy replaces the one not yet looked at (counted as dropped), so inference never
 //!   falls behind and never starves the rest of the daemon.
@@ -13,6 +14,9 @@
 //!   at arm's length), exactly one face, and come back as an embedding for the classroom to
 //!   seal and store. Frames, crops and embeddings never leave this module except that one
 //!   embedding, sealed at once.
+//! * **Recordings** (`[inference] microphone`): finished WAV files in a folder, each heard
+//!   once and then deleted, or the simulator (`POST /api/v1/sim/audio`); speech segments go
+//!   to the classroom, which turns them into the lesson's talk time.
 //! * **Degraded, not down**: missing or corrupt models, a black frame or an unreadable file
 //!   show on the camera's status (`absent` / `fault`, naming the file); card and manual
 //!   attendance never depend on this thread. Models are looked for again every minute.
@@ -520,6 +524,26 @@ fn watch_folder(
             Ok(f) => inf.frame(f),
             Err(e) => hw.set_state(CAMERA, "fault", Some(e.to_string())),
         }
+        // Frames show students: none is kept once the newest was read (older ones were
+        // never going to be looked at).
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.filter_map(Result::ok) {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m <= t);
+                let image = e
+                    .path()
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| {
+                        matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                    });
+                if old && image {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }
 
@@ -560,6 +584,10 @@ fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &Cancellat
             match vad::read_wav(&path) {
                 Ok(ch) => inf.audio(ch, chrono::DateTime::<chrono::Utc>::from(t)),
                 Err(e) => hw.set_state(MICROPHONE, "fault", Some(e.to_string())),
+            }
+            // Recordings of the classroom are not kept once heard (docs/privacy.md).
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "A heard recording could not be deleted.");
             }
         }
     }

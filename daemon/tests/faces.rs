@@ -280,3 +280,114 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
         assert!(!part.to_string().contains("2025070"), "{part}");
     }
 }
+
+#[test]
+fn run_reads_frames_and_recordings_from_their_folders_and_deletes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models();
+    let (frames, audio) = (dir.path().join("frames"), dir.path().join("audio"));
+    std::fs::create_dir_all(&frames).unwrap();
+    std::fs::create_dir_all(&audio).unwrap();
+    let port = common::free_port();
+    let cfg = dir.path().join("ketang.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = "{data}"
+[device]
+school_id = "hf-0042"
+classroom_id = "g7-c3"
+device_id = "kt-0001"
+class_name = "七年级(3)班"
+[http]
+listen = "127.0.0.1:{port}"
+[inference]
+enabled = true
+models_dir = "{models}"
+camera = "frames"
+frames_dir = "{frames}"
+sample_every_ms = 200
+microphone = "wav"
+audio_dir = "{audio}"
+"#,
+            data = dir.path().join("data").display(),
+            models = models.display(),
+            frames = frames.display(),
+            audio = audio.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let status = || -> Option<Value> {
+        let (c, b) = get(&format!("http://127.0.0.1:{port}/api/v1/status")).ok()?;
+        (c == 200).then(|| serde_json::from_str(&b).unwrap())
+    };
+    let wait = |what: &str, f: &dyn Fn(&Value) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(s) = status()
+                && f(&s)
+            {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {:?}",
+                status()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let dev = |s: &Value, kind: &str| {
+        s["hardware"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .cloned()
+            .unwrap()
+    };
+    wait("camera ready", &|s| dev(s, "camera")["state"] == "ok");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/astronaut.png"),
+        frames.join("f-0001.png"),
+    )
+    .unwrap();
+    wait("the frame seen", &|s| {
+        dev(s, "camera")["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("1 faces"))
+    });
+    wait("the frame deleted", &|_| {
+        !frames.join("f-0001.png").exists()
+    });
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/speech.wav"),
+        audio.join("r-0001.wav"),
+    )
+    .unwrap();
+    wait("the recording heard", &|s| {
+        dev(s, "microphone")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("s speech"))
+    });
+    assert!(
+        !audio.join("r-0001.wav").exists(),
+        "recordings are deleted once heard"
+    );
+    // A black frame: the camera says so.
+    let black = image::RgbImage::new(320, 240);
+    black.save(frames.join("f-0002.png")).unwrap();
+    wait("the black frame flagged", &|s| {
+        dev(s, "camera")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("only black"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
