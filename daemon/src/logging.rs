@@ -18,7 +18,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Environment variables ketangd reads; any other `KETANG_*` is warned about (a typo).
-pub(crate) const KNOWN_ENV: &[&str] = &["KETANG_LOG"];
+pub(crate) const KNOWN_ENV: &[&str] = &["KETANG_LOG", "KETANG_MODELS"];
 
 struct Journald;
 

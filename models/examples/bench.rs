@@ -3,6 +3,7 @@
 //! measurement; `bench/models.sh` sets these beside onnxruntime's.
 //!
 //! `cargo run --release -p ketang-models --example bench -- MODEL_DIR [RUNS]`
+//! `… --example bench -- --classroom-png FILE` writes the 40-face classroom frame.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -92,7 +93,19 @@ fn classroom(data: &Path) -> Frame {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().expect("MODEL_DIR"));
+    let first = args.next().expect("MODEL_DIR, or --classroom-png FILE");
+    if first == "--classroom-png" {
+        // The 40-face classroom frame, for bench/inference-cpu.sh.
+        let out = PathBuf::from(args.next().expect("FILE"));
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let f = classroom(&data);
+        image::RgbImage::from_raw(f.width(), f.height(), f.rgb().to_vec())
+            .expect("a whole frame")
+            .save(&out)
+            .expect("writing the PNG");
+        return;
+    }
+    let dir = PathBuf::from(first);
     let runs: usize = args.next().map_or(30, |r| r.parse().expect("RUNS"));
     let f32t = f32::datum_type();
     bench_raw(
