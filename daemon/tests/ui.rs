@@ -431,7 +431,77 @@ async fn technician_provisioning_login_and_overview() {
     // The panel's self-test talks to the (simulated) panel.
     click(&c, "selftest-whiteboard").await;
     wait_js(&c, "the self-test", "const r = document.querySelector(\"[data-testid='selftest-result-whiteboard']\"); return r && r.textContent.startsWith('通过');").await;
+    // The siren's self-test switches it on and off again.
+    click(&c, "selftest-siren").await;
+    wait_js(&c, "the siren's self-test", "const r = document.querySelector(\"[data-testid='selftest-result-siren']\"); return r && r.textContent.startsWith('通过') && r.textContent.includes('300 ms');").await;
     shot(&c, "technician-1920x1080").await;
+    c.close().await.unwrap();
+}
+
+fn models_dir() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        std::env::var_os("KETANG_MODELS").map(std::path::PathBuf::from),
+        Some(root.join("target/models")),
+        Some(root.join("../shared/models")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
+    .expect("no models: run models/obtain.sh")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn technician_face_enrolment_is_gated_by_consent_and_withdrawal_deletes() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_dir();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    let _ = demo.technician(); // sets the password
+    let c = open(&driver, &demo, "/tech", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the login form",
+        "return !document.getElementById('login').classList.contains('hidden');",
+    )
+    .await;
+    let fill = |id: &'static str, v: String| {
+        let c = &c;
+        async move {
+            let e = c
+                .find(Locator::Css(&format!("[data-testid='{id}']")))
+                .await
+                .unwrap();
+            e.clear().await.ok();
+            e.send_keys(&v).await.unwrap();
+        }
+    };
+    fill("tech-password", "班牌-技术员-2026".into()).await;
+    click(&c, "tech-login-submit").await;
+    wait_js(&c, "the faces section", "return document.querySelector(\"[data-testid='faces-state']\").textContent.includes('mobilefacenet');").await;
+    let photo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/data/astronaut.png")
+        .canonicalize()
+        .unwrap();
+    // Enrolment without consent is refused, saying why.
+    fill("enrol-student", "2025070305".into()).await;
+    fill("enrol-photo", photo.display().to_string()).await;
+    click(&c, "enrol-submit").await;
+    wait_js(&c, "the refusal", "return document.querySelector(\"[data-testid='faces-result']\").textContent.includes('no guardian consent record');").await;
+    // Consent, then enrolment: one template listed.
+    fill("consent-student", "2025070305".into()).await;
+    click(&c, "consent-submit").await;
+    wait_js(&c, "the consent listed", "return document.querySelector(\"[data-testid='faces-table']\").textContent.includes('2025070305');").await;
+    click(&c, "enrol-submit").await;
+    wait_js(&c, "one template", "return document.querySelector(\"[data-testid='faces-table']\").textContent.includes('1 模板数');").await;
+    shot(&c, "technician-faces-1920x1080").await;
+    // Withdrawal deletes it.
+    click(&c, "withdraw-2025070305").await;
+    wait_js(&c, "deleted", "return document.querySelector(\"[data-testid='faces-result']\").textContent.includes('已删除模板: 1') && !document.querySelector(\"[data-testid='faces-table']\").textContent.includes('2025070305');").await;
     c.close().await.unwrap();
 }
 

@@ -8,7 +8,11 @@ const L = {
     new_password: "新密码", repeat_password: "再次输入", set_password: "设置密码", mismatch: "两次输入不一致",
     login_title: "技术员登录", password: "密码", login: "登录", wrong: "密码错误",
     device: "设备", network: "网络与MQTT", outbox: "待同步（按数据流）", hardware: "硬件", config: "配置（已隐去密钥）",
-    logs: "最近日志", reload: "刷新", selftest_note: "目前可自检：一体机（读取电源与信号源）。其他设备的自检随其驱动提供。",
+    logs: "最近日志", reload: "刷新", selftest_note: "自检：一体机读取电源与信号源；警报器与状态灯亮0.3秒后关闭（警报进行中不测警报器）；其他设备报告其驱动的实时状态。",
+    faces: "人脸识别登记", faces_hint: "只有存在监护人同意记录的学生才能登记人脸。模板加密保存在本机，不上传；撤回同意即删除其全部模板。",
+    faces_on: "人脸考勤已开启", faces_off: "人脸考勤未开启（inference.enabled）", student_id: "学号", granted_on: "同意日期",
+    record_consent: "记录同意", photo: "照片（单人正脸）", enrol: "登记", withdraw: "撤回同意", templates: "模板数",
+    source_roster: "名单下发", source_technician: "技术员录入", done: "完成", deleted: "已删除模板",
     selftest: "自检", passed: "通过", failed: "失败", epaper: "门口电子墨水屏（当前画面）", no_epaper: "未配置电子墨水屏",
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
@@ -16,7 +20,11 @@ const L = {
     new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
     login_title: "Technician login", password: "Password", login: "Log in", wrong: "Wrong password",
     device: "Device", network: "Network and MQTT", outbox: "Waiting to sync (per stream)", hardware: "Hardware", config: "Configuration (secrets hidden)",
-    logs: "Recent log", reload: "Reload", selftest_note: "Self-test so far: the flat panel (reads power and input). Other devices get theirs with their drivers.",
+    logs: "Recent log", reload: "Reload", selftest_note: "Self-test: the flat panel reports power and input; the siren and status LED switch on for 0.3 s (not the siren during an alarm); other devices report their driver's live state.",
+    faces: "Face enrolment", faces_hint: "A face can be enrolled only for a student with a guardian-consent record. Templates are encrypted on this board and never uploaded; withdrawing consent deletes them.",
+    faces_on: "Face attendance is on", faces_off: "Face attendance is off (inference.enabled)", student_id: "Student id", granted_on: "Consent date",
+    record_consent: "Record consent", photo: "Photo (one face)", enrol: "Enrol", withdraw: "Withdraw consent", templates: "templates",
+    source_roster: "from the roster", source_technician: "entered by a technician", done: "done", deleted: "templates deleted",
     selftest: "Self-test", passed: "passed", failed: "failed", epaper: "Door e-paper sign (current face)", no_epaper: "No e-paper sign configured",
     connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none" },
 };
@@ -73,7 +81,7 @@ async function dash() {
   $("outbox").innerHTML = rows(pend.map(([k, n]) => [k, n]).concat([[t("total"), s.outbox.total]]));
   $("hardware").innerHTML = s.hardware.map(h => `<tr><th>${esc(h.name)}</th><td>${esc(h.kind)}</td><td>${esc(h.driver)}</td>
     <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(h.state)}</td><td>${esc(h.detail || "")}</td>
-    <td>${h.kind === "whiteboard" ? `<button class="small" data-selftest="${esc(h.name)}" data-testid="selftest-${esc(h.name)}">${t("selftest")}</button>` : ""}
+    <td><button class="small" data-selftest="${esc(h.name)}" data-testid="selftest-${esc(h.name)}">${t("selftest")}</button>
     <span data-testid="selftest-result-${esc(h.name)}"></span></td></tr>`).join("");
   $("config").textContent = JSON.stringify(v.config, null, 2);
   const img = $("epaper");
@@ -81,6 +89,27 @@ async function dash() {
   img.onload = () => { img.classList.remove("hidden"); $("epaper-note").textContent = ""; };
   img.src = "/api/v1/tech/epaper.png?t=" + Date.now();
   $("logs").textContent = v.logs.join("\n");
+  await faces();
+}
+
+async function faces() {
+  const f = await api("/api/v1/tech/faces");
+  $("faces-state").textContent = `${f.enabled ? t("faces_on") : t("faces_off")} · ${f.model}`;
+  $("faces").innerHTML = f.consents.map(c => `<tr><th>${esc(c.student_id)}</th><td>${esc(c.granted_at)}</td>
+    <td>${esc(t("source_" + c.source))}${c.recorded_by ? " · " + esc(c.recorded_by) : ""}</td><td>${c.templates} ${esc(t("templates"))}</td>
+    <td><button class="small" data-withdraw="${esc(c.student_id)}" data-testid="withdraw-${esc(c.student_id)}">${t("withdraw")}</button></td></tr>`).join("")
+    || `<tr><td class="muted">${t("none")}</td></tr>`;
+}
+
+async function faceAction(body) {
+  const out = $("faces-result");
+  out.className = ""; out.textContent = "…";
+  try {
+    const r = await api("/api/v1/actions", { method: "POST", body: JSON.stringify(body) });
+    out.className = "ok";
+    out.textContent = r.templates_deleted !== undefined ? `${t("done")} · ${t("deleted")}: ${r.templates_deleted}` : t("done");
+  } catch (err) { out.className = "bad"; out.textContent = err.message; }
+  await faces();
 }
 
 $("provision").onsubmit = async e => {
@@ -111,6 +140,25 @@ document.addEventListener("click", async e => {
     out.className = r.ok ? "ok" : "bad";
     out.textContent = `${r.ok ? t("passed") : t("failed")} · ${r.detail} · ${r.ms} ms`;
   } catch (err) { out.className = "bad"; out.textContent = err.message; }
+});
+$("consent-form").onsubmit = e => {
+  e.preventDefault();
+  const d = $("consent-date").value;
+  faceAction({ action: "face_consent", student_id: $("consent-student").value.trim(), granted: true,
+    ...(d ? { granted_at: `${d}T00:00:00+08:00` } : {}) });
+};
+$("enrol-form").onsubmit = e => {
+  e.preventDefault();
+  const file = $("enrol-photo").files[0];
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => faceAction({ action: "face_enrol", student_id: $("enrol-student").value.trim(),
+    image_base64: String(reader.result).split(",")[1] || "" });
+  reader.readAsDataURL(file);
+};
+document.addEventListener("click", e => {
+  const b = e.target.closest("button[data-withdraw]");
+  if (b) faceAction({ action: "face_consent", student_id: b.dataset.withdraw, granted: false });
 });
 $("lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", lang); labels(); };
 start();
