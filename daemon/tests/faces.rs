@@ -131,16 +131,13 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
         .cloned()
         .unwrap();
     assert_eq!(row["source"], "face", "{row}");
-    // The uplink record: the check-in with its confidence, nothing of the face itself.
-    let s = demo.status();
-    let cam = camera(&s);
-    assert!(
-        cam["detail"]
+    // The camera's status: counts only (it is updated after the events are sent).
+    let s = demo.wait_for("the camera's counts", |s| {
+        camera(s)["detail"]
             .as_str()
-            .unwrap()
-            .contains("1 faces · 1 recognised"),
-        "{cam}"
-    );
+            .is_some_and(|d| d.contains("1 faces · 1 recognised"))
+    });
+    let cam = camera(&s);
     assert!(
         !cam.to_string().contains(STUDENT),
         "no student ids on the status page: {cam}"

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Builds the Ketang appliance disk image from Debian packages (amd64; see docs/technician.md).
+#
+#   image/build.sh [--variant headless|kiosk] [--release] [--out DIR] [--no-compress]
+#
+#   --variant headless  (default) the daemon, no display stack: the OPS module of a flat
+#                       panel whose own screen shows the board from a LAN browser, and the
+#                       variant the boot test uses
+#   --variant kiosk     adds cage + Chromium in kiosk mode on the board's screen
+#   --release           ship a release build of ketangd (default: the debug build the
+#                       tests already made; release takes ~10 min from clean)
+#   --out DIR           where the image goes (default target/image)
+#   --no-compress       skip the .img.zst (the boot test uses the raw image)
+#
+# Layout (GPT): 1 "esp" (vfat, 128 MiB: systemd-boot, kernel, initrd, loader entries for
+# A and B, the first-boot provisioning file), 2 "rootA" and 3 "rootB" (ext4, read-only
+# root; B starts as a copy of A), 4 "data" (ext4: the store, config, keys; persistent).
+# Loop-free: file systems are made with mkfs.ext4 -d / mkfs.vfat + mtools and placed with
+# dd into a sparse file partitioned by sfdisk. Output: ketang-<variant>-amd64.img, its
+# block map (.bmap, for `bmaptool copy`), and .img.zst.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VARIANT=headless
+PROFILE=debug
+OUT=$ROOT/target/image
+COMPRESS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --variant) VARIANT=$2; shift 2 ;;
+    --release) PROFILE=release; shift ;;
+    --out) OUT=$(realpath -m "$2"); shift 2 ;;
+    --no-compress) COMPRESS=0; shift ;;
+    *) echo "image/build.sh: unknown option $1 (see the header of this file)" >&2; exit 2 ;;
+  esac
+done
+case "$VARIANT" in headless|kiosk) ;; *) echo "image/build.sh: --variant headless or kiosk" >&2; exit 2 ;; esac
+step=0
+log() { step=$((step + 1)); printf '==> image [%d] %s\n' "$step" "$*" >&2; }
+[ "$(id -u)" = 0 ] || { echo "image/build.sh: run as root (mmdebstrap, file ownership in the image)" >&2; exit 1; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "installing $2"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+need mmdebstrap mmdebstrap; need mkfs.vfat dosfstools; need mcopy mtools; need sfdisk fdisk
+need bmaptool bmap-tools; need zstd zstd; need mkfs.ext4 e2fsprogs
+[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || need bootctl systemd-boot-efi
+[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-boot-efi >/dev/null; }
+
+mkdir -p "$OUT" "$OUT/cache"
+WORK=$(mktemp -d "$OUT/work.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+log "ketangd ($PROFILE) and the models"
+if [ "$PROFILE" = release ]; then
+  cargo build -q --release -p ketang-daemon --bin ketangd
+else
+  cargo build -q -p ketang-daemon --bin ketangd
+fi
+BIN=$ROOT/target/$PROFILE/ketangd
+models/obtain.sh "$ROOT/target/models" >/dev/null
+
+# --- the root file system (cached by package list) ---------------------------------------
+PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools"
+if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
+KEY=$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
+BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
+if [ ! -s "$BASE" ]; then
+  log "Debian bookworm rootfs with mmdebstrap ($VARIANT; a few minutes, cached in $BASE)"
+  mmdebstrap --variant=minbase --include="$PKGS" \
+    --components=main --architectures=amd64 \
+    --customize-hook='echo ketang > "$1/etc/hostname"' \
+    bookworm "$BASE.part" \
+    "deb http://deb.debian.org/debian bookworm main" \
+    "deb http://deb.debian.org/debian bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main" >&2
+  mv "$BASE.part" "$BASE"
+else
+  log "rootfs from the cache ($BASE)"
+fi
+R=$WORK/rootfs
+mkdir -p "$R"
+tar -xf "$BASE" -C "$R"
+
+log "installing Ketang into the rootfs"
+install -m 0755 "$BIN" "$R/usr/bin/ketangd"
+strip "$R/usr/bin/ketangd" 2>/dev/null || true
+mkdir -p "$R/usr/share/ketang/models" "$R/usr/share/doc/ketang"
+cp "$ROOT"/target/models/*.onnx "$R/usr/share/ketang/models/"
+cp "$ROOT"/docs/*.md "$R/usr/share/doc/ketang/"
+cp "$ROOT/image/ketangd.service" "$R/etc/systemd/system/ketangd.service"
+install -m 0644 "$ROOT/image/rootfs/ketang-firstboot.service" "$R/etc/systemd/system/"
+install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot" 2>/dev/null || {
+  mkdir -p "$R/usr/lib/ketang"; install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot"; }
+install -m 0644 "$ROOT/image/rootfs/fstab" "$R/etc/fstab"
+install -m 0644 "$ROOT/image/rootfs/20-wired.network" "$R/etc/systemd/network/20-wired.network"
+mkdir -p "$R/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' > "$R/etc/systemd/journald.conf.d/ketang.conf"
+# The config lives on the data partition (the root is read-only).
+rm -rf "$R/etc/ketang"; ln -s /var/lib/ketang/config "$R/etc/ketang"
+# A read-only root: machine-id made at boot, no stale identity baked in.
+: > "$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
+chroot "$R" /bin/sh -e -c '
+  for g in gpio spi i2c; do getent group $g >/dev/null || groupadd --system $g; done
+  getent passwd ketang >/dev/null || useradd --system --home-dir /var/lib/ketang --no-create-home \
+    --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input ketang
+  passwd -l root >/dev/null
+  systemctl enable ketangd.service ketang-firstboot.service systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
+  systemctl mask ssh.service >/dev/null 2>&1 || true
+'
+if [ "$VARIANT" = kiosk ]; then
+  install -m 0644 "$ROOT/image/rootfs/ketang-kiosk.service" "$R/etc/systemd/system/"
+  chroot "$R" /bin/sh -e -c '
+    getent passwd kiosk >/dev/null || useradd --system --create-home --user-group --groups video,input,render kiosk
+    systemctl enable ketang-kiosk.service >/dev/null 2>&1'
+fi
+KVER=$(ls "$R/lib/modules" | head -n 1)
+chroot "$R" update-initramfs -u -k "$KVER" >/dev/null 2>&1 || true
+cat > "$R/usr/lib/ketang/image-release" <<EOF
+KETANG_IMAGE_VARIANT=$VARIANT
+KETANG_IMAGE_PROFILE=$PROFILE
+KETANG_IMAGE_KERNEL=$KVER
+KETANG_IMAGE_BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+KETANG_IMAGE_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+EOF
+
+# --- the partitions ----------------------------------------------------------------------
+log "boot partition (systemd-boot, kernel $KVER, entries for slots A and B)"
+ESP=$WORK/esp.img
+truncate -s 128M "$ESP"
+mkfs.vfat -F 32 -n KETANG-ESP "$ESP" >/dev/null
+export MTOOLS_SKIP_CHECK=1
+mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/loader ::/loader/entries ::/ketang
+mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/systemd/systemd-bootx64.efi
+mcopy -i "$ESP" "$R/boot/vmlinuz-$KVER" ::/vmlinuz
+mcopy -i "$ESP" "$R/boot/initrd.img-$KVER" ::/initrd.img
+printf 'default a.conf\ntimeout 0\nconsole-mode keep\n' > "$WORK/loader.conf"
+mcopy -i "$ESP" "$WORK/loader.conf" ::/loader/loader.conf
+for slot in A B; do
+  lower=$(echo "$slot" | tr A-Z a-z)
+  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=ttyS0,115200 console=tty0 quiet ketang.slot=%s\n' \
+    "$slot" "$slot" "$slot" > "$WORK/$lower.conf"
+  mcopy -i "$ESP" "$WORK/$lower.conf" "::/loader/entries/$lower.conf"
+done
+printf 'Put ketang-provision.toml here (docs/technician.md); it is applied once at first boot, then removed.\n' \
+  > "$WORK/README.txt"
+mcopy -i "$ESP" "$WORK/README.txt" ::/ketang/README.txt
+
+log "root slot A (ext4 from the rootfs) and an empty slot B"
+USED_MB=$(du -sm "$R" | cut -f1)
+ROOT_MB=$(( (USED_MB * 13 / 10 + 127) / 64 * 64 ))
+ROOTA=$WORK/rootA.img
+mkfs.ext4 -q -L rootA -d "$R" -E root_owner=0:0 "$ROOTA" "${ROOT_MB}M"
+DATA=$WORK/data.img
+mkdir -p "$WORK/data/config" "$WORK/data/keys"
+mkfs.ext4 -q -L data -d "$WORK/data" "$DATA" 256M
+ROOTB=$WORK/rootB.img
+mkfs.ext4 -q -L rootB "$ROOTB" "${ROOT_MB}M"
+
+log "disk image (GPT: esp, rootA, rootB, data)"
+IMG=$OUT/ketang-$VARIANT-amd64.img
+rm -f "$IMG"
+MB=$((1024 * 1024))
+ESP_MB=128; DATA_MB=256
+TOTAL_MB=$((1 + ESP_MB + ROOT_MB + ROOT_MB + DATA_MB + 1))
+truncate -s "${TOTAL_MB}M" "$IMG"
+sfdisk -q "$IMG" <<EOF
+label: gpt
+start=1MiB, size=${ESP_MB}MiB, type=uefi, name=esp
+size=${ROOT_MB}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=rootA
+size=${ROOT_MB}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=rootB
+size=${DATA_MB}MiB, type=linux, name=data
+EOF
+off=1
+for part in "$ESP:$ESP_MB" "$ROOTA:$ROOT_MB" "$ROOTB:$ROOT_MB" "$DATA:$DATA_MB"; do
+  f=${part%%:*}; size=${part##*:}
+  dd if="$f" of="$IMG" bs=1M seek="$off" conv=notrunc,sparse status=none
+  off=$((off + size))
+done
+bmaptool -q create -o "$IMG.bmap" "$IMG"
+if [ "$COMPRESS" = 1 ]; then
+  log "compressing (zstd)"
+  zstd -q -f -T0 -10 "$IMG" -o "$IMG.zst"
+fi
+log "done: $IMG (${TOTAL_MB} MiB, root slots ${ROOT_MB} MiB each)"
+ls -la "$OUT" | grep ketang >&2
