@@ -73,11 +73,11 @@ if [ ! -s "$BASE" ]; then
   mmdebstrap --variant=minbase --include="$PKGS" \
     --components=main --architectures=amd64 \
     --customize-hook='echo ketang > "$1/etc/hostname"' \
-    bookworm "$BASE.part" \
+    bookworm "$BASE.tmp.tar" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
     "deb http://deb.debian.org/debian-security bookworm-security main" >&2
-  mv "$BASE.part" "$BASE"
+  mv "$BASE.tmp.tar" "$BASE"
 else
   log "rootfs from the cache ($BASE)"
 fi
@@ -101,6 +101,8 @@ mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' > "$R/etc/systemd/journald.conf.d/ketang.conf"
 # The config lives on the data partition (the root is read-only).
 rm -rf "$R/etc/ketang"; ln -s /var/lib/ketang/config "$R/etc/ketang"
+# Mount points on the read-only root.
+mkdir -p "$R/boot/efi" "$R/var/lib/ketang"
 # A read-only root: machine-id made at boot, no stale identity baked in.
 : > "$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
 chroot "$R" /bin/sh -e -c '
@@ -142,7 +144,7 @@ printf 'default a.conf\ntimeout 0\nconsole-mode keep\n' > "$WORK/loader.conf"
 mcopy -i "$ESP" "$WORK/loader.conf" ::/loader/loader.conf
 for slot in A B; do
   lower=$(echo "$slot" | tr A-Z a-z)
-  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=ttyS0,115200 console=tty0 quiet ketang.slot=%s\n' \
+  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=tty0 console=ttyS0,115200 ketang.slot=%s\n' \
     "$slot" "$slot" "$slot" > "$WORK/$lower.conf"
   mcopy -i "$ESP" "$WORK/$lower.conf" "::/loader/entries/$lower.conf"
 done
