@@ -108,6 +108,73 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Factory reset (with ketangd stopped): removes the school's data (the store with its
+    /// outbox, audit log, consent records and face templates; the face template key). The
+    /// device identity, certificates and technician password stay unless --all.
+    FactoryReset {
+        /// Where the config and its files are.
+        #[arg(long, value_name = "DIR", default_value = "/etc/ketang")]
+        etc: PathBuf,
+        /// The data directory (the store).
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/ketang")]
+        data_dir: PathBuf,
+        /// Also remove the config, certificates and credentials: unprovisioned afterwards.
+        #[arg(long)]
+        all: bool,
+        /// Confirm: nothing is removed without it.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn factory_reset(
+    etc: &std::path::Path,
+    data_dir: &std::path::Path,
+    all: bool,
+    yes: bool,
+) -> ExitCode {
+    if !yes {
+        eprintln!(
+            "ketangd factory-reset: this removes the school's data in {}{}; add --yes to do it",
+            data_dir.display(),
+            if all {
+                format!(" and the config in {}", etc.display())
+            } else {
+                String::new()
+            }
+        );
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ketangd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(provision::factory_reset(etc, data_dir, all)) {
+        Ok(r) => {
+            for p in &r.removed {
+                println!("removed {}", p.display());
+            }
+            println!(
+                "factory reset done; {}",
+                if r.kept_identity {
+                    "identity, certificates and technician password kept"
+                } else {
+                    "the board is unprovisioned"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ketangd factory-reset: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -122,6 +189,12 @@ fn main() -> ExitCode {
             data_dir,
             force,
         } => provision(&file, &etc, &data_dir, force),
+        Command::FactoryReset {
+            etc,
+            data_dir,
+            all,
+            yes,
+        } => factory_reset(&etc, &data_dir, all, yes),
         Command::Run { config } => {
             logging::init();
             let cfg = match Config::load(&config) {

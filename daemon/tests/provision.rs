@@ -121,8 +121,53 @@ technician_password_hash = "{}"
     assert!(status.contains("\"device_id\":\"kt-0007\""), "{status}");
     let (_, p) = get(&format!("http://127.0.0.1:{port}/api/v1/tech/provision")).unwrap();
     assert!(p.contains("\"provisioned\":true"), "{p}");
+    // A factory reset refuses while the daemon runs (the test's own ketangd counts).
+    let reset = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .arg("factory-reset")
+            .arg("--etc")
+            .arg(dir.path().join("etc"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (code, out) = reset(&["--yes"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("ketangd is running"), "{out}");
     let _ = child.kill();
     let _ = child.wait();
+
+    // Without --yes nothing happens.
+    let db = dir.path().join("data/ketang.db");
+    assert!(db.exists());
+    let (code, out) = reset(&[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(db.exists());
+    // A reset keeps identity, certificates and the technician password, drops the store.
+    let (code, out) = reset(&["--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("identity, certificates and technician password kept"),
+        "{out}"
+    );
+    assert!(config.exists() && creds.exists());
+    std::fs::write(&file, &good).unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(2), "still provisioned after a reset");
+    assert!(err.contains("already provisioned"), "{err}");
+    // --all: unprovisioned; a provisioning file applies again.
+    let (code, out) = reset(&["--all", "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("the board is unprovisioned"), "{out}");
+    assert!(!config.exists() && !creds.exists());
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(0), "{err}");
 }
 
 #[test]
