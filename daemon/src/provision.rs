@@ -334,17 +334,24 @@ pub(crate) struct Reset {
     pub(crate) kept_identity: bool,
 }
 
-/// Whether another `ketangd` process (not this one) is running: a reset must not pull the
-/// store from under the daemon.
+/// Whether a daemon (`ketangd run` or `ketangd demo`, not this process) is running: a
+/// reset must not pull the store from under it.
 fn daemon_running() -> bool {
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc").is_ok_and(|rd| {
         rd.filter_map(Result::ok).any(|e| {
             let pid = e.file_name().to_string_lossy().into_owned();
-            pid.chars().all(|c| c.is_ascii_digit())
-                && pid != me
-                && std::fs::read_to_string(e.path().join("comm"))
-                    .is_ok_and(|c| c.trim() == "ketangd")
+            if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+                return false;
+            }
+            let is_ketangd =
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "ketangd");
+            let serving = std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0)
+                    .nth(1)
+                    .is_some_and(|a| a == b"run" || a == b"demo")
+            });
+            is_ketangd && serving
         })
     })
 }
