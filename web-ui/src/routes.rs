@@ -167,6 +167,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/tech", get(view_tech::<D>))
         .route("/api/v1/tech/epaper.png", get(epaper_png::<D>))
         .route("/api/v1/tech/faces", get(view_faces::<D>))
+        .route("/api/v1/device/qr.svg", get(device_qr::<D>))
         .route(
             "/api/v1/tech/provision",
             get(provisioned::<D>).post(provision::<D>),
@@ -639,6 +640,20 @@ async fn view_tech<D: DeviceApi>(
     view(&s, &headers, View::Technician).await
 }
 
+/// The device id as a QR code (SVG, anyone): the technician scans it into the school's
+/// records when provisioning; shown on `/status` and `/tech`.
+async fn device_qr<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<Response, ApiError> {
+    let s = d.status().await?;
+    let code = qrcode::QrCode::new(s.device.device_id.as_bytes())
+        .map_err(|e| ApiError::Internal(format!("QR code of the device id: {e}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(160, 160)
+        .quiet_zone(true)
+        .build();
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
 /// Face enrolment state (technician).
 async fn view_faces<D: DeviceApi>(
     State(s): State<AppState<D>>,
@@ -890,6 +905,13 @@ mod tests {
         assert_eq!(v["outbox"]["pending"]["attendance"], 3);
         assert_eq!(v["sync"]["connected"], false);
         assert_eq!(v["hardware"][0]["name"], "door");
+    }
+
+    #[tokio::test]
+    async fn the_device_id_is_served_as_a_qr_code() {
+        let (code, body) = call(router(sim()), "GET", "/api/v1/device/qr.svg", "").await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.contains("<svg") && body.contains("<path"), "{body}");
     }
 
     #[tokio::test]

@@ -62,6 +62,7 @@ async function start() {
   } catch (_) { }
   const p = await api("/api/v1/tech/provision");
   show(p.provisioned ? "login" : "provision");
+  try { const st = await api("/api/v1/status"); $("provision-id").textContent = st.device.device_id; } catch (_) { }
 }
 
 async function dash() {
