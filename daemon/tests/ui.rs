@@ -497,7 +497,7 @@ async fn technician_face_enrolment_is_gated_by_consent_and_withdrawal_deletes() 
     click(&c, "consent-submit").await;
     wait_js(&c, "the consent listed", "return document.querySelector(\"[data-testid='faces-table']\").textContent.includes('2025070305');").await;
     click(&c, "enrol-submit").await;
-    wait_js(&c, "one template", "return document.querySelector(\"[data-testid='faces-table']\").textContent.includes('1 模板数');").await;
+    wait_js(&c, "one template", "return document.querySelector(\"[data-testid='faces-table']\").textContent.includes('1 个模板');").await;
     shot(&c, "technician-faces-1920x1080").await;
     // Withdrawal deletes it.
     click(&c, "withdraw-2025070305").await;

@@ -11,7 +11,7 @@ const L = {
     logs: "最近日志", reload: "刷新", selftest_note: "自检：一体机读取电源与信号源；警报器与状态灯亮0.3秒后关闭（警报进行中不测警报器）；其他设备报告其驱动的实时状态。",
     faces: "人脸识别登记", faces_hint: "只有存在监护人同意记录的学生才能登记人脸。模板加密保存在本机，不上传；撤回同意即删除其全部模板。",
     faces_on: "人脸考勤已开启", faces_off: "人脸考勤未开启（inference.enabled）", student_id: "学号", granted_on: "同意日期",
-    record_consent: "记录同意", photo: "照片（单人正脸）", enrol: "登记", withdraw: "撤回同意", templates: "模板数",
+    record_consent: "记录同意", photo: "照片（单人正脸）", enrol: "登记", withdraw: "撤回同意", templates: "个模板",
     source_roster: "名单下发", source_technician: "技术员录入", done: "完成", deleted: "已删除模板",
     selftest: "自检", passed: "通过", failed: "失败", epaper: "门口电子墨水屏（当前画面）", no_epaper: "未配置电子墨水屏",
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
