@@ -120,6 +120,57 @@ pub(crate) const TAPS_KEPT_DAYS: u64 = 30;
 /// changes are kept this long (a school year and a bit).
 pub(crate) const RECORDS_KEPT_DAYS: u64 = 400;
 
+impl Classroom {
+    /// A check-in of `student_id` by a sensor (`source` card or face) in `slot` at `now`:
+    /// the status from the timetable, the uplink body (with `extra` fields such as the
+    /// reader), and the outbox record, ready for the store.
+    pub(crate) fn sensor_check_in(
+        &self,
+        slot: &Slot,
+        now: chrono::DateTime<chrono_tz::Tz>,
+        student_id: String,
+        source: AttendanceSource,
+        extra: serde_json::Value,
+        tap: Option<TapRecord>,
+    ) -> (CheckIn, AttendanceStatus) {
+        let status = slot.check_in_status(now, self.school.late_after);
+        let lesson = lesson_row(
+            slot,
+            self.tt()
+                .state(slot, now, self.school.checkin_opens)
+                .as_str(),
+        );
+        let mut body = json!({
+            "lesson_id": lesson.id,
+            "date": lesson.date,
+            "period": lesson.period,
+            "subject": lesson.subject,
+            "roster_id": lesson.roster_id,
+            "student_id": student_id,
+            "status": status,
+            "source": source,
+        });
+        if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(x.clone());
+        }
+        let check_in = CheckIn {
+            lesson,
+            student_id,
+            status,
+            source,
+            recorded_by: None,
+            tap,
+            outbox: OutboxRecord {
+                stream: Stream::Attendance,
+                captured_at: now.fixed_offset(),
+                clock_synced: self.clock.synced(),
+                body,
+            },
+        };
+        (check_in, status)
+    }
+}
+
 /// The stored form of a lesson slot.
 pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
     LessonRow {
@@ -336,39 +387,15 @@ impl Classroom {
             }
             Err(e) => return self.store_health.failed("checking a roster", &e),
         }
-        let status = slot.check_in_status(now, self.school.late_after);
         tap.outcome = CardTapOutcome::CheckedIn;
-        let lesson = lesson_row(
+        let (check_in, status) = self.sensor_check_in(
             &slot,
-            self.tt()
-                .state(&slot, now, self.school.checkin_opens)
-                .as_str(),
-        );
-        let body = json!({
-            "lesson_id": lesson.id,
-            "date": lesson.date,
-            "period": lesson.period,
-            "subject": lesson.subject,
-            "roster_id": lesson.roster_id,
-            "student_id": student_id,
-            "status": status,
-            "source": AttendanceSource::Card,
-            "reader": reader,
-        });
-        let check_in = CheckIn {
-            lesson,
+            now,
             student_id,
-            status,
-            source: AttendanceSource::Card,
-            recorded_by: None,
-            tap: Some(tap),
-            outbox: OutboxRecord {
-                stream: Stream::Attendance,
-                captured_at: at,
-                clock_synced: synced,
-                body,
-            },
-        };
+            AttendanceSource::Card,
+            json!({"reader": reader}),
+            Some(tap),
+        );
         match self.store.check_in(check_in).await {
             Ok(CheckInOutcome::Recorded { seq }) => {
                 self.store_health.ok();

@@ -10,9 +10,7 @@
 
 use base64::Engine as _;
 use ketang_models::Frame;
-use ketang_sync::{
-    AttendanceSource, CheckIn, CheckInOutcome, OutboxRecord, SealedTemplate, Stream,
-};
+use ketang_sync::{AttendanceSource, CheckInOutcome, SealedTemplate};
 use ketang_web::{Actor, ApiError};
 use serde_json::{Value, json};
 
@@ -21,7 +19,7 @@ use ketang_models::behaviour::{LessonBehaviour, Posture};
 use ketang_models::vad::{Segment, StAnalysis};
 use ketang_sync::AttendanceStatus;
 
-use crate::classroom::{Classroom, bump, lesson_row};
+use crate::classroom::{Classroom, bump};
 
 /// S-T analysis samples the lesson this often.
 const ST_INTERVAL_S: f32 = 30.0;
@@ -126,8 +124,6 @@ impl Classroom {
     /// A student recognised by the camera: a check-in with source `face`.
     pub(crate) async fn face_match(&mut self, student_id: String, similarity: f32) {
         let now = self.clock.now();
-        let at = now.fixed_offset();
-        let synced = self.clock.synced();
         let Some(slot) = self.current_slot() else {
             tracing::debug!("A face was recognised with no lesson open for check-in.");
             return;
@@ -148,40 +144,15 @@ impl Classroom {
             Ok(n) => n.unwrap_or_default(),
             Err(e) => return self.store_health.failed("looking up a student", &e),
         };
-        let status = slot.check_in_status(now, self.school.late_after);
-        let lesson = lesson_row(
-            &slot,
-            self.tt()
-                .state(&slot, now, self.school.checkin_opens)
-                .as_str(),
-        );
         let confidence = (f64::from(similarity) * 1000.0).round() / 1000.0;
-        let body = json!({
-            "lesson_id": lesson.id,
-            "date": lesson.date,
-            "period": lesson.period,
-            "subject": lesson.subject,
-            "roster_id": lesson.roster_id,
-            "student_id": student_id,
-            "status": status,
-            "source": AttendanceSource::Face,
-            "confidence": confidence,
-            "reader": "camera",
-        });
-        let check_in = CheckIn {
-            lesson,
+        let (check_in, status) = self.sensor_check_in(
+            &slot,
+            now,
             student_id,
-            status,
-            source: AttendanceSource::Face,
-            recorded_by: None,
-            tap: None,
-            outbox: OutboxRecord {
-                stream: Stream::Attendance,
-                captured_at: at,
-                clock_synced: synced,
-                body,
-            },
-        };
+            AttendanceSource::Face,
+            json!({"confidence": confidence, "reader": "camera"}),
+            None,
+        );
         match self.store.check_in(check_in).await {
             Ok(CheckInOutcome::Recorded { seq }) => {
                 self.store_health.ok();

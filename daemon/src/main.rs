@@ -127,6 +127,7 @@ enum Command {
     },
 }
 
+#[allow(clippy::print_stdout, reason = "the technician reads what was removed")]
 fn factory_reset(
     etc: &std::path::Path,
     data_dir: &std::path::Path,

@@ -6,26 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use common::{CARD_1, Demo, MONDAY_0755, get};
 use serde_json::Value;
 
 const STUDENT: &str = "2025070305";
-
-fn models() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        std::env::var_os("KETANG_MODELS").map(PathBuf::from),
-        Some(root.join("target/models")),
-        Some(root.join("../shared/models")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
-    .expect("no models: run models/obtain.sh (docs/models.md)")
-}
 
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -47,20 +34,13 @@ fn camera(s: &Value) -> Value {
 }
 
 fn post_frame(demo: &Demo, png: &[u8]) -> u16 {
-    let r = ureq::post(&format!("{}/api/v1/sim/frame", demo.base))
-        .header("content-type", "image/png")
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send(png)
-        .unwrap();
-    r.status().as_u16()
+    common::post_bytes(demo, "/api/v1/sim/frame", "image/png", png)
 }
 
 #[test]
 fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_them() {
     let dir = tempfile::tempdir().unwrap();
-    let models = models();
+    let models = common::models_dir();
     let demo = Demo::start_args(
         &dir.path().join("data"),
         Some(MONDAY_0755),
@@ -205,21 +185,13 @@ fn without_models_the_camera_is_degraded_naming_the_file_and_cards_still_check_i
 }
 
 fn post_audio(demo: &Demo, wav: &[u8]) -> u16 {
-    ureq::post(&format!("{}/api/v1/sim/audio", demo.base))
-        .header("content-type", "audio/wav")
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send(wav)
-        .unwrap()
-        .status()
-        .as_u16()
+    common::post_bytes(demo, "/api/v1/sim/audio", "audio/wav", wav)
 }
 
 #[test]
 fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggregates() {
     let dir = tempfile::tempdir().unwrap();
-    let models = models();
+    let models = common::models_dir();
     let demo = Demo::start_args(
         &dir.path().join("data"),
         Some(MONDAY_0755),
@@ -281,7 +253,7 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
 #[test]
 fn run_reads_frames_and_recordings_from_their_folders_and_deletes_them() {
     let dir = tempfile::tempdir().unwrap();
-    let models = models();
+    let models = common::models_dir();
     let (frames, audio) = (dir.path().join("frames"), dir.path().join("audio"));
     std::fs::create_dir_all(&frames).unwrap();
     std::fs::create_dir_all(&audio).unwrap();

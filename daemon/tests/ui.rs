@@ -438,19 +438,6 @@ async fn technician_provisioning_login_and_overview() {
     c.close().await.unwrap();
 }
 
-fn models_dir() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        std::env::var_os("KETANG_MODELS").map(std::path::PathBuf::from),
-        Some(root.join("target/models")),
-        Some(root.join("../shared/models")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
-    .expect("no models: run models/obtain.sh")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn technician_face_enrolment_is_gated_by_consent_and_withdrawal_deletes() {
     let driver = chromedriver();

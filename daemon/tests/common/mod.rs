@@ -351,3 +351,31 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The model folder for tests that run the real models: `KETANG_MODELS`, else
+/// `target/models` (`models/obtain.sh`), else the development machines' shared cache.
+pub fn models_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        std::env::var_os("KETANG_MODELS").map(PathBuf::from),
+        Some(root.join("target/models")),
+        Some(root.join("../shared/models")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
+    .expect("no models: run models/obtain.sh (docs/models.md)")
+}
+
+/// POSTs raw bytes (an image, a recording) to `path`; the HTTP status.
+pub fn post_bytes(demo: &Demo, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    ureq::post(&format!("{}{path}", demo.base))
+        .header("content-type", content_type)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body)
+        .unwrap()
+        .status()
+        .as_u16()
+}
