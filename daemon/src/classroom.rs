@@ -264,7 +264,7 @@ impl Classroom {
                 student_id,
                 similarity,
             } => self.face_match(student_id, similarity).await,
-            HwEvent::HeadCount { faces } => self.head_count_seen(faces),
+            HwEvent::HeadCount { people } => self.head_count_seen(people),
             HwEvent::Behaviour { postures } => self.behaviour_seen(&postures),
             HwEvent::Speech { segments, method } => self.speech_heard(segments, method),
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,

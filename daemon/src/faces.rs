@@ -34,7 +34,7 @@ fn r3(x: f32) -> f64 {
 #[derive(Debug)]
 pub(crate) struct LessonObs {
     lesson_id: String,
-    faces_max: u32,
+    people_max: u32,
     behaviour: LessonBehaviour,
     speech: Vec<(DateTime<Utc>, DateTime<Utc>, bool)>,
     heard: bool,
@@ -45,7 +45,7 @@ impl LessonObs {
     fn new(lesson_id: String) -> Self {
         Self {
             lesson_id,
-            faces_max: 0,
+            people_max: 0,
             behaviour: LessonBehaviour::default(),
             speech: Vec::new(),
             heard: false,
@@ -61,8 +61,8 @@ impl LessonObs {
         from: DateTime<FixedOffset>,
         to: DateTime<FixedOffset>,
     ) {
-        if self.faces_max > 0 {
-            // Faces seen at once against who is marked in the room: a difference is worth a
+        if self.people_max > 0 {
+            // People seen at once against who is marked in the room: a difference is worth a
             // look (someone unrecognised, or marked present but not there), never an
             // accusation of anyone.
             let present = roll
@@ -72,9 +72,9 @@ impl LessonObs {
                 })
                 .count();
             report["head_count"] = json!({
-                "faces_max": self.faces_max,
+                "people_max": self.people_max,
                 "present": present,
-                "mismatch": usize::try_from(self.faces_max).unwrap_or(usize::MAX) != present,
+                "mismatch": usize::try_from(self.people_max).unwrap_or(usize::MAX) != present,
             });
         }
         let b = &self.behaviour;
@@ -180,10 +180,10 @@ impl Classroom {
         self.observed.as_mut()
     }
 
-    /// The camera's face count: the lesson's head count is the most seen at once.
-    pub(crate) fn head_count_seen(&mut self, faces: u32) {
+    /// The camera's head count: the lesson's is the most people seen at once.
+    pub(crate) fn head_count_seen(&mut self, people: u32) {
         if let Some(o) = self.observing() {
-            o.faces_max = o.faces_max.max(faces);
+            o.people_max = o.people_max.max(people);
         }
     }
 

@@ -34,9 +34,9 @@ pub(crate) enum HwEvent {
         student_id: String,
         similarity: f32,
     },
-    /// Faces the classroom camera sees in its latest frame.
+    /// People the classroom camera sees in its latest frame (persons, plus faces outside them).
     HeadCount {
-        faces: u32,
+        people: u32,
     },
     /// Postures of sampled people in one frame (no identities).
     Behaviour {

@@ -8,8 +8,8 @@
 //!   falls behind and never starves the rest of the daemon.
 //! * **Per frame**: faces (BlazeFace full range, tiled), each aligned and embedded,
 //!   matched against the gallery of enrolled students; a match is a `FaceMatch` event into
-//!   the same channel as card taps, at most once a minute per student. The count of faces is
-//!   the head count (`HeadCount`).
+//!   the same channel as card taps, at most once a minute per student. The
+//!   persons (NanoDet) plus faces outside them make the head count (`HeadCount`).
 //! * **Enrolment** photos go through the same thread (short-range detector first: a portrait
 //!   at arm's length), exactly one face, and come back as an embedding for the classroom to
 //!   seal and store. Frames, crops and embeddings never leave this module except that one
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ketang_models::Frame;
 use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
 use ketang_models::gallery::Gallery;
+use ketang_models::person::{PersonDetector, head_count};
 use ketang_models::pose::{PoseEstimator, upper_body};
 use ketang_models::vad::{self, Vad};
 use tokio::sync::{mpsc, oneshot};
@@ -193,6 +194,7 @@ impl Inference {
 }
 
 struct Models {
+    people: PersonDetector,
     room: FaceDetector,
     near: FaceDetector,
     embedder: FaceEmbedder,
@@ -217,6 +219,7 @@ fn load(cfg: &InferenceConfig) -> Result<Models, String> {
         )
         .map_err(e)?,
         embedder: FaceEmbedder::load(&p(EMBEDDER_FILE)).map_err(e)?,
+        people: PersonDetector::load(&p("nanodet.onnx"), 0.5).map_err(e)?,
         pose: if cfg.behaviour {
             Some(PoseEstimator::load(&p("movenet-lightning.onnx")).map_err(e)?)
         } else {
@@ -376,8 +379,12 @@ impl Worker {
                             }
                         }
                     }
+                    // People in the room: NanoDet's persons plus faces outside them.
+                    let people = m.people.detect(&frame).unwrap_or_default();
+                    let centres: Vec<(f32, f32)> = faces.iter().map(|f| f.centre()).collect();
+                    let count = head_count(&people, &centres);
                     let _ = self.events.blocking_send(HwEvent::HeadCount {
-                        faces: u32::try_from(faces.len()).unwrap_or(u32::MAX),
+                        people: u32::try_from(count).unwrap_or(u32::MAX),
                     });
                     if let Some(p) = &m.pose {
                         // A rotating sample of people per frame keeps pose cheap; the

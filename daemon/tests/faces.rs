@@ -233,7 +233,7 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
     assert_eq!(code, 200, "{v}");
     let (code, r) = t.get("/api/v1/reports/2026-11-23/1");
     assert_eq!(code, 200, "{r}");
-    assert_eq!(r["head_count"]["faces_max"], 1, "{r}");
+    assert_eq!(r["head_count"]["people_max"], 1, "{r}");
     assert_eq!(r["head_count"]["present"], 0, "{r}");
     assert_eq!(r["head_count"]["mismatch"], true, "{r}");
     let b = &r["behaviour"];

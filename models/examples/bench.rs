@@ -132,6 +132,7 @@ fn main() {
         &[(i32::datum_type(), vec![1, 192, 192, 3])],
         runs,
     );
+    bench_raw(&dir, "nanodet.onnx", &[(f32t, vec![1, 3, 416, 416])], runs);
     bench_raw(
         &dir,
         "silero_vad_16k_sequence.onnx",

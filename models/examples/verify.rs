@@ -80,6 +80,19 @@ fn check(dir: &Path) -> Result<(), String> {
         "ok  movenet-lightning.onnx: nose at ({:.0}, {:.0})",
         k[0].x, k[0].y
     );
+    let people = ketang_models::person::PersonDetector::load(&dir.join("nanodet.onnx"), 0.5)
+        .map_err(e)?
+        .detect(&astronaut)
+        .map_err(e)?;
+    if people.len() != 1 || !people[0].contains((fx, fy)) {
+        return Err(format!(
+            "nanodet.onnx: expected one person around the face, got {people:?}"
+        ));
+    }
+    println!(
+        "ok  nanodet.onnx: one person, {:.0}×{:.0}",
+        people[0].w, people[0].h
+    );
     let v = Vad::load(&dir.join("silero_vad_16k_sequence.onnx")).map_err(e)?;
     let speech = vad::read_wav(&data("speech.wav")).map_err(e)?;
     let talk = vad::speech_seconds(&vad::segments(&v.speech_probs(&speech[0]).map_err(e)?));

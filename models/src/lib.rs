@@ -19,6 +19,7 @@ mod runtime;
 pub mod behaviour;
 pub mod face;
 pub mod gallery;
+pub mod person;
 pub mod pose;
 pub mod vad;
 

@@ -141,3 +141,41 @@ fn black_and_tiny_frames_and_bad_model_files_are_clear_errors_or_nothing() {
     assert!(e.contains("face_detection_full_range.onnx"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn nanodet_finds_each_person_and_the_head_count_merges_faces_inside_them() {
+    use ketang_models::person::{PersonDetector, head_count};
+    let d = PersonDetector::load(&model("nanodet.onnx"), 0.5).unwrap();
+    for (img, face) in [
+        ("astronaut.png", (226.0, 124.0)),
+        ("camera.png", (232.0, 160.0)),
+    ] {
+        let people = d.detect(&Frame::open(&data(img)).unwrap()).unwrap();
+        assert_eq!(people.len(), 1, "{img}: {people:?}");
+        assert!(
+            people[0].contains(face),
+            "{img}: the face is inside the person: {people:?}"
+        );
+        assert!(
+            people[0].h > 350.0,
+            "{img}: a whole person, not a part: {people:?}"
+        );
+        assert_eq!(head_count(&people, &[face]), 1);
+    }
+    let m = Frame::open(&data("mosaic.png")).unwrap();
+    let people = d.detect(&m).unwrap();
+    let faces: Vec<(f32, f32)> = full()
+        .detect_tiled(&m, 256)
+        .unwrap()
+        .iter()
+        .map(Face::centre)
+        .collect();
+    let n = head_count(&people, &faces);
+    assert_eq!(
+        n,
+        6,
+        "{} people, {} faces: {people:?}",
+        people.len(),
+        faces.len()
+    );
+}
