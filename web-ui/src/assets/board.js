@@ -14,7 +14,7 @@ const I18N = {
     period: n => `第${n}节`, no_lesson: "当前没有课", next: "下一节", none_today: "今天没有课",
     open: "签到中", in_progress: "上课中", ended: "已下课", upcoming: "未开始", cancelled: "已取消",
     present: "已到", late: "迟到", absent: "缺勤", leave: "请假", sick: "病假", unmarked: "未到",
-    checked_in: "已签到", repeat: "已签到过", unknown_card: "未登记的卡", not_on_roster: "不在本节课名单中",
+    checked_in: "已签到", by_face: "人脸识别", repeat: "已签到过", unknown_card: "未登记的卡", not_on_roster: "不在本节课名单中",
     no_lesson_tap: "现在不是签到时间", fever: "体温偏高，请到老师处复测", normal_temp: "体温正常",
     synced: "已同步", unsynced: n => `待同步 ${n}`, not_connected: "离线",
     unlocked_as: n => `${n}（教师模式）`, lock_in: s => `${s}秒后自动锁定`,
@@ -37,7 +37,7 @@ const I18N = {
     period: n => `Period ${n}`, no_lesson: "No lesson now", next: "Next", none_today: "No lessons today",
     open: "Check-in open", in_progress: "In progress", ended: "Ended", upcoming: "Upcoming", cancelled: "Cancelled",
     present: "Present", late: "Late", absent: "Absent", leave: "Leave", sick: "Sick", unmarked: "Not in",
-    checked_in: "Checked in", repeat: "Already checked in", unknown_card: "Unknown card", not_on_roster: "Not on this lesson's roster",
+    checked_in: "Checked in", by_face: "by face", repeat: "Already checked in", unknown_card: "Unknown card", not_on_roster: "Not on this lesson's roster",
     no_lesson_tap: "No lesson open for check-in", fever: "Temperature high: see your teacher", normal_temp: "Temperature normal",
     synced: "Synced", unsynced: n => `${n} waiting`, not_connected: "Offline",
     unlocked_as: n => `${n} (teacher mode)`, lock_in: s => `locks in ${s} s`,
@@ -215,7 +215,8 @@ function toast(cls, big, small) {
 function onTap(d) {
   const o = d.outcome;
   if (o === "checked_in" || o === "repeat") {
-    toast(d.status === "late" ? "late" : "", d.name, (o === "repeat" ? t("repeat") : t("checked_in")) + (d.status === "late" ? " · " + t("late") : ""));
+    toast(d.status === "late" ? "late" : "", d.name, (o === "repeat" ? t("repeat") : t("checked_in")) + (d.status === "late" ? " · " + t("late") : "")
+      + (d.source === "face" ? " · " + t("by_face") : ""));
   } else if (o === "unknown_card") {
     toast("warn", "", t("unknown_card"));
   } else if (o === "not_on_roster") {
