@@ -194,3 +194,55 @@ fn dead_floating_failing_and_stuck_chips_are_errors_that_say_so_not_hangs() {
         Some(Uid::from_hex("040A9E95").unwrap())
     );
 }
+
+/// A bus that answers every byte with noise from a seeded generator: a loose wire or a
+/// different chip on the select line.
+struct Noise(u64);
+
+impl embedded_hal::spi::ErrorType for Noise {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::spi::SpiDevice for Noise {
+    fn transaction(
+        &mut self,
+        ops: &mut [embedded_hal::spi::Operation<'_, u8>],
+    ) -> Result<(), Self::Error> {
+        use embedded_hal::spi::Operation;
+        let mut next = || {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 56) as u8
+        };
+        for op in ops.iter_mut() {
+            match op {
+                Operation::Read(b) | Operation::TransferInPlace(b) => {
+                    b.iter_mut().for_each(|x| *x = next())
+                }
+                Operation::Transfer(r, _) => r.iter_mut().for_each(|x| *x = next()),
+                Operation::Write(_) | Operation::DelayNs(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+proptest::proptest! {
+    /// Garbage from the bus never panics the driver, never hangs it (every wait is bounded),
+    /// and never becomes a card UID of an impossible length.
+    #[test]
+    fn a_noisy_bus_never_panics_hangs_or_invents_a_malformed_uid(seed in proptest::prelude::any::<u64>()) {
+        let mut r = Mfrc522::new(Noise(seed));
+        let mut d = Slept::default();
+        let _ = r.init(&mut d);
+        for _ in 0..20 {
+            if let Ok(Some(uid)) = r.poll(&mut d) {
+                proptest::prop_assert!(matches!(uid.as_bytes().len(), 4 | 7 | 10));
+            }
+        }
+        // 20 polls, each at most a few bounded waits of 10 ms.
+        proptest::prop_assert!(d.0 < 20 * 6 * 10_000_000, "slept {} ns", d.0);
+    }
+}
