@@ -64,7 +64,7 @@ BIN=$ROOT/target/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools"
+PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
@@ -85,6 +85,21 @@ R=$WORK/rootfs
 mkdir -p "$R"
 tar -xf "$BASE" -C "$R"
 
+# Update signing keys: KETANG_UPDATE_KEYS=DIR (ca.pem, signer.pem, signer.key), else
+# development keys made once in $OUT/keys (fine for tests, never for a school).
+KEYS=${KETANG_UPDATE_KEYS:-$OUT/keys}
+if [ ! -s "$KEYS/ca.pem" ]; then
+  log "development update keys in $KEYS (set KETANG_UPDATE_KEYS for real ones)"
+  mkdir -p "$KEYS"
+  openssl req -x509 -newkey rsa:3072 -nodes -keyout "$KEYS/ca.key" -out "$KEYS/ca.pem" -days 3650 \
+    -subj "/CN=Ketang development update CA" 2>/dev/null
+  openssl req -newkey rsa:3072 -nodes -keyout "$KEYS/signer.key" -out "$KEYS/signer.csr" \
+    -subj "/CN=Ketang development bundle signer" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n' > "$KEYS/ext.cnf"
+  openssl x509 -req -in "$KEYS/signer.csr" -CA "$KEYS/ca.pem" -CAkey "$KEYS/ca.key" -CAcreateserial \
+    -out "$KEYS/signer.pem" -days 3650 -extfile "$KEYS/ext.cnf" 2>/dev/null
+fi
+
 log "installing Ketang into the rootfs"
 install -m 0755 "$BIN" "$R/usr/bin/ketangd"
 strip "$R/usr/bin/ketangd" 2>/dev/null || true
@@ -96,6 +111,14 @@ install -m 0644 "$ROOT/image/rootfs/ketang-firstboot.service" "$R/etc/systemd/sy
 install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot" 2>/dev/null || {
   mkdir -p "$R/usr/lib/ketang"; install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot"; }
 install -m 0644 "$ROOT/image/rootfs/fstab" "$R/etc/fstab"
+mkdir -p "$R/etc/rauc"
+install -m 0644 "$ROOT/image/rootfs/rauc-system.conf" "$R/etc/rauc/system.conf"
+install -m 0644 "$KEYS/ca.pem" "$R/etc/rauc/keyring.pem"
+for f in rauc-bootloader ketang-health ketang-update; do
+  install -m 0755 "$ROOT/image/rootfs/$f" "$R/usr/lib/ketang/$f"
+done
+install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
+  "$R/etc/systemd/system/"
 install -m 0644 "$ROOT/image/rootfs/20-wired.network" "$R/etc/systemd/network/20-wired.network"
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' > "$R/etc/systemd/journald.conf.d/ketang.conf"
@@ -110,7 +133,8 @@ chroot "$R" /bin/sh -e -c '
   getent passwd ketang >/dev/null || useradd --system --home-dir /var/lib/ketang --no-create-home \
     --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input ketang
   passwd -l root >/dev/null
-  systemctl enable ketangd.service ketang-firstboot.service systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
+  systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service \
+    systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
   systemctl mask ssh.service >/dev/null 2>&1 || true
 '
 if [ "$VARIANT" = kiosk ]; then
@@ -144,10 +168,12 @@ printf 'default a.conf\ntimeout 0\nconsole-mode keep\n' > "$WORK/loader.conf"
 mcopy -i "$ESP" "$WORK/loader.conf" ::/loader/loader.conf
 for slot in A B; do
   lower=$(echo "$slot" | tr A-Z a-z)
-  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=tty0 console=ttyS0,115200 ketang.slot=%s\n' \
+  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=tty0 console=ttyS0,115200 rauc.slot=%s\n' \
     "$slot" "$slot" "$slot" > "$WORK/$lower.conf"
   mcopy -i "$ESP" "$WORK/$lower.conf" "::/loader/entries/$lower.conf"
 done
+printf 'good\n' > "$WORK/slot-A.state"
+mcopy -i "$ESP" "$WORK/slot-A.state" ::/ketang/slot-A.state
 printf 'Put ketang-provision.toml here (docs/technician.md); it is applied once at first boot, then removed.\n' \
   > "$WORK/README.txt"
 mcopy -i "$ESP" "$WORK/README.txt" ::/ketang/README.txt
@@ -157,6 +183,8 @@ USED_MB=$(du -sm "$R" | cut -f1)
 ROOT_MB=$(( (USED_MB * 13 / 10 + 127) / 64 * 64 ))
 ROOTA=$WORK/rootA.img
 mkfs.ext4 -q -L rootA -d "$R" -E root_owner=0:0 "$ROOTA" "${ROOT_MB}M"
+# The same file system is what an update bundle carries (image/bundle.sh).
+cp --sparse=always "$ROOTA" "$OUT/ketang-$VARIANT-amd64.rootfs.ext4"
 DATA=$WORK/data.img
 mkdir -p "$WORK/data/config" "$WORK/data/keys"
 mkfs.ext4 -q -L data -d "$WORK/data" "$DATA" 256M

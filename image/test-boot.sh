@@ -81,7 +81,7 @@ wait_healthy
   || fail "the technician password from the provisioning file is not set"
 grep -aq 'ketang-firstboot: provisioned from /boot/efi/ketang/ketang-provision.toml' "$WORK/console.log" \
   || fail "the console does not show the first-boot provisioning"
-grep -aq 'ketang.slot=A' "$WORK/console.log" || log "(the kernel command line is not echoed on this console)"
+grep -aq 'rauc.slot=A' "$WORK/console.log" || log "(the kernel command line is not echoed on this console)"
 log "provisioned: hf-0042 / kt-qemu-0001, technician password set"
 power_cut
 if mdir -b -i "$ESP" ::/ketang 2>/dev/null | grep -q ketang-provision.toml; then

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# A/B update proof in QEMU (TCG, OVMF, systemd-boot), from the host:
+#   1. slot A installs a bundle whose daemon cannot start (from a USB stick), reboots into B
+#      for its trial; B's health check fails; B is marked bad and the board is back on A;
+#   2. slot A installs a good bundle, reboots into B; B passes its health check and is
+#      marked good; it is the default from then on: after a power cut the board boots B
+#      again, and its ordinary boots arm and count nothing.
+#
+#   image/test-update.sh       (needs image/build.sh first; makes the two bundles)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+IMG=$ROOT/target/image/ketang-headless-amd64.img
+log() { printf '==> update test: %s\n' "$*" >&2; }
+WORK=$(mktemp -d)
+QPID=
+fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 40 "$WORK/console.log" >&2; exit 1; }
+cleanup() { [ -n "$QPID" ] && kill -9 "$QPID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+[ -s "$IMG" ] || image/build.sh --no-compress
+log "bundles (a broken one and a good one)"
+BAD=$(image/bundle.sh --broken --out "$WORK/bad.raucb")
+GOOD=$(image/bundle.sh --out "$WORK/good.raucb")
+stick() { # stick NAME BUNDLE: a FAT stick labelled KETANG-UPD with update.raucb
+  local size=$(( $(stat -c %s "$2") / 1048576 + 64 ))
+  truncate -s "${size}M" "$WORK/$1.img"
+  mkfs.vfat -F 32 -n KETANG-UPD "$WORK/$1.img" >/dev/null
+  MTOOLS_SKIP_CHECK=1 mcopy -i "$WORK/$1.img" "$2" ::/update.raucb
+}
+stick bad "$BAD"; stick good "$GOOD"
+cp --sparse=always "$IMG" "$WORK/disk.img"
+cp /usr/share/OVMF/OVMF_VARS_4M.fd "$WORK/vars.fd"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+n=0
+boot() { # boot [STICK]: one power-on; QEMU exits when the guest reboots (-no-reboot)
+  n=$((n + 1))
+  local extra=()
+  [ -n "${1:-}" ] && extra=(-drive "file=$WORK/$1.img,format=raw,if=virtio,readonly=on")
+  : > "$WORK/console.log"
+  qemu-system-x86_64 -machine q35 -m 1536 -smp 2 -nographic -no-reboot \
+    -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+    -drive if=pflash,format=raw,file="$WORK/vars.fd" \
+    -drive file="$WORK/disk.img",format=raw,if=virtio "${extra[@]}" \
+    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
+    > "$WORK/console.log" 2>&1 &
+  QPID=$!
+}
+wait_line() { # wait_line PATTERN SECONDS
+  local t0=$SECONDS
+  until grep -aq "$1" "$WORK/console.log"; do
+    grep -aq 'ketang-update: rauc refused\|ketang-update: cannot mount' "$WORK/console.log" && fail "boot $n: the update was refused"
+    [ $((SECONDS - t0)) -lt "$2" ] || fail "boot $n: no \"$1\" within $2 s"
+    kill -0 "$QPID" 2>/dev/null || { grep -aq "$1" "$WORK/console.log" && return 0; fail "boot $n: QEMU ended without \"$1\""; }
+    sleep 2
+  done
+}
+wait_exit() { # the guest rebooted (QEMU exits with -no-reboot)
+  local t0=$SECONDS
+  while kill -0 "$QPID" 2>/dev/null; do
+    [ $((SECONDS - t0)) -lt "$1" ] || fail "boot $n: no reboot within $1 s"
+    sleep 2
+  done
+  QPID=
+}
+power_cut() { kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=; }
+healthy() {
+  local t0=$SECONDS
+  until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 240 ] || fail "boot $n: /healthz did not answer"
+    sleep 2
+  done
+}
+slot_is() { grep -aq "rauc.slot=$1" "$WORK/console.log" || fail "boot $n: not booted from slot $1"; }
+
+log "boot $((n + 1)): slot A installs the broken bundle from the stick"
+boot bad
+wait_line 'ketang-update: installed' 600
+wait_exit 120
+log "boot $((n + 1)): the trial of slot B fails its health check"
+boot
+wait_line 'rauc.slot=B' 120
+wait_line 'ketang-health: slot B failed its health check' 400
+wait_exit 120
+log "boot $((n + 1)): back on slot A"
+boot
+healthy; slot_is A
+grep -aq 'ketang-health: slot A' "$WORK/console.log" && fail "slot A was checked as if on trial"
+power_cut
+log "boot $((n + 1)): slot A installs the good bundle"
+boot good
+wait_line 'ketang-update: installed' 600
+wait_exit 120
+log "boot $((n + 1)): the trial of slot B passes"
+boot
+wait_line 'ketang-health: slot B is healthy: marked good' 400
+healthy; slot_is B
+power_cut
+log "boot $((n + 1)): after a power cut, slot B is the default"
+boot
+healthy; slot_is B
+grep -aq 'ketang-health: slot B is on trial' "$WORK/console.log" && fail "an ordinary boot was treated as a trial"
+power_cut
+log "passed"
