@@ -72,13 +72,7 @@ pub struct Face {
 
 impl Face {
     fn iou(&self, o: &Self) -> f32 {
-        let ix = (self.x + self.w).min(o.x + o.w) - self.x.max(o.x);
-        let iy = (self.y + self.h).min(o.y + o.h) - self.y.max(o.y);
-        if ix <= 0.0 || iy <= 0.0 {
-            return 0.0;
-        }
-        let inter = ix * iy;
-        inter / (self.w * self.h + o.w * o.h - inter)
+        crate::frame::iou((self.x, self.y, self.w, self.h), (o.x, o.y, o.w, o.h))
     }
 
     /// The centre of the box.

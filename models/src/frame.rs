@@ -184,6 +184,17 @@ impl Frame {
     }
 }
 
+/// Intersection over union of two boxes (x, y, w, h).
+pub(crate) fn iou(a: (f32, f32, f32, f32), b: (f32, f32, f32, f32)) -> f32 {
+    let ix = (a.0 + a.2).min(b.0 + b.2) - a.0.max(b.0);
+    let iy = (a.1 + a.3).min(b.1 + b.3) - a.1.max(b.1);
+    if ix <= 0.0 || iy <= 0.0 {
+        return 0.0;
+    }
+    let inter = ix * iy;
+    inter / (a.2 * a.3 + b.2 * b.3 - inter)
+}
+
 /// Where a square model input sits on a frame region after letterboxing: input pixel
 /// (u, v) is frame pixel (`x0 + u·scale`, `y0 + v·scale`).
 #[derive(Debug, Clone, Copy, PartialEq)]
