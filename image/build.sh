@@ -118,7 +118,9 @@ for f in rauc-bootloader ketang-health ketang-update; do
   install -m 0755 "$ROOT/image/rootfs/$f" "$R/usr/lib/ketang/$f"
 done
 install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
-  "$R/etc/systemd/system/"
+  "$ROOT/image/rootfs/ketang-update.path" "$R/etc/systemd/system/"
+mkdir -p "$R/usr/lib/repart.d"
+install -m 0644 "$ROOT/image/rootfs/repart-50-data.conf" "$R/usr/lib/repart.d/50-data.conf"
 install -m 0644 "$ROOT/image/rootfs/20-wired.network" "$R/etc/systemd/network/20-wired.network"
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' > "$R/etc/systemd/journald.conf.d/ketang.conf"
@@ -133,7 +135,7 @@ chroot "$R" /bin/sh -e -c '
   getent passwd ketang >/dev/null || useradd --system --home-dir /var/lib/ketang --no-create-home \
     --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input ketang
   passwd -l root >/dev/null
-  systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service \
+  systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service ketang-update.path \
     systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
   systemctl mask ssh.service >/dev/null 2>&1 || true
 '

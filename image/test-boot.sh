@@ -3,6 +3,7 @@
 # from the host through a forwarded port:
 #   1. a provisioning file on the boot partition is applied at first boot: /healthz answers,
 #      the status shows the provisioned identity, the technician password is set;
+#      the data partition grew into the rest of a larger disk, the status names slot A;
 #   2. the power is cut (QEMU killed, no shutdown): the file is gone from the boot partition
 #      and a second boot comes up with the same identity, without provisioning again.
 #
@@ -27,18 +28,11 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$WORK/vars.fd"
 export MTOOLS_SKIP_CHECK=1
 ESP="$WORK/disk.img@@1M"
 
+# A disk larger than the image, as on a board: the data partition grows into the rest.
+truncate -s +1G "$WORK/disk.img"
+. image/test-lib.sh
 log "writing a provisioning file onto the boot partition"
-cargo build -q -p ketang-daemon --bin ketangd
-HASH=$(printf '%s\n' 'qemu-技术员-password' | target/debug/ketangd hash-password)
-cat > "$WORK/ketang-provision.toml" <<EOF
-school_id = "hf-0042"
-classroom_id = "g7-c3"
-device_id = "kt-qemu-0001"
-class_name = "七年级(3)班"
-technician_password_hash = "$HASH"
-http_listen = "0.0.0.0:8080"
-EOF
-mcopy -i "$ESP" "$WORK/ketang-provision.toml" ::/ketang/ketang-provision.toml
+provision_disk "$WORK/disk.img" "$WORK"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 boot() {
@@ -70,7 +64,7 @@ power_cut() {
   log "power cut (QEMU killed)"
 }
 status() { curl -sf "http://127.0.0.1:$PORT/api/v1/status"; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+field() { json_field "$1"; }
 
 log "first boot (UEFI, systemd-boot, slot A)"
 boot
@@ -83,6 +77,11 @@ grep -aq 'ketang-firstboot: provisioned from /boot/efi/ketang/ketang-provision.t
   || fail "the console does not show the first-boot provisioning"
 grep -aq 'rauc.slot=A' "$WORK/console.log" || log "(the kernel command line is not echoed on this console)"
 log "provisioned: hf-0042 / kt-qemu-0001, technician password set"
+[ "$(status | field "['system']['slot']")" = A ] || fail "the status does not say the board runs slot A"
+status | field "['system']['image']" | grep -q '^headless ' || fail "the status does not name the image build"
+free=$(status | field "['system']['data_free_mb']")
+[ "$free" -gt 900 ] || fail "the data partition did not grow into the disk's free space (${free} MiB free)"
+log "slot A, image $(status | field "['system']['image']"), data partition grown: ${free} MiB free"
 power_cut
 if mdir -b -i "$ESP" ::/ketang 2>/dev/null | grep -q ketang-provision.toml; then
   fail "the provisioning file is still on the boot partition"

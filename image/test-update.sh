@@ -2,9 +2,11 @@
 # A/B update proof in QEMU (TCG, OVMF, systemd-boot), from the host:
 #   1. slot A installs a bundle whose daemon cannot start (from a USB stick), reboots into B
 #      for its trial; B's health check fails; B is marked bad and the board is back on A;
-#   2. slot A installs a good bundle, reboots into B; B passes its health check and is
+#   2. a technician uploads a good bundle on the technician page (POST /api/v1/tech/update,
+#      logged in); slot A installs it, reboots into B; B passes its health check and is
 #      marked good; it is the default from then on: after a power cut the board boots B
 #      again, and its ordinary boots arm and count nothing.
+#   Each step shows in the status (`system.update`), as the cloud gets it on `up/update`.
 #
 #   image/test-update.sh       (needs image/build.sh first; makes the two bundles)
 set -euo pipefail
@@ -27,8 +29,12 @@ stick() { # stick NAME BUNDLE: a FAT stick labelled KETANG-UPD with update.raucb
   mkfs.vfat -F 32 -n KETANG-UPD "$WORK/$1.img" >/dev/null
   MTOOLS_SKIP_CHECK=1 mcopy -i "$WORK/$1.img" "$2" ::/update.raucb
 }
-stick bad "$BAD"; stick good "$GOOD"
+stick bad "$BAD"
 cp --sparse=always "$IMG" "$WORK/disk.img"
+# Room for an uploaded bundle: the data partition grows into a larger disk at first boot.
+truncate -s +2G "$WORK/disk.img"
+. image/test-lib.sh
+provision_disk "$WORK/disk.img" "$WORK"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$WORK/vars.fd"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 n=0
@@ -70,6 +76,14 @@ healthy() {
     sleep 2
   done
 }
+status() { curl -sf "http://127.0.0.1:$PORT/api/v1/status"; }
+update_is() { # update_is STATE: the status shows that update step (within 60 s)
+  local t0=$SECONDS
+  until [ "$(status | json_field "['system']['update']['state']" 2>/dev/null)" = "$1" ]; do
+    [ $((SECONDS - t0)) -lt 60 ] || fail "boot $n: the status does not show the update step $1 (it shows: $(status | json_field "['system']['update']" 2>&1))"
+    sleep 2
+  done
+}
 slot_is() { grep -aq "rauc.slot=$1" "$WORK/console.log" || fail "boot $n: not booted from slot $1"; }
 
 log "boot $((n + 1)): slot A installs the broken bundle from the stick"
@@ -85,15 +99,25 @@ log "boot $((n + 1)): back on slot A"
 boot
 healthy; slot_is A
 grep -aq 'ketang-health: slot A' "$WORK/console.log" && fail "slot A was checked as if on trial"
-power_cut
-log "boot $((n + 1)): slot A installs the good bundle"
-boot good
+update_is rolled_back
+log "the status shows the rollback: $(status | json_field "['system']['update']['detail']")"
+log "technician uploads the good bundle on /tech ($(( $(stat -c %s "$GOOD") / 1048576 )) MiB)"
+CSRF=$(curl -sf -c "$WORK/cookies" -H 'Content-Type: application/json' \
+  -d "{\"password\": \"$TECH_PASSWORD\"}" "http://127.0.0.1:$PORT/api/v1/session" | json_field "['csrf_token']") \
+  || fail "the technician could not log in"
+code=$(curl -s -o "$WORK/upload.json" -w '%{http_code}' -b "$WORK/cookies" -H "X-CSRF-Token: $CSRF" \
+  -H 'Content-Type: application/octet-stream' --data-binary @"$GOOD" "http://127.0.0.1:$PORT/api/v1/tech/update")
+[ "$code" = 202 ] || fail "the upload was answered $code: $(cat "$WORK/upload.json")"
+[ "$(json_field "['sha256']" < "$WORK/upload.json")" = "$(sha256sum "$GOOD" | cut -d' ' -f1)" ] \
+  || fail "the board received a different bundle: $(cat "$WORK/upload.json")"
 wait_line 'ketang-update: installed' 600
 wait_exit 120
 log "boot $((n + 1)): the trial of slot B passes"
 boot
 wait_line 'ketang-health: slot B is healthy: marked good' 400
 healthy; slot_is B
+update_is marked_good
+[ "$(status | json_field "['system']['slot']")" = B ] || fail "the status does not say slot B"
 power_cut
 log "boot $((n + 1)): after a power cut, slot B is the default"
 boot

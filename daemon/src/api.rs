@@ -40,6 +40,8 @@ pub(crate) struct Daemon {
     pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
     /// Face attendance, when enabled.
     pub(crate) inference: Option<crate::inference::Inference>,
+    /// System updates (bundles handed to the installer).
+    pub(crate) updater: crate::update::Updater,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
@@ -221,6 +223,7 @@ impl DeviceApi for Daemon {
             alarms,
             notices,
             counters: self.counters.snapshot(),
+            system: self.updater.info(),
         })
     }
 
@@ -373,6 +376,28 @@ impl DeviceApi for Daemon {
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
         crate::teacher::send(&self.commands, actor, action).await
+    }
+
+    async fn receive_update(
+        &self,
+        actor: Actor,
+        length: Option<u64>,
+        body: Upload,
+    ) -> Result<serde_json::Value, ApiError> {
+        let out = self.updater.receive_upload(&actor.id, length, body).await?;
+        let audit = ketang_sync::Audit {
+            actor: actor.id.clone(),
+            role: actor.role.as_str().to_owned(),
+            action: "system.update_upload".to_owned(),
+            target: out["sha256"].as_str().unwrap_or_default().to_owned(),
+            detail: serde_json::json!({"bytes": out["bytes"]}),
+            at: self.clock.now_fixed(),
+            clock_synced: self.clock.synced(),
+        };
+        if let Err(e) = self.store.audit(audit).await {
+            tracing::error!(error = %e, "Auditing an update upload failed.");
+        }
+        Ok(out)
     }
 
     async fn view(&self, _actor: Actor, view: View) -> Result<serde_json::Value, ApiError> {

@@ -207,6 +207,13 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         observed: None,
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
+    let updater = crate::update::Updater::new(
+        cfg.update.clone(),
+        &cfg.data_dir,
+        store.clone(),
+        opts.clock.clone(),
+    );
+    tokio::spawn(updater.clone().watch(stop.clone()));
 
     let (sync_task, sync_status) = match crate::uplink::settings(&cfg, &boot_id, &opts.config_hash)
     {
@@ -220,6 +227,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                 store: store.clone(),
                 timetable: timetable.clone(),
                 commands: cmd_tx.clone(),
+                updater: updater.clone(),
+                stop: stop.clone(),
             });
             let (worker, status) =
                 ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());
@@ -246,6 +255,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         events,
         sign,
         inference,
+        updater,
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)

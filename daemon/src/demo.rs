@@ -65,6 +65,7 @@ pub(crate) fn config(
             class_name,
         },
         inference,
+        update: crate::config::UpdateConfig::detect(&data_dir),
         data_dir,
         data_max_bytes: None,
         http: HttpConfig { listen },

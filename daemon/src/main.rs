@@ -22,6 +22,7 @@ mod linux;
 mod logging;
 mod provision;
 mod teacher;
+mod update;
 mod uplink;
 mod whiteboard;
 
@@ -84,6 +85,10 @@ enum Command {
         /// models/obtain.sh makes it, else /usr/share/ketang/models).
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
+        /// Receive update bundles (upload on /tech, `system.update`) into the spool as on a
+        /// Ketang image, although no installer takes them here (trying the update flow).
+        #[arg(long)]
+        accept_updates: bool,
     },
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.
@@ -221,6 +226,7 @@ fn main() -> ExitCode {
             clock,
             max_publish_per_s,
             models,
+            accept_updates,
         } => {
             logging::init();
             let broker = match broker.as_deref().map(config::parse_broker).transpose() {
@@ -250,6 +256,7 @@ fn main() -> ExitCode {
                 demo::models_dir(models),
             );
             cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
+            cfg.update.enabled |= accept_updates;
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {
                 Some("now") => Clock::system(tz),

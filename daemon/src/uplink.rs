@@ -48,10 +48,54 @@ pub(crate) struct SyncHooks {
     pub(crate) timetable: Arc<RwLock<Timetable>>,
     /// Remote commands go to the classroom actor, like a teacher's.
     pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
+    /// `system.update` hands a bundle to the installer.
+    pub(crate) updater: crate::update::Updater,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// The remote commands this version executes (`docs/mqtt.md`).
-pub(crate) const COMMANDS: [&str; 2] = ["whiteboard.power", "whiteboard.input"];
+pub(crate) const COMMANDS: [&str; 3] = ["whiteboard.power", "whiteboard.input", "system.update"];
+
+/// `system.update`'s arguments: where the signed bundle is and its SHA-256.
+fn update_args(cmd: &Command) -> Result<(String, String), Vec<String>> {
+    let args = cmd.args.as_object().cloned().unwrap_or_default();
+    let mut problems: Vec<String> = args
+        .keys()
+        .filter(|k| k.as_str() != "url" && k.as_str() != "sha256")
+        .map(|k| format!("system.update: unknown argument {k:?}"))
+        .collect();
+    let url = match args.get("url").and_then(serde_json::Value::as_str) {
+        Some(u) => match url::Url::parse(u) {
+            Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {
+                Some(u.to_owned())
+            }
+            _ => {
+                problems.push("system.update: \"url\" must be an http(s) URL".to_owned());
+                None
+            }
+        },
+        None => {
+            problems.push("system.update: missing argument \"url\" (a string)".to_owned());
+            None
+        }
+    };
+    let sha = match args.get("sha256").and_then(serde_json::Value::as_str) {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(h.to_ascii_lowercase())
+        }
+        _ => {
+            problems.push(
+                "system.update: \"sha256\" must be the bundle's SHA-256 as 64 hex digits"
+                    .to_owned(),
+            );
+            None
+        }
+    };
+    match (url, sha) {
+        (Some(u), Some(h)) if problems.is_empty() => Ok((u, h)),
+        _ => Err(problems),
+    }
+}
 
 /// The action a remote command asks for, or why it is refused.
 fn action_of(cmd: &Command) -> Result<ketang_web::Action, Vec<String>> {
@@ -101,6 +145,13 @@ impl CommandHandler for SyncHooks {
     }
 
     async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
+        if cmd.name == "system.update" {
+            let (url, sha256) = update_args(&cmd)?;
+            return self
+                .updater
+                .start_download(url, sha256, self.stop.clone())
+                .map_err(|e| vec![format!("system.update: {e}")]);
+        }
         let action = action_of(&cmd)?;
         let actor = ketang_web::Actor {
             id: "cloud".to_owned(),

@@ -88,6 +88,10 @@ fn collector(
 }
 
 fn demo(data: &std::path::Path, port: u16) -> Proc {
+    demo_args(data, port, &[])
+}
+
+fn demo_args(data: &std::path::Path, port: u16, extra: &[&str]) -> Proc {
     Proc(
         Command::new(BIN)
             .args([
@@ -103,6 +107,7 @@ fn demo(data: &std::path::Path, port: u16) -> Proc {
                 "--data-dir",
             ])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
             .spawn()
@@ -291,4 +296,175 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Serves `body` at `/bundle.raucb` (anything else: 404) over plain HTTP, forever.
+fn serve_bundle(body: Vec<u8>) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&b[..n]),
+                }
+            }
+            let ok = req.starts_with(b"GET /bundle.raucb ");
+            let (head, data): (String, &[u8]) = if ok {
+                (
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    ),
+                    &body,
+                )
+            } else {
+                (
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned(),
+                    b"",
+                )
+            };
+            let _ = c.write_all(head.as_bytes());
+            let _ = c.write_all(data);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it_over() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let _broker = mosquitto(&dir.path().join("broker"), port);
+    let (_sub, got) = collector(port);
+    let _demo = demo_args(&data, port, &["--accept-updates"]);
+    let bundle: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let sha: String = sha2::Sha256::digest(&bundle)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let http = serve_bundle(bundle.clone());
+    let url = format!("http://127.0.0.1:{http}/bundle.raucb");
+    let topic = "ketang/v1/demo-school/demo-board-1/down/command";
+    let send = |id: &str, body: &str| {
+        let msg = format!(
+            r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
+        );
+        let st = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-m",
+                &msg,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let find = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) = got.lock().unwrap().iter().find(|e| pred(e)) {
+                return e["body"].clone();
+            }
+            assert!(Instant::now() < deadline, "no {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let ack = |id: &str| {
+        find(id, &|e| {
+            e["stream"] == "ack" && e["body"]["downlink_id"] == id
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the board never published");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let spool = data.join("update");
+
+    // Bad arguments: refused in the ack, each problem named.
+    send(
+        "dl-up-0",
+        r#"{"name":"system.update","args":{"url":"ftp://x/b","sha256":"zz"}}"#,
+    );
+    let a = ack("dl-up-0");
+    assert_eq!(a["ok"], false, "{a}");
+    assert_eq!(a["problems"].as_array().unwrap().len(), 2, "{a}");
+
+    // A hash that does not match: accepted, downloaded, not handed over, reported.
+    let zeros = "0".repeat(64);
+    send(
+        "dl-up-1",
+        &format!(r#"{{"name":"system.update","args":{{"url":"{url}","sha256":"{zeros}"}}}}"#),
+    );
+    assert_eq!(ack("dl-up-1")["ok"], true);
+    let f = find("a failed update step", &|e| {
+        e["stream"] == "update" && e["body"]["state"] == "failed"
+    });
+    assert!(f["detail"].as_str().unwrap().contains("SHA-256"), "{f}");
+    assert!(!spool.join("request").exists() && !spool.join("bundle.raucb.part").exists());
+
+    // A server that answers 404: reported, nothing left behind.
+    send(
+        "dl-up-2",
+        &format!(
+            r#"{{"name":"system.update","args":{{"url":"http://127.0.0.1:{http}/nope","sha256":"{sha}"}}}}"#
+        ),
+    );
+    assert_eq!(ack("dl-up-2")["ok"], true);
+    let f = find("a refused download", &|e| {
+        e["stream"] == "update"
+            && e["body"]["state"] == "failed"
+            && e["body"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("refused"))
+    });
+    assert!(f["detail"].as_str().unwrap().contains("404"), "{f}");
+
+    // The right bundle: handed to the installer.
+    send(
+        "dl-up-3",
+        &format!(r#"{{"name":"system.update","args":{{"url":"{url}","sha256":"{sha}"}}}}"#),
+    );
+    assert_eq!(ack("dl-up-3")["ok"], true);
+    let r = find("a received update step", &|e| {
+        e["stream"] == "update" && e["body"]["state"] == "received"
+    });
+    assert_eq!(r["sha256"], sha.as_str());
+    assert_eq!(r["source"], "cloud");
+    assert_eq!(std::fs::read(spool.join("bundle.raucb")).unwrap(), bundle);
+    assert_eq!(
+        std::fs::read_to_string(spool.join("request")).unwrap(),
+        format!("sha256={sha}\nsource=cloud\n")
+    );
+    // A second command while the installer has not taken it: refused in the ack.
+    send(
+        "dl-up-4",
+        &format!(r#"{{"name":"system.update","args":{{"url":"{url}","sha256":"{sha}"}}}}"#),
+    );
+    let a = ack("dl-up-4");
+    assert_eq!(a["ok"], false, "{a}");
+    assert!(
+        a["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("installer has not finished"),
+        "{a}"
+    );
 }

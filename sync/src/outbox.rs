@@ -42,17 +42,20 @@ pub enum Stream {
     Dropped,
     /// Acknowledgements of downlink messages.
     Ack,
+    /// System update progress (a bundle received, installed, refused, rolled back).
+    Update,
 }
 
 impl Stream {
     /// Every stream, in lane order.
-    pub const ALL: [Stream; 11] = [
+    pub const ALL: [Stream; 12] = [
         Stream::Alarm,
         Stream::Attendance,
         Stream::HealthCheck,
         Stream::Followup,
         Stream::Ack,
         Stream::Lesson,
+        Stream::Update,
         Stream::LessonReport,
         Stream::Whiteboard,
         Stream::Behaviour,
@@ -74,6 +77,7 @@ impl Stream {
             Stream::Telemetry => "telemetry",
             Stream::Dropped => "dropped",
             Stream::Ack => "ack",
+            Stream::Update => "update",
         }
     }
 
@@ -86,7 +90,8 @@ impl Stream {
             | Stream::HealthCheck
             | Stream::Followup
             | Stream::Ack
-            | Stream::Lesson => 1,
+            | Stream::Lesson
+            | Stream::Update => 1,
             Stream::LessonReport
             | Stream::Behaviour
             | Stream::Whiteboard

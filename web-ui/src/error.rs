@@ -28,6 +28,12 @@ pub enum ApiError {
     /// The request conflicts with the current state (e.g. ending a lesson that has ended).
     #[error("{0}")]
     Conflict(String),
+    /// The upload is larger than the device takes (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The device has no room for it (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Too many failed attempts; try again after `retry_after_s` seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -67,6 +73,8 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            ApiError::InsufficientStorage(m) => (StatusCode::INSUFFICIENT_STORAGE, m.clone()),
             ApiError::TooManyRequests {
                 message,
                 retry_after_s,

@@ -21,5 +21,5 @@ mod status;
 pub use actions::{Action, Credential, View};
 pub use auth::{Actor, Role};
 pub use error::{ApiError, SimError};
-pub use routes::{DeviceApi, router, serve};
+pub use routes::{DeviceApi, Upload, router, serve};
 pub use status::*;

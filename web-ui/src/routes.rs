@@ -118,6 +118,16 @@ pub trait DeviceApi: Send + Sync + 'static {
     fn provision(&self, _password: String) -> impl Future<Output = Result<(), ApiError>> + Send {
         not_supported()
     }
+    /// Receives a system update bundle a technician uploads: `length` is the announced size,
+    /// `body` the bytes, streamed to the data partition and handed to the installer.
+    fn receive_update(
+        &self,
+        _actor: Actor,
+        _length: Option<u64>,
+        _body: Upload,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
+        not_supported()
+    }
     /// Answers `view` for `actor` (whose role was checked).
     fn view(
         &self,
@@ -127,6 +137,11 @@ pub trait DeviceApi: Send + Sync + 'static {
         not_supported()
     }
 }
+
+/// An uploaded body, streamed.
+pub type Upload = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>,
+>;
 
 /// Builds the router for `device`.
 pub fn router<D: DeviceApi>(device: Arc<D>) -> Router {
@@ -168,6 +183,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/tech/epaper.png", get(epaper_png::<D>))
         .route("/api/v1/tech/faces", get(view_faces::<D>))
         .route("/api/v1/device/qr.svg", get(device_qr::<D>))
+        .route("/api/v1/tech/update", post(upload_update::<D>))
         .route(
             "/api/v1/tech/provision",
             get(provisioned::<D>).post(provision::<D>),
@@ -654,6 +670,35 @@ async fn device_qr<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<Response, Ap
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
+/// A system update bundle (technician): the body is the bundle itself
+/// (`application/octet-stream`), streamed to the data partition; 202 once it is handed to
+/// the installer, which checks its signature and installs it (`docs/technician.md`).
+#[tracing::instrument(skip_all)]
+async fn upload_update<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    use futures_util::TryStreamExt as _;
+    let Some(f) = s.sessions.find(&headers)? else {
+        return Err(ApiError::Unauthorized("log in as technician".to_owned()));
+    };
+    if f.actor.role != auth::Role::Technician {
+        return Err(ApiError::Forbidden("technicians only".to_owned()));
+    }
+    auth::check_csrf(&headers, Some(&f))?;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let out = s
+        .device
+        .receive_update(f.actor, length, Box::pin(stream))
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
 /// Face enrolment state (technician).
 async fn view_faces<D: DeviceApi>(
     State(s): State<AppState<D>>,
@@ -822,6 +867,13 @@ mod tests {
             counters: Counters {
                 card_taps: 4,
                 ..Counters::default()
+            },
+            system: SystemInfo {
+                slot: None,
+                image: None,
+                updates: false,
+                update: None,
+                data_free_mb: None,
             },
         }
     }

@@ -41,6 +41,40 @@ pub struct StatusReport {
     pub notices: Vec<NoticeInfo>,
     /// Event counters since start.
     pub counters: Counters,
+    /// The installed system: booted slot, image, updates.
+    pub system: SystemInfo,
+}
+
+/// The installed system (an appliance image with A/B slots), for technicians.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemInfo {
+    /// The booted root slot ("A" or "B"); `None` outside a Ketang image.
+    pub slot: Option<String>,
+    /// The image build: variant, build time and commit; `None` outside a Ketang image.
+    pub image: Option<String>,
+    /// Whether this board takes update bundles (upload on `/tech`, `system.update`).
+    pub updates: bool,
+    /// The latest update step, if there was one.
+    pub update: Option<UpdateStep>,
+    /// Free space on the data partition, in MiB.
+    pub data_free_mb: Option<u64>,
+}
+
+/// One step of a system update (also the `update` uplink stream, `docs/mqtt.md`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UpdateStep {
+    /// receiving, received, failed, installing, installed, refused, marked_good, rolled_back.
+    pub state: String,
+    /// "upload", "cloud" or "usb".
+    pub source: Option<String>,
+    /// SHA-256 of the bundle, when known.
+    pub sha256: Option<String>,
+    /// The slot it concerns, when known.
+    pub slot: Option<String>,
+    /// Why, for failures; what happened otherwise.
+    pub detail: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// Device identity.

@@ -11,6 +11,7 @@ mod inference;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod update;
 mod validate;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ pub(crate) use hardware::{
     DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
 };
 pub(crate) use inference::InferenceConfig;
+pub(crate) use update::UpdateConfig;
 pub(crate) use validate::parse_broker;
 
 /// A validated configuration.
@@ -38,6 +40,7 @@ pub(crate) struct Config {
     pub(crate) hardware: HardwareConfig,
     pub(crate) school: SchoolConfig,
     pub(crate) inference: InferenceConfig,
+    pub(crate) update: UpdateConfig,
 }
 
 /// Who this board is. Each id is 1–64 characters of `A-Z a-z 0-9 - _ .` (they appear in MQTT

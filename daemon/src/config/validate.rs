@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "device",
     "data_dir",
     "data_max_mb",
@@ -21,6 +21,7 @@ const SECTIONS: [&str; 8] = [
     "hardware",
     "school",
     "inference",
+    "update",
 ];
 
 /// Whether `s` is a valid id: 1-64 of `A-Z a-z 0-9 - _ .`.
@@ -143,6 +144,13 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         (Some(d), Some(r)) => Some(inference::validate(r, base, d, &mut errs)),
         _ => None,
     };
+    let update = match (
+        &data_dir,
+        typed::<update::RawUpdate>("update", section("update"), &mut errs),
+    ) {
+        (Some(d), Some(r)) => Some(update::validate(r, d, &mut errs)),
+        _ => None,
+    };
     // The camera is a device like the others (status page, health).
     let hardware = hardware.map(|mut h| {
         if let Some(i) = &inference {
@@ -152,7 +160,9 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         h
     });
 
-    match (device, data_dir, http, sync, hardware, school, inference) {
+    match (
+        device, data_dir, http, sync, hardware, school, inference, update,
+    ) {
         (
             Some(device),
             Some(data_dir),
@@ -161,6 +171,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             Some(hardware),
             Some(school),
             Some(inference),
+            Some(update),
         ) if errs.is_empty() => Ok(Config {
             device,
             data_dir,
@@ -170,6 +181,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             hardware,
             school,
             inference,
+            update,
         }),
         _ => Err(errs),
     }

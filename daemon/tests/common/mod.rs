@@ -324,6 +324,20 @@ impl Teacher {
         (code, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POSTs raw bytes with this session's cookie and CSRF token: the status and JSON body.
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let mut res = agent()
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .send(body)
+            .unwrap();
+        let code = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap();
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// A GET with this session's cookie.
     pub fn get(&self, path: &str) -> (u16, Value) {
         let mut res = agent()

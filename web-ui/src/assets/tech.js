@@ -14,7 +14,10 @@ const L = {
     record_consent: "记录同意", photo: "照片（单人正脸）", enrol: "登记", withdraw: "撤回同意", templates: "个模板",
     source_roster: "名单下发", source_technician: "技术员录入", done: "完成", deleted: "已删除模板",
     selftest: "自检", passed: "通过", failed: "失败", epaper: "门口电子墨水屏（当前画面）", no_epaper: "未配置电子墨水屏",
-    connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无" },
+    connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无",
+    system: "系统与更新", update_hint: "上传签名的更新包（.raucb）：安装到另一个系统分区后重启试运行；健康检查通过才保留，否则自动回到当前系统。",
+    bundle: "更新包", install: "上传并安装", slot: "当前系统分区", image: "系统镜像", data_free: "数据分区剩余", last_update: "最近更新",
+    no_updates: "此系统不接受更新包（不是课堂系统镜像）", uploading: "上传中", received: "已交给安装程序，稍后自动重启" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
     provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
     new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
@@ -26,7 +29,10 @@ const L = {
     record_consent: "Record consent", photo: "Photo (one face)", enrol: "Enrol", withdraw: "Withdraw consent", templates: "templates",
     source_roster: "from the roster", source_technician: "entered by a technician", done: "done", deleted: "templates deleted",
     selftest: "Self-test", passed: "passed", failed: "failed", epaper: "Door e-paper sign (current face)", no_epaper: "No e-paper sign configured",
-    connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none" },
+    connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none",
+    system: "System and updates", update_hint: "Upload a signed update bundle (.raucb): it is installed into the other slot and the board reboots to try it; it stays only if its health check passes, otherwise the board returns to the current system.",
+    bundle: "Bundle", install: "Upload and install", slot: "Booted slot", image: "Image", data_free: "Data partition free", last_update: "Last update step",
+    no_updates: "This system takes no update bundles (not a Ketang image)", uploading: "Uploading", received: "Handed to the installer; the board reboots shortly" },
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") || localStorage.getItem("ketang.lang") || "zh";
@@ -90,6 +96,13 @@ async function dash() {
   img.onload = () => { img.classList.remove("hidden"); $("epaper-note").textContent = ""; };
   img.src = "/api/v1/tech/epaper.png?t=" + Date.now();
   $("logs").textContent = v.logs.join("\n");
+  const y = s.system, u = y.update;
+  $("system").innerHTML = rows([[t("slot"), y.slot || t("none")], [t("image"), y.image || t("none")],
+    [t("data_free"), y.data_free_mb == null ? "?" : `${y.data_free_mb} MiB`],
+    [t("last_update"), u ? `${u.state}${u.source ? " · " + u.source : ""}${u.detail ? " · " + u.detail : ""} · ${u.at}` : t("none"),
+      u && ["failed", "refused", "rolled_back"].includes(u.state) ? "bad" : ""]]);
+  $("update-form").classList.toggle("hidden", !y.updates);
+  if (!y.updates) $("update-result").textContent = t("no_updates");
   await faces();
 }
 
@@ -161,5 +174,26 @@ document.addEventListener("click", e => {
   const b = e.target.closest("button[data-withdraw]");
   if (b) faceAction({ action: "face_consent", student_id: b.dataset.withdraw, granted: false });
 });
+// The bundle is the request body, streamed (hundreds of MiB): XHR for upload progress.
+$("update-form").onsubmit = e => {
+  e.preventDefault();
+  const file = $("update-file").files[0];
+  if (!file) return;
+  const bar = $("update-progress"), out = $("update-result");
+  bar.classList.remove("hidden"); bar.value = 0; out.className = ""; out.textContent = t("uploading") + " …";
+  const x = new XMLHttpRequest();
+  x.open("POST", "/api/v1/tech/update");
+  x.setRequestHeader("content-type", "application/octet-stream");
+  x.setRequestHeader("x-csrf-token", csrf);
+  x.upload.onprogress = p => { if (p.lengthComputable) bar.value = Math.round(100 * p.loaded / p.total); };
+  x.onload = () => {
+    let b = null; try { b = JSON.parse(x.responseText); } catch (_) { }
+    if (x.status === 202) { out.className = "ok"; out.textContent = `${t("received")} · SHA-256 ${b.sha256.slice(0, 16)}…`; }
+    else { out.className = "bad"; out.textContent = (b && b.error) || x.statusText; }
+    dash();
+  };
+  x.onerror = () => { out.className = "bad"; out.textContent = "network error"; };
+  x.send(file);
+};
 $("lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", lang); labels(); };
 start();

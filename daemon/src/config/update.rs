@@ -1,0 +1,65 @@
+//! `[update]`: signed system updates (docs/technician.md, "Update").
+//!
+//! ```toml
+//! [update]
+//! enabled = true        # default: true on a Ketang image (/etc/rauc/system.conf exists)
+//! max_bundle_mb = 2048  # a larger upload or download is refused
+//! ```
+//!
+//! The daemon only receives a bundle (an upload on the technician page or a `system.update`
+//! command) into `<data_dir>/update/`; the installer (`ketang-update`, root, RAUC) checks its
+//! signature and installs it into the other slot.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpdate {
+    enabled: Option<bool>,
+    max_bundle_mb: Option<i64>,
+}
+
+/// Checked `[update]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UpdateConfig {
+    /// Whether bundles are received at all (an installer is there to take them).
+    pub(crate) enabled: bool,
+    pub(crate) max_bundle_bytes: u64,
+    /// Where bundles are handed to the installer.
+    pub(crate) spool: PathBuf,
+}
+
+/// The file whose presence says this system has the RAUC installer.
+const RAUC_SYSTEM_CONF: &str = "/etc/rauc/system.conf";
+
+impl UpdateConfig {
+    /// The defaults: enabled where the installer is.
+    pub(crate) fn detect(data_dir: &Path) -> Self {
+        validate(RawUpdate::default(), data_dir, &mut Vec::new())
+    }
+}
+
+pub(super) fn validate(r: RawUpdate, data_dir: &Path, errs: &mut Vec<ConfigError>) -> UpdateConfig {
+    let mut max_bundle_bytes = 2048 * 1024 * 1024;
+    match r.max_bundle_mb {
+        None => {}
+        Some(mb) if (16..=65_536).contains(&mb) => {
+            max_bundle_bytes = mb.unsigned_abs() * 1024 * 1024
+        }
+        Some(mb) => errs.push(ConfigError::new(
+            "update.max_bundle_mb",
+            format!("{mb} is out of range (16-65536)"),
+        )),
+    }
+    UpdateConfig {
+        enabled: r
+            .enabled
+            .unwrap_or_else(|| Path::new(RAUC_SYSTEM_CONF).exists()),
+        max_bundle_bytes,
+        spool: data_dir.join("update"),
+    }
+}
