@@ -42,6 +42,10 @@ pub(crate) struct Daemon {
     pub(crate) inference: Option<crate::inference::Inference>,
     /// System updates (bundles handed to the installer).
     pub(crate) updater: crate::update::Updater,
+    /// The config file (`ketangd run`), which provisioning on the technician page replaces.
+    pub(crate) config_path: Option<std::path::PathBuf>,
+    /// Ends the daemon cleanly so that systemd starts it again with a new config.
+    pub(crate) restart: Arc<tokio::sync::Notify>,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
@@ -376,6 +380,66 @@ impl DeviceApi for Daemon {
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
         crate::teacher::send(&self.commands, actor, action).await
+    }
+
+    async fn apply_provisioning(
+        &self,
+        actor: Actor,
+        text: String,
+    ) -> Result<serde_json::Value, ApiError> {
+        let Some(config) = self.config_path.clone() else {
+            return Err(ApiError::Unavailable(
+                "the demo has no config file: provisioning applies to a board (`ketangd run`)"
+                    .to_owned(),
+            ));
+        };
+        let etc = config.parent().map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        );
+        if config.file_name().and_then(|n| n.to_str()) != Some("ketang.toml") {
+            return Err(ApiError::Unavailable(format!(
+                "provisioning writes ketang.toml beside it; this daemon runs with {}",
+                config.display()
+            )));
+        }
+        let applied = crate::provision::apply_text(
+            &text,
+            "the provisioning entered on the technician page",
+            &etc,
+            &self.cfg.data_dir,
+            true,
+            Some(&self.store),
+        )
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+        let audit = ketang_sync::Audit {
+            actor: actor.id.clone(),
+            role: actor.role.as_str().to_owned(),
+            action: "device.provision".to_owned(),
+            target: applied.device_id.clone(),
+            detail: serde_json::json!({"school_id": applied.school_id, "classroom_id": applied.classroom_id}),
+            at: self.clock.now_fixed(),
+            clock_synced: self.clock.synced(),
+        };
+        if let Err(e) = self.store.audit(audit).await {
+            tracing::error!(error = %e, "Auditing a provisioning failed.");
+        }
+        tracing::warn!(device_id = %applied.device_id, "Provisioned from the technician page; restarting.");
+        let restart = self.restart.clone();
+        tokio::spawn(async move {
+            // Let the answer reach the technician first.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            restart.notify_one();
+        });
+        Ok(serde_json::json!({
+            "applied": true,
+            "school_id": applied.school_id,
+            "classroom_id": applied.classroom_id,
+            "device_id": applied.device_id,
+            "config": applied.config.display().to_string(),
+            "restarting": true,
+        }))
     }
 
     async fn receive_update(

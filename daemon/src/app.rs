@@ -33,6 +33,8 @@ pub(crate) struct RunOptions {
     pub(crate) announce: bool,
     /// Hash of the config, reported in the MQTT birth message.
     pub(crate) config_hash: String,
+    /// The config file (`ketangd run`); `None` in the demo.
+    pub(crate) config_path: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
@@ -236,6 +238,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         }
     };
 
+    let restart = Arc::new(tokio::sync::Notify::new());
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
         mode: opts.mode,
@@ -256,6 +259,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         sign,
         inference,
         updater,
+        config_path: opts.config_path.clone(),
+        restart: restart.clone(),
     });
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
@@ -291,6 +296,10 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         _ = term.recv() => { tracing::info!("SIGTERM received; shutting down."); None }
         _ = int.recv() => { tracing::info!("SIGINT received; shutting down."); None }
         r = &mut server => Some(r),
+        () = restart.notified() => {
+            tracing::warn!("Restarting to run with the new provisioning (systemd starts the daemon again).");
+            None
+        }
     };
     notify(&[sd_notify::NotifyState::Stopping]);
     stop.cancel();

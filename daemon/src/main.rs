@@ -216,6 +216,7 @@ fn main() -> ExitCode {
                 seed: None,
                 announce: false,
                 config_hash: config_hash(&std::fs::read(&config).unwrap_or_default()),
+                config_path: Some(config.clone()),
             };
             block_on(app::run(cfg, opts))
         }
@@ -280,6 +281,7 @@ fn main() -> ExitCode {
                 seed: Some(seed),
                 announce: true,
                 config_hash: config_hash(b"demo"),
+                config_path: None,
             };
             block_on(app::run(cfg, opts))
         }

@@ -111,8 +111,41 @@ pub(crate) async fn apply(
 ) -> anyhow::Result<Applied> {
     let text = std::fs::read_to_string(src)
         .with_context(|| format!("reading the provisioning file {}", src.display()))?;
-    let f: File = toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid provisioning file", src.display()))?;
+    let applied = apply_text(
+        &text,
+        &src.display().to_string(),
+        etc,
+        data_dir,
+        force,
+        None,
+    )
+    .await?;
+    std::fs::remove_file(src).with_context(|| {
+        format!(
+            "removing the provisioning file {} after applying it (remove it by hand: it holds secrets)",
+            src.display()
+        )
+    })?;
+    Ok(applied)
+}
+
+/// Applies a provisioning file's `text` (from `origin`, for messages and the config's
+/// header). With `live`, the technician password goes into that open store (the running
+/// daemon's: the technician page) instead of opening the store.
+///
+/// # Errors
+/// As [`apply`].
+pub(crate) async fn apply_text(
+    text: &str,
+    origin: &str,
+    etc: &Path,
+    data_dir: &Path,
+    force: bool,
+    live: Option<&ketang_sync::StoreHandle>,
+) -> anyhow::Result<Applied> {
+    let src = Path::new(origin);
+    let f: File = toml::from_str(text)
+        .with_context(|| format!("{origin} is not a valid provisioning file"))?;
     let mut problems = Vec::new();
     if !(f.technician_password_hash.starts_with("$argon2id$")
         || f.technician_password_hash.starts_with("$argon2i$"))
@@ -143,29 +176,22 @@ pub(crate) async fn apply(
     };
     if !problems.is_empty() {
         anyhow::bail!(
-            "{} has problems; nothing was applied:\n  {}",
-            src.display(),
+            "{origin} has problems; nothing was applied:\n  {}",
             problems.join("\n  ")
         );
     }
     // Design: nothing live is touched until everything checked out. Files are staged in
     // `etc/.provision`, the config is validated against the staged files, the password is
     // stored, and only then are the files moved into place and the config written.
-    if !force && provisioned(data_dir, &f.school_id, &device_id).await? {
+    if !force && live.is_none() && provisioned(data_dir, &f.school_id, &device_id).await? {
         anyhow::bail!(
             "this board is already provisioned (a technician password exists); nothing was applied; use --force to re-provision"
         );
     }
     let staging = etc.join(".provision");
-    let result = stage_and_apply(&f, src, &device_id, etc, &staging, data_dir).await;
+    let result = stage_and_apply(&f, src, &device_id, etc, &staging, data_dir, live).await;
     let _ = std::fs::remove_dir_all(&staging);
-    let config_path = result.with_context(|| format!("{}: not applied", src.display()))?;
-    std::fs::remove_file(src).with_context(|| {
-        format!(
-            "removing the provisioning file {} after applying it (remove it by hand: it holds secrets)",
-            src.display()
-        )
-    })?;
+    let config_path = result.with_context(|| format!("{origin}: not applied"))?;
     Ok(Applied {
         config: config_path,
         device_id,
@@ -245,6 +271,7 @@ async fn stage_and_apply(
     etc: &Path,
     staging: &Path,
     data_dir: &Path,
+    live: Option<&ketang_sync::StoreHandle>,
 ) -> anyhow::Result<PathBuf> {
     let mut files: Vec<(&'static str, String, bool)> = files_of(f)
         .into_iter()
@@ -273,7 +300,13 @@ async fn stage_and_apply(
     if let Err(e) = crate::config::Config::parse(&staged, &config_path) {
         anyhow::bail!("the config it makes is not valid:\n{e}");
     }
-    store_password(f, device_id, data_dir).await?;
+    match live {
+        Some(store) => store
+            .meta_set(TECH_KEY.into(), f.technician_password_hash.clone())
+            .await
+            .context("storing the technician password")?,
+        None => store_password(f, device_id, data_dir).await?,
+    }
     std::fs::create_dir_all(etc.join("tls"))
         .with_context(|| format!("creating {}", etc.display()))?;
     for (rel, _, _) in &files {
@@ -334,9 +367,13 @@ pub(crate) struct Reset {
     pub(crate) kept_identity: bool,
 }
 
-/// Whether a daemon (`ketangd run` or `ketangd demo`, not this process) is running: a
-/// reset must not pull the store from under it.
-fn daemon_running() -> bool {
+/// Whether another process (a running `ketangd`) has the store in `data_dir` open: a
+/// reset must not pull the store from under it. Looks at every process's open files, so a
+/// daemon serving another data directory does not count.
+fn daemon_running(data_dir: &Path) -> bool {
+    let Ok(db) = data_dir.join(ketang_sync::DB_FILE).canonicalize() else {
+        return false;
+    };
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc").is_ok_and(|rd| {
         rd.filter_map(Result::ok).any(|e| {
@@ -344,14 +381,10 @@ fn daemon_running() -> bool {
             if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
                 return false;
             }
-            let is_ketangd =
-                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "ketangd");
-            let serving = std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
-                c.split(|b| *b == 0)
-                    .nth(1)
-                    .is_some_and(|a| a == b"run" || a == b"demo")
-            });
-            is_ketangd && serving
+            std::fs::read_dir(e.path().join("fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok)
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == db))
+            })
         })
     })
 }
@@ -365,7 +398,7 @@ fn daemon_running() -> bool {
 /// # Errors
 /// `ketangd` is running, or a file could not be removed (named).
 pub(crate) async fn factory_reset(etc: &Path, data_dir: &Path, all: bool) -> anyhow::Result<Reset> {
-    if daemon_running() {
+    if daemon_running(data_dir) {
         anyhow::bail!("ketangd is running: stop it first (systemctl stop ketangd), then reset");
     }
     // The technician password survives a reset that keeps the identity.

@@ -214,3 +214,114 @@ technician_password_hash = "plaintext-password"
         "staging is cleaned up"
     );
 }
+
+/// Starts `ketangd run --config CONFIG` serving on `port`, as a [`common::Demo`] handle.
+fn run_board(config: &std::path::Path, port: u16, log: &std::path::Path) -> common::Demo {
+    let started = std::time::Instant::now();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = started + std::time::Duration::from_secs(10);
+    while !matches!(get(&format!("{base}/healthz")), Ok((200, _))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no /healthz: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    common::Demo {
+        child,
+        base,
+        data_dir: config.parent().unwrap().to_owned(),
+        log: log.to_owned(),
+        started,
+        ready_after: started.elapsed(),
+    }
+}
+
+#[test]
+fn a_technician_enters_the_provisioning_file_on_the_tech_page_and_the_board_restarts_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let config = etc.join("ketang.toml");
+    // What ketang-firstboot writes on a board without a provisioning file.
+    let unprovisioned = format!(
+        "data_dir = {:?}\n\n[device]\nschool_id = \"unprovisioned\"\nclassroom_id = \"unprovisioned\"\ndevice_id = \"kt-0123456789ab\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+        dir.path().join("data").display().to_string()
+    );
+    std::fs::write(&config, &unprovisioned).unwrap();
+    let mut board = run_board(&config, port, &dir.path().join("run1.log"));
+    let tech = board.technician();
+
+    // A bad file: every problem listed, nothing written, the board keeps running.
+    let (code, body) = tech.post_bytes(
+        "/api/v1/tech/provisioning",
+        "application/toml",
+        b"school_id = \"hf 0042\"\nclassroom_id = \"g7-c3\"\ntechnician_password_hash = \"plain\"\n",
+    );
+    assert_eq!(code, 400, "{body}");
+    let err = body["error"].as_str().unwrap();
+    assert!(err.contains("technician_password_hash"), "{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), unprovisioned);
+    assert_eq!(
+        get(&format!("{}/healthz", board.base)).unwrap().0,
+        200,
+        "still running"
+    );
+
+    // A good one: applied, audited, and the daemon ends cleanly for systemd to restart it.
+    let good = format!(
+        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-tech-0009\"\nclass_name = \"七年级(3)班\"\nhttp_listen = \"127.0.0.1:{port}\"\ntechnician_password_hash = \"{}\"\n",
+        hash("新的-技术员-密码-2026")
+    );
+    let (code, body) = tech.post_bytes(
+        "/api/v1/tech/provisioning",
+        "application/toml",
+        good.as_bytes(),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["device_id"], "kt-tech-0009");
+    assert_eq!(body["restarting"], true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = board.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not restart"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean exit: {status:?}");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains("device_id = \"kt-tech-0009\""),
+        "{written}"
+    );
+
+    // Started again (as systemd does): the new identity and the new technician password.
+    let board = run_board(&config, port, &dir.path().join("run2.log"));
+    let s = board.status();
+    assert_eq!(s["device"]["device_id"], "kt-tech-0009");
+    assert_eq!(s["device"]["school_id"], "hf-0042");
+    let (code, _) = common::post(
+        &format!("{}/api/v1/session", board.base),
+        r#"{"password":"新的-技术员-密码-2026"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "the provisioned technician password works");
+    let (code, _) = common::post(
+        &format!("{}/api/v1/session", board.base),
+        r#"{"password":"班牌-技术员-2026"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 401, "the old one no longer does");
+}

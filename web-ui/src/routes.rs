@@ -118,6 +118,14 @@ pub trait DeviceApi: Send + Sync + 'static {
     fn provision(&self, _password: String) -> impl Future<Output = Result<(), ApiError>> + Send {
         not_supported()
     }
+    /// Applies a provisioning file's text entered by a technician (then restarts).
+    fn apply_provisioning(
+        &self,
+        _actor: Actor,
+        _text: String,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
+        not_supported()
+    }
     /// Receives a system update bundle a technician uploads: `length` is the announced size,
     /// `body` the bytes, streamed to the data partition and handed to the installer.
     fn receive_update(
@@ -184,6 +192,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/tech/faces", get(view_faces::<D>))
         .route("/api/v1/device/qr.svg", get(device_qr::<D>))
         .route("/api/v1/tech/update", post(upload_update::<D>))
+        .route("/api/v1/tech/provisioning", post(provisioning::<D>))
         .route(
             "/api/v1/tech/provision",
             get(provisioned::<D>).post(provision::<D>),
@@ -668,6 +677,27 @@ async fn device_qr<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<Response, Ap
         .quiet_zone(true)
         .build();
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// A provisioning file entered on the technician page (technician): the body is its TOML
+/// text; applied like `ketangd provision` (every problem listed, nothing written unless all
+/// is valid), then the daemon restarts with it.
+#[tracing::instrument(skip_all)]
+async fn provisioning<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(f) = s.sessions.find(&headers)? else {
+        return Err(ApiError::Unauthorized("log in as technician".to_owned()));
+    };
+    if f.actor.role != auth::Role::Technician {
+        return Err(ApiError::Forbidden("technicians only".to_owned()));
+    }
+    auth::check_csrf(&headers, Some(&f))?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the provisioning file is not UTF-8 text".to_owned()))?;
+    Ok(Json(s.device.apply_provisioning(f.actor, text).await?).into_response())
 }
 
 /// A system update bundle (technician): the body is the bundle itself

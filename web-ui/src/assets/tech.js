@@ -17,7 +17,9 @@ const L = {
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无",
     system: "系统与更新", update_hint: "上传签名的更新包（.raucb）：安装到另一个系统分区后重启试运行；健康检查通过才保留，否则自动回到当前系统。",
     bundle: "更新包", install: "上传并安装", slot: "当前系统分区", image: "系统镜像", data_free: "数据分区剩余", last_update: "最近更新",
-    no_updates: "此系统不接受更新包（不是课堂系统镜像）", uploading: "上传中", received: "已交给安装程序，稍后自动重启" },
+    no_updates: "此系统不接受更新包（不是课堂系统镜像）", uploading: "上传中", received: "已交给安装程序，稍后自动重启",
+    provisioning: "设备初始化文件", provisioning_hint: "粘贴或选择 ketang-provision.toml（学校、教室、设备编号、平台地址、证书、技术员密码哈希）。全部检查通过才写入，然后服务自动重启。",
+    provisioning_file: "初始化文件", apply: "应用", provisioned_ok: "已应用，服务正在重启……" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
     provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
     new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
@@ -32,7 +34,9 @@ const L = {
     connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none",
     system: "System and updates", update_hint: "Upload a signed update bundle (.raucb): it is installed into the other slot and the board reboots to try it; it stays only if its health check passes, otherwise the board returns to the current system.",
     bundle: "Bundle", install: "Upload and install", slot: "Booted slot", image: "Image", data_free: "Data partition free", last_update: "Last update step",
-    no_updates: "This system takes no update bundles (not a Ketang image)", uploading: "Uploading", received: "Handed to the installer; the board reboots shortly" },
+    no_updates: "This system takes no update bundles (not a Ketang image)", uploading: "Uploading", received: "Handed to the installer; the board reboots shortly",
+    provisioning: "Provisioning file", provisioning_hint: "Paste or choose ketang-provision.toml (school, classroom, device id, broker, certificates, technician password hash). Nothing is written unless all of it is valid; then the daemon restarts with it.",
+    provisioning_file: "Provisioning file", apply: "Apply", provisioned_ok: "Applied; the daemon is restarting…" },
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") || localStorage.getItem("ketang.lang") || "zh";
@@ -174,6 +178,23 @@ document.addEventListener("click", e => {
   const b = e.target.closest("button[data-withdraw]");
   if (b) faceAction({ action: "face_consent", student_id: b.dataset.withdraw, granted: false });
 });
+$("provisioning-file").onchange = e => {
+  const f = e.target.files[0];
+  if (f) f.text().then(x => { $("provisioning-text").value = x; });
+};
+$("provisioning-form").onsubmit = async e => {
+  e.preventDefault();
+  const out = $("provisioning-result");
+  try {
+    const res = await fetch("/api/v1/tech/provisioning", { method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/toml", "x-csrf-token": csrf }, body: $("provisioning-text").value });
+    const b = await res.json();
+    if (!res.ok) throw new Error(b.error || res.statusText);
+    $("provisioning-text").value = "";
+    out.className = "ok"; out.textContent = `${t("provisioned_ok")} ${b.school_id} / ${b.classroom_id} / ${b.device_id}`;
+    setTimeout(() => location.reload(), 6000);
+  } catch (err) { out.className = "bad"; out.textContent = err.message; }
+};
 // The bundle is the request body, streamed (hundreds of MiB): XHR for upload progress.
 $("update-form").onsubmit = e => {
   e.preventDefault();
