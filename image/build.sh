@@ -106,6 +106,7 @@ strip "$R/usr/bin/ketangd" 2>/dev/null || true
 mkdir -p "$R/usr/share/ketang/models" "$R/usr/share/doc/ketang"
 cp "$ROOT"/target/models/*.onnx "$R/usr/share/ketang/models/"
 cp "$ROOT"/docs/*.md "$R/usr/share/doc/ketang/"
+python3 "$ROOT/image/licences.py" "$R/usr/share/doc/ketang/THIRD-PARTY.md"
 cp "$ROOT/image/ketangd.service" "$R/etc/systemd/system/ketangd.service"
 install -m 0644 "$ROOT/image/rootfs/ketang-firstboot.service" "$R/etc/systemd/system/"
 install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot" 2>/dev/null || {

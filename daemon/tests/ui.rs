@@ -439,6 +439,54 @@ async fn technician_provisioning_login_and_overview() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn technician_uploads_an_update_bundle_from_the_page() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = Demo::start_args(&data, Some(MONDAY_0755), &["--accept-updates".as_ref()]);
+    let _ = demo.technician(); // sets the password
+    let c = open(&driver, &demo, "/tech", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the login form",
+        "return !document.getElementById('login').classList.contains('hidden');",
+    )
+    .await;
+    let fill = |id: &'static str, v: String| {
+        let c = &c;
+        async move {
+            let e = c
+                .find(Locator::Css(&format!("[data-testid='{id}']")))
+                .await
+                .unwrap();
+            e.send_keys(&v).await.unwrap();
+        }
+    };
+    fill("tech-password", "班牌-技术员-2026".to_owned()).await;
+    click(&c, "tech-login-submit").await;
+    wait_js(&c, "the system section", "return document.querySelector(\"[data-testid='system-table']\").textContent.includes('MiB');").await;
+    // A 3 MiB "bundle" through the file input: the daemon streams it into the spool.
+    let bundle: Vec<u8> = (0..3_145_728u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let path = dir.path().join("ketang-headless-amd64-test.raucb");
+    std::fs::write(&path, &bundle).unwrap();
+    fill("update-file", path.display().to_string()).await;
+    click(&c, "update-submit").await;
+    wait_js(&c, "the hand-over", "return document.querySelector(\"[data-testid='update-result']\").textContent.includes('已交给安装程序');").await;
+    assert_eq!(
+        std::fs::read(data.join("update/bundle.raucb")).unwrap(),
+        bundle
+    );
+    wait_js(&c, "the step in the table", "return document.querySelector(\"[data-testid='system-table']\").textContent.includes('received · upload');").await;
+    // The demo has no config file: entering a provisioning file says so.
+    fill("provisioning-text", "school_id = \"hf-0042\"".to_owned()).await;
+    click(&c, "provisioning-submit").await;
+    wait_js(&c, "the demo's refusal", "return document.querySelector(\"[data-testid='provisioning-result']\").textContent.includes('no config file');").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn technician_face_enrolment_is_gated_by_consent_and_withdrawal_deletes() {
     let driver = chromedriver();
     let dir = tempfile::tempdir().unwrap();
