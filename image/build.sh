@@ -134,7 +134,7 @@ mkdir -p "$R/boot/efi" "$R/var/lib/ketang"
 chroot "$R" /bin/sh -e -c '
   for g in gpio spi i2c; do getent group $g >/dev/null || groupadd --system $g; done
   getent passwd ketang >/dev/null || useradd --system --home-dir /var/lib/ketang --no-create-home \
-    --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input ketang
+    --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input,video ketang
   passwd -l root >/dev/null
   systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service ketang-update.path \
     systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1

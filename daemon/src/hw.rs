@@ -92,6 +92,7 @@ impl Hardware {
                     | DeviceDriver::Mfrc522 { .. }
                     | DeviceDriver::Waveshare { .. }
                     | DeviceDriver::Frames { .. }
+                    | DeviceDriver::V4l2 { .. }
                     | DeviceDriver::Wav { .. }
                     | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",

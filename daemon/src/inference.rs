@@ -42,7 +42,7 @@ use crate::hw::{Hardware, HwEvent};
 pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
 /// Name stored with each template.
 pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
-const CAMERA: &str = "camera";
+pub(crate) const CAMERA: &str = "camera";
 const MICROPHONE: &str = "microphone";
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
@@ -132,6 +132,27 @@ impl Inference {
                 .spawn(move || watch_recordings(&dir, &me2, &hw2, &stop2));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "The recordings watcher could not start.");
+            }
+        }
+        if let DeviceDriver::V4l2 {
+            device,
+            width,
+            height,
+        } = &camera.driver
+        {
+            let (device, w, h, every, me2) = (
+                device.clone(),
+                *width,
+                *height,
+                cfg.sample_every,
+                me.clone(),
+            );
+            let (hw2, stop2) = (hw.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("ketang-camera".into())
+                .spawn(move || crate::linux::camera::run(&device, w, h, every, &me2, &hw2, &stop2));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "The camera thread could not start.");
             }
         }
         if let DeviceDriver::Frames { dir } = &camera.driver {

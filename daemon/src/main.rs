@@ -458,6 +458,11 @@ fn check_config(file: &Path) -> ExitCode {
                 ..
             } => format!("serial {} {dialect:?} {baud} baud", port.display()),
             DeviceDriver::Frames { dir } => format!("frames from {}", dir.display()),
+            DeviceDriver::V4l2 {
+                device,
+                width,
+                height,
+            } => format!("v4l2 {} at about {width}×{height}", device.display()),
             DeviceDriver::Wav { dir } => format!("recordings from {}", dir.display()),
             DeviceDriver::Waveshare { spi, model, .. } => {
                 format!("waveshare {model:?} on {}", spi.display())

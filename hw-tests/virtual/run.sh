@@ -4,6 +4,7 @@
 #   * gpio-sim (not built in any Debian kernel: compiled here out of tree from Debian's
 #     linux-source, as ../shared/FACTS.md describes) for the button, siren and PIR lines;
 #   * uinput (and the evdev module) for a virtual USB keyboard-wedge card reader;
+#   * vivid (the kernel's virtual V4L2 camera) for the classroom camera, with the models;
 # and runs `ketang-virtual` (hw-tests/src/bin/ketang-virtual.rs), which starts the real
 # `ketangd run` against them and checks what the status page and the lines show.
 #
@@ -85,6 +86,16 @@ done
 M=kimg/lib/modules/$KVER/kernel
 cp "$M/fs/configfs/configfs.ko" "$M/drivers/input/evdev.ko" "$M/drivers/input/misc/uinput.ko" \
   "mod-$KVER/gpio_sim_oot.ko" initrd/mods/
+# vivid, the kernel's virtual V4L2 camera, with what it needs (in load order).
+VIVID="rc/rc-core cec/core/cec mc/mc v4l2-core/videodev common/videobuf2/videobuf2-common
+  common/videobuf2/videobuf2-v4l2 common/videobuf2/videobuf2-memops common/videobuf2/videobuf2-vmalloc
+  common/videobuf2/videobuf2-dma-contig v4l2-core/v4l2-dv-timings common/v4l2-tpg/v4l2-tpg test-drivers/vivid/vivid"
+mkdir -p initrd/mods/media initrd/models
+for m in $VIVID; do cp "$M/drivers/media/$m.ko" initrd/mods/media/; done
+echo "$VIVID" | tr ' ' '\n' | sed 's#.*/##' | grep . > initrd/mods/media/order
+# The face and person models for the camera check.
+[ -s "$ROOT/target/models/nanodet.onnx" ] || (cd "$ROOT" && models/obtain.sh target/models >/dev/null)
+cp "$ROOT"/target/models/*.onnx initrd/models/
 cat > initrd/init <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -98,6 +109,10 @@ insmod /mods/configfs.ko && mount -t configfs configfs /sys/kernel/config
 insmod /mods/evdev.ko
 insmod /mods/uinput.ko
 insmod /mods/gpio_sim_oot.ko
+# One vivid instance with only a video capture node (/dev/video0).
+for m in $(cat /mods/media/order); do
+  if [ "$m" = vivid ]; then insmod /mods/media/vivid.ko n_devs=1 node_types=0x1; else insmod "/mods/media/$m.ko"; fi
+done
 echo "KETANG-L2 BOOTED $(uname -r)"
 /bin/ketang-virtual /bin/ketangd
 echo "KETANG-L2 EXIT $?"
@@ -108,7 +123,7 @@ chmod +x initrd/init
 
 log "booting (TCG)"
 set +e
-timeout 600 qemu-system-x86_64 -m 1024 -smp 1 -nographic -no-reboot -net none \
+timeout 600 qemu-system-x86_64 -m 1536 -smp 1 -nographic -no-reboot -net none \
   -kernel "kimg/boot/vmlinuz-$KVER" -initrd initrd.img \
   -append "console=ttyS0 quiet panic=-1" > console.log 2>&1
 rc=$?

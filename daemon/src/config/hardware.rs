@@ -100,6 +100,12 @@ pub(crate) enum DeviceDriver {
     Frames {
         dir: PathBuf,
     },
+    /// A V4L2 camera (`/dev/video0`), asked for about `width` × `height`.
+    V4l2 {
+        device: PathBuf,
+        width: u32,
+        height: u32,
+    },
     /// Recordings from WAV files in a folder (each finished file once).
     Wav {
         dir: PathBuf,
@@ -124,6 +130,7 @@ impl DeviceDriver {
             Self::Serial { .. } => "serial",
             Self::Waveshare { .. } => "waveshare",
             Self::Frames { .. } => "frames",
+            Self::V4l2 { .. } => "v4l2",
             Self::Wav { .. } => "wav",
         }
     }

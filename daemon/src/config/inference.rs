@@ -4,7 +4,10 @@
 //! [inference]
 //! enabled = true                         # default false: see docs/models.md on licences
 //! models_dir = "/usr/share/ketang/models"
-//! camera = "frames"                      # "simulated" (demo) or "frames"
+//! camera = "v4l2"                        # "v4l2", "frames" or "simulated" (demo)
+//! camera_device = "/dev/video0"          # with camera = "v4l2"
+//! camera_width = 1280                    # asked of the camera (it picks the nearest size)
+//! camera_height = 720
 //! frames_dir = "/run/ketang/frames"      # with camera = "frames": the newest image is the frame
 //! sample_every_ms = 2000                 # one frame every 2 s at most; stale frames are dropped
 //! tile_px = 480                          # detection tiles for small faces (0 = whole frame only)
@@ -34,6 +37,9 @@ pub(super) struct RawInference {
     enabled: Option<bool>,
     models_dir: Option<String>,
     camera: Option<String>,
+    camera_device: Option<String>,
+    camera_width: Option<i64>,
+    camera_height: Option<i64>,
     frames_dir: Option<String>,
     sample_every_ms: Option<i64>,
     tile_px: Option<i64>,
@@ -183,7 +189,27 @@ pub(super) fn validate(
             None
         }
     };
+    let mut size = |key: &str, v: Option<i64>, default: u32| match v {
+        None => default,
+        Some(x) if (64..=7680).contains(&x) => u32::try_from(x).unwrap_or(default),
+        Some(x) => {
+            errs.push(ConfigError::new(
+                format!("inference.{key}"),
+                format!("{x} is out of range (64-7680 pixels)"),
+            ));
+            default
+        }
+    };
+    let (cw, ch) = (
+        size("camera_width", r.camera_width, 1280),
+        size("camera_height", r.camera_height, 720),
+    );
     let driver = match (r.camera.as_deref(), &r.frames_dir) {
+        (Some("v4l2"), _) => Some(DeviceDriver::V4l2 {
+            device: PathBuf::from(r.camera_device.as_deref().unwrap_or("/dev/video0")),
+            width: cw,
+            height: ch,
+        }),
         (None | Some("frames"), Some(d)) => Some(DeviceDriver::Frames { dir: path(d, base) }),
         (Some("frames"), None) => {
             errs.push(ConfigError::new(
@@ -197,7 +223,7 @@ pub(super) fn validate(
             if c.enabled {
                 errs.push(ConfigError::new(
                     "inference.camera",
-                    "missing; \"frames\" (with frames_dir) or \"simulated\" (V4L2 capture is not in this build)",
+                    "missing; \"v4l2\" (with camera_device), \"frames\" (with frames_dir) or \"simulated\"",
                 ));
             }
             None
@@ -206,7 +232,7 @@ pub(super) fn validate(
             errs.push(ConfigError::new(
                 "inference.camera",
                 format!(
-                    "{other:?} is not a camera; expected \"frames\" or \"simulated\" (V4L2 capture is not in this build)"
+                    "{other:?} is not a camera; expected \"v4l2\", \"frames\" or \"simulated\""
                 ),
             ));
             None

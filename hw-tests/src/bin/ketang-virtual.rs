@@ -9,7 +9,10 @@
 //!    digits from every other reader of the device;
 //! 3. a press of the button raises the alarm and switches the siren line on;
 //! 4. the PIR line shows occupied, then empty;
-//! 5. an unplugged reader shows `absent`, and is used again when it comes back.
+//! 5. an unplugged reader shows `absent`, and is used again when it comes back;
+//! 6. the V4L2 camera (`vivid`) streams frames into the real models (`/models`);
+//! 7. the camera unplugged (its driver unbound) shows as not working, naming the device,
+//!    and delivers frames again once it is back.
 //!
 //! Output: one `KETANG-L2 PASS <check>` or `KETANG-L2 FAIL <check>: <why>` line per check,
 //! then `KETANG-L2 DONE <passed>/<total>`; the host script reads these from the console.
@@ -273,6 +276,16 @@ driver = "gpio"
 chip = "{chip}"
 line = {PIR_LINE}
 active_low = false
+[inference]
+enabled = true
+models_dir = "/models"
+camera = "v4l2"
+camera_device = "/dev/video0"
+camera_width = 320
+camera_height = 240
+sample_every_ms = 1000
+tile_px = 0
+behaviour = false
 "#,
         data = data.display(),
         node = node.display(),
@@ -372,5 +385,47 @@ active_low = false
         wait(10, "a second card tap", |s| s["counters"]["card_taps"] == 2)
     });
     report("wedge-unplug-replug", again);
+
+    // 6. The camera: frames from vivid through the models (TCG is slow: a minute or two).
+    let frames = |s: &serde_json::Value| -> u64 {
+        let d = device(s, "camera")["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        d.split("frames ")
+            .nth(1)
+            .and_then(|x| x.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    report(
+        "camera-frames",
+        wait(240, "camera ok with a frame through the models", |s| {
+            state_is(s, "camera", "ok") && frames(s) >= 1
+        }),
+    );
+
+    // 7. Unplug: unbind vivid's platform device (its node goes away under the open file).
+    let unbind = w(
+        Path::new("/sys/bus/platform/drivers/vivid/unbind"),
+        "vivid.0",
+    );
+    let gone = unbind.and_then(|()| {
+        wait(30, "camera not ok after unplug, naming /dev/video0", |s| {
+            let d = device(s, "camera");
+            d["state"] != "ok"
+                && d["detail"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("/dev/video0"))
+        })
+    });
+    let before = status().map(|s| frames(&s)).unwrap_or(0);
+    let back = gone.and_then(|()| {
+        w(Path::new("/sys/bus/platform/drivers/vivid/bind"), "vivid.0")?;
+        wait(240, "camera frames again after replug", |s| {
+            state_is(s, "camera", "ok") && frames(s) > before
+        })
+    });
+    report("camera-unplug-replug", back);
     Ok(())
 }
