@@ -587,6 +587,21 @@ impl Classroom {
             .filter(|m| m.status == AttendanceStatus::Absent)
             .count();
         let state = if cancelled { "cancelled" } else { "ended" };
+        // The class's behaviour aggregates also go on their own stream (docs/mqtt.md):
+        // class-level only, never a student.
+        let behaviour = report.get("behaviour").filter(|b| b.is_object()).map(|b| {
+            let mut body = json!({
+                "lesson_id": id,
+                "date": slot.date.to_string(),
+                "period": slot.period.period,
+                "roster_id": slot.period.roster_id,
+                "scope": "class",
+            });
+            if let (Some(o), Some(agg)) = (body.as_object_mut(), b.as_object()) {
+                o.extend(agg.clone());
+            }
+            body
+        });
         let seq = self
             .store
             .finalise_lesson(
@@ -597,6 +612,18 @@ impl Classroom {
                 self.clock.synced(),
             )
             .await?;
+        if let Some(body) = behaviour {
+            let record = OutboxRecord {
+                stream: ketang_sync::Stream::Behaviour,
+                captured_at: self.clock.now_fixed(),
+                clock_synced: self.clock.synced(),
+                body,
+            };
+            if let Err(e) = self.store.enqueue(record).await {
+                self.store_health
+                    .failed("queuing the lesson's behaviour aggregates", &e);
+            }
+        }
         self.store_health.ok();
         self.mark_finalised(&id);
         tracing::info!(lesson = %id, state, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::{CARD_1, Demo, MONDAY_0755, get};
+use common::{CARD_1, Demo, MONDAY_0755, get, pending};
 use serde_json::Value;
 
 const STUDENT: &str = "2025070305";
@@ -248,6 +248,9 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
     for part in [&r["head_count"], &r["behaviour"], &r["talk_time"]] {
         assert!(!part.to_string().contains("2025070"), "{part}");
     }
+    // The same aggregates, once, on the behaviour stream (class scope).
+    let s = demo.wait_for("a behaviour record", |s| pending(s, "behaviour") == 1);
+    assert_eq!(pending(&s, "behaviour"), 1, "{}", s["outbox"]);
 }
 
 #[test]
