@@ -93,6 +93,7 @@ impl Hardware {
                     | DeviceDriver::Waveshare { .. }
                     | DeviceDriver::Frames { .. }
                     | DeviceDriver::V4l2 { .. }
+                    | DeviceDriver::Alsa { .. }
                     | DeviceDriver::Wav { .. }
                     | DeviceDriver::Gpio(_) => DeviceState {
                         state: "starting",

@@ -43,7 +43,18 @@ pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
 /// Name stored with each template.
 pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
 pub(crate) const CAMERA: &str = "camera";
-const MICROPHONE: &str = "microphone";
+pub(crate) const MICROPHONE: &str = "microphone";
+
+/// Whether `device` (camera or microphone) is shown degraded because a model is missing or
+/// broken: its capture glue then leaves that message standing.
+pub(crate) fn degraded(hw: &Hardware, device: &str) -> bool {
+    hw.statuses().iter().any(|d| {
+        d.name == device
+            && d.detail
+                .as_deref()
+                .is_some_and(|x| x.starts_with("inference degraded"))
+    })
+}
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
 /// Frames darker than this (mean luma 0–255) are a covered or dead camera.
@@ -66,7 +77,11 @@ struct Queue {
     frame: Option<Frame>,
     jobs: VecDeque<Job>,
     dropped: u64,
+    audio_dropped: u64,
 }
+
+/// Audio blocks (or recordings) that may wait for the voice model.
+const MAX_AUDIO_JOBS: usize = 8;
 
 /// Hands frames and jobs to the inference thread.
 #[derive(Clone)]
@@ -134,6 +149,23 @@ impl Inference {
                 tracing::error!(error = %e, "The recordings watcher could not start.");
             }
         }
+        if let Some(DeviceDriver::Alsa { device, channels }) =
+            cfg.microphone.as_ref().map(|m| &m.driver)
+        {
+            let (device, ch, me2, hw2, stop2) = (
+                device.clone(),
+                *channels,
+                me.clone(),
+                hw.clone(),
+                stop.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("ketang-microphone".into())
+                .spawn(move || crate::linux::microphone::run(&device, ch, &me2, &hw2, &stop2));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "The microphone thread could not start.");
+            }
+        }
         if let DeviceDriver::V4l2 {
             device,
             width,
@@ -194,10 +226,30 @@ impl Inference {
             .map_err(|_| "the inference thread has stopped".to_owned())?
     }
 
-    /// A recording (16 kHz channels) that ended at `ends_at`, for talk-time analysis.
+    /// A recording (16 kHz channels) that ended at `ends_at`, for talk-time analysis. At
+    /// most [`MAX_AUDIO_JOBS`] wait: a microphone faster than the voice model loses its
+    /// oldest audio (counted), never the daemon's memory.
     pub(crate) fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>) {
         let (m, cv) = &*self.q;
-        lock(m).jobs.push_back(Job::Audio { channels, ends_at });
+        let mut q = lock(m);
+        let waiting = q
+            .jobs
+            .iter()
+            .filter(|j| matches!(j, Job::Audio { .. }))
+            .count();
+        if waiting >= MAX_AUDIO_JOBS {
+            if let Some(i) = q.jobs.iter().position(|j| matches!(j, Job::Audio { .. })) {
+                q.jobs.remove(i);
+                q.audio_dropped += 1;
+                if q.audio_dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = q.audio_dropped,
+                        "Audio arrives faster than the voice model hears it; the oldest is dropped."
+                    );
+                }
+            }
+        }
+        q.jobs.push_back(Job::Audio { channels, ends_at });
         cv.notify_one();
     }
 

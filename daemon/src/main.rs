@@ -464,6 +464,9 @@ fn check_config(file: &Path) -> ExitCode {
                 height,
             } => format!("v4l2 {} at about {width}×{height}", device.display()),
             DeviceDriver::Wav { dir } => format!("recordings from {}", dir.display()),
+            DeviceDriver::Alsa { device, channels } => {
+                format!("alsa {device} ({channels} channel(s)) via arecord")
+            }
             DeviceDriver::Waveshare { spi, model, .. } => {
                 format!("waveshare {model:?} on {}", spi.display())
             }

@@ -363,3 +363,75 @@ audio_dir = "{audio}"
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_v4l2_camera_or_alsa_microphone_that_is_not_there_is_named_and_the_board_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::models_dir();
+    let port = common::free_port();
+    let cfg = dir.path().join("ketang.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = "{data}"
+[device]
+school_id = "hf-0042"
+classroom_id = "g7-c3"
+device_id = "kt-0001"
+[http]
+listen = "127.0.0.1:{port}"
+[inference]
+enabled = true
+models_dir = "{models}"
+camera = "v4l2"
+camera_device = "/dev/video-none"
+microphone = "alsa"
+audio_device = "hw:9,0"
+"#,
+            data = dir.path().join("data").display(),
+            models = models.display(),
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(common::BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let board = common::Demo {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        data_dir: dir.path().join("data"),
+        log: dir.path().join("log"),
+        started: std::time::Instant::now(),
+        ready_after: std::time::Duration::ZERO,
+    };
+    let dev = |s: &Value, name: &str| {
+        s["hardware"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !matches!(get(&format!("{}/healthz", board.base)), Ok((200, _))) {
+        assert!(std::time::Instant::now() < deadline, "{}", board.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let s = board.wait_secs("camera and microphone named as absent", 30, |s| {
+        let (c, m) = (dev(s, "camera"), dev(s, "microphone"));
+        c["state"] == "absent"
+            && c["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("/dev/video-none"))
+            && m["state"] == "absent"
+            && m["detail"].as_str().is_some_and(|d| d.contains("hw:9,0"))
+    });
+    let m = dev(&s, "microphone");
+    assert!(
+        m["detail"].as_str().unwrap().contains("arecord"),
+        "arecord's own words: {m}"
+    );
+    // The daemon itself stays healthy (cards with a degraded camera: the test above).
+    assert_eq!(get(&format!("{}/healthz", board.base)).unwrap().0, 200);
+}

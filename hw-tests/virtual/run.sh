@@ -5,6 +5,7 @@
 #     linux-source, as ../shared/FACTS.md describes) for the button, siren and PIR lines;
 #   * uinput (and the evdev module) for a virtual USB keyboard-wedge card reader;
 #   * vivid (the kernel's virtual V4L2 camera) for the classroom camera, with the models;
+#   * snd-aloop (the kernel's loopback sound card) for the classroom microphone;
 # and runs `ketang-virtual` (hw-tests/src/bin/ketang-virtual.rs), which starts the real
 # `ketangd run` against them and checks what the status page and the lines show.
 #
@@ -41,7 +42,7 @@ if [ -z "$KPKG" ]; then
 fi
 KVER=${KPKG#linux-image-}
 log "kernel $KVER"
-for p in qemu-system-x86 busybox-static cpio xz-utils make "linux-headers-$KVER"; do need_pkg "$p"; done
+for p in qemu-system-x86 busybox-static cpio xz-utils make alsa-utils "linux-headers-$KVER"; do need_pkg "$p"; done
 
 cd "$WORK"
 if [ ! -f "kimg/boot/vmlinuz-$KVER" ]; then
@@ -77,12 +78,15 @@ log "building ketangd and ketang-virtual"
 log "packing the initramfs"
 rm -rf initrd initrd.img; mkdir -p initrd/{bin,mods,lib64,lib/x86_64-linux-gnu,etc}
 cp /bin/busybox initrd/bin/busybox
-for b in ketangd ketang-virtual; do
-  strip -o "initrd/bin/$b" "$ROOT/target/debug/$b"
-  for lib in $(ldd "$ROOT/target/debug/$b" | awk '/=>/{print $3} /ld-linux/{print $1}'); do
+for b in "$ROOT/target/debug/ketangd" "$ROOT/target/debug/ketang-virtual" /usr/bin/arecord /usr/bin/aplay; do
+  strip -o "initrd/bin/$(basename "$b")" "$b"
+  for lib in $(ldd "$b" | awk '/=>/{print $3} /ld-linux/{print $1}'); do
     mkdir -p "initrd$(dirname "$lib")"; cp -L "$lib" "initrd$lib"
   done
 done
+# ALSA's configuration (arecord needs it to name devices) and a speech recording to play.
+mkdir -p initrd/usr/share; cp -r /usr/share/alsa initrd/usr/share/
+cp "$ROOT/models/tests/data/speech.wav" initrd/speech.wav
 M=kimg/lib/modules/$KVER/kernel
 cp "$M/fs/configfs/configfs.ko" "$M/drivers/input/evdev.ko" "$M/drivers/input/misc/uinput.ko" \
   "mod-$KVER/gpio_sim_oot.ko" initrd/mods/
@@ -90,7 +94,9 @@ cp "$M/fs/configfs/configfs.ko" "$M/drivers/input/evdev.ko" "$M/drivers/input/mi
 VIVID="rc/rc-core cec/core/cec mc/mc v4l2-core/videodev common/videobuf2/videobuf2-common
   common/videobuf2/videobuf2-v4l2 common/videobuf2/videobuf2-memops common/videobuf2/videobuf2-vmalloc
   common/videobuf2/videobuf2-dma-contig v4l2-core/v4l2-dv-timings common/v4l2-tpg/v4l2-tpg test-drivers/vivid/vivid"
-mkdir -p initrd/mods/media initrd/models
+mkdir -p initrd/mods/media initrd/mods/sound initrd/models
+# snd-aloop, the kernel's loopback sound card: what is played on one side is captured on the other.
+for m in soundcore core/snd core/snd-timer core/snd-pcm drivers/snd-aloop; do cp "$M/sound/$m.ko" initrd/mods/sound/; done
 for m in $VIVID; do cp "$M/drivers/media/$m.ko" initrd/mods/media/; done
 echo "$VIVID" | tr ' ' '\n' | sed 's#.*/##' | grep . > initrd/mods/media/order
 # The face and person models for the camera check.
@@ -109,6 +115,7 @@ insmod /mods/configfs.ko && mount -t configfs configfs /sys/kernel/config
 insmod /mods/evdev.ko
 insmod /mods/uinput.ko
 insmod /mods/gpio_sim_oot.ko
+for m in soundcore snd snd-timer snd-pcm snd-aloop; do insmod "/mods/sound/$m.ko"; done
 # One vivid instance with only a video capture node (/dev/video0).
 for m in $(cat /mods/media/order); do
   if [ "$m" = vivid ]; then insmod /mods/media/vivid.ko n_devs=1 node_types=0x1; else insmod "/mods/media/$m.ko"; fi

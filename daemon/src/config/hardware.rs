@@ -110,6 +110,11 @@ pub(crate) enum DeviceDriver {
     Wav {
         dir: PathBuf,
     },
+    /// An ALSA capture device (a PCM name such as `default` or `plughw:1,0`), via arecord.
+    Alsa {
+        device: String,
+        channels: u16,
+    },
     Waveshare {
         spi: PathBuf,
         model: EpdModel,
@@ -132,6 +137,7 @@ impl DeviceDriver {
             Self::Frames { .. } => "frames",
             Self::V4l2 { .. } => "v4l2",
             Self::Wav { .. } => "wav",
+            Self::Alsa { .. } => "alsa",
         }
     }
 }

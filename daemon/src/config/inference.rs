@@ -17,7 +17,9 @@
 //! key_file = "keys/face.key"             # template key, relative to data_dir; made 0600 if missing
 //! behaviour = true                       # pose rules on sampled people (class-level aggregates)
 //! pose_per_frame = 8                     # people whose pose is read per frame (rotating)
-//! microphone = "wav"                     # "simulated" (demo), "wav", or absent: no talk time
+//! microphone = "alsa"                    # "alsa", "wav", "simulated" (demo), or absent: no talk time
+//! audio_device = "default"               # with "alsa": the ALSA PCM, e.g. "plughw:1,0"
+//! audio_channels = 1                     # 2: channel 0 is the teacher's wireless microphone
 //! audio_dir = "/run/ketang/audio"        # with microphone = "wav": finished WAV recordings
 //! ```
 //!
@@ -51,6 +53,8 @@ pub(super) struct RawInference {
     pose_per_frame: Option<i64>,
     microphone: Option<String>,
     audio_dir: Option<String>,
+    audio_device: Option<String>,
+    audio_channels: Option<i64>,
 }
 
 /// Checked `[inference]`.
@@ -170,7 +174,36 @@ pub(super) fn validate(
             format!("{n} is out of range (1-64)"),
         )),
     }
+    let channels = match r.audio_channels {
+        None => 1,
+        Some(n @ 1..=2) => u16::try_from(n).unwrap_or(1),
+        Some(n) => {
+            errs.push(ConfigError::new(
+                "inference.audio_channels",
+                format!("{n} is not 1 or 2 (with 2, channel 0 is the teacher's microphone)"),
+            ));
+            1
+        }
+    };
     let mic = match (r.microphone.as_deref(), &r.audio_dir) {
+        (Some("alsa"), _) => {
+            let device = r
+                .audio_device
+                .clone()
+                .unwrap_or_else(|| "default".to_owned());
+            if device.is_empty()
+                || device.starts_with('-')
+                || device.chars().any(char::is_whitespace)
+            {
+                errs.push(ConfigError::new(
+                    "inference.audio_device",
+                    format!(
+                        "{device:?} is not an ALSA PCM name (e.g. \"default\" or \"plughw:1,0\")"
+                    ),
+                ));
+            }
+            Some(DeviceDriver::Alsa { device, channels })
+        }
         (None, None) => None,
         (None | Some("wav"), Some(d)) => Some(DeviceDriver::Wav { dir: path(d, base) }),
         (Some("wav"), None) => {
@@ -184,7 +217,9 @@ pub(super) fn validate(
         (Some(other), _) => {
             errs.push(ConfigError::new(
                 "inference.microphone",
-                format!("{other:?} is not a microphone; expected \"wav\" or \"simulated\" (ALSA capture is not in this build)"),
+                format!(
+                    "{other:?} is not a microphone; expected \"alsa\", \"wav\" or \"simulated\""
+                ),
             ));
             None
         }

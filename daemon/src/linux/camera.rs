@@ -111,13 +111,7 @@ fn stream(
         .map_err(|e| ("fault", format!("{name}: starting the stream failed: {e}")))?;
     tracing::info!(device = %name, width = w, height = h, format = ?fmt, "Camera streaming.");
     // Unless inference itself is degraded (a missing model names itself there).
-    let degraded = hw.statuses().iter().any(|d| {
-        d.name == CAMERA
-            && d.detail
-                .as_deref()
-                .is_some_and(|x| x.starts_with("inference degraded"))
-    });
-    if !degraded {
+    if !crate::inference::degraded(hw, CAMERA) {
         hw.set_state(
             CAMERA,
             "ok",

@@ -2,6 +2,7 @@
 
 pub(crate) mod camera;
 pub(crate) mod gpio;
+pub(crate) mod microphone;
 pub(crate) mod serial;
 pub(crate) mod spi;
 pub(crate) mod thermometer;

@@ -12,7 +12,9 @@
 //! 5. an unplugged reader shows `absent`, and is used again when it comes back;
 //! 6. the V4L2 camera (`vivid`) streams frames into the real models (`/models`);
 //! 7. the camera unplugged (its driver unbound) shows as not working, naming the device,
-//!    and delivers frames again once it is back.
+//!    and delivers frames again once it is back;
+//! 8. the ALSA microphone (`snd-aloop`, recorded by the daemon's arecord) hears speech
+//!    played into the loopback card.
 //!
 //! Output: one `KETANG-L2 PASS <check>` or `KETANG-L2 FAIL <check>: <why>` line per check,
 //! then `KETANG-L2 DONE <passed>/<total>`; the host script reads these from the console.
@@ -286,6 +288,8 @@ camera_height = 240
 sample_every_ms = 1000
 tile_px = 0
 behaviour = false
+microphone = "alsa"
+audio_device = "hw:Loopback,1,0"
 "#,
         data = data.display(),
         node = node.display(),
@@ -427,5 +431,32 @@ behaviour = false
         })
     });
     report("camera-unplug-replug", back);
+
+    // 8. Speech into the loopback card's playback side; the daemon records the other side.
+    let recording = wait(60, "the microphone recording", |s| {
+        device(s, "microphone")["detail"].as_str().is_some_and(|d| {
+            d.contains("heard") || d.contains("recording from") || d.contains("is silent")
+        })
+    });
+    let heard = recording.and_then(|()| {
+        let played = Command::new("/bin/aplay")
+            .args(["-q", "-D", "plughw:Loopback,0,0", "/speech.wav"])
+            .status()
+            .map_err(|e| format!("aplay: {e}"))?;
+        if !played.success() {
+            return Err(format!("aplay ended with {played}"));
+        }
+        wait(120, "speech heard by the voice model", |s| {
+            let d = device(s, "microphone");
+            let speech = d["detail"]
+                .as_str()
+                .and_then(|x| x.split(" s speech").next())
+                .and_then(|x| x.rsplit(' ').next())
+                .and_then(|n| n.parse::<f32>().ok())
+                .unwrap_or(0.0);
+            d["state"] == "ok" && speech >= 1.0
+        })
+    });
+    report("microphone-speech", heard);
     Ok(())
 }
