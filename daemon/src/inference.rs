@@ -237,16 +237,16 @@ impl Inference {
             .iter()
             .filter(|j| matches!(j, Job::Audio { .. }))
             .count();
-        if waiting >= MAX_AUDIO_JOBS {
-            if let Some(i) = q.jobs.iter().position(|j| matches!(j, Job::Audio { .. })) {
-                q.jobs.remove(i);
-                q.audio_dropped += 1;
-                if q.audio_dropped.is_power_of_two() {
-                    tracing::warn!(
-                        dropped = q.audio_dropped,
-                        "Audio arrives faster than the voice model hears it; the oldest is dropped."
-                    );
-                }
+        if waiting >= MAX_AUDIO_JOBS
+            && let Some(i) = q.jobs.iter().position(|j| matches!(j, Job::Audio { .. }))
+        {
+            q.jobs.remove(i);
+            q.audio_dropped += 1;
+            if q.audio_dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = q.audio_dropped,
+                    "Audio arrives faster than the voice model hears it; the oldest is dropped."
+                );
             }
         }
         q.jobs.push_back(Job::Audio { channels, ends_at });
