@@ -64,7 +64,7 @@ BIN=$ROOT/target/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools"
+PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
@@ -134,7 +134,7 @@ mkdir -p "$R/boot/efi" "$R/var/lib/ketang"
 chroot "$R" /bin/sh -e -c '
   for g in gpio spi i2c; do getent group $g >/dev/null || groupadd --system $g; done
   getent passwd ketang >/dev/null || useradd --system --home-dir /var/lib/ketang --no-create-home \
-    --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input,video ketang
+    --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input,video,audio ketang
   passwd -l root >/dev/null
   systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service ketang-update.path \
     systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
