@@ -66,11 +66,15 @@ models/obtain.sh "$ROOT/target/models" >/dev/null
 # --- the root file system (cached by package list) ---------------------------------------
 PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
-KEY=$(printf '%s' "$PKGS" | sha256sum | cut -c1-12)
+KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
 if [ ! -s "$BASE" ]; then
   log "Debian bookworm rootfs with mmdebstrap ($VARIANT; a few minutes, cached in $BASE)"
+  # No translations, manuals or docs on a classroom board (the copyright files stay).
   mmdebstrap --variant=minbase --include="$PKGS" \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --components=main --architectures=amd64 \
     --customize-hook='echo ketang > "$1/etc/hostname"' \
     bookworm "$BASE.tmp.tar" \
@@ -147,6 +151,14 @@ if [ "$VARIANT" = kiosk ]; then
     systemctl enable ketang-kiosk.service >/dev/null 2>&1'
 fi
 KVER=$(ls "$R/lib/modules" | head -n 1)
+# Kernel drivers a headless classroom board never loads (GPUs: the kiosk variant keeps them;
+# InfiniBand, ISDN, TV/DVB cards); USB (UVC) cameras and the V4L2 core stay.
+M=$R/lib/modules/$KVER/kernel/drivers
+rm -rf "$M/infiniband" "$M/isdn" "$M/media/pci" "$M/media/dvb-frontends" "$M/media/tuners" \
+  "$M/media/dvb-core" "$M/media/firewire" "$M/media/mmc" "$M/media/radio" "$M/media/usb/dvb-usb" \
+  "$M/media/usb/dvb-usb-v2"
+[ "$VARIANT" = kiosk ] || rm -rf "$M/gpu"
+chroot "$R" depmod -a "$KVER"
 chroot "$R" update-initramfs -u -k "$KVER" >/dev/null 2>&1 || true
 cat > "$R/usr/lib/ketang/image-release" <<EOF
 KETANG_IMAGE_VARIANT=$VARIANT

@@ -54,5 +54,7 @@ format=plain
 filename=rootfs.ext4
 MAN
 rm -f "$OUT"
-rauc bundle --cert "$KEYS/signer.pem" --key "$KEYS/signer.key" --keyring "$KEYS/ca.pem" "$WORK/bundle" "$OUT" >&2
+# zstd: about as small as the default gzip, several times faster to make and to install.
+rauc bundle --cert "$KEYS/signer.pem" --key "$KEYS/signer.key" --keyring "$KEYS/ca.pem" \
+  --mksquashfs-args="-comp zstd -Xcompression-level 6" "$WORK/bundle" "$OUT" >&2
 echo "$OUT"

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 IMG=${1:-$ROOT/target/image/ketang-headless-amd64.img}
-log() { printf '==> boot test: %s\n' "$*" >&2; }
+log() { printf '==> boot test [%4d s]: %s\n' "$SECONDS" "$*" >&2; }
 fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 60 "$WORK/console.log" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 ovmf >/dev/null
 [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ovmf >/dev/null

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 IMG=$ROOT/target/image/ketang-headless-amd64.img
-log() { printf '==> update test: %s\n' "$*" >&2; }
+log() { printf '==> update test [%4d s]: %s\n' "$SECONDS" "$*" >&2; }
 WORK=$(mktemp -d)
 QPID=
 fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 40 "$WORK/console.log" >&2; exit 1; }

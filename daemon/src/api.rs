@@ -226,7 +226,10 @@ impl DeviceApi for Daemon {
             today,
             alarms,
             notices,
-            counters: self.counters.snapshot(),
+            counters: ketang_web::Counters {
+                camera_frames: self.inference.as_ref().map_or(0, |i| i.offered()),
+                ..self.counters.snapshot()
+            },
             system: self.updater.info(),
         })
     }

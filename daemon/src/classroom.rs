@@ -45,6 +45,7 @@ impl Counters {
             alarms: g(&self.alarms),
             rejected_inputs: g(&self.rejected_inputs),
             clock_jumps: g(&self.clock_jumps),
+            camera_frames: 0,
         }
     }
 }

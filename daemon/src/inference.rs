@@ -78,6 +78,8 @@ struct Queue {
     jobs: VecDeque<Job>,
     dropped: u64,
     audio_dropped: u64,
+    /// A frame goes next if one waits (audio went last).
+    frame_turn: bool,
 }
 
 /// Audio blocks (or recordings) that may wait for the voice model.
@@ -87,6 +89,8 @@ const MAX_AUDIO_JOBS: usize = 8;
 #[derive(Clone)]
 pub(crate) struct Inference {
     q: Arc<(Mutex<Queue>, Condvar)>,
+    /// Frames offered since start (the status counter `camera_frames`).
+    offered: Arc<std::sync::atomic::AtomicU64>,
     simulated: bool,
     simulated_mic: bool,
 }
@@ -112,6 +116,7 @@ impl Inference {
         let camera = cfg.camera.as_ref()?;
         let me = Self {
             q: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
+            offered: Arc::default(),
             simulated: camera.driver == DeviceDriver::Simulated,
             simulated_mic: cfg
                 .microphone
@@ -204,8 +209,15 @@ impl Inference {
         self.simulated
     }
 
+    /// Frames offered since start.
+    pub(crate) fn offered(&self) -> u64 {
+        self.offered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Offers a frame; it replaces one not yet looked at.
     pub(crate) fn frame(&self, frame: Frame) {
+        self.offered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (m, cv) = &*self.q;
         let mut q = lock(m);
         if q.frame.replace(frame).is_some() {
@@ -330,9 +342,24 @@ impl Worker {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        if let Some(j) = q.jobs.pop_front() {
+        // Enrolment and gallery changes first (a technician waits for them); then frames
+        // and audio take turns, so a busy microphone never starves the camera, nor the
+        // reverse.
+        if let Some(j) = q
+            .jobs
+            .iter()
+            .position(|j| !matches!(j, Job::Audio { .. }))
+            .and_then(|i| q.jobs.remove(i))
+        {
             return Next::Job(j);
         }
+        if !(q.frame_turn && q.frame.is_some())
+            && let Some(j) = q.jobs.pop_front()
+        {
+            q.frame_turn = true;
+            return Next::Job(j);
+        }
+        q.frame_turn = false;
         match q.frame.take() {
             Some(f) => Next::Frame(f, q.dropped),
             None => Next::Idle,
@@ -512,6 +539,13 @@ impl Worker {
         let mut segments = Vec::new();
         let mut speech = 0.0f32;
         for (i, ch) in channels.iter().enumerate() {
+            // Nobody speaks under -60 dBFS: the voice model is spared (a quiet exam hour).
+            if problems
+                .iter()
+                .any(|p| matches!(p, vad::AudioProblem::Silent { channel } if *channel == i))
+            {
+                continue;
+            }
             match v.speech_probs(ch) {
                 Ok(p) => {
                     for s in vad::segments(&p) {

@@ -130,7 +130,7 @@ chmod +x initrd/init
 
 log "booting (TCG)"
 set +e
-timeout 600 qemu-system-x86_64 -m 1536 -smp 1 -nographic -no-reboot -net none \
+timeout 600 qemu-system-x86_64 -m 1536 -smp 2 -nographic -no-reboot -net none \
   -kernel "kimg/boot/vmlinuz-$KVER" -initrd initrd.img \
   -append "console=ttyS0 quiet panic=-1" > console.log 2>&1
 rc=$?

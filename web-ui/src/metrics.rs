@@ -124,6 +124,11 @@ pub(crate) fn render(s: &StatusReport) -> Result<String, std::fmt::Error> {
             "Clock jumps seen between engine ticks",
             s.counters.clock_jumps,
         ),
+        (
+            "camera_frames",
+            "Frames the camera handed to inference",
+            s.counters.camera_frames,
+        ),
     ] {
         let c = Counter::<u64>::default();
         c.inc_by(value);

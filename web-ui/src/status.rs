@@ -246,6 +246,8 @@ pub struct Counters {
     pub rejected_inputs: u64,
     /// Clock jumps seen (backwards > 2 s or forwards > 5 min between ticks).
     pub clock_jumps: u64,
+    /// Frames the camera handed to inference (sampled: one per `sample_every_ms`).
+    pub camera_frames: u64,
 }
 
 /// Something the board's screen shows as it happens (a check-in, a fever, a staff card).
