@@ -72,7 +72,7 @@ power_cut() { kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=; }
 healthy() {
   local t0=$SECONDS
   until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
-    [ $((SECONDS - t0)) -lt 240 ] || fail "boot $n: /healthz did not answer"
+    [ $((SECONDS - t0)) -lt 420 ] || fail "boot $n: /healthz did not answer within 420 s"
     sleep 2
   done
 }
