@@ -679,6 +679,21 @@ async fn device_qr<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<Response, Ap
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
+/// The technician's session for a state-changing request (CSRF checked).
+fn technician_write<D: DeviceApi>(
+    s: &AppState<D>,
+    headers: &HeaderMap,
+) -> Result<auth::Found, ApiError> {
+    let Some(f) = s.sessions.find(headers)? else {
+        return Err(ApiError::Unauthorized("log in as technician".to_owned()));
+    };
+    if f.actor.role != auth::Role::Technician {
+        return Err(ApiError::Forbidden("technicians only".to_owned()));
+    }
+    auth::check_csrf(headers, Some(&f))?;
+    Ok(f)
+}
+
 /// A provisioning file entered on the technician page (technician): the body is its TOML
 /// text; applied like `ketangd provision` (every problem listed, nothing written unless all
 /// is valid), then the daemon restarts with it.
@@ -688,13 +703,7 @@ async fn provisioning<D: DeviceApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(f) = s.sessions.find(&headers)? else {
-        return Err(ApiError::Unauthorized("log in as technician".to_owned()));
-    };
-    if f.actor.role != auth::Role::Technician {
-        return Err(ApiError::Forbidden("technicians only".to_owned()));
-    }
-    auth::check_csrf(&headers, Some(&f))?;
+    let f = technician_write(&s, &headers)?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::BadRequest("the provisioning file is not UTF-8 text".to_owned()))?;
     Ok(Json(s.device.apply_provisioning(f.actor, text).await?).into_response())
@@ -710,13 +719,7 @@ async fn upload_update<D: DeviceApi>(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     use futures_util::TryStreamExt as _;
-    let Some(f) = s.sessions.find(&headers)? else {
-        return Err(ApiError::Unauthorized("log in as technician".to_owned()));
-    };
-    if f.actor.role != auth::Role::Technician {
-        return Err(ApiError::Forbidden("technicians only".to_owned()));
-    }
-    auth::check_csrf(&headers, Some(&f))?;
+    let f = technician_write(&s, &headers)?;
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
