@@ -87,6 +87,24 @@ fn collector(
     (Proc(child), got)
 }
 
+/// Publishes a `command` downlink `id` with `body` to the demo board through `port`.
+fn send_command(port: u16, id: &str, body: &str) {
+    let msg = format!(
+        r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
+    );
+    let st = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args([
+            "-t",
+            "ketang/v1/demo-school/demo-board-1/down/command",
+            "-m",
+            &msg,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 fn demo(data: &std::path::Path, port: u16) -> Proc {
     demo_args(data, port, &[])
 }
@@ -209,28 +227,7 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
     let _broker = mosquitto(&dir.path().join("broker"), port);
     let (_sub, got) = collector(port);
     let _demo = demo(&data, port);
-    let topic = "ketang/v1/demo-school/demo-board-1/down/command";
-    let send = |id: &str, body: &str| {
-        let msg = format!(
-            r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
-        );
-        let st = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-m",
-                &msg,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
+    let send = |id: &str, body: &str| send_command(port, id, body);
     let ack = |id: &str| -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -354,28 +351,7 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
         .collect();
     let http = serve_bundle(bundle.clone());
     let url = format!("http://127.0.0.1:{http}/bundle.raucb");
-    let topic = "ketang/v1/demo-school/demo-board-1/down/command";
-    let send = |id: &str, body: &str| {
-        let msg = format!(
-            r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
-        );
-        let st = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-m",
-                &msg,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
+    let send = |id: &str, body: &str| send_command(port, id, body);
     let find = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

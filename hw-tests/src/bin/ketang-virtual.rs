@@ -77,6 +77,20 @@ fn main() -> std::process::ExitCode {
 
 struct Daemon(Child);
 
+impl Daemon {
+    /// `ketangd run --config CFG`.
+    fn start(ketangd: &str, cfg: &Path) -> Result<Self, String> {
+        Command::new(ketangd)
+            .arg("run")
+            .arg("--config")
+            .arg(cfg)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .map(Self)
+            .map_err(|e| format!("starting {ketangd}: {e}"))
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -296,14 +310,7 @@ behaviour = false
     );
     let cfg_path = data.join("ketang.toml");
     fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
-    let child = Command::new(ketangd)
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg_path)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .map_err(|e| format!("starting {ketangd}: {e}"))?;
-    let daemon = Daemon(child);
+    let daemon = Daemon::start(ketangd, &cfg_path)?;
 
     report(
         "devices-open",
@@ -434,14 +441,7 @@ behaviour = false
             "camera = \"simulated\"\nmicrophone = \"alsa\"\naudio_device = \"hw:Loopback,1,0\"",
         );
     fs::write(&cfg_path, mic_cfg).map_err(|e| e.to_string())?;
-    let child = Command::new(ketangd)
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg_path)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .map_err(|e| format!("starting {ketangd} again: {e}"))?;
-    let _daemon = Daemon(child);
+    let _daemon = Daemon::start(ketangd, &cfg_path)?;
     // A block heard: the voice model is loaded (audio before that is not analysed).
     let recording = wait(
         180,
