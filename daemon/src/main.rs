@@ -6,6 +6,11 @@
 //!
 //! Exit codes: 0 success; 1 runtime failure; 2 invalid config or usage.
 
+/// mimalloc keeps the inference thread's large tensor buffers instead of returning them to
+/// the kernel after every frame (see `daemon/Cargo.toml`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api;
 mod app;
 mod classroom;

@@ -6,12 +6,16 @@
 //! `… --example bench -- --classroom-png FILE` writes the 40-face classroom frame.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+// As in ketangd (daemon/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ketang_models::Frame;
 use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
 use ketang_models::gallery::Gallery;
+use ketang_models::{Frame, Kernels, optimised_plan, run_plan};
 use tract_onnx::prelude::*;
 
 /// The bench input: value i is ((i · 7919) mod 255) / 255, scaled as the model expects.
@@ -24,12 +28,12 @@ fn median_ms(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Times `file` twice on the same input: as tract ships (its kernels, `SimplePlan::run`)
+/// and as Ketang runs it (`ketang_models::optimised_plan` + `run_plan`: Ketang's kernels,
+/// the AVX state cleared after each node); rounds alternate, three each.
 fn bench_raw(dir: &Path, file: &str, inputs: &[(DatumType, Vec<usize>)], runs: usize) {
-    let mut m = tract_onnx::onnx().model_for_path(dir.join(file)).unwrap();
     let mut tensors: TVec<TValue> = tvec![];
-    for (i, (dt, shape)) in inputs.iter().enumerate() {
-        m.set_input_fact(i, InferenceFact::dt_shape(*dt, shape.as_slice()))
-            .unwrap();
+    for (dt, shape) in inputs {
         let n: usize = shape.iter().product();
         let vals = input(n);
         let t = if *dt == i32::datum_type() {
@@ -42,20 +46,34 @@ fn bench_raw(dir: &Path, file: &str, inputs: &[(DatumType, Vec<usize>)], runs: u
         };
         tensors.push(t.into());
     }
-    let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+    let facts: Vec<(DatumType, &[usize])> =
+        inputs.iter().map(|(d, s)| (*d, s.as_slice())).collect();
+    let path = dir.join(file);
+    let tract = optimised_plan(&path, &facts, Kernels::Tract).unwrap();
+    let ketang = optimised_plan(&path, &facts, Kernels::Ketang).unwrap();
     for _ in 0..3 {
-        plan.run(tensors.clone()).unwrap();
+        tract.run(tensors.clone()).unwrap();
+        run_plan(&ketang, tensors.clone()).unwrap();
     }
-    let times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            plan.run(tensors.clone()).unwrap();
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
+    let (mut t_ms, mut k_ms) = (vec![], vec![]);
+    let per_round = runs.div_ceil(3);
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    for _ in 0..3 {
+        for _ in 0..per_round {
+            t_ms.push(time(&|| drop(tract.run(tensors.clone()).unwrap())));
+        }
+        for _ in 0..per_round {
+            k_ms.push(time(&|| drop(run_plan(&ketang, tensors.clone()).unwrap())));
+        }
+    }
     println!(
-        "{{\"model\": \"{file}\", \"runtime\": \"tract\", \"median_ms\": {:.3}}}",
-        median_ms(times)
+        "{{\"model\": \"{file}\", \"runtime\": \"tract\", \"median_ms\": {:.3}, \"ketang_ms\": {:.3}}}",
+        median_ms(t_ms),
+        median_ms(k_ms)
     );
 }
 

@@ -14,6 +14,7 @@
 
 mod error;
 mod frame;
+mod kernels;
 mod runtime;
 
 pub mod behaviour;
@@ -25,3 +26,5 @@ pub mod vad;
 
 pub use error::{ModelError, Result};
 pub use frame::{Frame, MIN_SIDE};
+pub use kernels::clear_upper_avx;
+pub use runtime::{Kernels, optimised_plan, run_plan};

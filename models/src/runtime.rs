@@ -7,6 +7,15 @@ use tract_onnx::prelude::*;
 
 use crate::error::{ModelError, Result};
 
+/// Whose code evaluates the operators `kernels` covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// `kernels`' operators where they apply (the default).
+    Ketang,
+    /// tract's own everywhere (for comparisons).
+    Tract,
+}
+
 /// A loaded, optimised model.
 pub(crate) struct Model {
     pub(crate) plan: std::sync::Arc<TypedSimplePlan>,
@@ -28,6 +37,16 @@ impl Model {
         inputs: &[(DatumType, &[usize])],
         min_outputs: usize,
     ) -> Result<Self> {
+        Self::load_with(path, inputs, min_outputs, Kernels::Ketang)
+    }
+
+    /// [`Model::load`], choosing whose kernels run the slow operators (see `kernels`).
+    pub(crate) fn load_with(
+        path: &Path,
+        inputs: &[(DatumType, &[usize])],
+        min_outputs: usize,
+        kernels: Kernels,
+    ) -> Result<Self> {
         if !path.is_file() {
             return Err(ModelError::Load {
                 path: path.to_owned(),
@@ -38,7 +57,7 @@ impl Model {
         // arithmetic overflow in its shape algebra): a wrong or corrupt model must be an
         // error naming the file, never a crashed inference thread.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Self::load_unchecked(path, inputs, min_outputs)
+            Self::load_unchecked(path, inputs, min_outputs, kernels)
         }))
         .unwrap_or_else(|_| {
             Err(ModelError::Shape {
@@ -54,6 +73,7 @@ impl Model {
         path: &Path,
         inputs: &[(DatumType, &[usize])],
         min_outputs: usize,
+        kernels: Kernels,
     ) -> Result<Self> {
         let load_err = |e: TractError| ModelError::Load {
             path: path.to_owned(),
@@ -71,10 +91,20 @@ impl Model {
             m.set_input_fact(i, InferenceFact::dt_shape(*dt, *shape))
                 .map_err(load_err)?;
         }
-        let typed = m.into_optimized().map_err(|e| ModelError::Shape {
+        let shape_err = |e: TractError| ModelError::Shape {
             path: path.to_owned(),
             what: format!("does not take inputs {inputs:?}: {e:#}"),
-        })?;
+        };
+        let decluttered = m
+            .into_typed()
+            .and_then(|t| t.into_decluttered())
+            .map_err(shape_err)?;
+        let specs = crate::kernels::depthwise_specs(&decluttered);
+        let mut typed = decluttered.into_optimized().map_err(shape_err)?;
+        if kernels == Kernels::Ketang {
+            let n = crate::kernels::accelerate(&mut typed, &specs).map_err(load_err)?;
+            tracing::debug!(model = %path.display(), nodes = n, "faster kernels swapped in");
+        }
         let n_out = typed.outputs.len();
         if n_out < min_outputs {
             return Err(ModelError::Shape {
@@ -95,12 +125,14 @@ impl Model {
 
     /// Runs the model.
     pub(crate) fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan.run(inputs)))
-            .unwrap_or_else(|_| Err(anyhow_panic()))
-            .map_err(|e| ModelError::Run {
-                model: self.name.clone(),
-                reason: format!("{e:#}"),
-            })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_plan(&self.plan, inputs)
+        }))
+        .unwrap_or_else(|_| Err(anyhow_panic()))
+        .map_err(|e| ModelError::Run {
+            model: self.name.clone(),
+            reason: format!("{e:#}"),
+        })
     }
 
     /// Output `i` as f32 values, checking it has `len` of them.
@@ -139,4 +171,28 @@ impl Model {
 
 fn anyhow_panic() -> TractError {
     TractError::msg("tract panicked running the model")
+}
+
+/// The optimised plan Ketang runs for the model at `path` with inputs fixed to `inputs`,
+/// for benchmarks and profiles (`models/examples/`).
+pub fn optimised_plan(
+    path: &Path,
+    inputs: &[(DatumType, &[usize])],
+    kernels: Kernels,
+) -> Result<std::sync::Arc<TypedSimplePlan>> {
+    Model::load_with(path, inputs, 1, kernels).map(|m| m.plan)
+}
+
+/// Runs `plan` once as Ketang does: tract's evaluation, node by node, with the AVX state
+/// cleared after each (see `kernels::clear_upper_avx`).
+pub fn run_plan(
+    plan: &std::sync::Arc<TypedSimplePlan>,
+    inputs: TVec<TValue>,
+) -> TractResult<TVec<TValue>> {
+    let mut state = plan.spawn()?;
+    state.run_plan_with_eval(inputs, |ctx, op_state, node, input| {
+        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+        crate::kernels::clear_upper_avx();
+        out
+    })
 }
