@@ -5,7 +5,8 @@
 //! `cargo run --release -p ketang-models --example profile -- MODEL.onnx f32:1,128,128,3 [RUNS]`
 //! (several inputs: one `type:shape` argument each; types `f32`, `i32`). `KERNELS=tract`
 //! profiles tract's own kernels only; `KEEP_AVX=1` leaves out Ketang's
-//! `vzeroupper` after each node.
+//! `vzeroupper` after each node; `TOP=N` lists N nodes (25); `DUMP=A-B` prints nodes A..B of
+//! the plan with their inputs.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 #[global_allocator]
@@ -114,7 +115,8 @@ fn main() {
         );
     }
     println!("costliest nodes:");
-    for (id, s) in rows.iter().take(25) {
+    let top = std::env::var("TOP").map_or(25, |t| t.parse().unwrap());
+    for (id, s) in rows.iter().take(top) {
         let n = &model.nodes[*id];
         let ins: Vec<String> = n
             .inputs

@@ -195,6 +195,17 @@ fn taps3_row(out: &mut [f32], row: &[f32], k: [f32; 3], s: usize, pl: usize) {
 
 #[inline(always)]
 fn taps3_row_s<const S: usize>(out: &mut [f32], row: &[f32], k: [f32; 3], pl: usize) {
+    if S == 1 && pl == 1 && row.len() >= 3 && out.len() == row.len() {
+        // The common "same" case: three shifted slices, no index arithmetic.
+        let (w, n) = (row.len(), row.len() - 2);
+        let (a, b, c) = (&row[..n], &row[1..n + 1], &row[2..]);
+        for (((o, &a), &b), &c) in out[1..w - 1].iter_mut().zip(a).zip(b).zip(c) {
+            *o += k[0] * a + k[1] * b + k[2] * c;
+        }
+        out[0] += k[1] * row[0] + k[2] * row[1];
+        out[w - 1] += k[0] * row[w - 2] + k[1] * row[w - 1];
+        return;
+    }
     taps3_row_dyn(out, row, k, S, pl);
 }
 
@@ -688,10 +699,11 @@ fn replacement(
             (3, &[1, k, c]) if k == taps && c == shape[2] => Some(DataFormat::HWC),
             _ => None,
         };
-        // tract's own kernel is fast for stride 1 over channel-first planes: keep it there.
+        // tract's own kernel is as fast for stride 1 over channel-first planes from 28
+        // columns up (measured node by node on the five models): keep it there.
         format
             .and_then(|f| Window::new(spec, f, &shape))
-            .filter(|win| win.channels_last || win.sh > 1 || win.sw > 1)
+            .filter(|win| win.channels_last || win.sh > 1 || win.sw > 1 || win.ow <= 24)
             .map(|win| Box::new(Depthwise { win }) as _)
     } else if let Some(pool) = node.op_as::<OptMaxPool>() {
         let format = pool.pool_spec.data_format;
@@ -809,7 +821,56 @@ pub(crate) fn accelerate(
             swapped += 1;
         }
     }
-    Ok(swapped + fuse_prelu(model)?)
+    let fused = fuse_pad_maxpool(model)? + fuse_prelu(model)?;
+    if fused > 0 {
+        *model = std::mem::take(model).into_compact()?;
+    }
+    Ok(swapped + fused)
+}
+
+/// A −∞ padding feeding a max pooling (NanoDet's stem) becomes the pooling's own padding:
+/// padded cells never win, so the tensor need not be padded at all.
+fn fuse_pad_maxpool(model: &mut TypedModel) -> TractResult<usize> {
+    let mut fused = 0;
+    for id in 0..model.nodes.len() {
+        let node = &model.nodes[id];
+        let (Some(pool), Some(&input)) = (node.op_as::<MaxPool>(), node.inputs.first()) else {
+            continue;
+        };
+        let pad_node = &model.nodes[input.node];
+        let Some(pad) = pad_node.op_as::<ConstPad>() else {
+            continue;
+        };
+        let win = &pool.win;
+        let r = pad.shape.len();
+        let only_spatial = pad.pads[..r - 2].iter().all(|&p| p == (0, 0));
+        if f32::from_bits(pad.value_bits) != f32::NEG_INFINITY
+            || !only_spatial
+            || win.channels_last
+            || win.shape.len() != r
+            || pad_node.outputs[0].successors.len() != 1
+        {
+            continue;
+        }
+        let ((pt, _), (pl, _)) = (pad.pads[r - 2], pad.pads[r - 1]);
+        let unpadded = Window {
+            shape: pad.shape.clone(),
+            h: pad.shape[r - 2],
+            w: pad.shape[r - 1],
+            pt: win.pt + pt,
+            pl: win.pl + pl,
+            ..win.clone()
+        };
+        let source = pad_node.inputs[0];
+        let mut patch = TypedModelPatch::default();
+        let tap = patch.tap_model(model, source)?;
+        let name = format!("{}.unpadded", node.name);
+        let wire = patch.wire_node(name, MaxPool { win: unpadded }, &[tap])?;
+        patch.shunt_outside(model, OutletId::new(id, 0), wire[0])?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
 }
 
 /// PReLU as tract leaves it after optimising a TensorFlow export: three passes over the
@@ -829,9 +890,6 @@ fn fuse_prelu(model: &mut TypedModel) -> TractResult<usize> {
         patch.shunt_outside(model, OutletId::new(id, 0), wire[0])?;
         patch.apply(model)?;
         fused += 1;
-    }
-    if fused > 0 {
-        *model = std::mem::take(model).into_compact()?;
     }
     Ok(fused)
 }
