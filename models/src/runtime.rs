@@ -102,8 +102,26 @@ impl Model {
         let specs = crate::kernels::depthwise_specs(&decluttered);
         let mut typed = decluttered.into_optimized().map_err(shape_err)?;
         if kernels == Kernels::Ketang {
-            let n = crate::kernels::accelerate(&mut typed, &specs).map_err(load_err)?;
-            tracing::debug!(model = %path.display(), nodes = n, "faster kernels swapped in");
+            // Ketang's kernels are an optimisation: if swapping them in fails (or panics) on
+            // some model, tract's own plan still runs it.
+            let mut fast = typed.clone();
+            let swapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::kernels::accelerate(&mut fast, &specs)
+            }));
+            match swapped {
+                Ok(Ok(n)) => {
+                    tracing::debug!(model = %path.display(), nodes = n, "faster kernels swapped in");
+                    typed = fast;
+                }
+                Ok(Err(e)) => tracing::warn!(
+                    model = %path.display(), error = %format!("{e:#}"),
+                    "Ketang's kernels not used for this model; tract's own run it"
+                ),
+                Err(_) => tracing::warn!(
+                    model = %path.display(),
+                    "Ketang's kernels panicked on this model; tract's own run it"
+                ),
+            }
         }
         let n_out = typed.outputs.len();
         if n_out < min_outputs {
