@@ -241,19 +241,34 @@ fn tensor_from(shape: &[usize], data: Vec<f32>) -> TractResult<TValue> {
         .into_tvalue())
 }
 
+/// The `Op` and `TypedOp` impls the operators here share: a name, and the output fact
+/// `$fact` computes from the operator and the input facts (the evaluation is their own).
+macro_rules! ketang_op {
+    ($ty:ty, $name:literal, |$op:ident, $inputs:ident| $fact:expr) => {
+        impl Op for $ty {
+            fn name(&self) -> StaticName {
+                $name.into()
+            }
+            op_as_typed_op!();
+        }
+
+        impl TypedOp for $ty {
+            as_op!();
+
+            fn output_facts(&self, $inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+                let $op = self;
+                Ok(tvec![$fact])
+            }
+        }
+    };
+}
+
 /// Depthwise 2-D convolution (one filter per channel) with bias; inputs: data, kernel
 /// (`[C, 1, kh·kw]` channels first or `[1, kh·kw, C]` channels last, as tract lays it
 /// out), bias (`C` values).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Depthwise {
     win: Window,
-}
-
-impl Op for Depthwise {
-    fn name(&self) -> StaticName {
-        "KetangDepthwise".into()
-    }
-    op_as_typed_op!();
 }
 
 impl EvalOp for Depthwise {
@@ -356,25 +371,14 @@ impl EvalOp for Depthwise {
     }
 }
 
-impl TypedOp for Depthwise {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].datum_type.fact(&*self.win.output_shape())])
-    }
-}
+ketang_op!(Depthwise, "KetangDepthwise", |op, inputs| inputs[0]
+    .datum_type
+    .fact(&*op.win.output_shape()));
 
 /// 2-D max pooling over channel-first data; padded cells never win.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct MaxPool {
     win: Window,
-}
-
-impl Op for MaxPool {
-    fn name(&self) -> StaticName {
-        "KetangMaxPool".into()
-    }
-    op_as_typed_op!();
 }
 
 impl EvalOp for MaxPool {
@@ -406,13 +410,9 @@ impl EvalOp for MaxPool {
     }
 }
 
-impl TypedOp for MaxPool {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].datum_type.fact(&*self.win.output_shape())])
-    }
-}
+ketang_op!(MaxPool, "KetangMaxPool", |op, inputs| inputs[0]
+    .datum_type
+    .fact(&*op.win.output_shape()));
 
 /// Constant padding of an f32 tensor of known shape, copying whole rows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -430,13 +430,6 @@ impl ConstPad {
             .map(|(d, (a, b))| d + a + b)
             .collect()
     }
-}
-
-impl Op for ConstPad {
-    fn name(&self) -> StaticName {
-        "KetangPad".into()
-    }
-    op_as_typed_op!();
 }
 
 impl EvalOp for ConstPad {
@@ -477,13 +470,9 @@ impl EvalOp for ConstPad {
     }
 }
 
-impl TypedOp for ConstPad {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].datum_type.fact(&*self.output_shape())])
-    }
-}
+ketang_op!(ConstPad, "KetangPad", |op, inputs| inputs[0]
+    .datum_type
+    .fact(&*op.output_shape()));
 
 /// tract's Resize with only the last two axes changed: the same per-axis plans (so the
 /// same arithmetic, in the same order), evaluated a row at a time.
@@ -493,13 +482,6 @@ pub(crate) struct Resize2d {
     shape: TVec<usize>,
     out_shape: TVec<usize>,
     scales_bits: TVec<u32>,
-}
-
-impl Op for Resize2d {
-    fn name(&self) -> StaticName {
-        "KetangResize".into()
-    }
-    op_as_typed_op!();
 }
 
 impl EvalOp for Resize2d {
@@ -569,13 +551,9 @@ impl EvalOp for Resize2d {
     }
 }
 
-impl TypedOp for Resize2d {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].datum_type.fact(&*self.out_shape)])
-    }
-}
+ketang_op!(Resize2d, "KetangResize", |op, inputs| inputs[0]
+    .datum_type
+    .fact(&*op.out_shape));
 
 /// `a op b` on f32 where one operand repeats along the leading axes of the other (a
 /// per-channel constant against channels-last data): `out[i] = a[i] op b[i mod len]`.
@@ -593,13 +571,6 @@ enum Arith {
     Sub,
     Mul,
     Div,
-}
-
-impl Op for Broadcast {
-    fn name(&self) -> StaticName {
-        "KetangBroadcast".into()
-    }
-    op_as_typed_op!();
 }
 
 impl EvalOp for Broadcast {
@@ -631,13 +602,9 @@ fn broadcast(out: &mut [f32], small: &[f32], f: impl Fn(f32, f32) -> f32) {
     }
 }
 
-impl TypedOp for Broadcast {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].datum_type.fact(&*self.out_shape)])
-    }
-}
+ketang_op!(Broadcast, "KetangBroadcast", |op, inputs| inputs[0]
+    .datum_type
+    .fact(&*op.out_shape));
 
 /// The depthwise convolutions' windows, by node name, read from the decluttered model
 /// (tract's optimised depthwise operator keeps its geometry private; node names survive
@@ -961,13 +928,6 @@ pub(crate) struct PRelu {
     plan: (usize, usize),
 }
 
-impl Op for PRelu {
-    fn name(&self) -> StaticName {
-        "KetangPRelu".into()
-    }
-    op_as_typed_op!();
-}
-
 impl EvalOp for PRelu {
     op_out_of_plan!();
 
@@ -999,13 +959,8 @@ impl EvalOp for PRelu {
     }
 }
 
-impl TypedOp for PRelu {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec![inputs[0].without_value()])
-    }
-}
+ketang_op!(PRelu, "KetangPRelu", |_op, inputs| inputs[0]
+    .without_value());
 
 /// Clears the upper halves of the AVX registers (`vzeroupper`) where the CPU has AVX2.
 ///

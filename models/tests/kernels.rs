@@ -62,6 +62,15 @@ fn input(which: usize, t: &str, shape: &[usize], photo: &[u8]) -> TValue {
     }
 }
 
+fn floats(t: &TValue) -> Vec<f32> {
+    let t = t.cast_to::<f32>().unwrap();
+    t.try_as_plain_ram()
+        .unwrap()
+        .as_slice::<f32>()
+        .unwrap()
+        .to_vec()
+}
+
 #[test]
 fn ketang_kernels_give_tracts_outputs_on_every_model() {
     let photo = Frame::open(&data("astronaut.png")).unwrap().rgb().to_vec();
@@ -89,19 +98,7 @@ fn ketang_kernels_give_tracts_outputs_on_every_model() {
             assert_eq!(a.len(), b.len(), "{file}");
             for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                 assert_eq!(a.shape(), b.shape(), "{file} output {i}");
-                let (a, b) = (a.cast_to::<f32>().unwrap(), b.cast_to::<f32>().unwrap());
-                let a = a
-                    .try_as_plain_ram()
-                    .unwrap()
-                    .as_slice::<f32>()
-                    .unwrap()
-                    .to_vec();
-                let b = b
-                    .try_as_plain_ram()
-                    .unwrap()
-                    .as_slice::<f32>()
-                    .unwrap()
-                    .to_vec();
+                let (a, b) = (floats(a), floats(b));
                 let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
                 let worst = a
                     .iter()
