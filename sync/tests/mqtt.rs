@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
-use common::broker::{Broker, Collector, free_port};
+use common::broker::{Broker, Collector, free_port, open_gate};
 use common::*;
 use ketang_sync::mqtt::{
     Command, CommandHandler, MqttSettings, SyncStatus, SyncWorker, TlsSettings,
@@ -113,9 +113,10 @@ async fn records_made_offline_all_arrive_once_in_order_with_capture_times_when_t
         ))
         .await
         .unwrap();
-    let port = free_port();
-    // No broker yet: the worker retries with backoff.
-    let run = start(&store, settings(port));
+    // The board talks to `gate`, where no broker answers yet: the worker retries with
+    // backoff. The broker comes up on `port` and the gate opens once the collector listens.
+    let gate = free_port();
+    let run = start(&store, settings(gate));
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!run.status.connected());
     assert!(
@@ -132,8 +133,10 @@ async fn records_made_offline_all_arrive_once_in_order_with_capture_times_when_t
         .await
         .unwrap();
 
+    let port = free_port();
     let broker = Broker::start_on(&dir.path().join("broker"), port, "");
     let col = Collector::start(port, "ketang/#").await;
+    open_gate(gate, port).await;
     col.wait_for("500 attendance records", 30, |c| {
         c.up("attendance").len() >= 500
     })

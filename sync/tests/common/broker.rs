@@ -132,6 +132,26 @@ impl Drop for Broker {
     }
 }
 
+/// Forwards connections on `port` to a broker on `target`, from when it is opened: a board
+/// pointed at `port` finds no broker until then, so a test can subscribe its collector
+/// first (non-retained messages published before a subscription are dropped by the
+/// broker, and a retrying worker may otherwise connect and drain first).
+pub async fn open_gate(port: u16, target: u16) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("gate port free");
+    tokio::spawn(async move {
+        while let Ok((mut board, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut broker) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut board, &mut broker).await;
+                }
+            });
+        }
+    });
+}
+
 /// A subscriber that records every message; persistent session so it survives broker
 /// restarts.
 #[derive(Clone)]
