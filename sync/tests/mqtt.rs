@@ -68,6 +68,19 @@ fn settings(port: u16) -> MqttSettings {
     s
 }
 
+/// The worker's state once `pred` holds, or after 10 s: a refused TLS handshake can take
+/// more than a second or two to be reported on a loaded machine (the callers then assert).
+async fn state_when(run: &Running, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = run.status.state();
+        if pred(&state) || Instant::now() > deadline {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn start(store: &StoreHandle, s: MqttSettings) -> Running {
     let hooks = Arc::new(Hooks::default());
     let stop = CancellationToken::new();
@@ -673,9 +686,8 @@ async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
         client_auth: Some((evil.join("client.pem"), evil.join("client.key"))),
     });
     let run = start(&store, s);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = state_when(&run, |s| s.contains("disconnected")).await;
     assert!(!run.status.connected());
-    let state = run.status.state();
     println!("wrong client certificate: {state}");
     assert!(state.contains("disconnected"), "{state}");
     assert_eq!(
@@ -692,8 +704,7 @@ async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
         client_auth: Some((good.join("client.pem"), good.join("client.key"))),
     });
     let run = start(&store, s);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let state = run.status.state();
+    let state = state_when(&run, |s| s.contains("disconnected")).await;
     println!("unknown broker CA: {state}");
     assert!(!run.status.connected());
     assert!(
