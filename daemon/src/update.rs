@@ -192,20 +192,22 @@ impl Updater {
             "slot": step.slot,
             "detail": step.detail,
         });
-        *self
-            .inner
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(step);
         let record = OutboxRecord {
             stream: Stream::Update,
             captured_at: self.inner.clock.now_fixed(),
             clock_synced: self.inner.clock.synced(),
             body,
         };
+        // Queued first, then shown: a step on the status page is already on its way to the
+        // cloud.
         if let Err(e) = self.inner.store.enqueue(record).await {
             tracing::error!(error = %e, "Queuing an update step failed; the status page still shows it.");
         }
+        *self
+            .inner
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(step);
     }
 
     /// Claims the spool for one bundle of at most `length` bytes.
