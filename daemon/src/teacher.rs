@@ -595,8 +595,18 @@ impl Classroom {
     ) -> Result<Value, ApiError> {
         if let Some(bad) = symptoms.iter().find(|s| !SYMPTOMS.contains(&s.as_str())) {
             return Err(ApiError::BadRequest(format!(
-                "symptom {bad:?} is not one of {}",
+                "symptom {} is not one of {}",
+                ketang_sync::limits::excerpt(bad),
                 SYMPTOMS.join(", ")
+            )));
+        }
+        if let Some((i, dup)) = symptoms
+            .iter()
+            .enumerate()
+            .find(|(i, s)| symptoms[..*i].contains(s))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "symptoms[{i}]: {dup:?} is listed twice; give each symptom once"
             )));
         }
         if symptoms.is_empty() && temp_c.is_none() {

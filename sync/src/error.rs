@@ -47,6 +47,19 @@ pub enum Error {
     /// The store thread is gone (it panicked or was shut down).
     #[error("the store thread has stopped")]
     Closed,
+    /// An outbox record is larger than [`crate::MAX_RECORD_BYTES`]: it was refused, and with
+    /// it the domain change it belongs to (nothing was written).
+    #[error(
+        "a {stream} record of {bytes} bytes exceeds the limit of {limit} bytes per outbox record; nothing was stored"
+    )]
+    RecordTooLarge {
+        /// The record's stream.
+        stream: crate::Stream,
+        /// Its envelope's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A payload could not be encoded.
     #[error("encoding an outbox payload failed: {0}")]
     Encode(#[from] serde_json::Error),

@@ -13,6 +13,7 @@
 //! The MQTT side of sync (draining the outbox) is issue 4 and will live beside this.
 
 mod error;
+pub mod limits;
 pub mod mqtt;
 mod outbox;
 mod records;
@@ -23,19 +24,22 @@ mod store_face;
 mod store_sync;
 
 pub use error::{Error, Result};
-pub use outbox::{ENVELOPE_SCHEMA, Envelope, OutboxRecord, Stream};
+pub use outbox::{ENVELOPE_SCHEMA, Envelope, MAX_RECORD_BYTES, OutboxRecord, Stream};
 pub use records::{
     AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
     HealthCheckRecord, LessonRow, LessonSummary, NoticeRow, Period, Roster, SchoolSnapshot,
     StaffRow, StudentRow, TapRecord,
 };
-pub use store::{DB_FILE, Identity, OpenReport, StatusSnapshot, StoreHandle};
+pub use store::{
+    DB_FILE, Identity, MAX_CARDS_PER_PERSON, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS,
+    MAX_TEXT_CHARS, OpenReport, StatusSnapshot, StoreHandle,
+};
 pub use store_class::{
     Audit, AuditRow, DayHealth, FollowupRow, LessonControl, RollEntry, StaffLogin,
     lesson_event_body,
 };
 pub use store_face::{ConsentRow, SealedTemplate};
 pub use store_sync::{
-    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, Mark, PendingRecord,
-    StreamBudget,
+    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, MAX_DOWNLINKS_KEPT,
+    MAX_REJECTED_KEPT, Mark, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget,
 };

@@ -16,6 +16,16 @@ use crate::error::{Result, SqlContext};
 /// Version tag of the envelope format, carried in every payload as `schema`.
 pub const ENVELOPE_SCHEMA: &str = "ketang.v1";
 
+/// Largest envelope (the whole JSON payload) a record may have: 64 KiB.
+///
+/// Design: the largest real record (a lesson report of a 60-student class with its
+/// behaviour and talk-time figures) is under 8 KiB, so this leaves room eight times over,
+/// while staying under the smallest packet limit of the brokers a region may run (AWS IoT
+/// Core 128 KiB, Azure IoT Hub 256 KiB, EMQX and HiveMQ 1 MiB by default). A record over
+/// it is refused at enqueue ([`crate::Error::RecordTooLarge`]) together with the domain
+/// change it belongs to, so it can never reach the outbox and block a lane.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
 /// An uplink stream: the last segment of `ketang/v1/{school}/{device}/up/{stream}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,11 +54,13 @@ pub enum Stream {
     Ack,
     /// System update progress (a bundle received, installed, refused, rolled back).
     Update,
+    /// Records the client or the broker refused for good, moved aside (seq, stream, reason).
+    Rejected,
 }
 
 impl Stream {
     /// Every stream, in lane order.
-    pub const ALL: [Stream; 12] = [
+    pub const ALL: [Stream; 13] = [
         Stream::Alarm,
         Stream::Attendance,
         Stream::HealthCheck,
@@ -56,6 +68,7 @@ impl Stream {
         Stream::Ack,
         Stream::Lesson,
         Stream::Update,
+        Stream::Rejected,
         Stream::LessonReport,
         Stream::Whiteboard,
         Stream::Behaviour,
@@ -78,6 +91,7 @@ impl Stream {
             Stream::Dropped => "dropped",
             Stream::Ack => "ack",
             Stream::Update => "update",
+            Stream::Rejected => "rejected",
         }
     }
 
@@ -91,7 +105,8 @@ impl Stream {
             | Stream::Followup
             | Stream::Ack
             | Stream::Lesson
-            | Stream::Update => 1,
+            | Stream::Update
+            | Stream::Rejected => 1,
             Stream::LessonReport
             | Stream::Behaviour
             | Stream::Whiteboard
@@ -217,6 +232,13 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
         };
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, &envelope)?;
+        if self.buf.len() > MAX_RECORD_BYTES {
+            return Err(crate::Error::RecordTooLarge {
+                stream: record.stream,
+                bytes: self.buf.len(),
+                limit: MAX_RECORD_BYTES,
+            });
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO outbox (seq, id, stream, priority, captured_at, clock_synced, payload, enqueued_at)

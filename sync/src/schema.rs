@@ -301,6 +301,26 @@ CREATE TABLE face_templates (
 ) STRICT;
 "#;
 
+/// Version 8: records refused for good are moved aside, never lost and never blocking.
+const V8: &str = r#"
+-- `solo_failures` counts sessions the broker closed while this row was the only one
+-- unacknowledged. See docs/mqtt.md "Records that cannot be delivered".
+ALTER TABLE outbox ADD COLUMN solo_failures INTEGER NOT NULL DEFAULT 0;
+
+-- Outbox rows that the client or the broker refused permanently (too large for a packet,
+-- or the broker closed the connection every time the row was sent alone). Kept on the
+-- device with the reason; each one is reported on the `rejected` stream.
+CREATE TABLE outbox_rejected (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL,
+    stream       TEXT NOT NULL,
+    captured_at  TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    reason       TEXT NOT NULL,
+    rejected_at  TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -311,11 +331,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 7;
+pub const LATEST_VERSION: usize = 8;
 
 #[cfg(test)]
 mod tests {

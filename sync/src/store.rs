@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result, SqlContext};
+use crate::limits::excerpt;
 use crate::outbox::enqueue;
 use crate::records::*;
 use crate::{OutboxRecord, schema};
@@ -863,6 +864,29 @@ fn quarantine(path: &Path, reason: &str) -> Result<PathBuf> {
     Ok(moved)
 }
 
+/// Longest id (student, roster, staff, card UID, class) the board accepts: ids travel in
+/// outbox records, so they must stay small.
+pub const MAX_ID_CHARS: usize = 64;
+/// Longest name (student, staff, roster) the board accepts.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest free text (a reason, a notice title) the board accepts.
+pub const MAX_TEXT_CHARS: usize = 500;
+/// Longest notice body the board accepts.
+pub const MAX_NOTICE_CHARS: usize = 5000;
+/// Most cards one person may own.
+pub const MAX_CARDS_PER_PERSON: usize = 8;
+
+/// Adds a problem when `value` (at `field`) is longer than `max` characters.
+pub(crate) fn too_long(problems: &mut Vec<String>, field: &str, value: &str, max: usize) {
+    let n = value.chars().count();
+    if n > max {
+        problems.push(format!(
+            "{field}: {} is {n} characters long, at most {max}",
+            excerpt(value)
+        ));
+    }
+}
+
 pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
     use std::collections::{HashMap, HashSet};
     let mut problems = Vec::new();
@@ -872,18 +896,51 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
         if st.id.trim().is_empty() {
             problems.push(format!("students[{i}]: empty student id"));
         }
+        too_long(
+            &mut problems,
+            &format!("students[{i}].id"),
+            &st.id,
+            MAX_ID_CHARS,
+        );
+        too_long(
+            &mut problems,
+            &format!("students[{i}].name"),
+            &st.name,
+            MAX_NAME_CHARS,
+        );
+        too_long(
+            &mut problems,
+            &format!("students[{i}].class_id"),
+            &st.class_id,
+            MAX_ID_CHARS,
+        );
+        if st.cards.len() > MAX_CARDS_PER_PERSON {
+            problems.push(format!(
+                "students[{i}]: {} cards, at most {MAX_CARDS_PER_PERSON}",
+                st.cards.len()
+            ));
+        }
+        for uid in &st.cards {
+            too_long(
+                &mut problems,
+                &format!("students[{i}].cards"),
+                uid,
+                MAX_ID_CHARS,
+            );
+        }
         if !students.insert(st.id.as_str()) {
             problems.push(format!(
-                "students[{i}]: student id {:?} appears twice",
-                st.id
+                "students[{i}]: student id {} appears twice",
+                excerpt(&st.id)
             ));
         }
         for uid in &st.cards {
             if let Some(prev) = owners.insert(uid.as_str(), st.id.as_str()) {
                 // The UID itself is not repeated in the message: it may end up in logs.
                 problems.push(format!(
-                    "students[{i}]: a card UID of student {:?} is also owned by student {prev:?}",
-                    st.id
+                    "students[{i}]: a card UID of student {} is also owned by student {}",
+                    excerpt(&st.id),
+                    excerpt(prev)
                 ));
             }
         }
@@ -891,17 +948,30 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
     let mut rosters = HashSet::new();
     for (i, r) in s.rosters.iter().enumerate() {
         rosters.insert(r.id.as_str());
+        too_long(
+            &mut problems,
+            &format!("rosters[{i}].id"),
+            &r.id,
+            MAX_ID_CHARS,
+        );
+        too_long(
+            &mut problems,
+            &format!("rosters[{i}].name"),
+            &r.name,
+            MAX_NAME_CHARS,
+        );
         if r.kind != "class" && r.kind != "elective" {
             problems.push(format!(
-                "rosters[{i}]: kind {:?} is not \"class\" or \"elective\"",
-                r.kind
+                "rosters[{i}]: kind {} is not \"class\" or \"elective\"",
+                excerpt(&r.kind)
             ));
         }
         for m in &r.members {
             if !students.contains(m.as_str()) {
                 problems.push(format!(
-                    "rosters[{i}] ({}): member {m:?} is not a known student",
-                    r.id
+                    "rosters[{i}] ({}): member {} is not a known student",
+                    excerpt(&r.id),
+                    excerpt(m)
                 ));
             }
         }
@@ -912,22 +982,44 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
         if t.id.trim().is_empty() || t.name.trim().is_empty() {
             problems.push(format!("staff[{i}]: empty staff id or name"));
         }
+        too_long(
+            &mut problems,
+            &format!("staff[{i}].id"),
+            &t.id,
+            MAX_ID_CHARS,
+        );
+        too_long(
+            &mut problems,
+            &format!("staff[{i}].name"),
+            &t.name,
+            MAX_NAME_CHARS,
+        );
+        if t.cards.len() > MAX_CARDS_PER_PERSON {
+            problems.push(format!(
+                "staff[{i}]: {} cards, at most {MAX_CARDS_PER_PERSON}",
+                t.cards.len()
+            ));
+        }
         if !staff.insert(t.id.as_str()) {
-            problems.push(format!("staff[{i}]: staff id {:?} appears twice", t.id));
+            problems.push(format!(
+                "staff[{i}]: staff id {} appears twice",
+                excerpt(&t.id)
+            ));
         }
         if let Some(h) = &t.pin_hash
             && !(h.starts_with("$argon2id$") || h.starts_with("$argon2i$"))
         {
             problems.push(format!(
                 "staff[{i}] ({}): pin_hash is not an Argon2 PHC string ($argon2id$...)",
-                t.id
+                excerpt(&t.id)
             ));
         }
         for uid in &t.cards {
             if let Some(prev) = owners.insert(uid.as_str(), t.id.as_str()) {
                 problems.push(format!(
-                    "staff[{i}]: a card UID of staff {:?} is also owned by {prev:?}",
-                    t.id
+                    "staff[{i}]: a card UID of staff {} is also owned by {}",
+                    excerpt(&t.id),
+                    excerpt(prev)
                 ));
             }
         }
@@ -1091,8 +1183,8 @@ pub(crate) fn check_periods(
     for (i, p) in periods.iter().enumerate() {
         if !known_roster(&p.roster_id) {
             problems.push(format!(
-                "periods[{i}]: roster {:?} is unknown; send the roster first",
-                p.roster_id
+                "periods[{i}]: roster {} is unknown; send the roster first",
+                excerpt(&p.roster_id)
             ));
         }
         if !(1..=7).contains(&p.weekday) {

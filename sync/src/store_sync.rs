@@ -9,11 +9,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Error, Result, SqlContext};
+use crate::limits::excerpt;
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{NoticeRow, Period, Roster, StudentRow};
 use crate::store::{
-    Db, check_periods, check_snapshot, insert_periods, insert_rosters, insert_students, now_utc,
-    rfc3339, upsert_notice,
+    Db, MAX_ID_CHARS, MAX_NOTICE_CHARS, MAX_TEXT_CHARS, check_periods, check_snapshot,
+    insert_periods, insert_rosters, insert_students, now_utc, rfc3339, too_long, upsert_notice,
 };
 use crate::{OutboxRecord, SchoolSnapshot, StoreHandle, Stream};
 
@@ -28,7 +29,21 @@ pub struct PendingRecord {
     pub stream: String,
     /// The envelope, exactly as stored.
     pub payload: Vec<u8>,
+    /// The broker closed a session while this row was the only one unacknowledged: the
+    /// worker sends it alone until it is acknowledged or moved aside.
+    pub suspect: bool,
 }
+
+/// Sessions the broker closes while a row is the only one unacknowledged before the row is
+/// moved aside as refused.
+pub const REFUSED_AFTER_PROBES: u32 = 2;
+
+/// Most refused records kept on the board (oldest removed first).
+pub const MAX_REJECTED_KEPT: u32 = 1000;
+
+/// Downlink ids remembered for duplicate detection: those of the last 30 days, at most
+/// this many.
+pub const MAX_DOWNLINKS_KEPT: u32 = 20_000;
 
 /// How much of an evictable stream the outbox may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +131,10 @@ pub struct DownlinkOutcome {
 }
 
 impl Stream {
-    /// Streams the budget may evict: detail that a school can live without.
+    /// Streams the budget may evict: detail that a school can live without, and acks (the
+    /// cloud resends a message it got no ack for).
     pub const fn evictable(self) -> bool {
-        matches!(self, Stream::Telemetry | Stream::Behaviour)
+        matches!(self, Stream::Telemetry | Stream::Behaviour | Stream::Ack)
     }
 }
 
@@ -186,7 +202,7 @@ impl StoreHandle {
             let mut stmt = db
                 .conn
                 .prepare_cached(
-                    "SELECT seq, stream, payload FROM outbox WHERE priority = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    "SELECT seq, stream, payload, solo_failures FROM outbox WHERE priority = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )
                 .ctx("reading the outbox")?;
             let mut out = Vec::with_capacity(limit);
@@ -202,6 +218,7 @@ impl StoreHandle {
                             lane: lane as u8,
                             stream: r.get(1)?,
                             payload: r.get(2)?,
+                            suspect: r.get::<_, i64>(3)? > 0,
                         })
                     })
                     .ctx("reading the outbox")?;
@@ -247,6 +264,107 @@ impl StoreHandle {
         .await
     }
 
+    /// The broker closed the session while row `seq` was the only one unacknowledged.
+    /// After [`REFUSED_AFTER_PROBES`] such closes the row is moved aside as refused (see
+    /// [`Self::outbox_reject`]); returns the seq of the `rejected` record then.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing changes then).
+    pub async fn outbox_refused(
+        &self,
+        seq: u64,
+        cause: String,
+        now: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<Option<u64>> {
+        let out = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                tx.execute(
+                    "UPDATE outbox SET solo_failures = solo_failures + 1 WHERE seq = ?1",
+                    [seq.cast_signed()],
+                )
+                .ctx("counting a refusal")?;
+                let probes: Option<i64> = tx
+                    .query_row(
+                        "SELECT solo_failures FROM outbox WHERE seq = ?1",
+                        [seq.cast_signed()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .ctx("counting a refusal")?;
+                let mut rejected = None;
+                if probes.is_some_and(|p| p >= i64::from(REFUSED_AFTER_PROBES)) {
+                    let reason = format!(
+                        "the broker closed the connection each of the {REFUSED_AFTER_PROBES} times this record was sent alone ({cause})"
+                    );
+                    rejected = reject_row(&tx, identity, seq, &reason, now, clock_synced)?;
+                }
+                tx.commit().ctx("committing a refusal")?;
+                Ok(rejected)
+            })
+            .await?;
+        if out.is_some() {
+            self.notify_outbox();
+        }
+        Ok(out)
+    }
+
+    /// Moves row `seq` out of the outbox into the `outbox_rejected` table and reports it on
+    /// the `rejected` stream (seq, id, stream, bytes, reason), in one transaction. For a
+    /// record that no retry can deliver, e.g. one larger than the client's packet limit.
+    /// Returns the seq of the `rejected` record (`None` if the row was already gone).
+    ///
+    /// # Errors
+    /// SQLite fails (nothing changes then).
+    pub async fn outbox_reject(
+        &self,
+        seq: u64,
+        reason: String,
+        now: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<Option<u64>> {
+        let out = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let tx = conn.transaction().ctx("starting a transaction")?;
+                let r = reject_row(&tx, identity, seq, &reason, now, clock_synced)?;
+                tx.commit().ctx("committing a rejected record")?;
+                Ok(r)
+            })
+            .await?;
+        self.notify_outbox();
+        Ok(out)
+    }
+
+    /// Records moved aside as refused, newest first: (seq, stream, bytes, reason).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn rejected_records(&self) -> Result<Vec<(u64, String, u64, String)>> {
+        self.call(|db| {
+            let mut st = db
+                .conn
+                .prepare("SELECT seq, stream, length(payload), reason FROM outbox_rejected ORDER BY seq DESC")
+                .ctx("reading rejected records")?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.unsigned_abs(),
+                        r.get(1)?,
+                        r.get::<_, i64>(2)?.unsigned_abs(),
+                        r.get(3)?,
+                    ))
+                })
+                .ctx("reading rejected records")?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx("reading rejected records")?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Evicts the oldest rows of evictable streams over their budget, and for each stream
     /// that lost rows enqueues a `dropped` record naming the seq range and count, in the
     /// same transaction. Alarms, attendance and health checks are never touched.
@@ -264,6 +382,7 @@ impl StoreHandle {
                 let Db { conn, identity } = db;
                 let tx = conn.transaction().ctx("starting a transaction")?;
                 let mut evictions = Vec::new();
+                prune_bookkeeping(&tx, now)?;
                 for b in budgets.iter().filter(|b| b.stream.evictable()) {
                     if let Some(e) = evict_stream(&tx, b, now)? {
                         let body = serde_json::to_value(&e)?;
@@ -344,6 +463,8 @@ impl StoreHandle {
             .call(move |db| {
                 let Db { conn, identity } = db;
                 let mut tx = conn.transaction().ctx("starting a transaction")?;
+                // The kind comes from the topic: known kinds are short, others are cut.
+                let kind: String = kind.chars().take(32).collect();
                 let ack = |ok: bool, problems: &[String], duplicate: bool| OutboxRecord {
                     stream: Stream::Ack,
                     captured_at: at,
@@ -357,7 +478,7 @@ impl StoreHandle {
                     tx.commit().ctx("committing a duplicate ack")?;
                     return Ok(DownlinkOutcome { ok, problems, duplicate: true, ack_seq });
                 }
-                let mut problems = problems;
+                let mut problems = crate::limits::bound_problems(&problems);
                 if problems.is_empty()
                     && let Some(data) = data
                 {
@@ -365,7 +486,7 @@ impl StoreHandle {
                     match apply_data(&sp, data)? {
                         Ok(()) => sp.commit().ctx("applying downlink data")?,
                         Err(p) => {
-                            problems = p;
+                            problems = crate::limits::bound_problems(&p);
                             drop(sp); // rolls back
                         }
                     }
@@ -430,6 +551,69 @@ impl StoreHandle {
         })
         .await
     }
+}
+
+/// Moves row `seq` aside and enqueues its `rejected` record inside `tx`.
+fn reject_row(
+    tx: &Transaction<'_>,
+    identity: &crate::Identity,
+    seq: u64,
+    reason: &str,
+    now: DateTime<FixedOffset>,
+    clock_synced: bool,
+) -> Result<Option<u64>> {
+    let row: Option<(String, String, i64)> = tx
+        .query_row(
+            "SELECT id, stream, length(payload) FROM outbox WHERE seq = ?1",
+            [seq.cast_signed()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .ctx("reading a refused record")?;
+    let Some((id, stream, bytes)) = row else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO outbox_rejected (seq, id, stream, captured_at, payload, reason, rejected_at)
+         SELECT seq, id, stream, captured_at, payload, ?2, ?3 FROM outbox WHERE seq = ?1",
+        params![seq.cast_signed(), reason, rfc3339(&now)],
+    )
+    .ctx("moving a refused record aside")?;
+    tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq.cast_signed()])
+        .ctx("moving a refused record aside")?;
+    let body = json!({
+        "seq": seq, "id": id, "stream": stream, "bytes": bytes, "reason": reason,
+    });
+    let r = enqueue(
+        tx,
+        &identity.school_id,
+        &identity.device_id,
+        OutboxRecord {
+            stream: Stream::Rejected,
+            captured_at: now,
+            clock_synced,
+            body,
+        },
+    )?;
+    Ok(Some(r))
+}
+
+/// Keeps the bookkeeping tables bounded: the newest [`MAX_REJECTED_KEPT`] refused records,
+/// and the downlink ids of the last 30 days (at most [`MAX_DOWNLINKS_KEPT`]).
+fn prune_bookkeeping(tx: &Transaction<'_>, now: DateTime<FixedOffset>) -> Result<()> {
+    tx.execute(
+        "DELETE FROM outbox_rejected WHERE seq NOT IN
+           (SELECT seq FROM outbox_rejected ORDER BY seq DESC LIMIT ?1)",
+        [MAX_REJECTED_KEPT],
+    )
+    .ctx("pruning refused records")?;
+    tx.execute(
+        "DELETE FROM downlinks WHERE julianday(received_at) < julianday(?1) - 30
+           OR rowid NOT IN (SELECT rowid FROM downlinks ORDER BY rowid DESC LIMIT ?2)",
+        params![rfc3339(&now), MAX_DOWNLINKS_KEPT],
+    )
+    .ctx("pruning downlink ids")?;
+    Ok(())
 }
 
 /// Deletes acknowledged rows in one transaction (synchronous = NORMAL, see above).
@@ -632,6 +816,18 @@ fn apply_data(
             Ok(Ok(()))
         }
         DownlinkData::Leave(l) => {
+            let mut p = Vec::new();
+            too_long(&mut p, "id", &l.id, MAX_ID_CHARS);
+            too_long(&mut p, "student_id", &l.student_id, MAX_ID_CHARS);
+            too_long(
+                &mut p,
+                "reason",
+                l.reason.as_deref().unwrap_or(""),
+                MAX_TEXT_CHARS,
+            );
+            if !p.is_empty() {
+                return Ok(Err(p));
+            }
             if l.ends_at <= l.starts_at {
                 return Ok(Err(vec!["leave ends_at is not after starts_at".into()]));
             }
@@ -643,7 +839,10 @@ fn apply_data(
                 )
                 .ctx("checking a student")?;
             if !known {
-                return Ok(Err(vec![format!("student {:?} is unknown", l.student_id)]));
+                return Ok(Err(vec![format!(
+                    "student {} is unknown",
+                    excerpt(&l.student_id)
+                )]));
             }
             tx.execute(
                 "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at)
@@ -655,6 +854,13 @@ fn apply_data(
             Ok(Ok(()))
         }
         DownlinkData::Notice(n) => {
+            let mut p = Vec::new();
+            too_long(&mut p, "id", &n.id, MAX_ID_CHARS);
+            too_long(&mut p, "title", &n.title, MAX_TEXT_CHARS);
+            too_long(&mut p, "body", &n.body, MAX_NOTICE_CHARS);
+            if !p.is_empty() {
+                return Ok(Err(p));
+            }
             if let (Some(a), Some(b)) = (n.valid_from, n.valid_until)
                 && b <= a
             {

@@ -195,6 +195,153 @@ impl Action {
     }
 }
 
+/// Longest id (lesson, student, follow-up, alarm, notice, device) an action may carry.
+pub(crate) const MAX_ID_CHARS: usize = 64;
+/// Longest short free text (a reason, a resolution, a notice title).
+pub(crate) const MAX_TEXT_CHARS: usize = 500;
+/// Longest notice body.
+pub(crate) const MAX_NOTICE_CHARS: usize = 5000;
+/// Most symptoms in one `record_symptoms` (there are nine kinds).
+pub(crate) const MAX_SYMPTOMS: usize = 9;
+/// Longest enrolment photo, base64 (about 6 MiB of image).
+pub(crate) const MAX_PHOTO_BASE64: usize = 8 * 1024 * 1024;
+
+/// `s` cut to `max` characters, with "…" when it was cut.
+#[must_use]
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+fn limit(field: &str, value: &str, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(format!(
+            "{field} is {n} characters long, at most {max}: {:?}…",
+            value.chars().take(20).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+impl Action {
+    /// Checks every string and list against its bound, so no action can make an outbox
+    /// record, an audit row or a screen too large. `Err` names the field.
+    ///
+    /// # Errors
+    /// The first field over its bound.
+    pub fn check_limits(&self) -> Result<(), String> {
+        match self {
+            Self::StartLesson { lesson_id } | Self::EndLesson { lesson_id } => {
+                limit("lesson_id", lesson_id, MAX_ID_CHARS)
+            }
+            Self::CancelLesson { lesson_id, reason } => {
+                limit("lesson_id", lesson_id, MAX_ID_CHARS)?;
+                limit("reason", reason.as_deref().unwrap_or(""), MAX_TEXT_CHARS)
+            }
+            Self::SetAttendance {
+                lesson_id,
+                student_id,
+                status,
+            } => {
+                limit("lesson_id", lesson_id, MAX_ID_CHARS)?;
+                limit("student_id", student_id, MAX_ID_CHARS)?;
+                limit("status", status, MAX_ID_CHARS)
+            }
+            Self::ResolveFollowup {
+                followup_id,
+                resolution,
+                ..
+            } => {
+                limit("followup_id", followup_id, MAX_ID_CHARS * 2)?;
+                limit("resolution", resolution, MAX_TEXT_CHARS)
+            }
+            Self::RaiseAlarm { .. } => Ok(()),
+            Self::ClearAlarm { alarm_id } => limit("alarm_id", alarm_id, MAX_ID_CHARS),
+            Self::PostNotice {
+                title,
+                body,
+                valid_from,
+                valid_until,
+                ..
+            } => {
+                limit("title", title, MAX_TEXT_CHARS)?;
+                limit("body", body, MAX_NOTICE_CHARS)?;
+                limit(
+                    "valid_from",
+                    valid_from.as_deref().unwrap_or(""),
+                    MAX_ID_CHARS,
+                )?;
+                limit(
+                    "valid_until",
+                    valid_until.as_deref().unwrap_or(""),
+                    MAX_ID_CHARS,
+                )
+            }
+            Self::WithdrawNotice { notice_id } => limit("notice_id", notice_id, MAX_ID_CHARS),
+            Self::EnterLeave {
+                student_id,
+                until,
+                reason,
+            } => {
+                limit("student_id", student_id, MAX_ID_CHARS)?;
+                limit("until", until, MAX_ID_CHARS)?;
+                limit("reason", reason.as_deref().unwrap_or(""), MAX_TEXT_CHARS)
+            }
+            Self::Whiteboard { input, .. } => {
+                limit("input", input.as_deref().unwrap_or(""), MAX_ID_CHARS)
+            }
+            Self::SelfTest { device } => limit("device", device, MAX_ID_CHARS),
+            Self::FaceConsent {
+                student_id,
+                granted_at,
+                ..
+            } => {
+                limit("student_id", student_id, MAX_ID_CHARS)?;
+                limit(
+                    "granted_at",
+                    granted_at.as_deref().unwrap_or(""),
+                    MAX_ID_CHARS,
+                )
+            }
+            Self::FaceEnrol {
+                student_id,
+                image_base64,
+            } => {
+                limit("student_id", student_id, MAX_ID_CHARS)?;
+                if image_base64.len() > MAX_PHOTO_BASE64 {
+                    return Err(format!(
+                        "image_base64 is {} bytes long, at most {MAX_PHOTO_BASE64}",
+                        image_base64.len()
+                    ));
+                }
+                Ok(())
+            }
+            Self::RecordSymptoms {
+                student_id,
+                symptoms,
+                ..
+            } => {
+                limit("student_id", student_id, MAX_ID_CHARS)?;
+                if symptoms.len() > MAX_SYMPTOMS {
+                    return Err(format!(
+                        "symptoms has {} entries, at most {MAX_SYMPTOMS} (each kind once)",
+                        symptoms.len()
+                    ));
+                }
+                for s in symptoms {
+                    limit("symptoms[]", s, MAX_ID_CHARS)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// What can be looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {

@@ -303,8 +303,13 @@ async fn not_found(uri: Uri) -> ApiError {
 
 /// Parses a JSON body with a 400 that says what is wrong (axum's `Json` answers 415/422).
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    // serde quotes offending values whole (an unknown variant, a wrong type): cut them.
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "invalid JSON body: {}",
+            crate::actions::cut(&e.to_string(), 300)
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -591,6 +596,7 @@ async fn act<D: DeviceApi>(
     let session = s.sessions.find(&headers)?;
     auth::check_csrf(&headers, session.as_ref())?;
     let action: Action = parse_json(&body)?;
+    action.check_limits().map_err(ApiError::BadRequest)?;
     let actor = session.map_or_else(Actor::kiosk, |f| f.actor);
     if !action.allowed(actor.role) {
         return Err(if actor.role == auth::Role::Kiosk {

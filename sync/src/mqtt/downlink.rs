@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
 use super::topics::Target;
+use crate::limits::excerpt;
 use crate::{DownlinkData, ENVELOPE_SCHEMA, LeaveRow, NoticeRow, Period, Roster, StudentRow};
 
 /// Largest downlink payload accepted (a roster of a large school fits easily).
@@ -148,31 +149,33 @@ pub fn parse_downlink(
     let mut problems = Vec::new();
     if raw.schema != ENVELOPE_SCHEMA {
         problems.push(format!(
-            "schema {:?} is not {ENVELOPE_SCHEMA:?}",
-            raw.schema
+            "schema {} is not {ENVELOPE_SCHEMA:?}",
+            excerpt(&raw.schema)
         ));
     }
     if !KINDS.contains(&kind) {
         problems.push(format!(
-            "kind {kind:?} is unknown; expected one of {}",
+            "kind {} is unknown; expected one of {}",
+            excerpt(kind),
             KINDS.join(", ")
         ));
     }
     if raw.kind != kind {
         problems.push(format!(
-            "envelope kind {:?} does not match the topic's {kind:?}",
-            raw.kind
+            "envelope kind {} does not match the topic's {}",
+            excerpt(&raw.kind),
+            excerpt(kind)
         ));
     }
     if raw.school_id != school_id {
         problems.push(format!(
-            "school_id {:?} is not this device's school",
-            raw.school_id
+            "school_id {} is not this device's school",
+            excerpt(&raw.school_id)
         ));
     }
     match (&raw.device_id, target) {
         (Some(d), _) if d != device_id => {
-            problems.push(format!("device_id {d:?} is not this device"))
+            problems.push(format!("device_id {} is not this device", excerpt(d)))
         }
         (None, Target::Device) => problems.push("device_id is missing on a device topic".into()),
         _ => {}

@@ -14,5 +14,5 @@ pub use downlink::{
     Command, Downlink, DownlinkBody, KINDS, MAX_DOWNLINK_BYTES, Rejected, parse_downlink,
 };
 pub use settings::{MqttSettings, TlsSettings, default_budgets};
-pub use state::{Backoff, InFlight, TokenBucket};
-pub use worker::{CommandHandler, SyncStatus, SyncWorker};
+pub use state::{Failure, InFlight, Reconnect, TokenBucket};
+pub use worker::{CommandHandler, MAX_OUTGOING_PACKET, SyncStatus, SyncWorker};

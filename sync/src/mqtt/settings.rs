@@ -42,8 +42,17 @@ pub struct MqttSettings {
     pub max_publish_per_s: Option<NonZeroU32>,
     /// Most unacknowledged publishes at once.
     pub inflight: u16,
-    /// Reconnect backoff bounds.
+    /// Reconnect delay window (min, max) while the broker is unreachable: each retry waits
+    /// a uniformly random time in it (see [`super::state::Reconnect`]).
     pub backoff: (Duration, Duration),
+    /// Backoff after a broker refused or closed the connection before CONNACK: full
+    /// jitter, from the first value doubling up to the second.
+    pub refused_backoff: (Duration, Duration),
+    /// Time for TCP, TLS and CONNACK together before an attempt counts as failed.
+    pub connect_timeout: Duration,
+    /// With publishes waiting for their PUBACK, no packet at all from the broker for this
+    /// long means the link is dead (faster than keep-alive, which needs two intervals).
+    pub ack_timeout: Duration,
     /// Budgets of evictable streams, enforced periodically.
     pub budgets: Vec<StreamBudget>,
 }
@@ -81,13 +90,18 @@ impl MqttSettings {
             config_hash: String::new(),
             max_publish_per_s: NonZeroU32::new(100),
             inflight: 100,
-            backoff: (Duration::from_millis(500), Duration::from_secs(60)),
+            backoff: (Duration::from_millis(250), Duration::from_secs(2)),
+            refused_backoff: (Duration::from_secs(2), Duration::from_secs(120)),
+            connect_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(15),
             budgets: default_budgets(),
         }
     }
 }
 
-/// Default budgets: telemetry 50k rows / 20 MB / 7 days; behaviour detail 20k / 20 MB / 7 days.
+/// Default budgets: telemetry 50k rows / 20 MB / 7 days; behaviour detail 20k / 20 MB / 7
+/// days; acks 20k / 10 MB / 30 days (an ack lost to the budget makes the cloud resend its
+/// message, which is then acknowledged as a duplicate).
 pub fn default_budgets() -> Vec<StreamBudget> {
     let week = Duration::from_secs(7 * 24 * 3600);
     vec![
@@ -102,6 +116,12 @@ pub fn default_budgets() -> Vec<StreamBudget> {
             max_rows: 20_000,
             max_bytes: 20_000_000,
             max_age: week,
+        },
+        StreamBudget {
+            stream: crate::Stream::Ack,
+            max_rows: 20_000,
+            max_bytes: 10_000_000,
+            max_age: Duration::from_secs(30 * 24 * 3600),
         },
     ]
 }

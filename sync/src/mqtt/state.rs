@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct InFlight {
     queued: VecDeque<Option<u64>>,
-    by_pkid: HashMap<u16, Option<u64>>,
+    /// pkid → (outbox seq, send order).
+    by_pkid: HashMap<u16, (Option<u64>, u64)>,
+    sends: u64,
 }
 
 impl InFlight {
@@ -25,13 +27,14 @@ impl InFlight {
     /// The event loop sent a publish with `pkid`.
     pub fn sent(&mut self, pkid: u16) {
         if let Some(seq) = self.queued.pop_front() {
-            self.by_pkid.insert(pkid, seq);
+            self.sends += 1;
+            self.by_pkid.insert(pkid, (seq, self.sends));
         }
     }
 
     /// A PUBACK for `pkid`: the acknowledged outbox seq, if it was one.
     pub fn acked(&mut self, pkid: u16) -> Option<u64> {
-        self.by_pkid.remove(&pkid).flatten()
+        self.by_pkid.remove(&pkid).and_then(|(seq, _)| seq)
     }
 
     /// Outbox rows queued or sent and not yet acknowledged.
@@ -39,9 +42,25 @@ impl InFlight {
         self.queued
             .iter()
             .flatten()
-            .chain(self.by_pkid.values().flatten())
+            .chain(self.by_pkid.values().filter_map(|(s, _)| s.as_ref()))
             .copied()
             .collect()
+    }
+
+    /// The outbox row sent earliest of those not yet acknowledged: the one a broker that
+    /// processes a connection in order was handling when it closed the connection.
+    pub fn oldest_sent(&self) -> Option<u64> {
+        self.by_pkid
+            .values()
+            .filter_map(|(s, order)| s.map(|s| (order, s)))
+            .min()
+            .map(|(_, s)| s)
+    }
+
+    /// Outbox rows queued or sent and not yet acknowledged.
+    pub fn outbox_len(&self) -> usize {
+        self.queued.iter().flatten().count()
+            + self.by_pkid.values().filter(|(s, _)| s.is_some()).count()
     }
 
     /// Publishes not yet acknowledged (outbox or not).
@@ -55,44 +74,81 @@ impl InFlight {
     }
 }
 
-/// Capped exponential backoff with full jitter.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    attempt: u32,
+/// Why a connection attempt or a session failed, as the reconnect policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No broker answered: the port was closed (connection refused), the network or host
+    /// was unreachable, the name did not resolve, the connect timed out; or an established
+    /// session was lost. Retrying costs the broker nothing until it is back.
+    Unreachable,
+    /// A broker answered and would not or could not take us: a CONNACK refusal, a TLS
+    /// handshake refused, the connection closed before CONNACK (a broker over its
+    /// connection limit does that), or a session closed again within seconds with nothing
+    /// delivered. Retrying fast would add to its load.
+    Refused,
 }
 
-impl Backoff {
-    /// Between `min` and `max`.
-    pub fn new(min: Duration, max: Duration) -> Self {
+/// The reconnect policy (docs/mqtt.md "Reconnecting"):
+/// * [`Failure::Unreachable`]: a delay drawn uniformly from `retry` (default 0.25–2 s),
+///   however long the outage lasts, so a board is back within about a second of its
+///   broker (median ≈ 0.7 s, never more than the upper bound plus the connect itself);
+///   the jitter spreads a fleet's reconnections over the whole window;
+/// * [`Failure::Refused`]: exponential backoff with full jitter from `refused` (default
+///   2 s doubling up to 120 s), so a broker that is overloaded or refuses is backed off
+///   hard and the fleet arrives spread over minutes;
+/// * [`Reconnect::stable`] (a session that lasted or delivered) forgets the refusals.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    retry: (Duration, Duration),
+    refused: (Duration, Duration),
+    refusals: u32,
+}
+
+impl Reconnect {
+    /// Delays for unreachable brokers drawn from `retry` (min, max); refusals back off from
+    /// `refused.0` doubling up to `refused.1`.
+    pub fn new(retry: (Duration, Duration), refused: (Duration, Duration)) -> Self {
         Self {
-            min,
-            max,
-            attempt: 0,
+            retry,
+            refused,
+            refusals: 0,
         }
     }
 
-    /// The next wait: uniformly random in [min, min·2^attempt] capped at max.
-    pub fn next_delay(&mut self) -> Duration {
-        let cap = self
-            .min
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        let span = cap.saturating_sub(self.min).as_millis() as u64;
-        self.min
-            + Duration::from_millis(if span == 0 {
-                0
-            } else {
-                fastrand::u64(0..=span)
-            })
+    /// The wait before the next attempt after `failure`.
+    pub fn next_delay(&mut self, failure: Failure) -> Duration {
+        match failure {
+            Failure::Unreachable => {
+                let (lo, hi) = (self.retry.0, self.retry.1.max(self.retry.0));
+                lo + jitter(hi - lo)
+            }
+            Failure::Refused => {
+                let cap = self
+                    .refused
+                    .0
+                    .saturating_mul(1u32 << self.refusals.min(16))
+                    .min(self.refused.1);
+                self.refusals = self.refusals.saturating_add(1);
+                jitter(cap)
+            }
+        }
     }
 
-    /// Connected: start over.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
+    /// The broker refusals counted so far.
+    pub fn refusals(&self) -> u32 {
+        self.refusals
     }
+
+    /// A session was stable (it lasted, or delivered records): forget the refusals.
+    pub fn stable(&mut self) {
+        self.refusals = 0;
+    }
+}
+
+/// Uniform in [0, span].
+fn jitter(span: Duration) -> Duration {
+    let ms = span.as_millis() as u64;
+    Duration::from_millis(if ms == 0 { 0 } else { fastrand::u64(0..=ms) })
 }
 
 /// A token bucket: `rate` tokens per second, burst `rate`.
@@ -159,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_sent_row_is_the_first_sent_not_the_lowest_seq() {
+        let mut f = InFlight::default();
+        f.queued(None);
+        f.queued(Some(50)); // an alarm overtook older rows
+        f.queued(Some(7));
+        assert_eq!(f.oldest_sent(), None, "nothing sent yet");
+        f.sent(1);
+        f.sent(2);
+        f.sent(3);
+        assert_eq!(f.oldest_sent(), Some(50));
+        assert_eq!(f.outbox_len(), 2);
+        assert_eq!(f.acked(2), Some(50));
+        assert_eq!(f.oldest_sent(), Some(7));
+    }
+
+    #[test]
     fn seqs_in_flight_include_queued_and_sent_rows() {
         let mut f = InFlight::default();
         f.queued(Some(1));
@@ -171,18 +243,55 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_to_its_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        for _ in 0..50 {
-            let d = b.next_delay();
+    fn unreachable_brokers_are_retried_within_the_short_window_however_long_the_outage() {
+        let mut r = Reconnect::new(
+            (Duration::from_millis(250), Duration::from_secs(2)),
+            (Duration::from_secs(2), Duration::from_secs(120)),
+        );
+        let mut sum = Duration::ZERO;
+        for _ in 0..10_000 {
+            let d = r.next_delay(Failure::Unreachable);
             assert!(
-                d >= Duration::from_millis(100) && d <= Duration::from_secs(5),
+                d >= Duration::from_millis(250) && d <= Duration::from_secs(2),
                 "{d:?}"
             );
+            sum += d;
         }
-        b.reset();
-        let d = b.next_delay();
-        assert!(d <= Duration::from_millis(100), "{d:?}");
+        // Uniform over the window: the mean is its middle (1.125 s).
+        let mean = sum / 10_000;
+        assert!(
+            mean > Duration::from_millis(1050) && mean < Duration::from_millis(1200),
+            "{mean:?}"
+        );
+        assert_eq!(r.refusals(), 0);
+    }
+
+    #[test]
+    fn refusals_back_off_exponentially_to_their_cap_and_a_stable_session_forgets_them() {
+        let mut r = Reconnect::new(
+            (Duration::from_millis(250), Duration::from_secs(2)),
+            (Duration::from_secs(2), Duration::from_secs(120)),
+        );
+        let caps = [2u64, 4, 8, 16, 32, 64, 120, 120, 120];
+        for cap in caps {
+            let d = r.next_delay(Failure::Refused);
+            assert!(d <= Duration::from_secs(cap), "{d:?} > {cap} s");
+        }
+        // Full jitter at the cap: over many draws the mean is near half of it.
+        let mean = (0..2000)
+            .map(|_| r.next_delay(Failure::Refused))
+            .sum::<Duration>()
+            / 2000;
+        assert!(
+            mean > Duration::from_secs(50) && mean < Duration::from_secs(70),
+            "{mean:?}"
+        );
+        // Unreachable in between does not forget the refusals; a stable session does.
+        let _ = r.next_delay(Failure::Unreachable);
+        assert!(r.refusals() > 9);
+        r.stable();
+        assert_eq!(r.refusals(), 0);
+        assert!(r.next_delay(Failure::Refused) <= Duration::from_secs(2));
     }
 
     #[test]

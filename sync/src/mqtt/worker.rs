@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::downlink::{Command, DownlinkBody, parse_downlink};
-use super::state::{Backoff, InFlight, TokenBucket};
+use super::state::{Failure, InFlight, Reconnect, TokenBucket};
 use super::{MqttSettings, tls, topics};
 use crate::PendingRecord;
 use crate::{OutboxRecord, StoreHandle, Stream};
@@ -52,6 +52,10 @@ pub struct SyncStatus {
     pub connections: AtomicU64,
     /// Downlink messages received.
     pub downlinks: AtomicU64,
+    /// Connection attempts started.
+    pub attempts: AtomicU64,
+    /// Records moved aside because they can never be sent.
+    pub rejected: AtomicU64,
 }
 
 impl SyncStatus {
@@ -97,7 +101,66 @@ impl<H> std::fmt::Debug for SyncWorker<H> {
 /// Why a session ended.
 enum End {
     Stopped,
-    Failed(String),
+    Failed(String, Failure),
+}
+
+/// Largest MQTT packet the board sends (rumqttc's outgoing limit); a stored record that
+/// cannot fit is moved aside as refused instead of being sent.
+pub const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
+
+/// A session that lasted this long (or delivered records) forgets earlier refusals.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether a connection error means the broker closed the connection on us (rather than
+/// the link going quiet): rumqttc reports a read of zero bytes as "closed by peer".
+fn closed_by_peer(e: &rumqttc::ConnectionError) -> bool {
+    use rumqttc::{ConnectionError as C, StateError as S};
+    let io_closed = |io: &std::io::Error| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe
+        )
+    };
+    match e {
+        C::MqttState(S::ConnectionAborted) => true,
+        C::MqttState(S::Io(io)) | C::Io(io) => io_closed(io),
+        C::MqttState(S::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => io_closed(io),
+        _ => false,
+    }
+}
+
+/// Why a session that had its CONNACK ended.
+enum SessionError {
+    /// The broker closed the connection (DISCONNECT, EOF, reset).
+    ClosedByBroker(String),
+    /// The link failed otherwise (timeouts, I/O).
+    Link(String),
+    /// Something on the board (a task stopped).
+    Local(String),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClosedByBroker(e) | Self::Link(e) | Self::Local(e) => f.write_str(e),
+        }
+    }
+}
+
+/// How a failed connection attempt (before CONNACK) counts for the reconnect policy.
+fn connect_failure(e: &rumqttc::ConnectionError) -> Failure {
+    use rumqttc::ConnectionError as C;
+    match e {
+        C::ConnectionRefused(_) | C::NotConnAck(_) | C::Tls(_) => Failure::Refused,
+        // The broker accepted TCP and closed it: over its connection limit, or overloaded.
+        e if closed_by_peer(e) => Failure::Refused,
+        // Refused port, unreachable, DNS, timed out: nobody there to load. The connect
+        // timeout itself spaces attempts at a broker that accepts but never answers.
+        _ => Failure::Unreachable,
+    }
 }
 
 impl<H: CommandHandler> SyncWorker<H> {
@@ -157,17 +220,26 @@ impl<H: CommandHandler> SyncWorker<H> {
             self.handler.clone(),
             self.stop.clone(),
         ));
-        let mut backoff = Backoff::new(s.backoff.0, s.backoff.1);
+        let mut reconnect = Reconnect::new(s.backoff, s.refused_backoff);
+        // After the broker closed a session with records in flight, the next one starts
+        // with one record in flight and widens as PUBACKs come (slow start): the first
+        // record of the session goes alone, so a record the broker refuses is found.
+        let mut careful = false;
         loop {
             self.status.set(false, format!("connecting to {broker}"));
-            match self.session(tls.clone(), &dl_tx, &mut backoff).await {
+            self.status.attempts.fetch_add(1, Ordering::Relaxed);
+            match self
+                .session(tls.clone(), &dl_tx, &mut reconnect, &mut careful)
+                .await
+            {
                 End::Stopped => break,
-                End::Failed(e) => {
-                    let wait = backoff.next_delay();
-                    tracing::warn!(%broker, error = %e, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost or refused; records wait in the outbox.");
+                End::Failed(e, failure) => {
+                    let wait = reconnect.next_delay(failure);
+                    let refused = failure == Failure::Refused;
+                    tracing::warn!(%broker, error = %e, refused, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost or refused; records wait in the outbox.");
                     self.status.set(
                         false,
-                        format!("disconnected: {e}; retrying in {} s", wait.as_secs().max(1)),
+                        format!("disconnected: {e}; retrying in {:.1} s", wait.as_secs_f64()),
                     );
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -190,7 +262,7 @@ impl<H: CommandHandler> SyncWorker<H> {
             .set_inflight(s.inflight.max(1))
             // Design: incoming up to 8 MiB so an oversized downlink reaches the validator and
             // is refused with an ack instead of breaking the connection.
-            .set_max_packet_size(8 * 1024 * 1024, 1024 * 1024)
+            .set_max_packet_size(8 * 1024 * 1024, MAX_OUTGOING_PACKET)
             .set_last_will(LastWill::new(
                 topics::status(&s.school_id, &s.device_id),
                 json!({"state": "offline", "reason": "connection lost", "boot_id": s.boot_id, "device_id": s.device_id}).to_string(),
@@ -210,7 +282,8 @@ impl<H: CommandHandler> SyncWorker<H> {
         &self,
         tls: Option<Arc<rustls::ClientConfig>>,
         dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
-        backoff: &mut Backoff,
+        reconnect: &mut Reconnect,
+        careful: &mut bool,
     ) -> End {
         let s = &self.settings;
         // Design: our window is twice rumqttc's in-flight limit, so a publish is always
@@ -226,6 +299,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         // ACKs stall each burst by tens of milliseconds.
         let mut net = el.network_options();
         net.set_tcp_nodelay(true);
+        net.set_connection_timeout(s.connect_timeout.as_secs().max(1));
         el.set_network_options(net);
         // Wait for CONNACK.
         loop {
@@ -233,7 +307,7 @@ impl<H: CommandHandler> SyncWorker<H> {
                 ev = el.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => break,
                     Ok(_) => {}
-                    Err(e) => return End::Failed(e.to_string()),
+                    Err(e) => return End::Failed(e.to_string(), connect_failure(&e)),
                 },
                 () = self.stop.cancelled() => return End::Stopped,
             }
@@ -253,7 +327,8 @@ impl<H: CommandHandler> SyncWorker<H> {
                 }
             }
         }));
-        backoff.reset();
+        let connected_at = Instant::now();
+        let mut delivered = false;
         self.status.connections.fetch_add(1, Ordering::Relaxed);
         tracing::info!(host = %s.host, port = s.port, "Connected to the MQTT broker.");
         self.status.set(true, "connected");
@@ -269,12 +344,18 @@ impl<H: CommandHandler> SyncWorker<H> {
             true,
             birth.to_string(),
         ) {
-            return End::Failed(format!("queueing the birth message: {e}"));
+            return End::Failed(
+                format!("queueing the birth message: {e}"),
+                Failure::Unreachable,
+            );
         }
         inflight.queued(None);
         for f in topics::down_filters(&s.school_id, &s.device_id) {
             if let Err(e) = client.try_subscribe(f, QoS::AtLeastOnce) {
-                return End::Failed(format!("subscribing to the downlink: {e}"));
+                return End::Failed(
+                    format!("subscribing to the downlink: {e}"),
+                    Failure::Unreachable,
+                );
             }
         }
 
@@ -295,6 +376,13 @@ impl<H: CommandHandler> SyncWorker<H> {
         let mut fetch: Option<FetchFuture> = None;
         let (mut generation, mut fetch_generation) = (0u64, 0u64);
         let want = 2 * cap;
+        // A suspect row (see `PendingRecord::suspect`) out alone: nothing else is published
+        // until its PUBACK, so if the broker closes the connection the row is to blame.
+        let mut solo: Option<u64> = None;
+        // Most outbox rows in flight now (slow start after a close by the broker).
+        let mut window = if *careful { 1 } else { cap };
+        // The last packet from the broker: with publishes waiting, silence means a dead link.
+        let mut heard = Instant::now();
         loop {
             if recheck {
                 buffer.clear();
@@ -309,17 +397,47 @@ impl<H: CommandHandler> SyncWorker<H> {
                 fetch = Some(Box::pin(async move { store.outbox_fetch(at, want).await }));
                 fetch_generation = generation;
             }
-            if inflight.len() < cap {
-                let free = (cap - inflight.len()).min(buffer.len());
-                let n = bucket
-                    .as_mut()
-                    .map_or(free, |b| b.take(free, Instant::now()));
+            if inflight.len() < cap && solo.is_none() {
+                let free = (cap - inflight.len())
+                    .min(window.saturating_sub(inflight.outbox_len()))
+                    .min(buffer.len());
+                // Up to the first suspect; a suspect goes only when nothing else is out.
+                let mut k = 0;
+                for r in buffer.iter().take(free) {
+                    if r.suspect {
+                        if k == 0 && inflight.outbox_len() == 0 {
+                            k = 1;
+                        }
+                        break;
+                    }
+                    k += 1;
+                }
+                let n = bucket.as_mut().map_or(k, |b| b.take(k, Instant::now()));
                 for r in buffer.drain(..n) {
                     let lane = usize::from(r.lane.min(2));
                     sent[lane] = sent[lane].max(r.seq);
                     let topic = topics::up(&s.school_id, &s.device_id, &r.stream);
+                    // Fixed header (5) + topic length (2) + packet id (2).
+                    let size = r.payload.len() + topic.len() + 9;
+                    if size > MAX_OUTGOING_PACKET {
+                        self.reject(
+                            r.seq,
+                            format!(
+                                "the record's MQTT packet of {size} bytes exceeds the client's limit of {MAX_OUTGOING_PACKET} bytes"
+                            ),
+                        )
+                        .await;
+                        continue;
+                    }
+                    if r.suspect {
+                        tracing::info!(seq = r.seq, stream = %r.stream, "Sending a record the broker may refuse alone, to find out.");
+                        solo = Some(r.seq);
+                    }
                     if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, r.payload) {
-                        return End::Failed(format!("queueing a publish: {e}"));
+                        return End::Failed(
+                            format!("queueing a publish: {e}"),
+                            Failure::Unreachable,
+                        );
                     }
                     inflight.queued(Some(r.seq));
                     self.status.published.fetch_add(1, Ordering::Relaxed);
@@ -327,8 +445,10 @@ impl<H: CommandHandler> SyncWorker<H> {
             }
             let throttled = !buffer.is_empty()
                 && inflight.len() < cap
+                && solo.is_none()
                 && bucket.as_ref().is_some_and(|b| b.wait() > Duration::ZERO);
             let wait = bucket.as_ref().map_or(Duration::ZERO, TokenBucket::wait);
+            let silent_until = (!inflight.is_empty()).then(|| heard + s.ack_timeout);
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => {
@@ -338,16 +458,20 @@ impl<H: CommandHandler> SyncWorker<H> {
                 }
                 ev = events.recv() => {
                     let Some(ev) = ev else {
-                        return End::Failed("the MQTT event loop stopped".into());
+                        return End::Failed("the MQTT event loop stopped".into(), Failure::Unreachable);
                     };
+                    heard = Instant::now();
                     // Handle this event and every other one already waiting, so a burst of
                     // PUBACKs becomes one delete transaction.
                     let mut acked = Vec::new();
                     let mut next = Some(ev);
                     while let Some(ev) = next.take() {
-                        if let Err(end) = self.on_event(ev, &mut inflight, &mut acked, dl_tx).await {
-                            self.give_up(&inflight).await;
-                            return end;
+                        if let Err(e) = self.on_event(ev, &mut inflight, &mut acked, dl_tx).await {
+                            self.give_up(&inflight, &e, careful).await;
+                            if delivered || !acked.is_empty() || connected_at.elapsed() >= STABLE_AFTER {
+                                reconnect.stable();
+                            }
+                            return End::Failed(e.to_string(), Failure::Unreachable);
                         }
                         if acked.len() >= cap {
                             break;
@@ -355,9 +479,22 @@ impl<H: CommandHandler> SyncWorker<H> {
                         next = events.try_recv().ok();
                     }
                     if !acked.is_empty() {
+                        if !delivered {
+                            delivered = true;
+                            reconnect.stable();
+                        }
+                        if solo.is_some_and(|s| acked.contains(&s)) {
+                            solo = None;
+                        }
+                        if window < cap {
+                            window = (window + acked.len()).min(cap);
+                            if window == cap {
+                                *careful = false;
+                            }
+                        }
                         self.status.acked.fetch_add(acked.len() as u64, Ordering::Relaxed);
                         if let Err(e) = self.store.outbox_ack(acked).await {
-                            return End::Failed(format!("deleting acknowledged rows: {e}"));
+                            return End::Failed(format!("deleting acknowledged rows: {e}"), Failure::Unreachable);
                         }
                     }
                 }
@@ -370,7 +507,7 @@ impl<H: CommandHandler> SyncWorker<H> {
                     fetch = None;
                     let rows = match rows {
                         Ok(r) => r,
-                        Err(e) => return End::Failed(format!("reading the outbox: {e}")),
+                        Err(e) => return End::Failed(format!("reading the outbox: {e}"), Failure::Unreachable),
                     };
                     if fetch_generation == generation {
                         exhausted = rows.len() < want;
@@ -384,6 +521,23 @@ impl<H: CommandHandler> SyncWorker<H> {
                 }
                 () = self.store.outbox_changed() => recheck = true,
                 () = tokio::time::sleep(wait), if throttled => {}
+                () = async {
+                    match silent_until {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                }, if silent_until.is_some() => {
+                    let e = format!(
+                        "no packet from the broker for {} s while {} publishes waited for their acknowledgement; the link is taken as dead",
+                        s.ack_timeout.as_secs(),
+                        inflight.len()
+                    );
+                    let seqs = inflight.seqs();
+                    if !seqs.is_empty() {
+                        let _ = self.store.outbox_attempted(seqs).await;
+                    }
+                    return End::Failed(e, Failure::Unreachable);
+                }
                 () = tokio::time::sleep(Duration::from_secs(5)) => recheck = true,
             }
         }
@@ -396,7 +550,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         inflight: &mut InFlight,
         acked: &mut Vec<u64>,
         dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
-    ) -> Result<(), End> {
+    ) -> Result<(), SessionError> {
         match ev {
             Ok(Event::Incoming(Packet::PubAck(a))) => {
                 if let Some(seq) = inflight.acked(a.pkid) {
@@ -407,7 +561,7 @@ impl<H: CommandHandler> SyncWorker<H> {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 self.status.downlinks.fetch_add(1, Ordering::Relaxed);
                 if dl_tx.send((p.topic, p.payload.to_vec())).await.is_err() {
-                    return Err(End::Failed("the downlink task stopped".into()));
+                    return Err(SessionError::Local("the downlink task stopped".into()));
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(a))) => {
@@ -421,20 +575,66 @@ impl<H: CommandHandler> SyncWorker<H> {
                 }
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {
-                return Err(End::Failed("the broker disconnected".into()));
+                return Err(SessionError::ClosedByBroker(
+                    "the broker disconnected".into(),
+                ));
             }
             Ok(_) => {}
-            Err(e) => return Err(End::Failed(e.to_string())),
+            Err(e) if closed_by_peer(&e) => {
+                return Err(SessionError::ClosedByBroker(e.to_string()));
+            }
+            Err(e) => return Err(SessionError::Link(e.to_string())),
         }
         Ok(())
     }
 
-    /// The session failed: count an attempt for every row sent without a PUBACK. They are
-    /// still in the outbox and go out again on the next connection, in drain order.
-    async fn give_up(&self, inflight: &InFlight) {
+    /// The session failed: count an attempt for every row sent without a PUBACK (they are
+    /// still in the outbox and go out again on the next connection, in drain order).
+    ///
+    /// When the broker closed the connection with records in flight, the next session
+    /// starts carefully (one record in flight, then widening). When the only record
+    /// unacknowledged was one alone, the broker refused that record: counted, and moved
+    /// aside once it happened [`crate::REFUSED_AFTER_PROBES`] times.
+    async fn give_up(&self, inflight: &InFlight, e: &SessionError, careful: &mut bool) {
         let seqs = inflight.seqs();
         if !seqs.is_empty() {
-            let _ = self.store.outbox_attempted(seqs).await;
+            let _ = self.store.outbox_attempted(seqs.clone()).await;
+        }
+        let SessionError::ClosedByBroker(cause) = e else {
+            return;
+        };
+        if seqs.is_empty() {
+            return;
+        }
+        *careful = true;
+        if let ([only], Some(sent)) = (seqs.as_slice(), inflight.oldest_sent())
+            && *only == sent
+        {
+            let (now, synced) = self.handler.now();
+            match self.store.outbox_refused(sent, cause.clone(), now, synced).await {
+                Ok(Some(r)) => {
+                    self.status.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(seq = sent, rejected_seq = r, "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream.");
+                }
+                Ok(None) => {
+                    tracing::info!(seq = sent, "The broker closed the connection while one record was in flight; it goes alone next time.");
+                }
+                Err(err) => tracing::error!(error = %err, "Counting a refused record failed."),
+            }
+        }
+    }
+
+    /// Moves a record that can never be sent aside (reported on the `rejected` stream).
+    async fn reject(&self, seq: u64, reason: String) {
+        let (now, synced) = self.handler.now();
+        match self.store.outbox_reject(seq, reason, now, synced).await {
+            Ok(r) => {
+                self.status.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(seq, rejected_seq = ?r, "An outbox record can never be sent: moved aside and reported on the rejected stream.");
+            }
+            Err(e) => {
+                tracing::error!(seq, error = %e, "Moving a record that cannot be sent aside failed.")
+            }
         }
     }
 
@@ -510,7 +710,7 @@ async fn downlink_task<H: CommandHandler>(
                             stream: Stream::Ack,
                             captured_at: now,
                             clock_synced: synced,
-                            body: json!({"downlink_id": null, "kind": r.kind, "ok": false, "problems": r.problems, "duplicate": false}),
+                            body: json!({"downlink_id": null, "kind": r.kind.chars().take(32).collect::<String>(), "ok": false, "problems": crate::limits::bound_problems(&r.problems), "duplicate": false}),
                         })
                         .await
                         .map(|_| ()),

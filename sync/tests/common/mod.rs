@@ -7,6 +7,8 @@
 )]
 
 pub mod broker;
+#[cfg(feature = "mqtt-integration-tests")]
+pub mod worker;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use ketang_sync::*;
