@@ -280,3 +280,52 @@ fn when_the_morning_check_closes_students_unseen_are_followed_up_once() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(pending(&demo.status(), "followup"), 38);
 }
+
+/// Issue 15, trigger 2: `record_symptoms` with 190,000 entries in a 1.7 MB body was
+/// accepted and became a 1.5 MB record that wedged the outbox. Now every list and string
+/// of an action is bounded: refused with 400 naming the field, nothing stored.
+#[test]
+fn oversized_actions_are_refused_with_the_field_named_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T07:20:00+08:00"));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let before = pending(&demo.status(), "health_check");
+    let many = vec!["cough"; 190_000];
+    let body = serde_json::json!({"action": "record_symptoms", "student_id": "2025070301", "symptoms": many});
+    let (code, v) = t.act(&body.to_string());
+    assert_eq!(code, 400, "{v}");
+    let msg = v.to_string();
+    assert!(msg.contains("symptoms has 190000 entries"), "{msg}");
+    assert!(
+        msg.len() < 1000,
+        "the refusal echoes input: {} bytes",
+        msg.len()
+    );
+    let (code, v) = t.act(
+        r#"{"action":"record_symptoms","student_id":"2025070301","symptoms":["cough","cough"]}"#,
+    );
+    assert_eq!(code, 400, "{v}");
+    assert!(v.to_string().contains("listed twice"), "{v}");
+    let reason = "理".repeat(100_000);
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"cancel_lesson","lesson_id":"2026-11-23/1","reason":"{reason}"}}"#
+    ));
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v.to_string().contains("reason is 100000 characters long"),
+        "{v}"
+    );
+    assert!(v.to_string().len() < 1000);
+    // An unknown action name of a megabyte is refused without being echoed whole.
+    let (code, v) = t.act(&format!(r#"{{"action":"{}"}}"#, "x".repeat(1_000_000)));
+    assert_eq!(code, 400);
+    assert!(v.to_string().len() < 1000, "{} bytes", v.to_string().len());
+    assert_eq!(pending(&demo.status(), "health_check"), before);
+    // A sane one still works.
+    let (code, v) =
+        t.act(r#"{"action":"record_symptoms","student_id":"2025070301","symptoms":["cough"]}"#);
+    assert_eq!(code, 200, "{v}");
+    demo.wait_for("the health-check record", |s| {
+        pending(s, "health_check") == before + 1
+    });
+}

@@ -611,13 +611,24 @@ impl<H: CommandHandler> SyncWorker<H> {
             && *only == sent
         {
             let (now, synced) = self.handler.now();
-            match self.store.outbox_refused(sent, cause.clone(), now, synced).await {
+            match self
+                .store
+                .outbox_refused(sent, cause.clone(), now, synced)
+                .await
+            {
                 Ok(Some(r)) => {
                     self.status.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(seq = sent, rejected_seq = r, "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream.");
+                    tracing::warn!(
+                        seq = sent,
+                        rejected_seq = r,
+                        "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream."
+                    );
                 }
                 Ok(None) => {
-                    tracing::info!(seq = sent, "The broker closed the connection while one record was in flight; it goes alone next time.");
+                    tracing::info!(
+                        seq = sent,
+                        "The broker closed the connection while one record was in flight; it goes alone next time."
+                    );
                 }
                 Err(err) => tracing::error!(error = %err, "Counting a refused record failed."),
             }
