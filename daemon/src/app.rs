@@ -46,6 +46,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let identity = Identity {
         school_id: cfg.device.school_id.clone(),
         device_id: cfg.device.device_id.clone(),
+        classroom_id: cfg.device.classroom_id.clone(),
     };
     let data_dir = cfg.data_dir.clone();
     let cap = cfg.data_max_bytes;
@@ -262,6 +263,10 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         config_path: opts.config_path.clone(),
         restart: restart.clone(),
     });
+
+    if let Some(every) = cfg.sync.telemetry_every {
+        tokio::spawn(crate::telemetry::run(daemon.clone(), every, stop.clone()));
+    }
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await

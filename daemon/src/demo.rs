@@ -77,6 +77,7 @@ pub(crate) fn config(
             credentials: None,
             keep_alive: Duration::from_secs(30),
             max_publish_per_s: std::num::NonZeroU32::new(100),
+            telemetry_every: Some(Duration::from_secs(300)),
         },
         hardware,
         school: SchoolConfig {

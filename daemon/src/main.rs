@@ -27,6 +27,7 @@ mod linux;
 mod logging;
 mod provision;
 mod teacher;
+mod telemetry;
 mod update;
 mod uplink;
 mod whiteboard;
@@ -86,6 +87,9 @@ enum Command {
         /// Publish rate limit towards the broker (0 = unlimited).
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_publish_per_s: u32,
+        /// How often a `telemetry` record is written, in seconds (0 = never).
+        #[arg(long, value_name = "S", default_value_t = 300)]
+        telemetry_every_s: u64,
         /// Folder with the face models (default: $KETANG_MODELS, else target/models as
         /// models/obtain.sh makes it, else /usr/share/ketang/models).
         #[arg(long, value_name = "DIR")]
@@ -231,6 +235,7 @@ fn main() -> ExitCode {
             broker,
             clock,
             max_publish_per_s,
+            telemetry_every_s,
             models,
             accept_updates,
         } => {
@@ -262,6 +267,8 @@ fn main() -> ExitCode {
                 demo::models_dir(models),
             );
             cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
+            cfg.sync.telemetry_every =
+                (telemetry_every_s > 0).then(|| std::time::Duration::from_secs(telemetry_every_s));
             cfg.update.enabled |= accept_updates;
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {

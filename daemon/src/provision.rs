@@ -324,9 +324,11 @@ async fn open_store(
     school_id: &str,
     device_id: &str,
 ) -> anyhow::Result<ketang_sync::StoreHandle> {
+    // Provisioning only reads and writes meta: it queues no outbox records.
     let identity = ketang_sync::Identity {
         school_id: school_id.to_owned(),
         device_id: device_id.to_owned(),
+        classroom_id: String::new(),
     };
     let dd = data_dir.to_owned();
     let (store, _) =

@@ -7,50 +7,12 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::mqtt::*;
 use common::*;
 use ketang_sync::{Identity, OutboxRecord, StoreHandle, Stream};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn mosquitto(dir: &std::path::Path, port: u16) -> Proc {
-    std::fs::create_dir_all(dir).unwrap();
-    let conf = dir.join("m.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"),
-    )
-    .unwrap();
-    let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
-        "/usr/sbin/mosquitto"
-    } else {
-        "mosquitto"
-    };
-    let p = Proc(
-        Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
-}
 
 /// `mosquitto_sub` collecting uplink envelopes into a shared vector.
 fn collector(
@@ -85,24 +47,6 @@ fn collector(
     });
     std::thread::sleep(Duration::from_millis(300));
     (Proc(child), got)
-}
-
-/// Publishes a `command` downlink `id` with `body` to the demo board through `port`.
-fn send_command(port: u16, id: &str, body: &str) {
-    let msg = format!(
-        r#"{{"schema":"ketang.v1","id":"{id}","kind":"command","school_id":"demo-school","device_id":"demo-board-1","issued_at":"2026-11-23T07:50:00+08:00","body":{body}}}"#
-    );
-    let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-        .args([
-            "-t",
-            "ketang/v1/demo-school/demo-board-1/down/command",
-            "-m",
-            &msg,
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 fn demo(data: &std::path::Path, port: u16) -> Proc {
@@ -144,6 +88,7 @@ async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing() {
         Identity {
             school_id: "demo-school".into(),
             device_id: "demo-board-1".into(),
+            classroom_id: "g7-c3".into(),
         },
     )
     .unwrap();

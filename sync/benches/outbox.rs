@@ -42,6 +42,7 @@ fn identity() -> Identity {
     Identity {
         school_id: "bench-school".into(),
         device_id: "bench-1".into(),
+        classroom_id: "g7-c3".into(),
     }
 }
 

@@ -49,6 +49,7 @@ async fn main() {
     let id = Identity {
         school_id: "netns-school".into(),
         device_id: "netns-board".into(),
+        classroom_id: "g7-c3".into(),
     };
     let (store, _) = StoreHandle::open(std::path::Path::new(&data), id.clone()).unwrap();
     if fill > 0 {
@@ -71,7 +72,6 @@ async fn main() {
     );
     s.max_publish_per_s = NonZeroU32::new(rate);
     s.keep_alive = Duration::from_secs(10);
-    s.backoff = (Duration::from_millis(500), Duration::from_secs(8));
     s.boot_id = "netns".into();
     let stop = CancellationToken::new();
     let (w, status) = SyncWorker::new(store.clone(), s, Arc::new(Hooks), stop.clone());
@@ -99,12 +99,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     println!(
-        "drain: {} after {:.1}s: published {} acked {} connections {}",
+        "drain: {} after {:.1}s: published {} acked {} connections {} attempts {} rejected {}",
         if drained { "drained" } else { "TIMED OUT" },
         t.elapsed().as_secs_f64(),
         status.published.load(Ordering::Relaxed),
         status.acked.load(Ordering::Relaxed),
-        status.connections.load(Ordering::Relaxed)
+        status.connections.load(Ordering::Relaxed),
+        status.attempts.load(Ordering::Relaxed),
+        status.rejected.load(Ordering::Relaxed)
     );
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
 
+use crate::Identity;
 use crate::error::{Result, SqlContext};
 
 /// Version tag of the envelope format, carried in every payload as `schema`.
@@ -146,6 +147,10 @@ pub struct Envelope {
     pub school_id: String,
     /// The device.
     pub device_id: String,
+    /// The classroom the device serves (so the cloud can place an alarm without a device
+    /// registry). Empty in records stored by versions before it was added.
+    #[serde(default)]
+    pub classroom_id: String,
     /// Per-device sequence number: persisted, strictly increasing, gap-free.
     pub seq: u64,
     /// The stream (also the topic's last segment).
@@ -165,6 +170,7 @@ struct EnvelopeRef<'a> {
     id: &'a str,
     school_id: &'a str,
     device_id: &'a str,
+    classroom_id: &'a str,
     seq: u64,
     stream: Stream,
     captured_at: &'a str,
@@ -176,19 +182,14 @@ struct EnvelopeRef<'a> {
 /// once ([`Enqueuer::finish`]), with cached statements.
 pub(crate) struct Enqueuer<'t, 'c> {
     tx: &'t Transaction<'c>,
-    school_id: &'t str,
-    device_id: &'t str,
+    identity: &'t Identity,
     next: i64,
     enqueued_at: String,
     buf: Vec<u8>,
 }
 
 impl<'t, 'c> Enqueuer<'t, 'c> {
-    pub(crate) fn new(
-        tx: &'t Transaction<'c>,
-        school_id: &'t str,
-        device_id: &'t str,
-    ) -> Result<Self> {
+    pub(crate) fn new(tx: &'t Transaction<'c>, identity: &'t Identity) -> Result<Self> {
         let next: i64 = tx
             .query_row(
                 "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox.next_seq'",
@@ -203,8 +204,7 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
         }
         Ok(Self {
             tx,
-            school_id,
-            device_id,
+            identity,
             next,
             enqueued_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             buf: Vec::with_capacity(512),
@@ -222,8 +222,9 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
         let envelope = EnvelopeRef {
             schema: ENVELOPE_SCHEMA,
             id,
-            school_id: self.school_id,
-            device_id: self.device_id,
+            school_id: &self.identity.school_id,
+            device_id: &self.identity.device_id,
+            classroom_id: &self.identity.classroom_id,
             seq: seq_u,
             stream: record.stream,
             captured_at: &captured_at,
@@ -276,11 +277,10 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
 /// Appends one `record` to the outbox inside `tx`; returns its seq.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
-    school_id: &str,
-    device_id: &str,
+    identity: &Identity,
     record: OutboxRecord,
 ) -> Result<u64> {
-    let mut e = Enqueuer::new(tx, school_id, device_id)?;
+    let mut e = Enqueuer::new(tx, identity)?;
     let seq = e.push(record)?;
     e.finish()?;
     Ok(seq)

@@ -27,6 +27,8 @@ pub struct Identity {
     pub school_id: String,
     /// Device id.
     pub device_id: String,
+    /// The classroom the device serves (in every uplink envelope).
+    pub classroom_id: String,
 }
 
 /// What happened when the store was opened.
@@ -416,7 +418,7 @@ impl StoreHandle {
                 if let Some(tap) = &check_in.tap {
                     insert_tap(&tx, tap)?;
                 }
-                let seq = enqueue(&tx, &identity.school_id, &identity.device_id, check_in.outbox)?;
+                let seq = enqueue(&tx, identity, check_in.outbox)?;
                 CheckInOutcome::Recorded { seq }
             };
             tx.commit().ctx("committing a check-in")?;
@@ -473,7 +475,7 @@ impl StoreHandle {
             if let Some(a) = &audit {
                 crate::store_class::insert_audit(&tx, a)?;
             }
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             tx.commit().ctx("committing a health check")?;
             Ok(seq)
         })
@@ -500,7 +502,7 @@ impl StoreHandle {
                 ],
             )
             .ctx("recording an alarm")?;
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             tx.commit().ctx("committing an alarm")?;
             Ok(seq)
         })

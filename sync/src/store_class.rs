@@ -237,7 +237,7 @@ impl StoreHandle {
             )
             .ctx("storing a lesson action")?;
             insert_audit(&tx, &audit)?;
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             tx.commit().ctx("committing a lesson action")?;
             Ok(seq)
         })
@@ -291,7 +291,7 @@ impl StoreHandle {
             )
             .ctx("recording an attendance override")?;
             insert_audit(&tx, &audit)?;
-            let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+            let mut e = Enqueuer::new(&tx, identity)?;
             let captured_at = outbox.captured_at;
             let clock_synced = outbox.clock_synced;
             let seq = e.push(outbox)?;
@@ -381,7 +381,7 @@ impl StoreHandle {
             )
             .ctx("resolving a follow-up")?;
             insert_audit(&tx, &audit)?;
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             tx.commit().ctx("committing a follow-up")?;
             Ok(Some(Ok(seq)))
         })
@@ -452,7 +452,7 @@ impl StoreHandle {
                 return Ok(None);
             }
             insert_audit(&tx, &audit)?;
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             let remaining: bool = tx
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM alarms WHERE cleared_at IS NULL)",
@@ -778,7 +778,7 @@ impl StoreHandle {
                 ],
             )
             .ctx("recording a whiteboard change")?;
-            let seq = enqueue(&tx, &identity.school_id, &identity.device_id, outbox)?;
+            let seq = enqueue(&tx, identity, outbox)?;
             tx.commit().ctx("committing a whiteboard change")?;
             Ok(seq)
         })

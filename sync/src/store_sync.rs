@@ -173,7 +173,7 @@ impl StoreHandle {
                 let Db { conn, identity } = db;
                 let tx = conn.transaction().ctx("starting a transaction")?;
                 let mut seqs = Vec::with_capacity(records.len());
-                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+                let mut e = Enqueuer::new(&tx, identity)?;
                 for r in records {
                     seqs.push(e.push(r)?);
                 }
@@ -388,8 +388,7 @@ impl StoreHandle {
                         let body = serde_json::to_value(&e)?;
                         enqueue(
                             &tx,
-                            &identity.school_id,
-                            &identity.device_id,
+                            identity,
                             OutboxRecord {
                                 stream: Stream::Dropped,
                                 captured_at: now,
@@ -474,7 +473,7 @@ impl StoreHandle {
                     }),
                 };
                 if let Some((ok, problems)) = seen(&tx, &id)? {
-                    let ack_seq = enqueue(&tx, &identity.school_id, &identity.device_id, ack(ok, &problems, true))?;
+                    let ack_seq = enqueue(&tx, identity, ack(ok, &problems, true))?;
                     tx.commit().ctx("committing a duplicate ack")?;
                     return Ok(DownlinkOutcome { ok, problems, duplicate: true, ack_seq });
                 }
@@ -497,7 +496,7 @@ impl StoreHandle {
                     params![id, kind, rfc3339(&at), ok, serde_json::to_string(&problems)?],
                 )
                 .ctx("recording a downlink")?;
-                let ack_seq = enqueue(&tx, &identity.school_id, &identity.device_id, ack(ok, &problems, false))?;
+                let ack_seq = enqueue(&tx, identity, ack(ok, &problems, false))?;
                 tx.commit().ctx("committing a downlink")?;
                 Ok(DownlinkOutcome { ok, problems, duplicate: false, ack_seq })
             })
@@ -586,8 +585,7 @@ fn reject_row(
     });
     let r = enqueue(
         tx,
-        &identity.school_id,
-        &identity.device_id,
+        identity,
         OutboxRecord {
             stream: Stream::Rejected,
             captured_at: now,
@@ -968,7 +966,7 @@ impl StoreHandle {
                     return Ok(None);
                 }
                 crate::store::upsert_lesson(&tx, &lesson)?;
-                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+                let mut e = Enqueuer::new(&tx, identity)?;
                 for m in &marks {
                     let n = tx
                         .execute(
@@ -1138,7 +1136,7 @@ impl StoreHandle {
             .call(move |db| {
                 let Db { conn, identity } = db;
                 let tx = conn.transaction().ctx("starting a transaction")?;
-                let mut e = Enqueuer::new(&tx, &identity.school_id, &identity.device_id)?;
+                let mut e = Enqueuer::new(&tx, identity)?;
                 let mut opened = 0;
                 for s in &students {
                     let id = format!("{date}/{s}");

@@ -87,6 +87,7 @@ async fn a_downlink_that_quotes_huge_input_gets_a_short_ack_and_nothing_wedges()
     col.wait_for("attendance", 10, |c| c.up("attendance").len() == 3)
         .await;
     assert_eq!(run.status.connections.load(Ordering::Relaxed), 1);
+    col.save_contract("sync-wedge-ack", &["ack"]);
     run.stop().await;
 }
 
@@ -107,6 +108,20 @@ async fn a_record_too_large_to_send_is_moved_aside_and_every_lane_keeps_moving()
         .enqueue_batch(records(Stream::Attendance, 5, "2026-11-23T08:01:00+08:00"))
         .await
         .unwrap();
+    // Telemetry older than its 7-day budget: evicted, and a `dropped` record says so.
+    store
+        .enqueue_batch(records(Stream::Telemetry, 3, "2026-11-01T08:00:00+08:00"))
+        .await
+        .unwrap();
+    let evicted = store
+        .enforce_budgets(
+            ketang_sync::mqtt::default_budgets(),
+            at("2026-11-23T08:00:00+08:00"),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(evicted.len(), 1);
     let broker = Broker::start(&dir.path().join("mosq"), "");
     let col = Collector::start(broker.port, "ketang/v1/#").await;
     let run = start(&store, settings(broker.port));
@@ -115,10 +130,14 @@ async fn a_record_too_large_to_send_is_moved_aside_and_every_lane_keeps_moving()
         "the later alarm, attendance and the rejected record",
         15,
         |c| {
-            c.up("alarm").len() == 1 && c.up("attendance").len() == 5 && c.up("rejected").len() == 1
+            c.up("alarm").len() == 1
+                && c.up("attendance").len() == 5
+                && c.up("rejected").len() == 1
+                && c.up("dropped").len() == 1
         },
     )
     .await;
+    col.save_contract("sync-wedge-rejected", &["rejected", "dropped"]);
     assert_eq!(col.up("alarm")[0]["seq"].as_u64(), Some(later_alarm));
     let r = &col.up("rejected")[0]["body"];
     assert_eq!(r["seq"].as_u64(), Some(poison));
@@ -157,6 +176,7 @@ async fn a_record_the_broker_refuses_is_found_by_sending_it_alone_and_moved_asid
         c.up("attendance").len() >= 59 && c.up("rejected").len() == 1
     })
     .await;
+    col.save_contract("sync-wedge-refused", &["rejected"]);
     let r = &col.up("rejected")[0]["body"];
     assert_eq!(r["seq"].as_u64(), Some(seqs[20]));
     assert!(r["reason"].as_str().unwrap().contains("sent alone"), "{r}");

@@ -73,6 +73,8 @@ pub(crate) struct SyncConfig {
     pub(crate) keep_alive: Duration,
     /// Publish rate limit; `None` = unlimited.
     pub(crate) max_publish_per_s: Option<std::num::NonZeroU32>,
+    /// How often a `telemetry` record is written; `None` = never.
+    pub(crate) telemetry_every: Option<Duration>,
 }
 
 /// A parsed `mqtt://` or `mqtts://` URL.

@@ -28,6 +28,7 @@ pub(super) struct RawSync {
     pub(super) credentials_file: Option<String>,
     pub(super) keep_alive_s: Option<i64>,
     pub(super) max_publish_per_s: Option<i64>,
+    pub(super) telemetry_every_s: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

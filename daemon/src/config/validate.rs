@@ -379,6 +379,18 @@ fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> SyncConfig {
             std::num::NonZeroU32::new(100)
         }
     };
+    let telemetry_every = match s.telemetry_every_s {
+        None => Some(Duration::from_secs(300)),
+        Some(0) => None,
+        Some(n) if (10..=86_400).contains(&n) => Some(Duration::from_secs(n.unsigned_abs())),
+        Some(n) => {
+            errs.push(ConfigError::new(
+                "sync.telemetry_every_s",
+                format!("{n} is out of range (0 = never, or 10-86400 seconds)"),
+            ));
+            Some(Duration::from_secs(300))
+        }
+    };
     SyncConfig {
         broker,
         ca_file,
@@ -387,6 +399,7 @@ fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> SyncConfig {
         credentials,
         keep_alive,
         max_publish_per_s,
+        telemetry_every,
     }
 }
 

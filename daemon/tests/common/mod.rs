@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod mqtt;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ketangd");
 
 /// A Monday, five minutes before period 1 (08:00) of the demo timetable.

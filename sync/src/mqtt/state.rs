@@ -81,10 +81,9 @@ pub enum Failure {
     /// was unreachable, the name did not resolve, the connect timed out; or an established
     /// session was lost. Retrying costs the broker nothing until it is back.
     Unreachable,
-    /// A broker answered and would not or could not take us: a CONNACK refusal, a TLS
-    /// handshake refused, the connection closed before CONNACK (a broker over its
-    /// connection limit does that), or a session closed again within seconds with nothing
-    /// delivered. Retrying fast would add to its load.
+    /// A broker answered and would not or could not take us: a CONNACK refusal (server
+    /// unavailable, bad credentials, not authorised) or a TLS handshake refused. Retrying
+    /// fast would add to its load and cannot fix a configuration.
     Refused,
 }
 

@@ -151,13 +151,16 @@ impl std::fmt::Display for SessionError {
 }
 
 /// How a failed connection attempt (before CONNACK) counts for the reconnect policy.
-fn connect_failure(e: &rumqttc::ConnectionError) -> Failure {
+pub fn connect_failure(e: &rumqttc::ConnectionError) -> Failure {
     use rumqttc::ConnectionError as C;
     match e {
+        // The broker itself said no (server unavailable, bad credentials, not authorised),
+        // or TLS failed: a broker is there, and retrying fast helps nobody.
         C::ConnectionRefused(_) | C::NotConnAck(_) | C::Tls(_) => Failure::Refused,
-        // The broker accepted TCP and closed it: over its connection limit, or overloaded.
-        e if closed_by_peer(e) => Failure::Refused,
-        // Refused port, unreachable, DNS, timed out: nobody there to load. The connect
+        // Refused port, unreachable, DNS, timed out, or TCP accepted and closed before
+        // CONNACK. The last is what a load balancer in front of a broker cluster with no
+        // healthy node does (and the partition test's proxy): treating it as a refusal
+        // would keep boards away for minutes after the cluster is back. The connect
         // timeout itself spaces attempts at a broker that accepts but never answers.
         _ => Failure::Unreachable,
     }

@@ -232,6 +232,24 @@ impl Collector {
         self.msgs.lock().unwrap().len()
     }
 
+    /// Saves the messages of `streams` (and status messages) as `mosquitto_sub -v` lines in
+    /// `target/contract/{name}.txt`, where `./scripts/test` validates every capture against
+    /// docs/asyncapi.yaml (scripts/contract/validate.mjs). Only streams whose bodies the
+    /// code under test made itself: bodies a test made up are not the contract.
+    pub fn save_contract(&self, name: &str, streams: &[&str]) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/contract");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut out = String::new();
+        for (t, v, _) in self.msgs.lock().unwrap().iter() {
+            let keep =
+                t.ends_with("/status") || streams.iter().any(|s| t.ends_with(&format!("/up/{s}")));
+            if keep {
+                out.push_str(&format!("{t} {v}\n"));
+            }
+        }
+        std::fs::write(dir.join(format!("{name}.txt")), out).unwrap();
+    }
+
     /// Messages on topics ending in `/up/{stream}`.
     pub fn up(&self, stream: &str) -> Vec<serde_json::Value> {
         let suffix = format!("/up/{stream}");

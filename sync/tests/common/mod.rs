@@ -17,6 +17,7 @@ pub fn identity() -> Identity {
     Identity {
         school_id: "hf-0042".into(),
         device_id: "kt-test-1".into(),
+        classroom_id: "g7-c3".into(),
     }
 }
 

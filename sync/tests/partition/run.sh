@@ -106,4 +106,6 @@ if missing:
     sys.exit(1)
 PY
 [ "$ok" -eq 0 ] || { echo "partition: 0 passed, 1 failed (the board did not drain)"; exit 1; }
+# Loss and a dead link are not refusals: no record may be moved aside as refused.
+grep -q ' rejected 0$' "$work/drain.log" || { echo "partition: 0 passed, 1 failed (records were moved aside as refused)"; exit 1; }
 echo "partition: 1 passed, 0 failed"
