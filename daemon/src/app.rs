@@ -48,6 +48,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         device_id: cfg.device.device_id.clone(),
         classroom_id: cfg.device.classroom_id.clone(),
     };
+    let board_identity = identity.clone();
     let data_dir = cfg.data_dir.clone();
     let cap = cfg.data_max_bytes;
     let (store, open_report) =
@@ -185,6 +186,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
     drop(tx);
 
+    let (urgent, urgent_rx) = ketang_sync::mqtt::Urgent::channel();
     let classroom = Classroom {
         store: store.clone(),
         school: cfg.school.clone(),
@@ -208,6 +210,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         inference: inference.clone(),
         face_key,
         observed: None,
+        urgent: cfg.sync.broker.is_some().then(|| urgent.clone()),
+        identity: board_identity,
+        unstored_alarms: Vec::new(),
     };
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
     let updater = crate::update::Updater::new(
@@ -235,6 +240,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             });
             let (worker, status) =
                 ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());
+            let worker = worker.with_urgent(urgent_rx);
             (Some(tokio::spawn(worker.run())), Some(status))
         }
     };

@@ -113,6 +113,12 @@ pub(crate) struct Classroom {
     pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
     /// What the camera and microphone observed during the current lesson.
     pub(crate) observed: Option<crate::faces::LessonObs>,
+    /// Direct publishes that bypass the store (an alarm on a full disk), when syncing.
+    pub(crate) urgent: Option<ketang_sync::mqtt::Urgent>,
+    /// Who this board is (for the envelope of a direct publish).
+    pub(crate) identity: ketang_sync::Identity,
+    /// Alarms raised while the disk was full: stored as soon as there is room again.
+    pub(crate) unstored_alarms: Vec<(AlarmRecord, OutboxRecord)>,
 }
 
 /// Card taps (with card UIDs) are kept this long on the device.
@@ -209,6 +215,7 @@ impl Classroom {
                     }
                     self.whiteboard_schedule().await;
                     self.ticks += 1;
+                    self.store_unstored_alarms().await;
                     self.prune_due().await;
                     if self.ticks % 5 == 1 {
                         self.update_sign().await;
@@ -762,6 +769,7 @@ impl Classroom {
             clock_synced: synced,
             body,
         };
+        let (alarm_kept, out_direct) = (alarm.clone(), out.clone());
         let mut result = self.store.raise_alarm(alarm.clone(), out.clone()).await;
         if matches!(result, Err(ketang_sync::Error::DiskFull { .. })) {
             // Design: an alarm must not be lost to a full disk. Evict all evictable detail
@@ -781,6 +789,26 @@ impl Classroom {
                 tracing::warn!(source = %source, drill, seq, "Emergency alarm raised.");
                 Ok(json!({"alarm_id": id, "state": "raised", "drill": drill}))
             }
+            Err(e @ ketang_sync::Error::DiskFull { .. }) => {
+                // Design: the region must still hear of it. Publish it directly (seq 0,
+                // docs/mqtt.md "Alarms on a full disk") and keep it in memory until it can
+                // be stored; the siren is already on.
+                self.store_health.failed("recording an alarm", &e);
+                let sent = self.urgent.as_ref().is_some_and(|u| {
+                    match ketang_sync::unsequenced_envelope(&self.identity, &out_direct) {
+                        Ok(env) => u.publish(Stream::Alarm, env),
+                        Err(err) => {
+                            tracing::error!(error = %err, "The alarm's direct envelope could not be made.");
+                            false
+                        }
+                    }
+                });
+                tracing::error!(source = %source, drill, sent_direct = sent, "Emergency alarm raised on a full disk: published directly, stored when there is room.");
+                self.unstored_alarms.push((alarm_kept, out_direct));
+                Ok(
+                    json!({"alarm_id": id, "state": "raised", "drill": drill, "stored": false, "sent_direct": sent}),
+                )
+            }
             Err(e) => {
                 self.store_health.failed("recording an alarm", &e);
                 Err(ketang_web::ApiError::Internal(format!(
@@ -792,6 +820,22 @@ impl Classroom {
 }
 
 impl Classroom {
+    /// Stores the alarms raised while the disk was full, as soon as there is room (each
+    /// tick; the outbox draining to the broker frees pages).
+    async fn store_unstored_alarms(&mut self) {
+        while let Some((alarm, out)) = self.unstored_alarms.first().cloned() {
+            match self.store.raise_alarm(alarm, out).await {
+                Ok(seq) => {
+                    self.unstored_alarms.remove(0);
+                    self.store_health.ok();
+                    tracing::warn!(seq, "An alarm raised on a full disk is stored now.");
+                    self.changed();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Once a day: local history past its retention goes (docs/privacy.md).
     async fn prune_due(&mut self) {
         let today = self.clock.now().date_naive();

@@ -90,6 +90,10 @@ enum Command {
         /// How often a `telemetry` record is written, in seconds (0 = never).
         #[arg(long, value_name = "S", default_value_t = 300)]
         telemetry_every_s: u64,
+        /// Cap the database at this many bytes, as if the disk were that full (trying what
+        /// the board does on a full disk).
+        #[arg(long, value_name = "BYTES")]
+        data_max_bytes: Option<u64>,
         /// Folder with the face models (default: $KETANG_MODELS, else target/models as
         /// models/obtain.sh makes it, else /usr/share/ketang/models).
         #[arg(long, value_name = "DIR")]
@@ -236,6 +240,7 @@ fn main() -> ExitCode {
             clock,
             max_publish_per_s,
             telemetry_every_s,
+            data_max_bytes,
             models,
             accept_updates,
         } => {
@@ -267,6 +272,7 @@ fn main() -> ExitCode {
                 demo::models_dir(models),
             );
             cfg.sync.max_publish_per_s = std::num::NonZeroU32::new(max_publish_per_s);
+            cfg.data_max_bytes = data_max_bytes.or(cfg.data_max_bytes);
             cfg.sync.telemetry_every =
                 (telemetry_every_s > 0).then(|| std::time::Duration::from_secs(telemetry_every_s));
             cfg.update.enabled |= accept_updates;

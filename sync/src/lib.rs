@@ -24,7 +24,9 @@ mod store_face;
 mod store_sync;
 
 pub use error::{Error, Result};
-pub use outbox::{ENVELOPE_SCHEMA, Envelope, MAX_RECORD_BYTES, OutboxRecord, Stream};
+pub use outbox::{
+    ENVELOPE_SCHEMA, Envelope, MAX_RECORD_BYTES, OutboxRecord, Stream, unsequenced_envelope,
+};
 pub use records::{
     AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
     HealthCheckRecord, LessonRow, LessonSummary, NoticeRow, Period, Roster, SchoolSnapshot,

@@ -274,6 +274,40 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
     }
 }
 
+/// The envelope of `record` for a direct publish that bypasses the outbox (an alarm when
+/// the disk is full): `seq` 0, because no seq can be taken without writing. The same event
+/// arrives again with its real seq once it could be stored (same body, e.g. `alarm_id`).
+///
+/// # Errors
+/// The envelope is larger than [`MAX_RECORD_BYTES`] or cannot be encoded.
+pub fn unsequenced_envelope(identity: &Identity, record: &OutboxRecord) -> Result<Vec<u8>> {
+    let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
+    let captured_at = record
+        .captured_at
+        .to_rfc3339_opts(SecondsFormat::Millis, false);
+    let buf = serde_json::to_vec(&EnvelopeRef {
+        schema: ENVELOPE_SCHEMA,
+        id,
+        school_id: &identity.school_id,
+        device_id: &identity.device_id,
+        classroom_id: &identity.classroom_id,
+        seq: 0,
+        stream: record.stream,
+        captured_at: &captured_at,
+        clock_synced: record.clock_synced,
+        body: &record.body,
+    })?;
+    if buf.len() > MAX_RECORD_BYTES {
+        return Err(crate::Error::RecordTooLarge {
+            stream: record.stream,
+            bytes: buf.len(),
+            limit: MAX_RECORD_BYTES,
+        });
+    }
+    Ok(buf)
+}
+
 /// Appends one `record` to the outbox inside `tx`; returns its seq.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,

@@ -326,3 +326,104 @@ proptest::proptest! {
         });
     }
 }
+
+/// Issue 15 part 3: an alarm reaches the broker even when the disk is full of records that
+/// must be kept. Offline, the (capped) store fills with attendance until a record of the
+/// alarm's size no longer fits; the alarm is refused by the store even after `make_room`,
+/// so, as the daemon does (`Classroom::raise_alarm`), it is published directly through
+/// [`Urgent`] (seq 0) and kept. When the broker comes, it goes out first, ahead of the
+/// backlog; once the drained outbox has freed pages, it is stored with a real seq and sent
+/// again (same `alarm_id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_on_a_full_disk_goes_out_directly_first_and_is_stored_when_room_returns() {
+    use ketang_sync::mqtt::{SyncWorker, Urgent};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) =
+        StoreHandle::open_capped(&dir.path().join("data"), identity(), Some(512 * 1024)).unwrap();
+    let when = at("2026-11-23T08:01:00+08:00");
+    let body = json!({"alarm_id": "a-full", "state": "raised", "source": "alarm", "drill": false});
+    let filler = |i: u64| OutboxRecord {
+        stream: Stream::Attendance,
+        captured_at: when,
+        clock_synced: true,
+        // The alarm's body size, so the last page has no room for it either.
+        body: json!({"alarm_id": format!("f{:05}", i % 100_000), "state": "raised", "source": "alarm", "drill": false}),
+    };
+    let mut filled = 0u64;
+    loop {
+        match store.enqueue(filler(filled)).await {
+            Ok(_) => filled += 1,
+            Err(Error::DiskFull { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let alarm = AlarmRecord {
+        id: "a-full".into(),
+        source: "alarm".into(),
+        drill: false,
+        raised_at: when,
+        clock_synced: true,
+    };
+    let out = OutboxRecord {
+        stream: Stream::Alarm,
+        captured_at: when,
+        clock_synced: true,
+        body,
+    };
+    assert!(matches!(
+        store.raise_alarm(alarm.clone(), out.clone()).await,
+        Err(Error::DiskFull { .. })
+    ));
+    store.make_room(when, true).await.unwrap();
+    assert!(matches!(
+        store.raise_alarm(alarm.clone(), out.clone()).await,
+        Err(Error::DiskFull { .. })
+    ));
+    let (urgent, urgent_rx) = Urgent::channel();
+    assert!(urgent.publish(
+        Stream::Alarm,
+        unsequenced_envelope(&identity(), &out).unwrap()
+    ));
+
+    // The broker comes; the collector listens before the board can reach it.
+    let broker = Broker::start(&dir.path().join("mosq"), "");
+    let col = Collector::start(broker.port, "ketang/v1/+/+/up/#").await;
+    let gate = common::broker::free_port();
+    let hooks = std::sync::Arc::new(Hooks::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (worker, _status) = SyncWorker::new(store.clone(), settings(gate), hooks, stop.clone());
+    let task = tokio::spawn(worker.with_urgent(urgent_rx).run());
+    common::broker::open_gate(gate, broker.port).await;
+    col.wait_for("the direct alarm", 10, |c| !c.up("alarm").is_empty())
+        .await;
+    // Stored when there is room again (the daemon retries every second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seq = loop {
+        match store.raise_alarm(alarm.clone(), out.clone()).await {
+            Ok(seq) => break seq,
+            Err(Error::DiskFull { .. }) => {
+                assert!(Instant::now() < deadline, "no room after the drain");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    col.wait_for("the stored alarm and the backlog", 30, |c| {
+        c.up("alarm").len() == 2 && c.up("attendance").len() as u64 >= filled
+    })
+    .await;
+    let msgs = col.msgs.lock().unwrap().clone();
+    let first = &msgs[0];
+    assert!(
+        first.0.ends_with("/up/alarm"),
+        "first uplink on {}",
+        first.0
+    );
+    assert_eq!(first.1["seq"], 0);
+    assert_eq!(first.1["body"]["alarm_id"], "a-full");
+    let alarms = col.up("alarm");
+    assert_eq!(alarms[1]["seq"].as_u64(), Some(seq));
+    assert_eq!(alarms[1]["body"]["alarm_id"], "a-full");
+    stop.cancel();
+    let _ = task.await;
+}

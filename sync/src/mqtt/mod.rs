@@ -15,4 +15,7 @@ pub use downlink::{
 };
 pub use settings::{MqttSettings, TlsSettings, default_budgets};
 pub use state::{Failure, InFlight, Reconnect, TokenBucket};
-pub use worker::{CommandHandler, MAX_OUTGOING_PACKET, SyncStatus, SyncWorker, connect_failure};
+pub use worker::{
+    CommandHandler, MAX_OUTGOING_PACKET, SyncStatus, SyncWorker, URGENT_QUEUE, Urgent,
+    UrgentReceiver, connect_failure,
+};

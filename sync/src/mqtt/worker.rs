@@ -81,8 +81,37 @@ impl SyncStatus {
     }
 }
 
+/// Best-effort publishes that bypass the outbox: an alarm that cannot be stored because the
+/// disk is full. Queued in memory (at most [`URGENT_QUEUE`]), sent at once when connected
+/// or first thing after the next CONNACK, ahead of the backlog; lost if the session drops
+/// before the PUBACK (the daemon keeps the event and stores it when space returns).
+#[derive(Debug, Clone)]
+pub struct Urgent(mpsc::Sender<(Stream, Vec<u8>)>);
+
+/// Urgent publishes waiting for a connection.
+pub const URGENT_QUEUE: usize = 16;
+
+impl Urgent {
+    /// A sender and the receiver to give the worker ([`SyncWorker::with_urgent`]).
+    pub fn channel() -> (Self, UrgentReceiver) {
+        let (tx, rx) = mpsc::channel(URGENT_QUEUE);
+        (Self(tx), UrgentReceiver(rx))
+    }
+
+    /// Queues `envelope` (from [`crate::unsequenced_envelope`]) on `stream`; `false` when
+    /// the queue is full or the worker is gone.
+    pub fn publish(&self, stream: Stream, envelope: Vec<u8>) -> bool {
+        self.0.try_send((stream, envelope)).is_ok()
+    }
+}
+
+/// The worker's end of [`Urgent`].
+#[derive(Debug)]
+pub struct UrgentReceiver(mpsc::Receiver<(Stream, Vec<u8>)>);
+
 /// Drains the outbox to the broker and takes the downlink.
 pub struct SyncWorker<H> {
+    urgent: Option<UrgentReceiver>,
     store: StoreHandle,
     settings: MqttSettings,
     status: Arc<SyncStatus>,
@@ -178,6 +207,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         status.set(false, "starting");
         (
             Self {
+                urgent: None,
                 store,
                 settings,
                 status: status.clone(),
@@ -188,8 +218,17 @@ impl<H: CommandHandler> SyncWorker<H> {
         )
     }
 
+    /// Takes urgent publishes from `rx` (see [`Urgent`]).
+    #[must_use]
+    pub fn with_urgent(mut self, rx: UrgentReceiver) -> Self {
+        self.urgent = Some(rx);
+        self
+    }
+
     /// Runs until stopped: connect, drain, reconnect with backoff.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
+        // Without a sender nothing ever arrives: a receiver whose sender is dropped.
+        let mut urgent = self.urgent.take().unwrap_or_else(|| Urgent::channel().1);
         let s = &self.settings;
         let broker = format!(
             "{}://{}:{}",
@@ -232,7 +271,13 @@ impl<H: CommandHandler> SyncWorker<H> {
             self.status.set(false, format!("connecting to {broker}"));
             self.status.attempts.fetch_add(1, Ordering::Relaxed);
             match self
-                .session(tls.clone(), &dl_tx, &mut reconnect, &mut careful)
+                .session(
+                    tls.clone(),
+                    &dl_tx,
+                    &mut reconnect,
+                    &mut careful,
+                    &mut urgent,
+                )
                 .await
             {
                 End::Stopped => break,
@@ -287,6 +332,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
         reconnect: &mut Reconnect,
         careful: &mut bool,
+        urgent: &mut UrgentReceiver,
     ) -> End {
         let s = &self.settings;
         // Design: our window is twice rumqttc's in-flight limit, so a publish is always
@@ -362,6 +408,17 @@ impl<H: CommandHandler> SyncWorker<H> {
             }
         }
 
+        // Urgent publishes that waited for this connection go before the backlog.
+        while let Ok((stream, payload)) = urgent.0.try_recv() {
+            let topic = topics::up(&s.school_id, &s.device_id, stream.as_str());
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+                return End::Failed(
+                    format!("queueing an urgent publish: {e}"),
+                    Failure::Unreachable,
+                );
+            }
+            inflight.queued(None);
+        }
         let mut bucket = s
             .max_publish_per_s
             .map(|r| TokenBucket::new(r.get(), Instant::now()));
@@ -521,6 +578,14 @@ impl<H: CommandHandler> SyncWorker<H> {
                         }
                         buffer.make_contiguous().sort_by_key(|r| (r.lane, r.seq));
                     }
+                }
+                Some((stream, payload)) = urgent.0.recv() => {
+                    let topic = topics::up(&s.school_id, &s.device_id, stream.as_str());
+                    if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+                        return End::Failed(format!("queueing an urgent publish: {e}"), Failure::Unreachable);
+                    }
+                    inflight.queued(None);
+                    tracing::warn!(%stream, "Published directly, bypassing the full store.");
                 }
                 () = self.store.outbox_changed() => recheck = true,
                 () = tokio::time::sleep(wait), if throttled => {}
