@@ -178,11 +178,53 @@ struct EnvelopeRef<'a> {
     body: &'a serde_json::Value,
 }
 
+/// `t` as RFC 3339 with milliseconds and its offset, e.g. `2026-11-23T07:55:01.520+08:00`,
+/// exactly as chrono's `to_rfc3339_opts(SecondsFormat::Millis, false)` writes it, without
+/// its formatting machinery (a fixed cost of every record).
+pub(crate) fn rfc3339_millis(t: &DateTime<FixedOffset>) -> String {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    let ms = t.nanosecond() / 1_000_000;
+    if !(0..=9999).contains(&year) || ms > 999 {
+        // Out of the four-digit years, or a leap second: chrono's own way.
+        return t.to_rfc3339_opts(SecondsFormat::Millis, false);
+    }
+    let off = t.offset().local_minus_utc();
+    let (sign, off) = if off < 0 { (b'-', -off) } else { (b'+', off) };
+    let (oh, om) = ((off / 3600) as u32, ((off / 60) % 60) as u32);
+    let mut b = *b"0000-00-00T00:00:00.000+00:00";
+    let mut put = |at: usize, v: u32, digits: usize| {
+        let mut v = v;
+        for i in (0..digits).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year.unsigned_abs(), 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, ms, 3);
+    put(24, oh, 2);
+    put(27, om, 2);
+    b[23] = sign;
+    String::from_utf8_lossy(&b).into_owned()
+}
+
 /// Appends records inside one transaction: reads the seq counter once, writes it back
-/// once ([`Enqueuer::finish`]), with cached statements.
+/// once ([`Enqueuer::finish`]), with one prepared statement.
+///
+/// Design: the envelope is written by hand, in [`EnvelopeRef`]'s field order (a unit test
+/// checks it is byte for byte what serde writes): the identity part is escaped once per
+/// transaction, only the body goes through serde. This and the time formatter above are the
+/// fixed per-record cost that capture pays over a raw SQLite insert (docs/benchmarks.md).
 pub(crate) struct Enqueuer<'t, 'c> {
     tx: &'t Transaction<'c>,
-    identity: &'t Identity,
+    insert: rusqlite::CachedStatement<'t>,
+    /// `,"school_id":…,"device_id":…,"classroom_id":…`, escaped.
+    identity_json: String,
     next: i64,
     enqueued_at: String,
     buf: Vec<u8>,
@@ -202,9 +244,22 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
                 "outbox sequence counter is {next}"
             )));
         }
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO outbox (seq, id, stream, priority, captured_at, clock_synced, payload, enqueued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .ctx("appending to the outbox")?;
+        let identity_json = format!(
+            ",\"school_id\":{},\"device_id\":{},\"classroom_id\":{}",
+            serde_json::to_string(&identity.school_id)?,
+            serde_json::to_string(&identity.device_id)?,
+            serde_json::to_string(&identity.classroom_id)?,
+        );
         Ok(Self {
             tx,
-            identity,
+            insert,
+            identity_json,
             next,
             enqueued_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             buf: Vec::with_capacity(512),
@@ -212,51 +267,42 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
     }
 
     pub(crate) fn push(&mut self, record: OutboxRecord) -> Result<u64> {
+        use std::io::Write as _;
         let seq = self.next;
         let seq_u = seq.unsigned_abs();
         let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
-        let captured_at = record
-            .captured_at
-            .to_rfc3339_opts(SecondsFormat::Millis, false);
-        let envelope = EnvelopeRef {
-            schema: ENVELOPE_SCHEMA,
-            id,
-            school_id: &self.identity.school_id,
-            device_id: &self.identity.device_id,
-            classroom_id: &self.identity.classroom_id,
-            seq: seq_u,
-            stream: record.stream,
-            captured_at: &captured_at,
-            clock_synced: record.clock_synced,
-            body: &record.body,
-        };
-        self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &envelope)?;
-        if self.buf.len() > MAX_RECORD_BYTES {
+        let captured_at = rfc3339_millis(&record.captured_at);
+        let b = &mut self.buf;
+        b.clear();
+        b.extend_from_slice(b"{\"schema\":\"");
+        b.extend_from_slice(ENVELOPE_SCHEMA.as_bytes());
+        b.extend_from_slice(b"\",\"id\":\"");
+        b.extend_from_slice(id.as_bytes());
+        b.push(b'"');
+        b.extend_from_slice(self.identity_json.as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(b, ",\"seq\":{seq_u},\"stream\":\"{}\",\"captured_at\":\"{captured_at}\",\"clock_synced\":{},\"body\":", record.stream.as_str(), record.clock_synced);
+        serde_json::to_writer(&mut *b, &record.body)?;
+        b.push(b'}');
+        if b.len() > MAX_RECORD_BYTES {
             return Err(crate::Error::RecordTooLarge {
                 stream: record.stream,
-                bytes: self.buf.len(),
+                bytes: b.len(),
                 limit: MAX_RECORD_BYTES,
             });
         }
-        self.tx
-            .prepare_cached(
-                "INSERT INTO outbox (seq, id, stream, priority, captured_at, clock_synced, payload, enqueued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    seq,
-                    id,
-                    record.stream.as_str(),
-                    record.stream.priority(),
-                    captured_at,
-                    record.clock_synced,
-                    self.buf,
-                    self.enqueued_at,
-                ])
-            })
+        self.insert
+            .execute(params![
+                seq,
+                id,
+                record.stream.as_str(),
+                record.stream.priority(),
+                captured_at,
+                record.clock_synced,
+                &self.buf,
+                self.enqueued_at,
+            ])
             .ctx("appending to the outbox")?;
         self.next += 1;
         Ok(seq_u)
@@ -332,6 +378,59 @@ mod tests {
             let back: Stream = serde_json::from_str(&json).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn the_time_formatter_writes_what_chrono_writes() {
+        for t in [
+            "2026-11-23T07:55:01.520+08:00",
+            "2026-01-01T00:00:00+00:00",
+            "1999-12-31T23:59:59.999-05:30",
+            "0001-02-03T04:05:06.007+14:00",
+            "2026-06-30T12:00:00.000-00:45",
+        ] {
+            let t = DateTime::parse_from_rfc3339(t).unwrap();
+            assert_eq!(
+                rfc3339_millis(&t),
+                t.to_rfc3339_opts(SecondsFormat::Millis, false)
+            );
+        }
+    }
+
+    #[test]
+    fn the_hand_written_envelope_is_byte_for_byte_what_serde_writes() {
+        let identity = Identity {
+            school_id: "hf-\"0042\"\\班".into(),
+            device_id: "kt-1".into(),
+            classroom_id: "g7\tc3".into(),
+        };
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::schema::migrations().to_latest(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut e = Enqueuer::new(&tx, &identity).unwrap();
+        let record = OutboxRecord {
+            stream: Stream::HealthCheck,
+            captured_at: DateTime::parse_from_rfc3339("2026-11-23T07:55:01.5+08:00").unwrap(),
+            clock_synced: false,
+            body: serde_json::json!({"student_id": "S\u{0}1", "temp_c": 37.9, "symptoms": ["cough"]}),
+        };
+        let seq = e.push(record.clone()).unwrap();
+        let ours = e.buf.clone();
+        let parsed: Envelope = serde_json::from_slice(&ours).unwrap();
+        let serde = serde_json::to_vec(&EnvelopeRef {
+            schema: ENVELOPE_SCHEMA,
+            id: &parsed.id,
+            school_id: &identity.school_id,
+            device_id: &identity.device_id,
+            classroom_id: &identity.classroom_id,
+            seq,
+            stream: record.stream,
+            captured_at: "2026-11-23T07:55:01.500+08:00",
+            clock_synced: false,
+            body: &record.body,
+        })
+        .unwrap();
+        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(serde).unwrap());
     }
 
     #[test]
