@@ -26,6 +26,7 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
     let capture = dir.path().join("capture.txt");
     let sub = capture_all(port, &capture);
     let broker = format!("mqtt://127.0.0.1:{port}");
+    let models = models_dir();
     let demo = Demo::start_args(
         &dir.path().join("data"),
         Some("2026-11-23T07:20:00+08:00"),
@@ -37,6 +38,8 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
             "--telemetry-every-s".as_ref(),
             "10".as_ref(),
             "--accept-updates".as_ref(),
+            "--models".as_ref(),
+            models.as_os_str(),
         ],
     );
     // Morning check: a fever reading paired with a tap.
@@ -47,6 +50,11 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
     set_clock(&demo, "2026-11-23T07:56:00+08:00");
     demo.tap(CARD_2);
     let t = demo.login("T01", DEMO_PIN).unwrap();
+    // Issue 15's teacher trigger, with the broker there: refused, and nothing wedges.
+    let many = vec!["cough"; 190_000];
+    let huge = serde_json::json!({"action": "record_symptoms", "student_id": "2025070301", "symptoms": many});
+    let (code, v) = t.act(&huge.to_string());
+    assert_eq!(code, 400, "{v}");
     for body in [
         r#"{"action":"set_attendance","lesson_id":"2026-11-23/1","student_id":"2025070303","status":"sick"}"#,
         r#"{"action":"record_symptoms","student_id":"2025070303","symptoms":["cough"],"temp_c":37.9}"#,
@@ -61,8 +69,23 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
     let id = v["alarm_id"].as_str().unwrap().to_owned();
     let (code, v) = t.act(&format!(r#"{{"action":"clear_alarm","alarm_id":"{id}"}}"#));
     assert_eq!(code, 200, "{v}");
-    // The lesson ends early; after the morning check window the follow-ups open.
+    // The camera sees a person (the behaviour stream at the lesson's end).
     set_clock(&demo, "2026-11-23T08:05:00+08:00");
+    demo.wait_secs("the models loaded", 60, |s| camera(s)["state"] == "ok");
+    let png = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/astronaut.png"),
+    )
+    .unwrap();
+    assert_eq!(
+        post_bytes(&demo, "/api/v1/sim/frame", "image/png", &png),
+        202
+    );
+    demo.wait_secs("the frame looked at", 120, |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("1 faces"))
+    });
+    // The lesson ends early; after the morning check window the follow-ups open.
     let (code, v) = t.act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
     assert_eq!(code, 200, "{v}");
     set_clock(&demo, "2026-11-23T08:31:00+08:00");
@@ -120,6 +143,7 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
         "telemetry",
         "ack",
         "update",
+        "behaviour",
     ] {
         assert!(
             text.lines().any(|l| l.contains(&format!("/up/{stream} "))),
@@ -127,4 +151,14 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
         );
     }
     std::fs::write(out.join("daemon-demo.txt"), text).unwrap();
+}
+
+fn camera(s: &serde_json::Value) -> serde_json::Value {
+    s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "camera")
+        .cloned()
+        .unwrap()
 }

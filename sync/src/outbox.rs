@@ -282,7 +282,12 @@ impl<'t, 'c> Enqueuer<'t, 'c> {
         b.push(b'"');
         b.extend_from_slice(self.identity_json.as_bytes());
         // Writing into a Vec cannot fail.
-        let _ = write!(b, ",\"seq\":{seq_u},\"stream\":\"{}\",\"captured_at\":\"{captured_at}\",\"clock_synced\":{},\"body\":", record.stream.as_str(), record.clock_synced);
+        let _ = write!(
+            b,
+            ",\"seq\":{seq_u},\"stream\":\"{}\",\"captured_at\":\"{captured_at}\",\"clock_synced\":{},\"body\":",
+            record.stream.as_str(),
+            record.clock_synced
+        );
         serde_json::to_writer(&mut *b, &record.body)?;
         b.push(b'}');
         if b.len() > MAX_RECORD_BYTES {
@@ -430,7 +435,10 @@ mod tests {
             body: &record.body,
         })
         .unwrap();
-        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(serde).unwrap());
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(serde).unwrap()
+        );
     }
 
     #[test]
