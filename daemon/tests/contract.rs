@@ -152,13 +152,3 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
     }
     std::fs::write(out.join("daemon-demo.txt"), text).unwrap();
 }
-
-fn camera(s: &serde_json::Value) -> serde_json::Value {
-    s["hardware"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "camera")
-        .cloned()
-        .unwrap()
-}

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::{CARD_1, Demo, MONDAY_0755, get, pending};
+use common::{CARD_1, Demo, MONDAY_0755, camera, get, pending};
 use serde_json::Value;
 
 const STUDENT: &str = "2025070305";
@@ -21,16 +21,6 @@ fn photo(name: &str) -> Vec<u8> {
             .join(name),
     )
     .unwrap()
-}
-
-fn camera(s: &Value) -> Value {
-    s["hardware"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "camera")
-        .cloned()
-        .unwrap()
 }
 
 fn post_frame(demo: &Demo, png: &[u8]) -> u16 {

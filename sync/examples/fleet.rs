@@ -16,21 +16,18 @@
     missing_docs
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::arg;
 use ketang_sync::mqtt::{Failure, MqttSettings, Reconnect, connect_failure};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Policy {

@@ -17,34 +17,20 @@
     missing_docs
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, TimeDelta};
-use ketang_sync::mqtt::{Command as Cmd, CommandHandler, MqttSettings, SyncWorker};
+use chrono::TimeDelta;
+use common::{Hooks, arg};
+use ketang_sync::mqtt::{MqttSettings, SyncWorker};
 use ketang_sync::{Identity, OutboxRecord, StoreHandle, Stream};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
-
-struct Hooks;
-impl CommandHandler for Hooks {
-    fn now(&self) -> (DateTime<FixedOffset>, bool) {
-        (chrono::Utc::now().fixed_offset(), true)
-    }
-    async fn command(&self, c: Cmd) -> Result<(), Vec<String>> {
-        Err(vec![format!("unknown command {:?}", c.name)])
-    }
-    async fn applied(&self, _: &str) {}
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 struct Broker {
     mosquitto: String,

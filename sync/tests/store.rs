@@ -566,3 +566,30 @@ async fn follow_ups_open_once_per_student_and_day_with_their_records() {
     assert_eq!(store.open_followup_list(date).await.unwrap().len(), 2);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn acknowledged_rows_go_and_only_they_whether_in_runs_or_scattered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let recs: Vec<OutboxRecord> = (0..10)
+        .map(|i| OutboxRecord {
+            stream: Stream::Attendance,
+            captured_at: at("2026-11-23T08:00:00+08:00"),
+            clock_synced: true,
+            body: serde_json::json!({"i": i}),
+        })
+        .collect();
+    let seqs = store.enqueue_batch(recs).await.unwrap();
+    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    // A run (3..=6), singles (1, 9), out of order and repeated.
+    store.outbox_ack(vec![6, 1, 4, 3, 9, 5, 4]).await.unwrap();
+    let left: Vec<u64> = store
+        .outbox_peek(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, vec![2, 7, 8, 10]);
+    store.shutdown().await.unwrap();
+}

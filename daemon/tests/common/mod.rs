@@ -368,6 +368,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The camera's entry in the status's hardware list.
+pub fn camera(s: &Value) -> Value {
+    s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "camera")
+        .cloned()
+        .unwrap()
+}
+
 /// The model folder for tests that run the real models: `KETANG_MODELS`, else
 /// `target/models` (`models/obtain.sh`), else the development machines' shared cache.
 pub fn models_dir() -> PathBuf {
