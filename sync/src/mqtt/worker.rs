@@ -137,6 +137,21 @@ enum End {
 /// cannot fit is moved aside as refused instead of being sent.
 pub const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
 
+/// What the worker learnt from connections the broker closed (see `give_up`).
+#[derive(Debug, Default)]
+struct Careful {
+    /// Start the next session with one record in flight, widening with each PUBACK.
+    slow_start: bool,
+    /// The last close with nothing in flight: the broker (or a twin) closes us anyway.
+    kicked_at: Option<Instant>,
+}
+
+/// The longest a broker refusing a record may take to close the connection.
+const REFUSAL_WINDOW: Duration = Duration::from_secs(2);
+
+/// How long a close with nothing in flight keeps records from being blamed.
+const KICKS_REMEMBERED: Duration = Duration::from_secs(600);
+
 /// A session that lasted this long (or delivered records) forgets earlier refusals.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
@@ -266,7 +281,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         // After the broker closed a session with records in flight, the next one starts
         // with one record in flight and widens as PUBACKs come (slow start): the first
         // record of the session goes alone, so a record the broker refuses is found.
-        let mut careful = false;
+        let mut careful = Careful::default();
         loop {
             self.status.set(false, format!("connecting to {broker}"));
             self.status.attempts.fetch_add(1, Ordering::Relaxed);
@@ -331,7 +346,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         tls: Option<Arc<rustls::ClientConfig>>,
         dl_tx: &mpsc::Sender<(String, Vec<u8>)>,
         reconnect: &mut Reconnect,
-        careful: &mut bool,
+        careful: &mut Careful,
         urgent: &mut UrgentReceiver,
     ) -> End {
         let s = &self.settings;
@@ -343,6 +358,7 @@ impl<H: CommandHandler> SyncWorker<H> {
         // event before handling it, so an id's PUBACK always precedes its reuse (rumqttc
         // 0.25 `state.rs`: `handle_incoming_packet`, `handle_incoming_puback`).
         let cap = 2 * usize::from(s.inflight.max(1));
+        let attempt_started = Instant::now();
         let (client, mut el) = AsyncClient::new(self.options(tls), cap * 2 + 16);
         // Small publishes in bursts: without TCP_NODELAY, Nagle's algorithm and delayed
         // ACKs stall each burst by tens of milliseconds.
@@ -377,6 +393,11 @@ impl<H: CommandHandler> SyncWorker<H> {
             }
         }));
         let connected_at = Instant::now();
+        // A refusal closes the connection about one round trip after the record; the
+        // connect took two or more (TCP, CONNECT/CONNACK, TLS).
+        let refusal_window = (connected_at - attempt_started)
+            .saturating_mul(2)
+            .clamp(Duration::from_millis(200), REFUSAL_WINDOW);
         let mut delivered = false;
         self.status.connections.fetch_add(1, Ordering::Relaxed);
         tracing::info!(host = %s.host, port = s.port, "Connected to the MQTT broker.");
@@ -440,7 +461,9 @@ impl<H: CommandHandler> SyncWorker<H> {
         // until its PUBACK, so if the broker closes the connection the row is to blame.
         let mut solo: Option<u64> = None;
         // Most outbox rows in flight now (slow start after a close by the broker).
-        let mut window = if *careful { 1 } else { cap };
+        let mut window = if careful.slow_start { 1 } else { cap };
+        // When the newest outbox record was handed to rumqttc (a refusal comes right after).
+        let mut last_publish = Instant::now();
         // The last packet from the broker: with publishes waiting, silence means a dead link.
         let mut heard = Instant::now();
         loop {
@@ -500,6 +523,7 @@ impl<H: CommandHandler> SyncWorker<H> {
                         );
                     }
                     inflight.queued(Some(r.seq));
+                    last_publish = Instant::now();
                     self.status.published.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -527,7 +551,8 @@ impl<H: CommandHandler> SyncWorker<H> {
                     let mut next = Some(ev);
                     while let Some(ev) = next.take() {
                         if let Err(e) = self.on_event(ev, &mut inflight, &mut acked, dl_tx).await {
-                            self.give_up(&inflight, &e, careful).await;
+                            let quick = last_publish.elapsed() < refusal_window;
+                            self.give_up(&inflight, &e, careful, quick).await;
                             if delivered || !acked.is_empty() || connected_at.elapsed() >= STABLE_AFTER {
                                 reconnect.stable();
                             }
@@ -549,7 +574,7 @@ impl<H: CommandHandler> SyncWorker<H> {
                         if window < cap {
                             window = (window + acked.len()).min(cap);
                             if window == cap {
-                                *careful = false;
+                                careful.slow_start = false;
                             }
                         }
                         self.status.acked.fetch_add(acked.len() as u64, Ordering::Relaxed);
@@ -663,7 +688,20 @@ impl<H: CommandHandler> SyncWorker<H> {
     /// starts carefully (one record in flight, then widening). When the only record
     /// unacknowledged was one alone, the broker refused that record: counted, and moved
     /// aside once it happened [`crate::REFUSED_AFTER_PROBES`] times.
-    async fn give_up(&self, inflight: &InFlight, e: &SessionError, careful: &mut bool) {
+    ///
+    /// Design: a broker also closes connections for reasons of its own: another client with
+    /// the same id (a cloned board) takes over the session, an operator kicks it. Such
+    /// closes come at any moment, also with nothing in flight; a refusal comes right after
+    /// the record arrives. So a record is blamed only when the close came `quick`ly after
+    /// sending it (twice the connect time, 0.2 s to [`REFUSAL_WINDOW`]), and not at all for
+    /// [`KICKS_REMEMBERED`] after a close with nothing in flight.
+    async fn give_up(
+        &self,
+        inflight: &InFlight,
+        e: &SessionError,
+        careful: &mut Careful,
+        quick: bool,
+    ) {
         let seqs = inflight.seqs();
         if !seqs.is_empty() {
             let _ = self.store.outbox_attempted(seqs.clone()).await;
@@ -672,11 +710,17 @@ impl<H: CommandHandler> SyncWorker<H> {
             return;
         };
         if seqs.is_empty() {
+            careful.kicked_at = Some(Instant::now());
             return;
         }
-        *careful = true;
+        careful.slow_start = true;
+        let kicked = careful
+            .kicked_at
+            .is_some_and(|t| t.elapsed() < KICKS_REMEMBERED);
         if let ([only], Some(sent)) = (seqs.as_slice(), inflight.oldest_sent())
             && *only == sent
+            && quick
+            && !kicked
         {
             let (now, synced) = self.handler.now();
             match self
