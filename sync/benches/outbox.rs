@@ -83,6 +83,17 @@ async fn capture_ours(n: usize) -> (f64, Vec<Vec<u8>>) {
 }
 
 fn capture_raw(payloads: &[Vec<u8>]) -> f64 {
+    // The same row shape as ours, ids included: each row's 36-character UUID, taken from
+    // its envelope before the clock starts (until 2026-12 the reference inserted "id-N").
+    let ids: Vec<String> = payloads
+        .iter()
+        .map(|p| {
+            serde_json::from_slice::<serde_json::Value>(p).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let mut c = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -103,7 +114,7 @@ fn capture_raw(payloads: &[Vec<u8>]) -> f64 {
             for (i, p) in chunk.iter().enumerate() {
                 let seq = (b * BATCH + i) as i64;
                 st.execute(rusqlite::params![
-                    format!("id-{seq}"),
+                    ids[b * BATCH + i],
                     seq,
                     "2026-11-23T08:00:00.000+08:00",
                     p
