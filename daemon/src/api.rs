@@ -48,9 +48,15 @@ pub(crate) struct Daemon {
     pub(crate) restart: Arc<tokio::sync::Notify>,
 }
 
-/// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate).
+/// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate). Hashes
+/// whose parameters exceed [`ketang_sync::MAX_PIN_HASH_COST`]'s bounds are refused
+/// unverified: a cloud-supplied hash must not make one check take gigabytes or minutes.
 pub(crate) fn verify_pin(pin: &str, hash: &str) -> bool {
     use argon2::PasswordVerifier as _;
+    if let Err(e) = ketang_sync::pin_hash_cost_ok(hash) {
+        tracing::error!(problem = %e, "A stored PIN hash is refused; that account cannot unlock by PIN.");
+        return false;
+    }
     match argon2::PasswordHash::new(hash) {
         Ok(h) => argon2::Argon2::default()
             .verify_password(pin.as_bytes(), &h)

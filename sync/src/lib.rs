@@ -34,7 +34,7 @@ pub use records::{
 };
 pub use store::{
     DB_FILE, Identity, MAX_CARDS_PER_PERSON, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS,
-    MAX_TEXT_CHARS, OpenReport, StatusSnapshot, StoreHandle,
+    MAX_PIN_HASH_COST, MAX_TEXT_CHARS, OpenReport, StatusSnapshot, StoreHandle, pin_hash_cost_ok,
 };
 pub use store_class::{
     Audit, AuditRow, DayHealth, FollowupRow, LessonControl, RollEntry, StaffLogin,

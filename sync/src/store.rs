@@ -878,6 +878,39 @@ pub const MAX_NOTICE_CHARS: usize = 5000;
 /// Most cards one person may own.
 pub const MAX_CARDS_PER_PERSON: usize = 8;
 
+/// Bounds on the Argon2 parameters of a PIN hash: memory (KiB), iterations, lanes. The
+/// board's own hashes use 19 MiB, 2, 1 (argon2's defaults); a check may cost at most
+/// 64 MiB and a few hundred milliseconds on a board.
+pub const MAX_PIN_HASH_COST: (u32, u32, u32) = (64 * 1024, 8, 4);
+
+/// Whether the PHC string `hash` (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) stays within
+/// [`MAX_PIN_HASH_COST`]; `Err` says which parameter does not.
+///
+/// # Errors
+/// A parameter is missing, malformed or too high.
+pub fn pin_hash_cost_ok(hash: &str) -> std::result::Result<(), String> {
+    let params = hash
+        .split('$')
+        .find(|part| part.contains("m="))
+        .ok_or_else(|| "has no m=,t=,p= parameters".to_owned())?;
+    let (max_m, max_t, max_p) = MAX_PIN_HASH_COST;
+    for (key, max) in [("m", max_m), ("t", max_t), ("p", max_p)] {
+        let value = params
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| format!("has no {key}= parameter"))?;
+        let n: u32 = value
+            .parse()
+            .map_err(|_| format!("has a malformed {key}= parameter"))?;
+        if n > max {
+            return Err(format!(
+                "asks for {key}={n}, at most {key}={max} is accepted"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Adds a problem when `value` (at `field`) is longer than `max` characters.
 pub(crate) fn too_long(problems: &mut Vec<String>, field: &str, value: &str, max: usize) {
     let n = value.chars().count();
@@ -1008,13 +1041,15 @@ pub(crate) fn check_snapshot(s: &SchoolSnapshot) -> Vec<String> {
                 excerpt(&t.id)
             ));
         }
-        if let Some(h) = &t.pin_hash
-            && !(h.starts_with("$argon2id$") || h.starts_with("$argon2i$"))
-        {
-            problems.push(format!(
-                "staff[{i}] ({}): pin_hash is not an Argon2 PHC string ($argon2id$...)",
-                excerpt(&t.id)
-            ));
+        if let Some(h) = &t.pin_hash {
+            if !(h.starts_with("$argon2id$") || h.starts_with("$argon2i$")) {
+                problems.push(format!(
+                    "staff[{i}] ({}): pin_hash is not an Argon2 PHC string ($argon2id$...)",
+                    excerpt(&t.id)
+                ));
+            } else if let Err(e) = pin_hash_cost_ok(h) {
+                problems.push(format!("staff[{i}] ({}): pin_hash {e}", excerpt(&t.id)));
+            }
         }
         for uid in &t.cards {
             if let Some(prev) = owners.insert(uid.as_str(), t.id.as_str()) {

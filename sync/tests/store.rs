@@ -593,3 +593,34 @@ async fn acknowledged_rows_go_and_only_they_whether_in_runs_or_scattered() {
     assert_eq!(left, vec![2, 7, 8, 10]);
     store.shutdown().await.unwrap();
 }
+
+#[test]
+fn pin_hashes_that_would_make_a_check_cost_gigabytes_are_refused() {
+    let demo = "$argon2id$v=19$m=19456,t=2,p=1$ANDMpnHDTRSvL3ctGs94kg$3TPyNGFjsiZw2cdo1MktjFMlAeI6rk3akAUudldY0ek";
+    assert!(pin_hash_cost_ok(demo).is_ok());
+    let greedy = "$argon2id$v=19$m=4194304,t=2,p=1$ANDMpnHDTRSvL3ctGs94kg$3TPyNGFjsiZw2cdo1MktjFMlAeI6rk3akAUudldY0ek";
+    let e = pin_hash_cost_ok(greedy).unwrap_err();
+    assert!(e.contains("m=4194304") && e.contains("m=65536"), "{e}");
+    assert!(pin_hash_cost_ok("$argon2id$v=19$m=19456,t=1000,p=1$x$y").is_err());
+    assert!(pin_hash_cost_ok("$argon2id$v=19$x$y").is_err());
+    // In a roster, such a hash is refused with the staff member named.
+    let mut snap = school();
+    snap.staff = vec![StaffRow {
+        id: "T09".into(),
+        name: "老师".into(),
+        pin_hash: Some(greedy.into()),
+        cards: vec![],
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt
+        .block_on(store.replace_school(snap))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("staff[0]") && e.contains("m=4194304"), "{e}");
+    rt.block_on(store.shutdown()).unwrap();
+}

@@ -9,11 +9,10 @@
 //! * CSRF: every state-changing request with a session must carry the session's token in
 //!   `X-CSRF-Token`; requests without a session must be `application/json` (which a
 //!   cross-site form cannot send without a CORS preflight, and no CORS is allowed).
-//! * Failed logins are counted per client address: [`MAX_FAILURES`] within
-//!   [`FAILURE_WINDOW`] locks that address out until the window ends.
+//! * Failed logins are limited per client address and per account, and verifications are
+//!   capped: see [`crate::guard`].
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,10 +27,6 @@ pub const TEACHER_IDLE: Duration = Duration::from_secs(180);
 pub const TECHNICIAN_IDLE: Duration = Duration::from_secs(900);
 /// No session lives longer than this.
 pub const MAX_AGE: Duration = Duration::from_secs(8 * 3600);
-/// Failed logins allowed per client address within [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: u32 = 5;
-/// The window over which failures count.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 /// The session cookie's name.
 pub const COOKIE: &str = "ketang_session";
 /// The CSRF header's name.
@@ -99,12 +94,6 @@ struct Session {
     last_seen: Instant,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    since: Instant,
-}
-
 /// A session found for a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Found {
@@ -113,11 +102,10 @@ pub(crate) struct Found {
     pub(crate) csrf: String,
 }
 
-/// The live sessions and the login failure counters.
+/// The live sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -183,46 +171,6 @@ impl Sessions {
             None => Err(ApiError::Unauthorized(
                 "the session is unknown (the device may have restarted); unlock again".to_owned(),
             )),
-        }
-    }
-
-    /// Refuses a login attempt from `ip` while it is locked out.
-    pub(crate) fn check_allowed(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let Some(ip) = ip else { return Ok(()) };
-        let f = lock(&self.failures);
-        if let Some(f) = f.get(&ip) {
-            let elapsed = f.since.elapsed();
-            if f.count >= MAX_FAILURES && elapsed < FAILURE_WINDOW {
-                let retry_after_s = (FAILURE_WINDOW - elapsed).as_secs().max(1);
-                return Err(ApiError::TooManyRequests {
-                    message: format!("too many wrong attempts; try again in {retry_after_s} s"),
-                    retry_after_s,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn failed(&self, ip: Option<IpAddr>) {
-        let Some(ip) = ip else { return };
-        let now = Instant::now();
-        let mut f = lock(&self.failures);
-        let e = f.entry(ip).or_insert(Failures {
-            count: 0,
-            since: now,
-        });
-        if now.duration_since(e.since) >= FAILURE_WINDOW {
-            *e = Failures {
-                count: 0,
-                since: now,
-            };
-        }
-        e.count += 1;
-    }
-
-    pub(crate) fn succeeded(&self, ip: Option<IpAddr>) {
-        if let Some(ip) = ip {
-            lock(&self.failures).remove(&ip);
         }
     }
 }
@@ -347,25 +295,5 @@ mod tests {
             HeaderValue::from_static("application/json"),
         );
         assert!(check_csrf(&plain, None).is_ok());
-    }
-
-    #[test]
-    fn five_failures_lock_an_address_out_and_success_resets() {
-        let s = Sessions::default();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let other: IpAddr = "192.0.2.8".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(s.check_allowed(Some(ip)).is_ok());
-            s.failed(Some(ip));
-        }
-        match s.check_allowed(Some(ip)) {
-            Err(ApiError::TooManyRequests { retry_after_s, .. }) => {
-                assert!(retry_after_s > 0 && retry_after_s <= FAILURE_WINDOW.as_secs());
-            }
-            other => panic!("expected a lockout, got {other:?}"),
-        }
-        assert!(s.check_allowed(Some(other)).is_ok());
-        s.succeeded(Some(ip));
-        assert!(s.check_allowed(Some(ip)).is_ok());
     }
 }

@@ -14,6 +14,7 @@
 mod actions;
 pub mod auth;
 mod error;
+pub mod guard;
 mod metrics;
 mod routes;
 mod status;

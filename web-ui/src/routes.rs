@@ -20,6 +20,7 @@ use crate::{ApiError, SimError, StatusReport, metrics};
 struct AppState<D> {
     device: Arc<D>,
     sessions: Arc<Sessions>,
+    guard: Arc<crate::guard::LoginGuard>,
     /// Turns true when the server shuts down: live event streams end then, so the
     /// graceful shutdown is not held up by open pages.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
@@ -30,6 +31,7 @@ impl<D> Clone for AppState<D> {
         Self {
             device: self.device.clone(),
             sessions: self.sessions.clone(),
+            guard: self.guard.clone(),
             stopping: self.stopping.clone(),
         }
     }
@@ -164,6 +166,7 @@ fn router_with<D: DeviceApi>(
     let state = AppState {
         device,
         sessions: Arc::new(Sessions::default()),
+        guard: Arc::default(),
         stopping,
     };
     let mut r = Router::new()
@@ -514,6 +517,11 @@ async fn login<D: DeviceApi>(
             password: b.password.unwrap_or_default(),
         },
         (Some(staff_id), Some(pin), false) if b.password.is_none() => {
+            if staff_id.is_empty() || staff_id.chars().count() > 64 {
+                return Err(ApiError::BadRequest(
+                    "a staff id is 1 to 64 characters".to_owned(),
+                ));
+            }
             if pin.len() < 4 || pin.len() > 12 || !pin.chars().all(|c| c.is_ascii_digit()) {
                 return Err(ApiError::BadRequest("a PIN is 4 to 12 digits".to_owned()));
             }
@@ -534,11 +542,24 @@ async fn login<D: DeviceApi>(
             ));
         }
     };
-    s.sessions.check_allowed(ip)?;
     let card = credential == Credential::Card;
+    // A slot per attempt, taken before verifying (crate::guard); none for the staff card.
+    let attempt = match &credential {
+        Credential::Pin { staff_id, .. } => Some(format!("staff:{staff_id}")),
+        Credential::Technician { .. } => Some("technician".to_owned()),
+        Credential::Card => None,
+    }
+    .map(|account| s.guard.begin(ip, &account, std::time::Instant::now()))
+    .transpose()?;
     match s.device.login(credential).await? {
         Some(actor) => {
-            s.sessions.succeeded(ip);
+            if let Some(a) = attempt {
+                a.succeeded();
+            }
+            if card {
+                // The teacher is at the board with their card: their PIN lock ends.
+                s.guard.clear_account(&format!("staff:{}", actor.id));
+            }
             let (token, csrf) = s.sessions.open(actor.clone());
             tracing::info!(role = actor.role.as_str(), "Unlocked.");
             Ok((
@@ -551,7 +572,9 @@ async fn login<D: DeviceApi>(
             "no staff card was tapped in the last few seconds".to_owned(),
         )),
         None => {
-            s.sessions.failed(ip);
+            if let Some(a) = attempt {
+                a.failed(std::time::Instant::now());
+            }
             tracing::warn!("A wrong PIN, staff id or password was entered.");
             Err(ApiError::Unauthorized(
                 "wrong staff id, PIN or password".to_owned(),
