@@ -205,6 +205,83 @@ pub(crate) fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// Whether `ip` is this machine's loopback, also as an IPv4-mapped IPv6 address
+/// (`::ffff:127.0.0.1`, how IPv4 clients appear on a `[::]` listener).
+pub(crate) fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        v4 => v4.is_loopback(),
+    }
+}
+
+/// Refuses a request that is not `Content-Type: application/json` (a cross-site page can
+/// send `text/plain` without a CORS preflight, but not JSON).
+///
+/// # Errors
+/// 415 naming the type that was sent.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "send Content-Type: application/json (got {:?})",
+            ct.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
+/// Whether a `Host` header names this board the way its users reach it: an IP address
+/// (the board's screen uses 127.0.0.1; LAN browsers its address) or `localhost`, with or
+/// without a port. A name resolving to the board (DNS rebinding: a page on
+/// `evil.example` whose name now points at the board) is refused.
+pub(crate) fn host_allowed(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest.split_once(']').is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty() || port.strip_prefix(':').is_some_and(valid_port))
+        });
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if valid_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+fn valid_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Middleware: every request must carry an allowed `Host` ([`host_allowed`]); 421 else.
+pub(crate) async fn check_host(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let ok = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(host_allowed);
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError::MisdirectedRequest(
+            "this board answers to its IP address or localhost, not to other names".to_owned(),
+        )
+        .into_response()
+    }
+}
+
 /// CSRF rule for a state-changing request (see the module docs).
 pub(crate) fn check_csrf(headers: &HeaderMap, session: Option<&Found>) -> Result<(), ApiError> {
     match session {
@@ -295,5 +372,34 @@ mod tests {
             HeaderValue::from_static("application/json"),
         );
         assert!(check_csrf(&plain, None).is_ok());
+    }
+
+    #[test]
+    fn hosts_are_ip_addresses_or_localhost_with_an_optional_port() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "192.168.3.40:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[fe80::1]",
+        ] {
+            assert!(host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.nip.io",
+            "[::1]x",
+            "127.0.0.1:80a",
+            "",
+            "localhost:",
+        ] {
+            assert!(!host_allowed(bad), "{bad}");
+        }
+        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(is_loopback("::1".parse().unwrap()));
+        assert!(!is_loopback("::ffff:192.168.1.2".parse().unwrap()));
     }
 }

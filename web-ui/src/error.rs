@@ -34,6 +34,12 @@ pub enum ApiError {
     /// The device has no room for it (507).
     #[error("{0}")]
     InsufficientStorage(String),
+    /// The body's media type is not accepted (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request names another host (421): DNS rebinding or a misconfigured proxy.
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// Too many failed attempts; try again after `retry_after_s` seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -75,6 +81,8 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
             ApiError::InsufficientStorage(m) => (StatusCode::INSUFFICIENT_STORAGE, m.clone()),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
+            ApiError::MisdirectedRequest(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
             ApiError::TooManyRequests {
                 message,
                 retry_after_s,

@@ -209,7 +209,9 @@ fn router_with<D: DeviceApi>(
             .route("/api/v1/sim/frame", post(sim_frame::<D>))
             .route("/api/v1/sim/audio", post(sim_audio::<D>));
     }
-    r.fallback(not_found).with_state(state)
+    r.fallback(not_found)
+        .layer(axum::middleware::from_fn(auth::check_host))
+        .with_state(state)
 }
 
 /// Serves `device` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -345,8 +347,10 @@ fn accepted() -> Response {
 #[tracing::instrument(skip_all)]
 async fn sim_card<D: DeviceApi>(
     State(d): State<Arc<D>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    auth::require_json(&headers)?;
     let req: SimCard = parse_json(&body)?;
     d.sim_card(req.reader, req.uid)
         .await
@@ -369,8 +373,10 @@ async fn sim_temperature<D: DeviceApi>(
 #[tracing::instrument(skip_all)]
 async fn sim_button<D: DeviceApi>(
     State(d): State<Arc<D>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    auth::require_json(&headers)?;
     let req: SimButton = parse_json(&body)?;
     d.sim_button(req.button).await.map_err(ApiError::from)?;
     Ok(accepted())
@@ -383,7 +389,7 @@ async fn events<D: DeviceApi>(
     req: Request,
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let loopback = peer(&req).is_some_and(|i| i.is_loopback());
+    let loopback = peer(&req).is_some_and(auth::is_loopback);
     let unlocked = s
         .sessions
         .find(req.headers())
@@ -508,6 +514,7 @@ async fn login<D: DeviceApi>(
     req: Request,
 ) -> Result<Response, ApiError> {
     let ip = peer(&req);
+    auth::require_json(req.headers())?;
     let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
         .await
         .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
@@ -529,7 +536,7 @@ async fn login<D: DeviceApi>(
         }
         (None, None, true) => {
             // The card unlock belongs to the board's own screen.
-            if !ip.is_some_and(|i| i.is_loopback()) {
+            if !ip.is_some_and(auth::is_loopback) {
                 return Err(ApiError::Forbidden(
                     "card unlock works only on the board's own screen".to_owned(),
                 ));
@@ -613,6 +620,7 @@ async fn logout<D: DeviceApi>(
 #[tracing::instrument(skip_all)]
 async fn act<D: DeviceApi>(
     State(s): State<AppState<D>>,
+    ConnectInfo(from): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -620,6 +628,17 @@ async fn act<D: DeviceApi>(
     auth::check_csrf(&headers, session.as_ref())?;
     let action: Action = parse_json(&body)?;
     action.check_limits().map_err(ApiError::BadRequest)?;
+    // A real alarm without a session comes from the board's own screen (loopback) or its
+    // button; from any other device on the LAN it needs teacher mode.
+    if session.is_none()
+        && matches!(action, Action::RaiseAlarm { drill: false })
+        && !auth::is_loopback(from.ip())
+    {
+        return Err(ApiError::Unauthorized(
+            "an alarm from another device needs teacher mode; on the board, press the alarm button"
+                .to_owned(),
+        ));
+    }
     let actor = session.map_or_else(Actor::kiosk, |f| f.actor);
     if !action.allowed(actor.role) {
         return Err(if actor.role == auth::Role::Kiosk {
@@ -828,7 +847,7 @@ async fn provision<D: DeviceApi>(
     State(d): State<Arc<D>>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    if !peer(&req).is_some_and(|i| i.is_loopback()) {
+    if !peer(&req).is_some_and(auth::is_loopback) {
         return Err(ApiError::Forbidden(
             "the technician password is set on the board itself or by the provisioning file"
                 .to_owned(),
@@ -980,6 +999,7 @@ mod tests {
         let req = Request::builder()
             .method(method)
             .uri(path)
+            .header("host", "127.0.0.1:8080")
             .header("content-type", "application/json")
             .body(Body::from(body.to_owned()))
             .unwrap();
