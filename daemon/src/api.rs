@@ -274,7 +274,9 @@ impl DeviceApi for Daemon {
                 "no simulated camera (inference is off, or the camera is real)".to_owned(),
             ));
         };
-        let frame = crate::faces::decode_image(&image).map_err(SimError::BadInput)?;
+        let frame = crate::faces::decode_image_off(image)
+            .await
+            .map_err(SimError::BadInput)?;
         inf.frame(frame);
         Ok(())
     }

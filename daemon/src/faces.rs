@@ -120,6 +120,14 @@ pub(crate) fn decode_image(bytes: &[u8]) -> Result<Frame, String> {
     Frame::decode(bytes).map_err(|e| e.to_string())
 }
 
+/// [`decode_image`] on the blocking pool: a photo is never decoded on the async runtime
+/// or in the classroom actor.
+pub(crate) async fn decode_image_off(bytes: Vec<u8>) -> Result<Frame, String> {
+    tokio::task::spawn_blocking(move || decode_image(&bytes))
+        .await
+        .map_err(|e| format!("decoding the image failed: {e}"))?
+}
+
 impl Classroom {
     /// A student recognised by the camera: a check-in with source `face`.
     pub(crate) async fn face_match(&mut self, student_id: String, similarity: f32) {
@@ -329,7 +337,9 @@ impl Classroom {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(image_base64.trim())
             .map_err(|e| ApiError::BadRequest(format!("image_base64 is not base64: {e}")))?;
-        let frame = decode_image(&bytes).map_err(ApiError::BadRequest)?;
+        let frame = decode_image_off(bytes)
+            .await
+            .map_err(ApiError::BadRequest)?;
         let embedding = inf.enrol(frame).await.map_err(ApiError::Conflict)?;
         let (nonce, sealed) = key
             .seal(&student_id, crate::inference::EMBEDDER_MODEL, &embedding)

@@ -217,6 +217,11 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
     });
     assert_eq!(mic(&s)["state"], "ok", "{}", mic(&s));
     assert_eq!(post_audio(&demo, b"RIFF not really"), 400);
+    // An image bomb (a tiny PNG declaring 16,000×16,000 pixels) is refused, not decoded.
+    assert_eq!(
+        post_frame(&demo, &ketang_models::png_header_only(16_000, 16_000)),
+        400
+    );
 
     let t = demo.login("T01", common::DEMO_PIN).unwrap();
     let (code, v) = t.act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);

@@ -24,6 +24,11 @@ impl std::fmt::Debug for Frame {
 /// The smallest frame a pipeline accepts.
 pub const MIN_SIDE: u32 = 32;
 
+/// Largest width or height of an image [`Frame::decode`] accepts (a 36-megapixel photo).
+pub const MAX_DECODE_SIDE: u32 = 6000;
+/// Most memory the decoder may allocate for one image.
+pub const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+
 impl Frame {
     /// A frame from raw RGB bytes.
     ///
@@ -58,18 +63,36 @@ impl Frame {
             .map_err(|e| ModelError::Input(format!("image {}: {e}", path.display())))
     }
 
-    /// Decodes PNG or JPEG bytes (an uploaded photo).
+    /// Decodes PNG or JPEG bytes (an uploaded photo), within [`MAX_DECODE_SIDE`] pixels a
+    /// side and [`MAX_DECODE_BYTES`] of decoder memory: a small file declaring a huge
+    /// picture (a 249 kB PNG of 16,000×16,000) is refused before it is decoded.
     ///
     /// # Errors
-    /// The bytes are not an image that can be decoded, or it is too small.
+    /// The bytes are not an image that can be decoded, it is too large, or too small.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let img = image::load_from_memory(bytes)
-            .map_err(|e| {
-                ModelError::Input(format!(
-                    "the image is not a PNG or JPEG that can be read: {e}"
-                ))
-            })?
-            .into_rgb8();
+        let unreadable = |e: image::ImageError| {
+            ModelError::Input(format!(
+                "the image is not a PNG or JPEG that can be read: {e}"
+            ))
+        };
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| ModelError::Input(format!("the image cannot be read: {e}")))?;
+        let (w, h) = reader.into_dimensions().map_err(unreadable)?;
+        if w > MAX_DECODE_SIDE || h > MAX_DECODE_SIDE {
+            return Err(ModelError::Input(format!(
+                "the image is {w}×{h} pixels; at most {MAX_DECODE_SIDE}×{MAX_DECODE_SIDE} is accepted"
+            )));
+        }
+        reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| ModelError::Input(format!("the image cannot be read: {e}")))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_DECODE_SIDE);
+        limits.max_image_height = Some(MAX_DECODE_SIDE);
+        limits.max_alloc = Some(MAX_DECODE_BYTES);
+        reader.limits(limits);
+        let img = reader.decode().map_err(unreadable)?.into_rgb8();
         let (w, h) = img.dimensions();
         Self::from_rgb(w, h, img.into_raw())
     }
@@ -225,9 +248,61 @@ impl Letterbox {
     }
 }
 
+/// A PNG file of a few dozen bytes whose header declares `w`×`h` pixels (an image bomb:
+/// decoding it would allocate w×h×3 bytes). For tests.
+#[doc(hidden)]
+#[must_use]
+pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // A first IDAT (an empty zlib stream: decoders read up to it for the header) and IEND.
+    for (kind, data) in [
+        (
+            &b"IDAT"[..],
+            &[0x78u8, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..],
+        ),
+        (&b"IEND"[..], &[][..]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_bomb_is_refused_before_it_is_decoded() {
+        let bomb = png_header_only(16_000, 16_000);
+        assert!(bomb.len() < 100, "{} bytes", bomb.len());
+        let e = Frame::decode(&bomb).unwrap_err().to_string();
+        assert!(e.contains("16000×16000") && e.contains("6000×6000"), "{e}");
+    }
 
     fn checker() -> Frame {
         let mut rgb = Vec::new();

@@ -25,6 +25,6 @@ pub mod pose;
 pub mod vad;
 
 pub use error::{ModelError, Result};
-pub use frame::{Frame, MIN_SIDE};
+pub use frame::{Frame, MAX_DECODE_BYTES, MAX_DECODE_SIDE, MIN_SIDE, png_header_only};
 pub use kernels::clear_upper_avx;
 pub use runtime::{Kernels, optimised_plan, run_plan};
