@@ -205,6 +205,12 @@ pub(crate) fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// `a == b` in time that depends only on the lengths (a CSRF token must not be guessable
+/// byte by byte from response times).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Whether `ip` is this machine's loopback, also as an IPv4-mapped IPv6 address
 /// (`::ffff:127.0.0.1`, how IPv4 clients appear on a `[::]` listener).
 pub(crate) fn is_loopback(ip: std::net::IpAddr) -> bool {
@@ -286,8 +292,8 @@ pub(crate) async fn check_host(
 pub(crate) fn check_csrf(headers: &HeaderMap, session: Option<&Found>) -> Result<(), ApiError> {
     match session {
         Some(s) => {
-            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if sent == Some(s.csrf.as_str()) {
+            let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes());
+            if sent.is_some_and(|sent| constant_time_eq(sent, s.csrf.as_bytes())) {
                 Ok(())
             } else {
                 Err(ApiError::Forbidden(
