@@ -108,3 +108,64 @@ fn a_real_alarm_from_the_lan_needs_teacher_mode_and_other_names_and_plain_text_a
     assert_eq!(code, 200, "{body}");
     demo.wait_for("the alarm", |s| s["alarms"].as_array().unwrap().len() == 1);
 }
+
+/// Issue 16, finding 3: 1,100 connections from one LAN device that never finish their
+/// headers. Main served each one until the daemon ran out of file descriptors and
+/// `/healthz` timed out (an update on trial would have been rolled back). Now one device
+/// holds at most 16 connections, each closed 10 s after it stops sending, and the board's
+/// own `/healthz` answers at once throughout.
+#[test]
+fn slow_clients_on_the_lan_cannot_starve_the_board_of_connections() {
+    let Some(ip) = lan_address() else {
+        eprintln!("no non-loopback address on this machine: not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let demo = Demo::start_on(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &format!("0.0.0.0:{port}"),
+    );
+    let lan = format!("{ip}:{port}");
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(&lan) {
+            let _ = s.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: ");
+            held.push(s);
+        }
+    }
+    // The server closed all but its per-device cap at once.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for s in &held {
+        s.set_nonblocking(true).unwrap();
+    }
+    let open = held.iter().filter(|s| still_open(s)).count();
+    assert!(
+        open <= 16,
+        "{open} slow connections from one device are held"
+    );
+    // The board's own health check answers at once.
+    let t = std::time::Instant::now();
+    let (code, _) = raw(
+        &format!("127.0.0.1:{port}"),
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+    // The held ones are closed once their header deadline passes.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let still = held.iter().filter(|s| still_open(s)).count();
+    assert_eq!(still, 0, "{still} connections outlived the header deadline");
+    drop(demo);
+}
+
+/// Whether the server still holds `s` open (a non-blocking read would block, no EOF).
+fn still_open(mut s: &std::net::TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}

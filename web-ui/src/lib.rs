@@ -17,6 +17,7 @@ mod error;
 pub mod guard;
 mod metrics;
 mod routes;
+pub mod server;
 mod status;
 
 pub use actions::{Action, Credential, View};

@@ -225,11 +225,7 @@ pub async fn serve<D: DeviceApi>(
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::watch::channel(false).0);
     let app = router_with(device, stopping.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    crate::server::run(listener, app, async move {
         shutdown.await;
         let _ = stopping.send(true);
     })
