@@ -169,3 +169,107 @@ fn still_open(mut s: &std::net::TcpStream) -> bool {
     let mut b = [0u8; 1];
     matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
+
+/// Logs in with a PIN from `addr` (a raw request, so the source address is this
+/// machine's LAN address), sending `cookie` if given: (cookie, csrf token).
+fn login_from(addr: &str, cookie: Option<&str>) -> (String, String) {
+    let body = format!(r#"{{"staff_id":"T01","pin":"{DEMO_PIN}"}}"#);
+    let extra = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    let (code, answer) = raw(
+        addr,
+        &format!(
+            "POST /api/v1/session HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let csrf = answer.split("\"csrf_token\":\"").nth(1).unwrap();
+    (cookie, csrf[..csrf.find('"').unwrap()].to_owned())
+}
+
+fn get_with(addr: &str, path: &str, cookie: &str) -> u16 {
+    raw(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .0
+}
+
+/// Issue 16, finding 6: logging in again replaces the old session, and a teacher's live
+/// event stream on another device stops carrying names the moment she logs out.
+#[test]
+fn sessions_rotate_on_login_and_the_live_stream_forgets_names_after_logout() {
+    let Some(ip) = lan_address() else {
+        eprintln!("no non-loopback address on this machine: not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let demo = Demo::start_on(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &format!("0.0.0.0:{port}"),
+    );
+    let lan = format!("{ip}:{port}");
+    let (first, _) = login_from(&lan, None);
+    assert_eq!(get_with(&lan, "/api/v1/lesson", &first), 200);
+    let (second, csrf) = login_from(&lan, Some(&first));
+    assert_eq!(
+        get_with(&lan, "/api/v1/lesson", &first),
+        401,
+        "the old session still works"
+    );
+    assert_eq!(get_with(&lan, "/api/v1/lesson", &second), 200);
+
+    // The live stream on the teacher's device, unlocked.
+    let mut stream = std::net::TcpStream::connect(&lan).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {lan}\r\nCookie: {second}\r\n\r\n"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut next_checkin = || -> String {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended");
+            if line.starts_with("data:") && line.contains("checked_in") {
+                return line;
+            }
+        }
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    demo.tap(CARD_1);
+    let named = next_checkin();
+    assert!(named.contains("\"name\""), "{named}");
+    // She locks (logs out) on her device; the page stays open.
+    let (code, body) = raw(
+        &lan,
+        &format!(
+            "DELETE /api/v1/session HTTP/1.1\r\nHost: {lan}\r\nCookie: {second}\r\nX-CSRF-Token: {csrf}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 204, "{body}");
+    demo.tap(CARD_2);
+    let anonymous = next_checkin();
+    assert!(
+        !anonymous.contains("\"name\""),
+        "names after logout: {anonymous}"
+    );
+}

@@ -143,6 +143,16 @@ impl Sessions {
         lock(&self.sessions).remove(token);
     }
 
+    /// Whether `token` names a live unlocked session now, without touching it (a live
+    /// event stream asks for every event: it must neither keep a session alive nor keep
+    /// names flowing after the session was locked or closed).
+    pub(crate) fn unlocked(&self, token: Option<&str>) -> bool {
+        let Some(token) = token else { return false };
+        lock(&self.sessions)
+            .get(token)
+            .is_some_and(|v| !expired(v, Instant::now()) && v.actor.role != Role::Kiosk)
+    }
+
     /// The session named by the request's cookie, touched. `Ok(None)`: no cookie.
     ///
     /// # Errors

@@ -386,13 +386,10 @@ async fn events<D: DeviceApi>(
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let loopback = peer(&req).is_some_and(auth::is_loopback);
-    let unlocked = s
-        .sessions
-        .find(req.headers())
-        .ok()
-        .flatten()
-        .is_some_and(|f| f.actor.role != auth::Role::Kiosk);
-    let trusted = loopback || unlocked;
+    // Trust is checked again for every event: a session locked or closed while the page
+    // stays open gets outcomes only from then on.
+    let token = auth::cookie(req.headers(), auth::COOKIE);
+    let sessions = s.sessions.clone();
     let rx = s
         .device
         .subscribe()
@@ -400,24 +397,30 @@ async fn events<D: DeviceApi>(
     let hello = futures_util::stream::once(async {
         Ok::<_, std::convert::Infallible>(Event::default().event("hello").data("{}"))
     });
-    let live = futures_util::stream::unfold(rx, move |mut rx| async move {
-        let e = match rx.recv().await {
-            Ok(ev) => {
-                let mut data = ev.data;
-                if trusted
-                    && let (Some(d), Some(p)) = (data.as_object_mut(), ev.private.as_object())
-                {
-                    d.extend(p.clone());
-                }
-                Event::default().event(ev.kind).data(data.to_string())
-            }
-            // A slow listener missed some: tell it to refetch the status.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                Event::default().event("changed").data("{}")
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+    let live = futures_util::stream::unfold(rx, move |mut rx| {
+        let trusted_now = {
+            let (sessions, token) = (sessions.clone(), token.clone());
+            move || loopback || sessions.unlocked(token.as_deref())
         };
-        Some((Ok::<_, std::convert::Infallible>(e), rx))
+        async move {
+            let e = match rx.recv().await {
+                Ok(ev) => {
+                    let mut data = ev.data;
+                    if trusted_now()
+                        && let (Some(d), Some(p)) = (data.as_object_mut(), ev.private.as_object())
+                    {
+                        d.extend(p.clone());
+                    }
+                    Event::default().event(ev.kind).data(data.to_string())
+                }
+                // A slow listener missed some: tell it to refetch the status.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    Event::default().event("changed").data("{}")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok::<_, std::convert::Infallible>(e), rx))
+        }
     });
     let mut stop = s.stopping.subscribe();
     let stopped = async move {
@@ -511,6 +514,8 @@ async fn login<D: DeviceApi>(
 ) -> Result<Response, ApiError> {
     let ip = peer(&req);
     auth::require_json(req.headers())?;
+    // Logging in again replaces the session the browser had (rotation).
+    let previous = auth::cookie(req.headers(), auth::COOKIE);
     let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
         .await
         .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
@@ -558,6 +563,9 @@ async fn login<D: DeviceApi>(
         Some(actor) => {
             if let Some(a) = attempt {
                 a.succeeded();
+            }
+            if let Some(t) = &previous {
+                s.sessions.close(t);
             }
             if card {
                 // The teacher is at the board with their card: their PIN lock ends.
