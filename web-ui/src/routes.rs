@@ -357,8 +357,10 @@ async fn sim_card<D: DeviceApi>(
 #[tracing::instrument(skip_all)]
 async fn sim_temperature<D: DeviceApi>(
     State(d): State<Arc<D>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    auth::require_json(&headers)?;
     let req: SimTemperature = parse_json(&body)?;
     d.sim_temperature(req.celsius)
         .await
@@ -442,8 +444,10 @@ struct SimClock {
 #[tracing::instrument(skip_all)]
 async fn sim_clock<D: DeviceApi>(
     State(d): State<Arc<D>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    auth::require_json(&headers)?;
     let req: SimClock = parse_json(&body)?;
     d.sim_clock(req.at).await.map_err(ApiError::from)?;
     Ok(accepted())
