@@ -113,6 +113,17 @@ impl Broker {
         self.spawn();
     }
 
+    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions); it stays
+    /// down until [`Self::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
     /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions), then start
     /// again.
     pub fn graceful_restart(&mut self) {
