@@ -426,3 +426,25 @@ fn an_epaper_panel_model_must_be_one_the_sign_supports() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn telemetry_every_s_takes_0_or_10_to_86400_and_defaults_to_five_minutes() {
+    let with = |v: &str| GOOD.replace("[sync]", &format!("[sync]\ntelemetry_every_s = {v}"));
+    assert_eq!(
+        parse(GOOD).unwrap().sync.telemetry_every,
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(parse(&with("0")).unwrap().sync.telemetry_every, None);
+    assert_eq!(
+        parse(&with("10")).unwrap().sync.telemetry_every,
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(
+        parse(&with("86400")).unwrap().sync.telemetry_every,
+        Some(Duration::from_secs(86_400))
+    );
+    for bad in ["9", "86401", "-5"] {
+        let errs = errors(&with(bad));
+        assert!(has(&errs, "sync.telemetry_every_s"), "{bad}: {errs:?}");
+    }
+}
