@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use ketang_sync::{
     AlarmRecord, AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome,
-    HealthCheckRecord, LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
+    HealthCheckRecord, LessonEnd, LessonRow, OutboxRecord, StoreHandle, Stream, TapRecord,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -612,26 +612,15 @@ impl Classroom {
         });
         let seq = self
             .store
-            .finalise_lesson(
-                lesson_row(slot, state),
+            .finalise_lesson(LessonEnd {
+                lesson: lesson_row(slot, state),
                 marks,
                 report,
-                self.clock.now_fixed(),
-                self.clock.synced(),
-            )
-            .await?;
-        if let Some(body) = behaviour {
-            let record = OutboxRecord {
-                stream: ketang_sync::Stream::Behaviour,
-                captured_at: self.clock.now_fixed(),
+                behaviour,
+                at: self.clock.now_fixed(),
                 clock_synced: self.clock.synced(),
-                body,
-            };
-            if let Err(e) = self.store.enqueue(record).await {
-                self.store_health
-                    .failed("queuing the lesson's behaviour aggregates", &e);
-            }
-        }
+            })
+            .await?;
         self.store_health.ok();
         self.mark_finalised(&id);
         tracing::info!(lesson = %id, state, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");

@@ -42,6 +42,6 @@ pub use store_class::{
 };
 pub use store_face::{ConsentRow, SealedTemplate};
 pub use store_sync::{
-    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, MAX_DOWNLINKS_KEPT,
+    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, LessonEnd, MAX_DOWNLINKS_KEPT,
     MAX_REJECTED_KEPT, Mark, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget,
 };

@@ -883,6 +883,24 @@ fn apply_data(
     }
 }
 
+/// Everything a lesson's end writes, committed as one transaction by
+/// [`StoreHandle::finalise_lesson`].
+#[derive(Debug, Clone)]
+pub struct LessonEnd {
+    /// The lesson, with its final state (`ended` or `cancelled`).
+    pub lesson: crate::LessonRow,
+    /// Statuses for students still unmarked (a status already there wins).
+    pub marks: Vec<Mark>,
+    /// The lesson report (stored, and queued on `lesson_report`).
+    pub report: serde_json::Value,
+    /// The class's behaviour aggregates, queued on `behaviour` when there are any.
+    pub behaviour: Option<serde_json::Value>,
+    /// When the lesson was finalised.
+    pub at: DateTime<FixedOffset>,
+    /// Whether the board's clock was synchronised then.
+    pub clock_synced: bool,
+}
+
 /// A status the engine sets at lesson end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
@@ -953,19 +971,20 @@ impl StoreHandle {
 
     /// Finalises a lesson in one transaction: marks the lesson ended, records `marks` (only
     /// for students still unmarked: a status already there wins) each with an `attendance`
-    /// outbox record, and stores `report` with a `lesson_report` outbox record. Returns the
-    /// report's seq, or `None` if the lesson was finalised before (nothing changes then).
+    /// outbox record, and stores `report` with a `lesson_report` outbox record and the
+    /// behaviour aggregates (if any) with a `behaviour` one. Returns the report's seq, or `None` if the lesson was finalised before (nothing changes then).
     ///
     /// # Errors
     /// SQLite fails (nothing is written then).
-    pub async fn finalise_lesson(
-        &self,
-        lesson: crate::LessonRow,
-        marks: Vec<Mark>,
-        report: serde_json::Value,
-        at: DateTime<FixedOffset>,
-        clock_synced: bool,
-    ) -> Result<Option<u64>> {
+    pub async fn finalise_lesson(&self, end: LessonEnd) -> Result<Option<u64>> {
+        let LessonEnd {
+            lesson,
+            marks,
+            report,
+            behaviour,
+            at,
+            clock_synced,
+        } = end;
         let out = self
             .call(move |db| {
                 let Db { conn, identity } = db;
@@ -1005,6 +1024,11 @@ impl StoreHandle {
                 )
                 .ctx("storing a lesson report")?;
                 let seq = e.push(OutboxRecord { stream: Stream::LessonReport, captured_at: at, clock_synced, body: report })?;
+                if let Some(body) = behaviour {
+                    // Same transaction as the report (docs/development.md): a crash cannot
+                    // keep one and lose the other.
+                    e.push(OutboxRecord { stream: Stream::Behaviour, captured_at: at, clock_synced, body })?;
+                }
                 e.finish()?;
                 tx.commit().ctx("committing a lesson's end")?;
                 Ok(Some(seq))

@@ -467,13 +467,12 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
     ];
     let when = at("2026-11-23T08:45:00+08:00");
     let seq = store
-        .finalise_lesson(
+        .finalise_lesson(end(
             lesson.clone(),
             marks.clone(),
             serde_json::json!({"r": 1}),
             when,
-            true,
-        )
+        ))
         .await
         .unwrap();
     assert!(seq.is_some());
@@ -489,7 +488,7 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
     // Again: nothing changes.
     assert_eq!(
         store
-            .finalise_lesson(lesson, marks, serde_json::json!({"r": 2}), when, true)
+            .finalise_lesson(end(lesson, marks, serde_json::json!({"r": 2}), when))
             .await
             .unwrap(),
         None
@@ -498,6 +497,39 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
         store.lesson_report("2026-11-23/1".into()).await.unwrap(),
         Some(serde_json::json!({"r": 1}))
     );
+    assert_eq!(store.outbox_pending().await.unwrap(), pending);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_behaviour_record_commits_with_its_lesson_report_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    let when = at("2026-11-23T08:45:00+08:00");
+    let mut first = end(lesson(), vec![], serde_json::json!({"r": 1}), when);
+    first.behaviour = Some(serde_json::json!({"lesson_id": "2026-11-23/1", "scope": "class"}));
+    let seq = store.finalise_lesson(first.clone()).await.unwrap().unwrap();
+    // The call returned: a power cut now (no shutdown, the store thread just goes away)
+    // must find both records on disk.
+    drop(store);
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let pending = store.outbox_pending().await.unwrap();
+    assert_eq!(pending.get("lesson_report"), Some(&1), "{pending:?}");
+    assert_eq!(pending.get("behaviour"), Some(&1), "{pending:?}");
+    let queued = store.outbox_peek(10).await.unwrap();
+    let behaviour = queued
+        .iter()
+        .find(|e| e.stream == Stream::Behaviour)
+        .unwrap();
+    assert_eq!(
+        behaviour.seq,
+        seq + 1,
+        "queued right after the report, in its transaction"
+    );
+    assert_eq!(behaviour.body["scope"], "class");
+    // Finalising again writes nothing, the behaviour record included.
+    assert_eq!(store.finalise_lesson(first).await.unwrap(), None);
     assert_eq!(store.outbox_pending().await.unwrap(), pending);
     store.shutdown().await.unwrap();
 }

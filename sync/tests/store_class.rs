@@ -100,7 +100,7 @@ proptest! {
                             .collect();
                         let n = marks.len() as u64;
                         let seq = store
-                            .finalise_lesson(lesson(), marks, serde_json::json!({}), at("2026-11-23T08:45:00+08:00"), true)
+                            .finalise_lesson(end(lesson(), marks, serde_json::json!({}), at("2026-11-23T08:45:00+08:00")))
                             .await
                             .unwrap();
                         if seq.is_some() {

@@ -82,6 +82,23 @@ pub fn lesson() -> LessonRow {
     }
 }
 
+/// A lesson's end with no behaviour aggregates, clock synced.
+pub fn end(
+    lesson: LessonRow,
+    marks: Vec<ketang_sync::Mark>,
+    report: serde_json::Value,
+    at: chrono::DateTime<chrono::FixedOffset>,
+) -> ketang_sync::LessonEnd {
+    ketang_sync::LessonEnd {
+        lesson,
+        marks,
+        report,
+        behaviour: None,
+        at,
+        clock_synced: true,
+    }
+}
+
 pub fn check_in(student: &str, when: &str) -> CheckIn {
     CheckIn {
         lesson: lesson(),
