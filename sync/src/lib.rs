@@ -19,9 +19,6 @@ mod outbox;
 mod records;
 pub mod schema;
 mod store;
-mod store_class;
-mod store_face;
-mod store_sync;
 
 pub use error::{Error, Result};
 pub use outbox::{
@@ -33,15 +30,10 @@ pub use records::{
     StaffRow, StudentRow, TapRecord,
 };
 pub use store::{
-    DB_FILE, Identity, MAX_CARDS_PER_PERSON, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS,
-    MAX_PIN_HASH_COST, MAX_TEXT_CHARS, OpenReport, StatusSnapshot, StoreHandle, pin_hash_cost_ok,
-};
-pub use store_class::{
-    Audit, AuditRow, DayHealth, FollowupRow, LessonControl, RollEntry, StaffLogin,
-    lesson_event_body,
-};
-pub use store_face::{ConsentRow, SealedTemplate};
-pub use store_sync::{
-    DayPresence, DownlinkData, DownlinkOutcome, Eviction, LeaveRow, LessonEnd, MAX_DOWNLINKS_KEPT,
-    MAX_REJECTED_KEPT, Mark, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget,
+    Audit, AuditRow, ConsentRow, DB_FILE, DayHealth, DayPresence, DownlinkData, DownlinkOutcome,
+    Eviction, FollowupRow, Identity, LeaveRow, LessonControl, LessonEnd, MAX_CARDS_PER_PERSON,
+    MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
+    MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport, PendingRecord, REFUSED_AFTER_PROBES,
+    RollEntry, SealedTemplate, StaffLogin, StatusSnapshot, StoreHandle, StreamBudget,
+    lesson_event_body, pin_hash_cost_ok,
 };

@@ -13,9 +13,10 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use crate::error::SqlContext as _;
-use crate::store::now_utc;
-use crate::store_class::{Audit, insert_audit};
 use crate::{Error, Result, StoreHandle};
+
+use super::audit::{Audit, insert_audit};
+use super::handle::now_utc;
 
 /// A consent record as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,0 +1,341 @@
+//! Downlinks from the cloud: each one applied atomically with its acknowledgement, once
+//! (by id), and the bookkeeping of what was seen kept bounded.
+
+use chrono::{DateTime, FixedOffset};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Result, SqlContext};
+use crate::limits::excerpt;
+use crate::outbox::enqueue;
+use crate::records::{NoticeRow, Period, Roster, SchoolSnapshot, StudentRow};
+use crate::{OutboxRecord, Stream};
+
+use super::handle::{Db, StoreHandle, now_utc, rfc3339};
+use super::meta::{meta_u64, set_meta};
+use super::notices::upsert_notice;
+use super::outbox::MAX_REJECTED_KEPT;
+use super::school::{
+    MAX_ID_CHARS, MAX_NOTICE_CHARS, MAX_TEXT_CHARS, check_periods, check_snapshot, insert_periods,
+    insert_rosters, insert_students, replace_staff, too_long,
+};
+
+/// Approved leave.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveRow {
+    /// Leave id (from the cloud).
+    pub id: String,
+    /// The student.
+    pub student_id: String,
+    /// From.
+    pub starts_at: DateTime<FixedOffset>,
+    /// Until.
+    pub ends_at: DateTime<FixedOffset>,
+    /// Reason (病假, 事假, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Downlink data the store applies itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DownlinkData {
+    /// Students, cards and rosters, replacing the previous ones.
+    Roster {
+        /// Must be newer than the applied version.
+        version: u64,
+        /// Students with cards.
+        students: Vec<StudentRow>,
+        /// Rosters.
+        rosters: Vec<Roster>,
+        /// Teachers; `None` keeps the current list.
+        staff: Option<Vec<crate::StaffRow>>,
+    },
+    /// The weekly timetable, replacing the previous one.
+    Timetable {
+        /// Must be newer than the applied version.
+        version: u64,
+        /// Periods.
+        periods: Vec<Period>,
+    },
+    /// Approved leave.
+    Leave(LeaveRow),
+    /// A notice (insert or replace by id).
+    Notice(NoticeRow),
+}
+
+/// What became of a downlink message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownlinkOutcome {
+    /// Applied (or, for a duplicate, applied before).
+    pub ok: bool,
+    /// Why not.
+    pub problems: Vec<String>,
+    /// The id was seen before: nothing was applied again.
+    pub duplicate: bool,
+    /// Seq of the `ack` record.
+    pub ack_seq: u64,
+}
+
+/// Downlink ids remembered for duplicate detection: those of the last 30 days, at most
+/// this many.
+pub const MAX_DOWNLINKS_KEPT: u32 = 20_000;
+
+impl StoreHandle {
+    /// The answer given to downlink `id` before, if any: (ok, problems).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn downlink_seen(&self, id: String) -> Result<Option<(bool, Vec<String>)>> {
+        self.call(move |db| seen(&db.conn, &id)).await
+    }
+
+    /// Records downlink `id` and its `ack` record in one transaction, applying `data` first
+    /// when there are no `problems` yet. A data problem rolls the data back and is reported
+    /// in the ack. A repeated id applies nothing and is acknowledged again as a duplicate.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn apply_downlink(
+        &self,
+        id: String,
+        kind: String,
+        data: Option<DownlinkData>,
+        problems: Vec<String>,
+        at: DateTime<FixedOffset>,
+        clock_synced: bool,
+    ) -> Result<DownlinkOutcome> {
+        let out = self
+            .call(move |db| {
+                let Db { conn, identity } = db;
+                let mut tx = conn.transaction().ctx("starting a transaction")?;
+                // The kind comes from the topic: known kinds are short, others are cut.
+                let kind: String = kind.chars().take(32).collect();
+                let ack = |ok: bool, problems: &[String], duplicate: bool| OutboxRecord {
+                    stream: Stream::Ack,
+                    captured_at: at,
+                    clock_synced,
+                    body: json!({
+                        "downlink_id": id, "kind": kind, "ok": ok, "problems": problems, "duplicate": duplicate,
+                    }),
+                };
+                if let Some((ok, problems)) = seen(&tx, &id)? {
+                    let ack_seq = enqueue(&tx, identity, ack(ok, &problems, true))?;
+                    tx.commit().ctx("committing a duplicate ack")?;
+                    return Ok(DownlinkOutcome { ok, problems, duplicate: true, ack_seq });
+                }
+                let mut problems = crate::limits::bound_problems(&problems);
+                if problems.is_empty()
+                    && let Some(data) = data
+                {
+                    let sp = tx.savepoint().ctx("starting a savepoint")?;
+                    match apply_data(&sp, data)? {
+                        Ok(()) => sp.commit().ctx("applying downlink data")?,
+                        Err(p) => {
+                            problems = crate::limits::bound_problems(&p);
+                            drop(sp); // rolls back
+                        }
+                    }
+                }
+                let ok = problems.is_empty();
+                tx.execute(
+                    "INSERT INTO downlinks (id, kind, received_at, ok, problems) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, kind, rfc3339(&at), ok, serde_json::to_string(&problems)?],
+                )
+                .ctx("recording a downlink")?;
+                let ack_seq = enqueue(&tx, identity, ack(ok, &problems, false))?;
+                tx.commit().ctx("committing a downlink")?;
+                Ok(DownlinkOutcome { ok, problems, duplicate: false, ack_seq })
+            })
+            .await?;
+        self.notify_outbox();
+        Ok(out)
+    }
+
+    /// The applied roster and timetable versions (0 = none yet).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn snapshot_versions(&self) -> Result<(u64, u64)> {
+        self.call(|db| {
+            Ok((
+                meta_u64(&db.conn, "roster.version")?,
+                meta_u64(&db.conn, "timetable.version")?,
+            ))
+        })
+        .await
+    }
+}
+
+pub(super) fn seen(conn: &rusqlite::Connection, id: &str) -> Result<Option<(bool, Vec<String>)>> {
+    let row: Option<(bool, String)> = conn
+        .query_row(
+            "SELECT ok, problems FROM downlinks WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("reading downlinks")?;
+    row.map(|(ok, p)| Ok((ok, serde_json::from_str(&p)?)))
+        .transpose()
+}
+
+/// Applies data inside a savepoint. `Ok(Err(problems))` means the data was refused.
+fn apply_data(
+    tx: &rusqlite::Connection,
+    data: DownlinkData,
+) -> Result<std::result::Result<(), Vec<String>>> {
+    match data {
+        DownlinkData::Roster {
+            version,
+            students,
+            rosters,
+            staff,
+        } => {
+            let current = meta_u64(tx, "roster.version")?;
+            if version <= current {
+                return Ok(Err(vec![format!(
+                    "roster version {version} is not newer than the applied version {current}"
+                )]));
+            }
+            let keep_staff = staff.is_none();
+            let snap = SchoolSnapshot {
+                students,
+                rosters,
+                periods: vec![],
+                notices: vec![],
+                staff: staff.unwrap_or_default(),
+            };
+            let mut problems = check_snapshot(&snap);
+            let keep: std::collections::HashSet<&str> =
+                snap.rosters.iter().map(|r| r.id.as_str()).collect();
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT roster_id FROM timetable_periods")
+                .ctx("reading the timetable")?;
+            let used: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("reading the timetable")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading the timetable")?;
+            for r in used {
+                if !keep.contains(r.as_str()) {
+                    problems.push(format!("the timetable uses roster {r:?}, which this snapshot removes; update the timetable first"));
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            let now = now_utc();
+            tx.execute_batch("DELETE FROM roster_members; DELETE FROM cards; DELETE FROM rosters WHERE id NOT IN (SELECT roster_id FROM timetable_periods);")
+                .ctx("clearing rosters")?;
+            insert_students(tx, &snap.students, &now)?;
+            insert_rosters(tx, &snap.rosters)?;
+            if !keep_staff {
+                replace_staff(tx, &snap.staff, &now)?;
+            }
+            set_meta(tx, "roster.version", version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Timetable { version, periods } => {
+            let current = meta_u64(tx, "timetable.version")?;
+            if version <= current {
+                return Ok(Err(vec![format!(
+                    "timetable version {version} is not newer than the applied version {current}"
+                )]));
+            }
+            let mut stmt = tx
+                .prepare("SELECT id FROM rosters")
+                .ctx("reading rosters")?;
+            let known: std::collections::HashSet<String> = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("reading rosters")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading rosters")?;
+            drop(stmt);
+            let problems = check_periods(&periods, |r| known.contains(r));
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            tx.execute("DELETE FROM timetable_periods", [])
+                .ctx("clearing the timetable")?;
+            insert_periods(tx, &periods)?;
+            set_meta(tx, "timetable.version", version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Leave(l) => {
+            let mut p = Vec::new();
+            too_long(&mut p, "id", &l.id, MAX_ID_CHARS);
+            too_long(&mut p, "student_id", &l.student_id, MAX_ID_CHARS);
+            too_long(
+                &mut p,
+                "reason",
+                l.reason.as_deref().unwrap_or(""),
+                MAX_TEXT_CHARS,
+            );
+            if !p.is_empty() {
+                return Ok(Err(p));
+            }
+            if l.ends_at <= l.starts_at {
+                return Ok(Err(vec!["leave ends_at is not after starts_at".into()]));
+            }
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM students WHERE id = ?1)",
+                    [&l.student_id],
+                    |r| r.get(0),
+                )
+                .ctx("checking a student")?;
+            if !known {
+                return Ok(Err(vec![format!(
+                    "student {} is unknown",
+                    excerpt(&l.student_id)
+                )]));
+            }
+            tx.execute(
+                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'cloud', ?6)
+                 ON CONFLICT (id) DO UPDATE SET student_id = ?2, starts_at = ?3, ends_at = ?4, reason = ?5",
+                params![l.id, l.student_id, rfc3339(&l.starts_at), rfc3339(&l.ends_at), l.reason, now_utc()],
+            )
+            .ctx("storing leave")?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Notice(n) => {
+            let mut p = Vec::new();
+            too_long(&mut p, "id", &n.id, MAX_ID_CHARS);
+            too_long(&mut p, "title", &n.title, MAX_TEXT_CHARS);
+            too_long(&mut p, "body", &n.body, MAX_NOTICE_CHARS);
+            if !p.is_empty() {
+                return Ok(Err(p));
+            }
+            if let (Some(a), Some(b)) = (n.valid_from, n.valid_until)
+                && b <= a
+            {
+                return Ok(Err(vec![
+                    "notice valid_until is not after valid_from".into(),
+                ]));
+            }
+            upsert_notice(tx, &n, &now_utc())?;
+            Ok(Ok(()))
+        }
+    }
+}
+
+/// Keeps the bookkeeping tables bounded: the newest [`MAX_REJECTED_KEPT`] refused records,
+/// and the downlink ids of the last 30 days (at most [`MAX_DOWNLINKS_KEPT`]).
+pub(super) fn prune_bookkeeping(tx: &Transaction<'_>, now: DateTime<FixedOffset>) -> Result<()> {
+    tx.execute(
+        "DELETE FROM outbox_rejected WHERE seq NOT IN
+           (SELECT seq FROM outbox_rejected ORDER BY seq DESC LIMIT ?1)",
+        [MAX_REJECTED_KEPT],
+    )
+    .ctx("pruning refused records")?;
+    tx.execute(
+        "DELETE FROM downlinks WHERE julianday(received_at) < julianday(?1) - 30
+           OR rowid NOT IN (SELECT rowid FROM downlinks ORDER BY rowid DESC LIMIT ?2)",
+        params![rfc3339(&now), MAX_DOWNLINKS_KEPT],
+    )
+    .ctx("pruning downlink ids")?;
+    Ok(())
+}
