@@ -71,8 +71,7 @@ async fn capture_ours(n: usize) -> (f64, Vec<Vec<u8>>) {
         store.enqueue_batch(batch).await.unwrap();
     }
     let rate = n as f64 / t.elapsed().as_secs_f64();
-    let payloads = store
-        .outbox_fetch([0; 3], n)
+    let payloads = ketang_sync::drain::fetch(&store, [0; 3], n)
         .await
         .unwrap()
         .into_iter()
@@ -215,13 +214,12 @@ async fn probe(n: usize) {
     let mut k = 0;
     let mut cursor = [0u64; 3];
     while k < n {
-        let rows = store.outbox_fetch(cursor, 50).await.unwrap();
+        let rows = ketang_sync::drain::fetch(&store, cursor, 50).await.unwrap();
         for r in &rows {
             cursor[usize::from(r.lane)] = r.seq;
         }
         k += rows.len();
-        store
-            .outbox_ack(rows.into_iter().map(|r| r.seq).collect())
+        ketang_sync::drain::ack(&store, rows.into_iter().map(|r| r.seq).collect())
             .await
             .unwrap();
     }

@@ -202,7 +202,9 @@ async fn main() {
         let d = tempfile::tempdir().unwrap();
         let (store, _) = StoreHandle::open(&d.path().join("data"), identity()).unwrap();
         store.enqueue_batch(records(n)).await.unwrap();
-        let rows = store.outbox_fetch([0, 0, 0], n).await.unwrap();
+        let rows = ketang_sync::drain::fetch(&store, [0, 0, 0], n)
+            .await
+            .unwrap();
         store.shutdown().await.unwrap();
         rows.into_iter().map(|r| r.payload).collect()
     };

@@ -10,7 +10,9 @@
 //!   outbox record, with `synchronous = FULL` in WAL mode: when a write call returns, the
 //!   row and its outbox record are on disk.
 //!
-//! The MQTT side of sync (draining the outbox) is issue 4 and will live beside this.
+//! * The MQTT side ([`mqtt`]) drains the outbox. The drain calls are crate-private: only the
+//!   worker moves the outbox cursor. Benchmarks and tests reach them through [`drain`], which
+//!   exists only with the `drain-api` feature (the crate's own dev-dependency turns it on).
 
 mod error;
 pub mod limits;
@@ -21,6 +23,33 @@ pub mod schema;
 mod store;
 
 pub use error::{Error, Result};
+
+/// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).
+#[cfg(feature = "drain-api")]
+#[doc(hidden)]
+pub mod drain {
+    use crate::{PendingRecord, Result, StoreHandle};
+
+    /// Up to `limit` pending records after `cursor` (per lane), lane order.
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn fetch(
+        store: &StoreHandle,
+        cursor: [u64; 3],
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>> {
+        store.outbox_fetch(cursor, limit).await
+    }
+
+    /// Acknowledges (deletes) delivered records.
+    ///
+    /// # Errors
+    /// The store thread is gone.
+    pub async fn ack(store: &StoreHandle, seqs: Vec<u64>) -> Result<()> {
+        store.outbox_ack(seqs).await
+    }
+}
 pub use outbox::{
     ENVELOPE_SCHEMA, Envelope, MAX_RECORD_BYTES, OutboxRecord, Stream, unsequenced_envelope,
 };

@@ -614,7 +614,9 @@ async fn acknowledged_rows_go_and_only_they_whether_in_runs_or_scattered() {
     let seqs = store.enqueue_batch(recs).await.unwrap();
     assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
     // A run (3..=6), singles (1, 9), out of order and repeated.
-    store.outbox_ack(vec![6, 1, 4, 3, 9, 5, 4]).await.unwrap();
+    ketang_sync::drain::ack(&store, vec![6, 1, 4, 3, 9, 5, 4])
+        .await
+        .unwrap();
     let left: Vec<u64> = store
         .outbox_peek(100)
         .await

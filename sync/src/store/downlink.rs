@@ -87,7 +87,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// SQLite fails.
-    pub async fn downlink_seen(&self, id: String) -> Result<Option<(bool, Vec<String>)>> {
+    pub(crate) async fn downlink_seen(&self, id: String) -> Result<Option<(bool, Vec<String>)>> {
         self.call(move |db| seen(&db.conn, &id)).await
     }
 
@@ -97,7 +97,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// SQLite fails (nothing is written then).
-    pub async fn apply_downlink(
+    pub(crate) async fn apply_downlink(
         &self,
         id: String,
         kind: String,

@@ -111,7 +111,7 @@ impl StoreHandle {
 
     /// Waits until a commit appends to the outbox (or returns at once if one happened since
     /// the last wait).
-    pub async fn outbox_changed(&self) {
+    pub(crate) async fn outbox_changed(&self) {
         self.outbox_changed.notified().await;
     }
 
@@ -120,7 +120,11 @@ impl StoreHandle {
     ///
     /// # Errors
     /// SQLite fails.
-    pub async fn outbox_fetch(&self, cursor: [u64; 3], limit: usize) -> Result<Vec<PendingRecord>> {
+    pub(crate) async fn outbox_fetch(
+        &self,
+        cursor: [u64; 3],
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>> {
         self.call(move |db| {
             let mut stmt = db
                 .conn
@@ -159,7 +163,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// The store thread is gone.
-    pub async fn outbox_ack(&self, seqs: Vec<u64>) -> Result<()> {
+    pub(crate) async fn outbox_ack(&self, seqs: Vec<u64>) -> Result<()> {
         self.send_acked(seqs).await
     }
 
@@ -168,7 +172,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// The store thread is gone.
-    pub async fn outbox_attempted(&self, seqs: Vec<u64>) -> Result<()> {
+    pub(crate) async fn outbox_attempted(&self, seqs: Vec<u64>) -> Result<()> {
         self.call_nowait("counting delivery attempts", move |db| {
             with_normal_sync(db, |db| {
                 let tx = db.conn.transaction().ctx("starting a transaction")?;
@@ -193,7 +197,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// SQLite fails (nothing changes then).
-    pub async fn outbox_refused(
+    pub(crate) async fn outbox_refused(
         &self,
         seq: u64,
         cause: String,
@@ -241,7 +245,7 @@ impl StoreHandle {
     ///
     /// # Errors
     /// SQLite fails (nothing changes then).
-    pub async fn outbox_reject(
+    pub(crate) async fn outbox_reject(
         &self,
         seq: u64,
         reason: String,
