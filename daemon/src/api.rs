@@ -31,9 +31,9 @@ pub(crate) struct Daemon {
     pub(crate) started: Instant,
     pub(crate) started_at: String,
     /// Teacher actions go to the classroom actor.
-    pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
+    pub(crate) commands: tokio::sync::mpsc::Sender<crate::classroom::Cmd>,
     /// A staff card tapped on the board (claimable by the kiosk screen).
-    pub(crate) unlock: Arc<std::sync::Mutex<Option<crate::teacher::PendingUnlock>>>,
+    pub(crate) unlock: Arc<std::sync::Mutex<Option<crate::classroom::PendingUnlock>>>,
     /// Live events for the board's screen.
     pub(crate) events: tokio::sync::broadcast::Sender<BoardEvent>,
     /// The door sign (its preview).
@@ -274,7 +274,7 @@ impl DeviceApi for Daemon {
                 "no simulated camera (inference is off, or the camera is real)".to_owned(),
             ));
         };
-        let frame = crate::faces::decode_image_off(image)
+        let frame = crate::classroom::decode_image_off(image)
             .await
             .map_err(SimError::BadInput)?;
         inf.frame(frame);
@@ -314,7 +314,7 @@ impl DeviceApi for Daemon {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 Ok(u.take()
-                    .filter(|p| p.at.elapsed() < crate::teacher::UNLOCK_CLAIM)
+                    .filter(|p| p.at.elapsed() < crate::classroom::UNLOCK_CLAIM)
                     .map(|p| p.actor))
             }
             Credential::Technician { password } => {
@@ -390,7 +390,7 @@ impl DeviceApi for Daemon {
     }
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
-        crate::teacher::send(&self.commands, actor, action).await
+        crate::classroom::send(&self.commands, actor, action).await
     }
 
     async fn apply_provisioning(

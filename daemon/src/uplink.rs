@@ -47,7 +47,7 @@ pub(crate) struct SyncHooks {
     pub(crate) store: StoreHandle,
     pub(crate) timetable: Arc<RwLock<Timetable>>,
     /// Remote commands go to the classroom actor, like a teacher's.
-    pub(crate) commands: tokio::sync::mpsc::Sender<crate::teacher::Cmd>,
+    pub(crate) commands: tokio::sync::mpsc::Sender<crate::classroom::Cmd>,
     /// `system.update` hands a bundle to the installer.
     pub(crate) updater: crate::update::Updater,
     pub(crate) stop: tokio_util::sync::CancellationToken,
@@ -158,7 +158,7 @@ impl CommandHandler for SyncHooks {
             name: "cloud".to_owned(),
             role: ketang_web::Role::Technician,
         };
-        crate::teacher::send(&self.commands, actor, action)
+        crate::classroom::send(&self.commands, actor, action)
             .await
             .map(|_| ())
             .map_err(|e| vec![format!("{}: {e}", cmd.name)])

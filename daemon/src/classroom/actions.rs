@@ -1,0 +1,246 @@
+//! Staff actions (teacher, technician, the cloud's remote commands), done by the classroom
+//! actor in order with hardware events. Every action is checked here (the HTTP layer checked
+//! the role), stored with its audit row, and answered with what happened.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use ketang_sync::{Audit, StaffLogin};
+use ketang_web::{Action, Actor, ApiError, Role};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::engine::lesson::LessonAction;
+
+use super::Classroom;
+
+/// How long a tapped staff card stays claimable by the board's screen.
+pub(crate) const UNLOCK_CLAIM: Duration = Duration::from_secs(10);
+
+/// An action for the classroom actor, with where to send the answer.
+#[derive(Debug)]
+pub(crate) struct Cmd {
+    pub(crate) actor: Actor,
+    pub(crate) action: Action,
+    pub(crate) reply: oneshot::Sender<Result<Value, ApiError>>,
+}
+
+/// Hands `action` to the classroom actor and waits for its answer.
+///
+/// # Errors
+/// The action's own error, or [`ApiError::Unavailable`] when the daemon is shutting down.
+pub(crate) async fn send(
+    commands: &tokio::sync::mpsc::Sender<Cmd>,
+    actor: Actor,
+    action: Action,
+) -> Result<Value, ApiError> {
+    let gone = || ApiError::Unavailable("the device is shutting down".to_owned());
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(Cmd {
+            actor,
+            action,
+            reply,
+        })
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}
+
+/// A staff card tapped on the board.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingUnlock {
+    pub(crate) actor: Actor,
+    pub(crate) at: Instant,
+}
+
+pub(super) fn internal(e: &ketang_sync::Error) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+pub(super) fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, ApiError> {
+    DateTime::parse_from_rfc3339(s).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{field}: {s:?} is not an RFC 3339 time (e.g. 2026-11-23T17:00:00+08:00): {e}"
+        ))
+    })
+}
+
+pub(super) fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(ApiError::BadRequest(format!("{field} is empty")));
+    }
+    if t.chars().count() > max {
+        return Err(ApiError::BadRequest(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+impl Classroom {
+    pub(crate) async fn command(&mut self, cmd: Cmd) {
+        let name = cmd.action.name();
+        let result = self.act(cmd.actor, cmd.action).await;
+        if let Err(e) = &result {
+            tracing::info!(action = name, error = %e, "Action refused or failed.");
+        }
+        self.emit("changed", json!({}), json!({}));
+        let _ = cmd.reply.send(result);
+    }
+
+    pub(crate) fn offer_unlock(&self, staff: StaffLogin) {
+        let actor = Actor {
+            id: staff.id,
+            name: staff.name,
+            role: Role::Teacher,
+        };
+        *self
+            .unlock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PendingUnlock {
+            actor,
+            at: Instant::now(),
+        });
+    }
+
+    pub(crate) fn audit(&self, actor: &Actor, action: &str, target: &str, detail: Value) -> Audit {
+        Audit {
+            actor: actor.id.clone(),
+            role: actor.role.as_str().to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+            at: self.clock.now_fixed(),
+            clock_synced: self.clock.synced(),
+        }
+    }
+
+    pub(crate) fn stored<T>(
+        &self,
+        what: &str,
+        r: Result<T, ketang_sync::Error>,
+    ) -> Result<T, ApiError> {
+        match r {
+            Ok(v) => {
+                self.store_health.ok();
+                Ok(v)
+            }
+            Err(e) => {
+                self.store_health.failed(what, &e);
+                Err(internal(&e))
+            }
+        }
+    }
+
+    pub(super) async fn act(&mut self, actor: Actor, action: Action) -> Result<Value, ApiError> {
+        match action {
+            Action::StartLesson { lesson_id } => {
+                self.lesson_action(&actor, &lesson_id, LessonAction::Start, None)
+                    .await
+            }
+            Action::EndLesson { lesson_id } => {
+                self.lesson_action(&actor, &lesson_id, LessonAction::End, None)
+                    .await
+            }
+            Action::CancelLesson { lesson_id, reason } => {
+                let reason = reason.map(|r| text("reason", &r, 200)).transpose()?;
+                self.lesson_action(&actor, &lesson_id, LessonAction::Cancel, reason)
+                    .await
+            }
+            Action::SetAttendance {
+                lesson_id,
+                student_id,
+                status,
+            } => {
+                self.set_attendance(&actor, &lesson_id, student_id, &status)
+                    .await
+            }
+            Action::ResolveFollowup {
+                followup_id,
+                resolution,
+                contacted_guardian,
+            } => {
+                self.resolve_followup(&actor, followup_id, &resolution, contacted_guardian)
+                    .await
+            }
+            Action::RaiseAlarm { drill } => {
+                let source = if drill { "ui-drill" } else { "ui" };
+                let by = (actor.role != Role::Kiosk).then_some(&actor);
+                self.raise_alarm(source.to_owned(), drill, by).await
+            }
+            Action::ClearAlarm { alarm_id } => self.clear_alarm(&actor, alarm_id).await,
+            Action::PostNotice {
+                title,
+                body,
+                priority,
+                valid_from,
+                valid_until,
+            } => {
+                self.post_notice(&actor, &title, &body, priority, valid_from, valid_until)
+                    .await
+            }
+            Action::WithdrawNotice { notice_id } => {
+                let audit = self.audit(&actor, "notice.withdraw", &notice_id, json!({}));
+                let r = self.store.withdraw_notice(notice_id.clone(), audit).await;
+                if self.stored("withdrawing a notice", r)? {
+                    Ok(json!({"notice_id": notice_id, "withdrawn": true}))
+                } else {
+                    Err(ApiError::NotFound(format!(
+                        "local notice {notice_id:?} (cloud notices are withdrawn by the cloud)"
+                    )))
+                }
+            }
+            Action::EnterLeave {
+                student_id,
+                until,
+                reason,
+            } => self.enter_leave(&actor, student_id, &until, reason).await,
+            Action::Whiteboard { power, input } => {
+                let input = input
+                    .map(|i| {
+                        ketang_drivers::panel::Input::from_name(&i).ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "input {i:?} is not one of hdmi1, hdmi2, dp, vga, ops"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                if power.is_none() && input.is_none() {
+                    return Err(ApiError::BadRequest(
+                        "give power, input, or both".to_owned(),
+                    ));
+                }
+                // Design: remote commands arrive as the actor "cloud" (see uplink.rs).
+                let source = if actor.id == "cloud" {
+                    "cloud"
+                } else {
+                    "teacher"
+                };
+                self.whiteboard(power, input, source, Some(&actor)).await
+            }
+            Action::SelfTest { device } => self.self_test(&actor, &device).await,
+            Action::FaceConsent {
+                student_id,
+                granted,
+                granted_at,
+            } => {
+                self.face_consent(&actor, student_id, granted, granted_at)
+                    .await
+            }
+            Action::FaceEnrol {
+                student_id,
+                image_base64,
+            } => self.face_enrol(&actor, student_id, &image_base64).await,
+            Action::RecordSymptoms {
+                student_id,
+                symptoms,
+                temp_c,
+            } => {
+                self.record_symptoms(&actor, student_id, symptoms, temp_c)
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Face attendance data in the classroom: consent and enrolment are technician actions,
+//! each audited; the gallery the inference thread matches against is rebuilt from the
+//! sealed templates whenever they change.
+//!
+//! Rules (docs/privacy.md): no template without a consent record (the store refuses it);
+//! withdrawal deletes the templates at once and the gallery forgets the student; images
+//! are never stored, only the sealed embedding; the uplink carries the check-in (student
+//! id, status, `source: "face"`, `confidence`), never an image or a template.
+
+use base64::Engine as _;
+use ketang_models::Frame;
+use ketang_sync::SealedTemplate;
+use ketang_web::{Actor, ApiError};
+use serde_json::{Value, json};
+
+use super::Classroom;
+
+/// Decodes a PNG or JPEG photo.
+pub(crate) fn decode_image(bytes: &[u8]) -> Result<Frame, String> {
+    Frame::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// [`decode_image`] on the blocking pool: a photo is never decoded on the async runtime
+/// or in the classroom actor.
+pub(crate) async fn decode_image_off(bytes: Vec<u8>) -> Result<Frame, String> {
+    tokio::task::spawn_blocking(move || decode_image(&bytes))
+        .await
+        .map_err(|e| format!("decoding the image failed: {e}"))?
+}
+
+impl Classroom {
+    /// Rebuilds the inference thread's gallery from the stored templates.
+    pub(crate) async fn reload_gallery(&self) {
+        let (Some(inf), Some(key)) = (&self.inference, &self.face_key) else {
+            return;
+        };
+        let sealed = match self
+            .store
+            .face_templates(crate::inference::EMBEDDER_MODEL.to_owned())
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return self.store_health.failed("reading face templates", &e),
+        };
+        let mut open = Vec::with_capacity(sealed.len());
+        let mut bad = 0usize;
+        for t in sealed {
+            match key.open(&t.student_id, &t.model, &t.nonce, &t.sealed) {
+                Ok(v) => open.push((t.student_id, v)),
+                Err(_) => bad += 1,
+            }
+        }
+        if bad > 0 {
+            tracing::warn!(
+                bad,
+                "Face templates that do not open with this board's key were skipped."
+            );
+        }
+        inf.set_gallery(open);
+    }
+
+    pub(super) fn faces_ready(
+        &self,
+    ) -> Result<
+        (
+            crate::inference::Inference,
+            std::sync::Arc<crate::facekey::FaceKey>,
+        ),
+        ApiError,
+    > {
+        match (&self.inference, &self.face_key) {
+            (Some(i), Some(k)) => Ok((i.clone(), k.clone())),
+            _ => Err(ApiError::Conflict(
+                "face attendance is off on this board (inference.enabled, inference.key_file)"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Records or withdraws consent (technician), audited; withdrawal deletes templates.
+    pub(crate) async fn face_consent(
+        &mut self,
+        actor: &Actor,
+        student_id: String,
+        granted: bool,
+        granted_at: Option<String>,
+    ) -> Result<Value, ApiError> {
+        if granted {
+            let at = match granted_at {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| {
+                        ApiError::BadRequest(format!(
+                            "granted_at {t:?} is not an RFC 3339 time: {e}"
+                        ))
+                    })?
+                    .to_rfc3339(),
+                None => self.clock.now_fixed().to_rfc3339(),
+            };
+            let audit = self.audit(
+                actor,
+                "face.consent_granted",
+                &student_id,
+                json!({"granted_at": at}),
+            );
+            match self
+                .store
+                .face_consent_grant(
+                    student_id.clone(),
+                    at.clone(),
+                    "technician".into(),
+                    Some(actor.id.clone()),
+                    audit,
+                )
+                .await
+            {
+                Ok(()) => Ok(json!({"student_id": student_id, "consent": true, "granted_at": at})),
+                Err(ketang_sync::Error::Invalid(m)) => Err(ApiError::NotFound(m)),
+                Err(e) => self.stored("recording consent", Err(e)),
+            }
+        } else {
+            let audit = self.audit(
+                actor,
+                "face.consent_withdrawn",
+                &student_id,
+                json!({"source": "technician"}),
+            );
+            let r = self
+                .store
+                .face_consent_withdraw(student_id.clone(), audit)
+                .await;
+            let n = self.stored("withdrawing consent", r)?;
+            self.reload_gallery().await;
+            tracing::info!(templates = n, "Face consent withdrawn; templates deleted.");
+            Ok(json!({"student_id": student_id, "consent": false, "templates_deleted": n}))
+        }
+    }
+
+    /// Enrols a face from a photo (technician), audited; needs consent.
+    pub(crate) async fn face_enrol(
+        &mut self,
+        actor: &Actor,
+        student_id: String,
+        image_base64: &str,
+    ) -> Result<Value, ApiError> {
+        let (inf, key) = self.faces_ready()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(image_base64.trim())
+            .map_err(|e| ApiError::BadRequest(format!("image_base64 is not base64: {e}")))?;
+        let frame = decode_image_off(bytes)
+            .await
+            .map_err(ApiError::BadRequest)?;
+        let embedding = inf.enrol(frame).await.map_err(ApiError::Conflict)?;
+        let (nonce, sealed) = key
+            .seal(&student_id, crate::inference::EMBEDDER_MODEL, &embedding)
+            .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+        let audit = self.audit(
+            actor,
+            "face.enrol",
+            &student_id,
+            json!({"model": crate::inference::EMBEDDER_MODEL}),
+        );
+        let t = SealedTemplate {
+            student_id: student_id.clone(),
+            model: crate::inference::EMBEDDER_MODEL.to_owned(),
+            nonce,
+            sealed,
+        };
+        match self.store.face_enrol(t, audit).await {
+            Ok(()) => {}
+            Err(ketang_sync::Error::Invalid(m)) => return Err(ApiError::Conflict(m)),
+            Err(e) => return self.stored("storing a face template", Err(e)),
+        }
+        self.reload_gallery().await;
+        tracing::info!("Face enrolled.");
+        Ok(
+            json!({"student_id": student_id, "enrolled": true, "model": crate::inference::EMBEDDER_MODEL}),
+        )
+    }
+}

@@ -1,0 +1,174 @@
+//! Health checks (晨午检): thermometer readings paired with the card tapped next, and the
+//! symptoms a teacher records.
+
+use ketang_sync::{HealthCheckRecord, OutboxRecord, Stream};
+use ketang_web::{Actor, ApiError};
+use serde_json::{Value, json};
+
+use crate::engine::health;
+
+use super::{Classroom, bump};
+
+/// Symptoms a teacher can record (晨午检 symptom list).
+pub(crate) const SYMPTOMS: [&str; 9] = [
+    "fever",
+    "cough",
+    "sore_throat",
+    "headache",
+    "vomiting",
+    "diarrhea",
+    "rash",
+    "fatigue",
+    "other",
+];
+
+impl Classroom {
+    pub(super) async fn temperature(&mut self, sensor: String, celsius: f64) {
+        if !health::PLAUSIBLE_C.contains(&celsius) {
+            tracing::warn!(%sensor, celsius, "Thermometer reading outside 30-45 °C; treated as a sensor fault, not a fever.");
+            self.hw.set_health(
+                &sensor,
+                false,
+                Some(format!(
+                    "implausible reading {celsius:.1} °C (expected 30-45 °C): check the sensor"
+                )),
+            );
+            // Counted after the health is set, so status never shows one without the other.
+            bump(&self.counters.rejected_inputs);
+            return;
+        }
+        self.hw.set_health(&sensor, true, None);
+        let now = self.clock.now();
+        if let Some(p) = self.pairing.on_reading(celsius, now) {
+            self.health_check(p).await;
+        }
+    }
+
+    pub(super) async fn health_check(&mut self, p: health::Paired) {
+        let fever = p.temp_c >= self.school.fever_threshold_c;
+        let window = health::window_of(
+            p.at.time(),
+            self.school.morning_check,
+            self.school.noon_check,
+        );
+        let at = p.at.fixed_offset();
+        let synced = self.clock.synced();
+        let body = json!({
+            "student_id": p.student_id,
+            "window": window,
+            "temp_c": (p.temp_c * 10.0).round() / 10.0,
+            "fever": fever,
+            "threshold_c": self.school.fever_threshold_c,
+        });
+        let (student_id, temp_c) = (p.student_id.clone(), p.temp_c);
+        let rec = HealthCheckRecord {
+            symptoms: Vec::new(),
+            student_id: p.student_id,
+            window: window.to_owned(),
+            temp_c: Some(p.temp_c),
+            fever,
+            at,
+            clock_synced: synced,
+        };
+        let out = OutboxRecord {
+            stream: Stream::HealthCheck,
+            captured_at: at,
+            clock_synced: synced,
+            body,
+        };
+        match self.store.record_health_check(rec, out, None).await {
+            Ok(seq) => {
+                self.store_health.ok();
+                bump(&self.counters.health_checks);
+                let name = self.store.student_name(student_id).await.ok().flatten();
+                self.emit(
+                    "health",
+                    json!({"fever": fever, "window": window}),
+                    json!({"name": name, "temp_c": (temp_c * 10.0).round() / 10.0}),
+                );
+                tracing::info!(window, fever, seq, "Health check recorded.");
+            }
+            Err(e) => self.store_health.failed("recording a health check", &e),
+        }
+    }
+
+    pub(super) async fn record_symptoms(
+        &mut self,
+        actor: &Actor,
+        student_id: String,
+        symptoms: Vec<String>,
+        temp_c: Option<f64>,
+    ) -> Result<Value, ApiError> {
+        if let Some(bad) = symptoms.iter().find(|s| !SYMPTOMS.contains(&s.as_str())) {
+            return Err(ApiError::BadRequest(format!(
+                "symptom {} is not one of {}",
+                ketang_sync::limits::excerpt(bad),
+                SYMPTOMS.join(", ")
+            )));
+        }
+        if let Some((i, dup)) = symptoms
+            .iter()
+            .enumerate()
+            .find(|(i, s)| symptoms[..*i].contains(s))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "symptoms[{i}]: {dup:?} is listed twice; give each symptom once"
+            )));
+        }
+        if symptoms.is_empty() && temp_c.is_none() {
+            return Err(ApiError::BadRequest(
+                "give symptoms, a temperature, or both".to_owned(),
+            ));
+        }
+        if let Some(t) = temp_c
+            && !health::PLAUSIBLE_C.contains(&t)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "temp_c {t} is outside 30-45 °C; measure again"
+            )));
+        }
+        let r = self.store.student_name(student_id.clone()).await;
+        if self.stored("reading a student", r)?.is_none() {
+            return Err(ApiError::NotFound(format!("student {student_id:?}")));
+        }
+        let now = self.clock.now();
+        let window = health::window_of(
+            now.time(),
+            self.school.morning_check,
+            self.school.noon_check,
+        );
+        let fever = temp_c.is_some_and(|t| t >= self.school.fever_threshold_c)
+            || symptoms.iter().any(|s| s == "fever");
+        let rec = HealthCheckRecord {
+            symptoms: symptoms.clone(),
+            student_id: student_id.clone(),
+            window: window.to_owned(),
+            temp_c,
+            fever,
+            at: now.fixed_offset(),
+            clock_synced: self.clock.synced(),
+        };
+        let out = OutboxRecord {
+            stream: Stream::HealthCheck,
+            captured_at: now.fixed_offset(),
+            clock_synced: self.clock.synced(),
+            body: json!({
+                "student_id": student_id, "window": window,
+                "temp_c": temp_c.map(|t| (t * 10.0).round() / 10.0), "fever": fever,
+                "threshold_c": self.school.fever_threshold_c, "symptoms": symptoms,
+                "source": "manual", "recorded_by": actor.id,
+            }),
+        };
+        let audit = self.audit(
+            actor,
+            "health.symptoms",
+            &student_id,
+            json!({"window": window}),
+        );
+        let r = self.store.record_health_check(rec, out, Some(audit)).await;
+        let seq = self.stored("recording symptoms", r)?;
+        crate::classroom::bump(&self.counters.health_checks);
+        tracing::info!(window, fever, seq, "Symptoms recorded by the teacher.");
+        Ok(json!({"student_id": student_id, "window": window, "fever": fever}))
+    }
+}

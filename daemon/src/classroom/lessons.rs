@@ -1,0 +1,255 @@
+//! Lessons: the teacher's start, end and cancel, and a lesson's end for good (marks for
+//! the unmarked, the report, the behaviour aggregates).
+
+use std::collections::HashSet;
+
+use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord, Stream};
+use ketang_web::{Actor, ApiError};
+use serde_json::{Value, json};
+
+use crate::engine::lesson::LessonAction;
+use crate::engine::timetable::{LessonState, Slot};
+use crate::engine::{finalise, lesson};
+
+use super::Classroom;
+
+/// How far back a teacher may correct attendance.
+pub(super) const CORRECTION_DAYS: u64 = 7;
+
+/// The stored form of a lesson slot.
+pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
+    LessonRow {
+        id: slot.id(),
+        date: slot.date,
+        period: slot.period.period,
+        subject: slot.period.subject.clone(),
+        teacher: slot.period.teacher.clone(),
+        roster_id: slot.period.roster_id.clone(),
+        starts_at: slot.starts_at.fixed_offset(),
+        ends_at: slot.ends_at.fixed_offset(),
+        state: state.to_owned(),
+    }
+}
+
+impl Classroom {
+    /// Finalises today's lessons that have ended or were cancelled (and, unless the teacher
+    /// acted on them, ended after `since`).
+    /// Whether anything was finalised.
+    pub(super) async fn finalise_due(&mut self) -> bool {
+        let now = self.clock.now();
+        let due: Vec<Slot> = {
+            let tt = self.tt();
+            tt.slots_on(now.date_naive(), now.timezone())
+                .into_iter()
+                .filter(|slot| {
+                    let c = tt.controls.get(&slot.id());
+                    let acted = c.is_some_and(|c| c.cancelled || c.ended_at.is_some());
+                    !c.is_some_and(|c| c.finalised)
+                        && matches!(
+                            tt.state(slot, now, self.school.checkin_opens),
+                            LessonState::Ended | LessonState::Cancelled
+                        )
+                        && (acted || slot.ends_at.fixed_offset() > self.since)
+                })
+                .collect()
+        };
+        let any = !due.is_empty();
+        for slot in due {
+            if let Err(e) = self.finalise(&slot).await {
+                self.store_health.failed("finalising a lesson", &e);
+                return true;
+            }
+        }
+        any
+    }
+
+    /// The report of `slot` from its roll (after `marks`) and the day's health checks.
+    pub(crate) async fn make_report(
+        &self,
+        slot: &Slot,
+        roll: &[(String, Option<AttendanceStatus>)],
+        marks: &[ketang_sync::Mark],
+        revision: u32,
+    ) -> Result<serde_json::Value, ketang_sync::Error> {
+        let health = self
+            .store
+            .day_health(slot.date, slot.period.roster_id.clone())
+            .await?;
+        let control = self
+            .tt()
+            .controls
+            .get(&slot.id())
+            .cloned()
+            .unwrap_or_default();
+        let mut report = finalise::report(slot, roll, marks, &health, &control, revision);
+        if self.whiteboard.is_some() {
+            // The lesson as it ran: from the teacher's early start, to the early end.
+            let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
+            let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
+            let changes = self.store.whiteboard_power(from, to).await?;
+            report["whiteboard_on_s"] = json!(crate::engine::usage::on_seconds(&changes, from, to));
+        }
+        if let Some(obs) = self.observed_in(&slot.id()) {
+            let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
+            let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
+            obs.fill_report(&mut report, roll, from, to);
+        }
+        Ok(report)
+    }
+
+    /// Ends a lesson for good: unmarked students become absent (or leave), and the report is
+    /// made. A cancelled lesson marks nobody.
+    pub(crate) async fn finalise(&mut self, slot: &Slot) -> Result<(), ketang_sync::Error> {
+        let id = slot.id();
+        let cancelled = self.tt().controls.get(&id).is_some_and(|c| c.cancelled);
+        if self.store.lesson_finalised(id.clone()).await? {
+            self.mark_finalised(&id);
+            return Ok(());
+        }
+        let roll = self
+            .store
+            .lesson_roll(id.clone(), slot.period.roster_id.clone())
+            .await?;
+        let mut on_leave = HashSet::new();
+        for (student, status) in &roll {
+            if status.is_none()
+                && self
+                    .store
+                    .on_leave(student.clone(), slot.starts_at.fixed_offset())
+                    .await?
+            {
+                on_leave.insert(student.clone());
+            }
+        }
+        let marks = if cancelled {
+            Vec::new()
+        } else {
+            finalise::marks(&roll, &on_leave)
+        };
+        let report = self.make_report(slot, &roll, &marks, 1).await?;
+        let absent = marks
+            .iter()
+            .filter(|m| m.status == AttendanceStatus::Absent)
+            .count();
+        let state = if cancelled { "cancelled" } else { "ended" };
+        // The class's behaviour aggregates also go on their own stream (docs/mqtt.md):
+        // class-level only, never a student.
+        let behaviour = report.get("behaviour").filter(|b| b.is_object()).map(|b| {
+            let mut body = json!({
+                "lesson_id": id,
+                "date": slot.date.to_string(),
+                "period": slot.period.period,
+                "roster_id": slot.period.roster_id,
+                "scope": "class",
+            });
+            if let (Some(o), Some(agg)) = (body.as_object_mut(), b.as_object()) {
+                o.extend(agg.clone());
+            }
+            body
+        });
+        let seq = self
+            .store
+            .finalise_lesson(LessonEnd {
+                lesson: lesson_row(slot, state),
+                marks,
+                report,
+                behaviour,
+                at: self.clock.now_fixed(),
+                clock_synced: self.clock.synced(),
+            })
+            .await?;
+        self.store_health.ok();
+        self.mark_finalised(&id);
+        tracing::info!(lesson = %id, state, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
+        Ok(())
+    }
+
+    pub(super) fn mark_finalised(&self, id: &str) {
+        self.tt_mut()
+            .controls
+            .entry(id.to_owned())
+            .or_default()
+            .finalised = true;
+    }
+
+    pub(super) fn lesson(&self, lesson_id: &str) -> Result<Slot, ApiError> {
+        self.tt()
+            .slot(lesson_id, self.clock.timezone())
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "lesson {lesson_id:?} (ids are YYYY-MM-DD/P for a period in the timetable)"
+                ))
+            })
+    }
+
+    pub(super) async fn lesson_action(
+        &mut self,
+        actor: &Actor,
+        lesson_id: &str,
+        action: LessonAction,
+        reason: Option<String>,
+    ) -> Result<Value, ApiError> {
+        let slot = self.lesson(lesson_id)?;
+        let now = self.clock.now();
+        let opens = self.school.checkin_opens;
+        let (control, other_in_progress) = {
+            let tt = self.tt();
+            let control = tt.controls.get(lesson_id).cloned().unwrap_or_default();
+            let other = tt
+                .slots_on(now.date_naive(), now.timezone())
+                .into_iter()
+                .find(|s| {
+                    s.id() != lesson_id && tt.state(s, now, opens) == LessonState::InProgress
+                });
+            (control, other)
+        };
+        if action == LessonAction::Start
+            && let Some(o) = other_in_progress
+        {
+            return Err(ApiError::Conflict(format!(
+                "period {} is still in progress; end it first",
+                o.period.period
+            )));
+        }
+        let next =
+            lesson::apply(action, &slot, &control, now, opens).map_err(ApiError::Conflict)?;
+        let state = lesson::state(&slot, Some(&next), now, opens);
+        let row = lesson_row(&slot, state.as_str());
+        let mut body = ketang_sync::lesson_event_body(&row, action.as_str(), &actor.id);
+        if let Some(r) = &reason {
+            body["reason"] = json!(r);
+        }
+        let audit = self.audit(
+            actor,
+            &format!("lesson.{}", action.as_str()),
+            lesson_id,
+            json!({"reason": reason}),
+        );
+        let out = OutboxRecord {
+            stream: Stream::Lesson,
+            captured_at: now.fixed_offset(),
+            clock_synced: self.clock.synced(),
+            body,
+        };
+        let r = self
+            .store
+            .control_lesson(row, next.clone(), audit, out)
+            .await;
+        let seq = self.stored("storing a lesson action", r)?;
+        self.tt_mut().controls.insert(lesson_id.to_owned(), next);
+        tracing::info!(lesson = %lesson_id, action = action.as_str(), seq, "Lesson action recorded.");
+        if matches!(state, LessonState::Ended | LessonState::Cancelled) {
+            // Finalised at once, so the report is there when the teacher looks.
+            let r = self.finalise(&slot).await;
+            self.stored("finalising a lesson", r)?;
+        }
+        Ok(json!({"lesson_id": lesson_id, "state": state.as_str()}))
+    }
+
+    pub(super) fn current_lesson_id(&self) -> Option<String> {
+        let now = self.clock.now();
+        self.tt()
+            .current(now, self.school.checkin_opens)
+            .map(|s| s.id())
+    }
+}

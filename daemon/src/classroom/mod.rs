@@ -1,0 +1,343 @@
+//! The classroom actor: one task that takes hardware events and staff actions in order,
+//! applies the engine's rules and writes the results (with their outbox records) to the store.
+//!
+//! The actor's state and its event loop live here; each concept is a submodule that adds
+//! methods to [`Classroom`] (docs/development.md, "Where new code goes"):
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | `actions` | staff actions from the API and the cloud: the command channel, dispatch, audit |
+//! | `attendance` | card, face and manual check-ins, leave |
+//! | `lessons` | start, end, cancel, finalise, report |
+//! | `health` | thermometer readings, health checks, symptoms |
+//! | `followups` | follow-ups of absent and feverish students |
+//! | `alarms` | raising and clearing alarms, alarms kept while the disk was full |
+//! | `notices` | notices posted by staff |
+//! | `observations` | head count, behaviour and talk time of the lesson |
+//! | `faces` | consent, enrolment and the gallery for face attendance |
+//! | `devices` | the whiteboard and device self-tests |
+//! | `signage` | the door-side e-paper sign |
+
+mod actions;
+mod alarms;
+mod attendance;
+mod devices;
+mod faces;
+mod followups;
+mod health;
+mod lessons;
+mod notices;
+mod observations;
+mod signage;
+
+pub(crate) use actions::{Cmd, PendingUnlock, UNLOCK_CLAIM, send};
+pub(crate) use faces::decode_image_off;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, FixedOffset};
+use ketang_sync::{AlarmRecord, OutboxRecord, StoreHandle};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::SchoolConfig;
+use crate::engine::health::Pairing;
+use crate::engine::timetable::{Slot, Timetable};
+use crate::hw::{Hardware, HwEvent};
+
+use self::observations::LessonObs;
+
+/// Event counters since start (shown in status and metrics).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) card_taps: AtomicU64,
+    pub(crate) unknown_cards: AtomicU64,
+    pub(crate) check_ins: AtomicU64,
+    pub(crate) health_checks: AtomicU64,
+    pub(crate) alarms: AtomicU64,
+    pub(crate) rejected_inputs: AtomicU64,
+    pub(crate) clock_jumps: AtomicU64,
+}
+
+pub(crate) fn bump(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The last store failure, for the status page.
+#[derive(Debug, Default)]
+pub(crate) struct StoreHealth {
+    pub(crate) disk_full: std::sync::atomic::AtomicBool,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+pub(crate) struct Classroom {
+    pub(crate) store: StoreHandle,
+    pub(crate) school: SchoolConfig,
+    pub(crate) clock: Clock,
+    pub(crate) hw: Arc<Hardware>,
+    pub(crate) timetable: Arc<RwLock<Timetable>>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) store_health: Arc<StoreHealth>,
+    pub(crate) pairing: Pairing,
+    /// When the engine first ran on this board: lessons that ended before are never
+    /// finalised (the board knows nothing of them).
+    pub(crate) since: DateTime<FixedOffset>,
+    /// The last date whose morning follow-ups were handled.
+    pub(crate) followups_done: Option<chrono::NaiveDate>,
+    /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
+    pub(crate) unlock: Arc<Mutex<Option<crate::classroom::PendingUnlock>>>,
+    pub(crate) clock_watch: crate::engine::lesson::ClockWatch,
+    /// Live events for the board's screen (nobody listening is fine).
+    pub(crate) events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
+    /// The flat panel, when one is configured.
+    pub(crate) whiteboard: Option<crate::whiteboard::Whiteboard>,
+    /// The power state the timetable schedule last applied, and when to retry a failure.
+    pub(crate) wb_schedule: (Option<bool>, Option<DateTime<FixedOffset>>),
+    /// The door sign, and the class name it shows.
+    pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
+    pub(crate) class_name: String,
+    /// Ticks since start (the sign is recomputed every few).
+    pub(crate) ticks: u64,
+    /// The last date local history was pruned.
+    pub(crate) pruned_on: Option<chrono::NaiveDate>,
+    /// Face attendance, when enabled.
+    pub(crate) inference: Option<crate::inference::Inference>,
+    /// The key sealing face templates.
+    pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
+    /// What the camera and microphone observed during the current lesson.
+    pub(crate) observed: Option<crate::classroom::LessonObs>,
+    /// Direct publishes that bypass the store (an alarm on a full disk), when syncing.
+    pub(crate) urgent: Option<ketang_sync::mqtt::Urgent>,
+    /// Who this board is (for the envelope of a direct publish).
+    pub(crate) identity: ketang_sync::Identity,
+    /// Alarms raised while the disk was full: stored as soon as there is room again.
+    pub(crate) unstored_alarms: Vec<(AlarmRecord, OutboxRecord)>,
+}
+
+/// Card taps (with card UIDs) are kept this long on the device.
+pub(crate) const TAPS_KEPT_DAYS: u64 = 30;
+
+/// Lessons, attendance, health checks, follow-ups, leave, the audit log and whiteboard
+/// changes are kept this long (a school year and a bit).
+pub(crate) const RECORDS_KEPT_DAYS: u64 = 400;
+
+impl Classroom {
+    /// Handles events until `stop` is cancelled, then handles what was already queued and
+    /// returns: no accepted input is dropped at shutdown.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<HwEvent>,
+        mut cmds: mpsc::Receiver<crate::classroom::Cmd>,
+        stop: CancellationToken,
+    ) {
+        // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while
+        // the board was off (since it first ran) are finalised right after a reboot.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.watch_clock();
+                    if self.finalise_due().await | self.followups_due().await {
+                        self.changed();
+                    }
+                    self.whiteboard_schedule().await;
+                    self.ticks += 1;
+                    self.store_unstored_alarms().await;
+                    self.prune_due().await;
+                    if self.ticks % 5 == 1 {
+                        self.update_sign().await;
+                    }
+                }
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.handle(ev).await,
+                    None => break,
+                },
+                Some(cmd) = cmds.recv() => self.command(cmd).await,
+                () = stop.cancelled() => {
+                    rx.close();
+                    cmds.close();
+                    while let Some(ev) = rx.recv().await {
+                        self.handle(ev).await;
+                    }
+                    while let Some(cmd) = cmds.recv().await {
+                        self.command(cmd).await;
+                    }
+                    break;
+                }
+            }
+        }
+        tracing::debug!("Classroom event loop finished.");
+    }
+
+    /// Tells the board's screen; `private` only reaches trusted listeners.
+    pub(crate) fn emit(
+        &self,
+        kind: &'static str,
+        data: serde_json::Value,
+        private: serde_json::Value,
+    ) {
+        let _ = self.events.send(ketang_web::BoardEvent {
+            kind,
+            data,
+            private,
+        });
+    }
+
+    pub(crate) fn changed(&self) {
+        self.emit("changed", json!({}), json!({}));
+    }
+
+    pub(crate) async fn handle(&mut self, ev: HwEvent) {
+        self.handle_event(ev).await;
+        self.changed();
+    }
+
+    async fn handle_event(&mut self, ev: HwEvent) {
+        match ev {
+            HwEvent::CardTap { reader, uid } => self.card_tap(reader, uid.to_string()).await,
+            HwEvent::FaceMatch {
+                student_id,
+                similarity,
+            } => self.face_match(student_id, similarity).await,
+            HwEvent::HeadCount { people } => self.head_count_seen(people),
+            HwEvent::Behaviour { postures } => self.behaviour_seen(&postures),
+            HwEvent::Speech { segments, method } => self.speech_heard(segments, method),
+            HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
+            HwEvent::Button { name } => {
+                // Errors are logged and shown in status by raise_alarm.
+                let _ = self.raise_alarm(name, false, None).await;
+            }
+        }
+    }
+
+    /// Flags clock jumps (logged, counted). Lessons resolve deterministically either way
+    /// (see `engine::lesson`): finalised ones never reopen.
+    fn watch_clock(&mut self) {
+        match self.clock_watch.observe(self.clock.now()) {
+            Some(crate::engine::lesson::Jump::Backwards(d)) => {
+                bump(&self.counters.clock_jumps);
+                tracing::warn!(
+                    seconds = d.num_seconds(),
+                    synced = self.clock.synced(),
+                    "The clock jumped backwards; lessons already ended or finalised stay so."
+                );
+            }
+            Some(crate::engine::lesson::Jump::Forwards(d)) => {
+                bump(&self.counters.clock_jumps);
+                tracing::warn!(
+                    seconds = d.num_seconds(),
+                    synced = self.clock.synced(),
+                    "The clock jumped forwards; lessons that ended meanwhile are finalised now."
+                );
+            }
+            None => {}
+        }
+    }
+
+    pub(crate) fn tt(&self) -> std::sync::RwLockReadGuard<'_, Timetable> {
+        self.timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn tt_mut(&self) -> std::sync::RwLockWriteGuard<'_, Timetable> {
+        self.timetable
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn current_slot(&self) -> Option<Slot> {
+        let now = self.clock.now();
+        self.timetable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .current(now, self.school.checkin_opens)
+    }
+
+    /// Once a day: local history past its retention goes (docs/privacy.md).
+    async fn prune_due(&mut self) {
+        let today = self.clock.now().date_naive();
+        if self.pruned_on == Some(today) {
+            return;
+        }
+        let taps = today - chrono::Days::new(TAPS_KEPT_DAYS);
+        let records = today - chrono::Days::new(RECORDS_KEPT_DAYS);
+        match self.store.prune_history(taps, records).await {
+            Ok(n) => {
+                let total: usize = n.iter().map(|(_, k)| k).sum();
+                if total > 0 {
+                    tracing::info!(
+                        rows = total,
+                        ?n,
+                        "Local history past its retention deleted."
+                    );
+                }
+                self.pruned_on = Some(today);
+            }
+            Err(e) => self.store_health.failed("pruning local history", &e),
+        }
+    }
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ketang_web::Counters {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ketang_web::Counters {
+            card_taps: g(&self.card_taps),
+            unknown_cards: g(&self.unknown_cards),
+            check_ins: g(&self.check_ins),
+            health_checks: g(&self.health_checks),
+            alarms: g(&self.alarms),
+            rejected_inputs: g(&self.rejected_inputs),
+            clock_jumps: g(&self.clock_jumps),
+            camera_frames: 0,
+        }
+    }
+}
+
+impl StoreHealth {
+    pub(crate) fn failed(&self, what: &str, e: &ketang_sync::Error) {
+        let full = matches!(e, ketang_sync::Error::DiskFull { .. });
+        self.disk_full.store(full, Ordering::Relaxed);
+        tracing::error!(error = %e, what, "Storing an event failed; it was not recorded.");
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{what}: {e}"));
+    }
+
+    pub(crate) fn ok(&self) {
+        self.disk_full.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_full_failure_is_flagged_until_a_write_succeeds_again() {
+        let h = StoreHealth::default();
+        h.failed(
+            "recording a check-in",
+            &ketang_sync::Error::DiskFull {
+                context: "appending to the outbox",
+            },
+        );
+        assert!(h.disk_full.load(Ordering::Relaxed));
+        assert!(
+            h.last_error
+                .lock()
+                .unwrap()
+                .as_deref()
+                .unwrap()
+                .contains("disk full")
+        );
+        h.ok();
+        assert!(!h.disk_full.load(Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,147 @@
+//! What the camera and microphone observe of a lesson, as class-level aggregates only:
+//! head count, behaviour (hand raising, standing, head down) and talk time.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ketang_models::behaviour::{LessonBehaviour, Posture};
+use ketang_models::vad::{Segment, StAnalysis};
+use ketang_sync::AttendanceStatus;
+use serde_json::{Value, json};
+
+use super::Classroom;
+
+/// S-T analysis samples the lesson this often.
+pub(super) const ST_INTERVAL_S: f32 = 30.0;
+
+/// Rounds to three decimals for reports.
+pub(super) fn r3(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
+}
+
+/// Class-level observations of one lesson, kept in memory while it runs (a restart
+/// mid-lesson starts them again): never who, only how many and how much.
+#[derive(Debug)]
+pub(crate) struct LessonObs {
+    lesson_id: String,
+    people_max: u32,
+    behaviour: LessonBehaviour,
+    speech: Vec<(DateTime<Utc>, DateTime<Utc>, bool)>,
+    heard: bool,
+    method: &'static str,
+}
+
+impl Classroom {
+    /// The observations of the lesson open now (started afresh when the lesson changes).
+    pub(super) fn observing(&mut self) -> Option<&mut LessonObs> {
+        let id = self.current_slot()?.id();
+        if self.observed.as_ref().is_none_or(|o| o.lesson_id != id) {
+            self.observed = Some(LessonObs::new(id));
+        }
+        self.observed.as_mut()
+    }
+
+    /// The camera's head count: the lesson's is the most people seen at once.
+    pub(crate) fn head_count_seen(&mut self, people: u32) {
+        if let Some(o) = self.observing() {
+            o.people_max = o.people_max.max(people);
+        }
+    }
+
+    /// One frame's postures, into the lesson's behaviour aggregates.
+    pub(crate) fn behaviour_seen(&mut self, postures: &[Posture]) {
+        if let Some(o) = self.observing() {
+            o.behaviour.add_frame(postures);
+        }
+    }
+
+    /// Speech heard by the microphone, into the lesson's talk-time timeline.
+    pub(crate) fn speech_heard(
+        &mut self,
+        segments: Vec<(DateTime<Utc>, DateTime<Utc>, bool)>,
+        method: &'static str,
+    ) {
+        if let Some(o) = self.observing() {
+            o.heard = true;
+            o.method = method;
+            o.speech.extend(segments);
+        }
+    }
+
+    /// What was observed in lesson `lesson_id`, if anything.
+    pub(crate) fn observed_in(&self, lesson_id: &str) -> Option<&LessonObs> {
+        self.observed.as_ref().filter(|o| o.lesson_id == lesson_id)
+    }
+}
+
+impl LessonObs {
+    pub(super) fn new(lesson_id: String) -> Self {
+        Self {
+            lesson_id,
+            people_max: 0,
+            behaviour: LessonBehaviour::default(),
+            speech: Vec::new(),
+            heard: false,
+            method: "room_mic",
+        }
+    }
+
+    /// Adds `head_count`, `behaviour` and `talk_time` to a lesson report.
+    pub(crate) fn fill_report(
+        &self,
+        report: &mut Value,
+        roll: &[(String, Option<AttendanceStatus>)],
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) {
+        if self.people_max > 0 {
+            // People seen at once against who is marked in the room: a difference is worth a
+            // look (someone unrecognised, or marked present but not there), never an
+            // accusation of anyone.
+            let present = roll
+                .iter()
+                .filter(|(_, s)| {
+                    matches!(s, Some(AttendanceStatus::Present | AttendanceStatus::Late))
+                })
+                .count();
+            report["head_count"] = json!({
+                "people_max": self.people_max,
+                "present": present,
+                "mismatch": usize::try_from(self.people_max).unwrap_or(usize::MAX) != present,
+            });
+        }
+        let b = &self.behaviour;
+        if b.frames() > 0 {
+            report["behaviour"] = json!({
+                "frames": b.frames(),
+                "hand_raise_events": b.hand_raise_events(),
+                "share_most_heads_down": r3(b.share_most_heads_down()),
+                "heads_up_rate": r3(b.heads_up_rate()),
+                "standing_max": b.standing_max(),
+            });
+        }
+        if self.heard {
+            let secs = |t: &DateTime<Utc>| (t.fixed_offset() - from).as_seconds_f32();
+            let inside: Vec<&(DateTime<Utc>, DateTime<Utc>, bool)> = self
+                .speech
+                .iter()
+                .filter(|(s, e, _)| e.fixed_offset() > from && s.fixed_offset() < to)
+                .collect();
+            let seg = |(s, e, _): &&(DateTime<Utc>, DateTime<Utc>, bool)| Segment {
+                start_s: secs(s).max(0.0),
+                end_s: secs(e),
+            };
+            let all: Vec<Segment> = inside.iter().map(seg).collect();
+            let teacher: Vec<Segment> = inside.iter().filter(|x| x.2).map(seg).collect();
+            let duration = (to - from).as_seconds_f32().max(0.0);
+            let st = StAnalysis::from_segments(&teacher, duration, ST_INTERVAL_S);
+            report["talk_time"] = json!({
+                "speech_s": r3(ketang_models::vad::speech_seconds(&all)),
+                "teacher_s": r3(ketang_models::vad::speech_seconds(&teacher)),
+                "samples": st.samples,
+                "rt": r3(st.rt),
+                "ch": r3(st.ch),
+                "lesson_type": format!("{:?}", st.lesson_type()).to_lowercase(),
+                "method": self.method,
+            });
+        }
+    }
+}
