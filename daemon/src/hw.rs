@@ -3,9 +3,9 @@
 //! and the outputs (siren, LED) the engine drives.
 //!
 //! Simulated devices are twins of the real ones: a simulated card tap enters the very
-//! channel a real reader's task writes to, as the same [`HwEvent`]. The Linux drivers
-//! (spidev, evdev, i2c-dev, GPIO cdev, serial) arrive with issue 5; until then a device
-//! configured with a real driver is reported as "absent" with the reason.
+//! channel a real reader's task writes to, as the same [`HwEvent`]. Real devices are driven
+//! by the Linux glue in `linux/` (spidev, evdev, i2c-dev, GPIO cdev, serial); a device
+//! whose hardware cannot be opened is reported with the reason and retried.
 
 use std::sync::Mutex;
 

@@ -1,4 +1,4 @@
-//! Face attendance on the board: one inference thread owns the models (HOUSE_STYLE §6).
+//! Face attendance on the board: one inference thread owns the models (docs/development.md §2).
 //!
 //! * **Frames** come from the camera (`[inference] camera`): image files in a folder
 //!   (`frames`; the newest file is the current frame, and it and every older image are

@@ -1,4 +1,4 @@
-//! System updates (issue 8, `docs/technician.md` "Update"). The daemon only **receives** a
+//! System updates (`docs/technician.md`, "Update"). The daemon only **receives** a
 //! signed RAUC bundle, uploaded on the technician page or fetched for a `system.update`
 //! command, into `<data_dir>/update/`, and hands it to the installer (`ketang-update`, root,
 //! started by `ketang-update.path`), which verifies the signature against the keyring in the

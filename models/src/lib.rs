@@ -2,7 +2,7 @@
 //! face embeddings (MobileFaceNet-class) and gallery matching, pose keypoints (MoveNet) with
 //! classroom behaviour rules, and voice activity (silero VAD) for talk-time analysis.
 //!
-//! Everything here is synchronous and owns no threads (HOUSE_STYLE §6): the daemon runs
+//! Everything here is synchronous and owns no threads (docs/development.md §2): the daemon runs
 //! these pipelines on its one inference thread. Frames, crops and face templates never
 //! leave this process through this crate: it returns boxes, scores, keypoints and
 //! embeddings to the caller, which decides what is stored (on the device) and what is

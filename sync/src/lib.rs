@@ -2,7 +2,7 @@
 //!
 //! * [`StoreHandle`] is the clonable, async front of the store. One dedicated thread
 //!   (`ketang-store`) owns the SQLite connection and runs closures sent to it over a
-//!   bounded channel (HOUSE_STYLE §6), so no async task ever blocks on disk I/O.
+//!   bounded channel (docs/development.md §2), so no async task ever blocks on disk I/O.
 //! * At open the file is checked with `PRAGMA quick_check`; a corrupt file is moved aside
 //!   with a timestamp (never deleted) and the daemon starts on a fresh database.
 //! * Schema changes are versioned migrations (`PRAGMA user_version`), see [`schema`].

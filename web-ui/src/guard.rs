@@ -1,4 +1,4 @@
-//! Who may try a PIN or the technician password now (issue 16, findings 1 and 2).
+//! Who may try a PIN or the technician password now.
 //!
 //! * **One slot per attempt, taken before verifying.** An attempt reserves a place in its
 //!   address's and its account's counters under one lock, so concurrent guesses count

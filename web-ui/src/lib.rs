@@ -1,7 +1,7 @@
-//! Ketang's local HTTP API (and, with issue 7, the class board UI), served by axum.
+//! Ketang's local HTTP API and the class board UI, served by axum.
 //!
 //! This crate declares what it needs from the device as the [`DeviceApi`] trait; the daemon
-//! implements it (HOUSE_STYLE §1), so this crate depends on no other workspace crate.
+//! implements it (docs/development.md §1), so this crate depends on no other workspace crate.
 //!
 //! Routes (contract, see `docs/api.md`):
 //! * `GET /healthz`: 200 and JSON when the daemon and its store answer, 503 otherwise.

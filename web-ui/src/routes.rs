@@ -848,8 +848,7 @@ struct ProvisionBody {
 }
 
 /// The technician password is set once, from the board itself (loopback): until then the
-/// technician pages show only this form. Over the network the provisioning file sets it
-/// (issue 8).
+/// technician pages show only this form. Over the network the provisioning file sets it.
 #[tracing::instrument(skip_all)]
 async fn provision<D: DeviceApi>(
     State(d): State<Arc<D>>,

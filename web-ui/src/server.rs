@@ -1,4 +1,4 @@
-//! The HTTP server loop (issue 16, finding 3): every connection has a deadline for its
+//! The HTTP server loop: every connection has a deadline for its
 //! request headers, and connections are capped per client address and in total, so slow
 //! or idle clients on the LAN cannot use up the daemon's file descriptors. The board
 //! itself (loopback: its kiosk screen, the health check) has a reserve of its own that the

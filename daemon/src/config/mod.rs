@@ -60,10 +60,6 @@ pub(crate) struct HttpConfig {
 
 /// The link to the regional cloud. `broker` is `None` when the board runs offline by design.
 #[derive(Debug, Clone)]
-#[allow(
-    dead_code,
-    reason = "the TLS files are read by the MQTT client of issue 4"
-)]
 pub(crate) struct SyncConfig {
     pub(crate) broker: Option<BrokerUrl>,
     pub(crate) ca_file: Option<PathBuf>,

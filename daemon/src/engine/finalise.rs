@@ -32,8 +32,8 @@ pub(crate) fn marks(
 
 /// The report of a finalised lesson: counts and lists by status, the day's health checks
 /// of the roster, what the teacher did to the lesson, and its revision (a correction after
-/// the end makes a new one). The slots the inference pipelines fill (issue 6: hand raises,
-/// heads-down share, talk-time ratio) are `null` until they exist.
+/// the end makes a new one). The classroom's observations add the inference pipelines'
+/// class-level figures (head count, behaviour, talk time) when the camera or microphone ran.
 pub(crate) fn report(
     slot: &Slot,
     roll: &[(String, Option<AttendanceStatus>)],

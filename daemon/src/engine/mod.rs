@@ -1,4 +1,4 @@
-//! Classroom rules, with no I/O (HOUSE_STYLE §1): which lesson is on, whether a check-in
+//! Classroom rules, with no I/O (docs/development.md §1): which lesson is on, whether a check-in
 //! is on time, how a thermometer reading pairs with a card tap. The [`crate::classroom`]
 //! actor applies them to hardware events and the store.
 //!

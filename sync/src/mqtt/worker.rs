@@ -1,4 +1,4 @@
-//! The sync worker: one task owns the rumqttc event loop (HOUSE_STYLE §6), drains the outbox
+//! The sync worker: one task owns the rumqttc event loop (docs/development.md §2), drains the outbox
 //! by lane then seq, deletes a row only after its PUBACK, and hands downlinks to a second
 //! task that validates, applies and acknowledges them.
 //!
