@@ -8,7 +8,7 @@ use chrono::SecondsFormat;
 use ketang_sync::{OpenReport, StoreHandle};
 use ketang_web::*;
 
-use crate::classroom::{Counters, StoreHealth};
+use crate::classroom::{ActionError, Counters, StoreHealth};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::timetable::{Slot, Timetable};
@@ -81,6 +81,17 @@ pub(crate) fn hash_pin(pin: &str) -> anyhow::Result<String> {
 
 fn internal(e: ketang_sync::Error) -> ApiError {
     ApiError::Internal(e.to_string())
+}
+
+/// The one place where the classroom's refusals become HTTP answers.
+fn http_error(e: ActionError) -> ApiError {
+    match e {
+        ActionError::Invalid(m) => ApiError::BadRequest(m),
+        ActionError::NotFound(m) => ApiError::NotFound(m),
+        ActionError::Conflict(m) => ApiError::Conflict(m),
+        ActionError::Unavailable(m) => ApiError::Unavailable(m),
+        ActionError::Internal(m) => ApiError::Internal(m),
+    }
 }
 
 fn lesson_info(s: &Slot, state: &str, attendance: Option<AttendanceCounts>) -> LessonInfo {
@@ -390,7 +401,9 @@ impl DeviceApi for Daemon {
     }
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
-        crate::classroom::send(&self.commands, actor, action).await
+        crate::classroom::send(&self.commands, actor, action)
+            .await
+            .map_err(http_error)
     }
 
     async fn apply_provisioning(

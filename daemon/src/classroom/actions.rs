@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use ketang_sync::{Audit, StaffLogin};
-use ketang_web::{Action, Actor, ApiError, Role};
+use ketang_web::{Action, Actor, Role};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::engine::lesson::LessonAction;
 
+use super::ActionError;
 use super::Classroom;
 
 /// How long a tapped staff card stays claimable by the board's screen.
@@ -22,19 +23,19 @@ pub(crate) const UNLOCK_CLAIM: Duration = Duration::from_secs(10);
 pub(crate) struct Cmd {
     pub(crate) actor: Actor,
     pub(crate) action: Action,
-    pub(crate) reply: oneshot::Sender<Result<Value, ApiError>>,
+    pub(crate) reply: oneshot::Sender<Result<Value, ActionError>>,
 }
 
 /// Hands `action` to the classroom actor and waits for its answer.
 ///
 /// # Errors
-/// The action's own error, or [`ApiError::Unavailable`] when the daemon is shutting down.
+/// The action's own error, or [`ActionError::Unavailable`] when the daemon is shutting down.
 pub(crate) async fn send(
     commands: &tokio::sync::mpsc::Sender<Cmd>,
     actor: Actor,
     action: Action,
-) -> Result<Value, ApiError> {
-    let gone = || ApiError::Unavailable("the device is shutting down".to_owned());
+) -> Result<Value, ActionError> {
+    let gone = || ActionError::Unavailable("the device is shutting down".to_owned());
     let (reply, rx) = oneshot::channel();
     commands
         .send(Cmd {
@@ -54,25 +55,25 @@ pub(crate) struct PendingUnlock {
     pub(crate) at: Instant,
 }
 
-pub(super) fn internal(e: &ketang_sync::Error) -> ApiError {
-    ApiError::Internal(e.to_string())
+pub(super) fn internal(e: &ketang_sync::Error) -> ActionError {
+    ActionError::Internal(e.to_string())
 }
 
-pub(super) fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, ApiError> {
+pub(super) fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, ActionError> {
     DateTime::parse_from_rfc3339(s).map_err(|e| {
-        ApiError::BadRequest(format!(
+        ActionError::Invalid(format!(
             "{field}: {s:?} is not an RFC 3339 time (e.g. 2026-11-23T17:00:00+08:00): {e}"
         ))
     })
 }
 
-pub(super) fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
+pub(super) fn text(field: &str, s: &str, max: usize) -> Result<String, ActionError> {
     let t = s.trim();
     if t.is_empty() {
-        return Err(ApiError::BadRequest(format!("{field} is empty")));
+        return Err(ActionError::Invalid(format!("{field} is empty")));
     }
     if t.chars().count() > max {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ActionError::Invalid(format!(
             "{field} is longer than {max} characters"
         )));
     }
@@ -121,7 +122,7 @@ impl Classroom {
         &self,
         what: &str,
         r: Result<T, ketang_sync::Error>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ActionError> {
         match r {
             Ok(v) => {
                 self.store_health.ok();
@@ -134,7 +135,7 @@ impl Classroom {
         }
     }
 
-    pub(super) async fn act(&mut self, actor: Actor, action: Action) -> Result<Value, ApiError> {
+    pub(super) async fn act(&mut self, actor: Actor, action: Action) -> Result<Value, ActionError> {
         match action {
             Action::StartLesson { lesson_id } => {
                 self.lesson_action(&actor, &lesson_id, LessonAction::Start, None)
@@ -187,7 +188,7 @@ impl Classroom {
                 if self.stored("withdrawing a notice", r)? {
                     Ok(json!({"notice_id": notice_id, "withdrawn": true}))
                 } else {
-                    Err(ApiError::NotFound(format!(
+                    Err(ActionError::NotFound(format!(
                         "local notice {notice_id:?} (cloud notices are withdrawn by the cloud)"
                     )))
                 }
@@ -201,14 +202,14 @@ impl Classroom {
                 let input = input
                     .map(|i| {
                         ketang_drivers::panel::Input::from_name(&i).ok_or_else(|| {
-                            ApiError::BadRequest(format!(
+                            ActionError::Invalid(format!(
                                 "input {i:?} is not one of hdmi1, hdmi2, dp, vga, ops"
                             ))
                         })
                     })
                     .transpose()?;
                 if power.is_none() && input.is_none() {
-                    return Err(ApiError::BadRequest(
+                    return Err(ActionError::Invalid(
                         "give power, input, or both".to_owned(),
                     ));
                 }

@@ -2,11 +2,12 @@
 //! while the disk is full; clearing by staff.
 
 use ketang_sync::{AlarmRecord, OutboxRecord, Stream};
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
 use crate::config::DeviceKind;
 
+use super::ActionError;
 use super::{Classroom, bump};
 
 impl Classroom {
@@ -18,7 +19,7 @@ impl Classroom {
         source: String,
         drill: bool,
         by: Option<&ketang_web::Actor>,
-    ) -> Result<serde_json::Value, ketang_web::ApiError> {
+    ) -> Result<serde_json::Value, ActionError> {
         match self.store.active_alarms().await {
             Ok(active) => {
                 if let Some(a) = active.iter().find(|a| a.drill == drill) {
@@ -99,7 +100,7 @@ impl Classroom {
             }
             Err(e) => {
                 self.store_health.failed("recording an alarm", &e);
-                Err(ketang_web::ApiError::Internal(format!(
+                Err(ActionError::Internal(format!(
                     "the siren is on but the alarm could not be stored: {e}"
                 )))
             }
@@ -110,11 +111,11 @@ impl Classroom {
         &mut self,
         actor: &Actor,
         id: String,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let r = self.store.active_alarms().await;
         let active = self.stored("reading alarms", r)?;
         let Some(alarm) = active.iter().find(|a| a.id == id) else {
-            return Err(ApiError::NotFound(format!("active alarm {id:?}")));
+            return Err(ActionError::NotFound(format!("active alarm {id:?}")));
         };
         let audit = self.audit(actor, "alarm.clear", &id, json!({"drill": alarm.drill}));
         let out = OutboxRecord {
@@ -128,7 +129,7 @@ impl Classroom {
         };
         let r = self.store.clear_alarm(id.clone(), audit, out).await;
         match self.stored("clearing an alarm", r)? {
-            None => Err(ApiError::NotFound(format!("active alarm {id:?}"))),
+            None => Err(ActionError::NotFound(format!("active alarm {id:?}"))),
             Some((remaining, seq)) => {
                 if !remaining {
                     self.hw.set_output(DeviceKind::Siren, false);

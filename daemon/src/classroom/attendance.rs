@@ -5,11 +5,12 @@ use ketang_sync::{
     AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome, LeaveRow,
     OutboxRecord, Stream, TapRecord,
 };
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
 use crate::engine::timetable::{LessonState, Slot};
 
+use super::ActionError;
 use super::actions::{parse_time, text};
 use super::lessons::{CORRECTION_DAYS, lesson_row};
 use super::{Classroom, bump};
@@ -227,21 +228,21 @@ impl Classroom {
         lesson_id: &str,
         student_id: String,
         status: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let status = AttendanceStatus::parse(status).ok_or_else(|| {
-            ApiError::BadRequest(format!(
+            ActionError::Invalid(format!(
                 "status {status:?} is not one of present, late, absent, leave, sick"
             ))
         })?;
         let slot = self.lesson(lesson_id)?;
         let now = self.clock.now();
         if slot.date > now.date_naive() {
-            return Err(ApiError::Conflict(
+            return Err(ActionError::Conflict(
                 "the lesson is on a later day; enter leave instead".to_owned(),
             ));
         }
         if slot.date + chrono::Days::new(CORRECTION_DAYS) < now.date_naive() {
-            return Err(ApiError::Conflict(format!(
+            return Err(ActionError::Conflict(format!(
                 "lessons older than {CORRECTION_DAYS} days are corrected in the cloud"
             )));
         }
@@ -251,7 +252,7 @@ impl Classroom {
             (tt.state(&slot, now, self.school.checkin_opens), finalised)
         };
         if state == LessonState::Cancelled {
-            return Err(ApiError::Conflict("the lesson was cancelled".to_owned()));
+            return Err(ActionError::Conflict("the lesson was cancelled".to_owned()));
         }
         let r = self
             .store
@@ -259,7 +260,7 @@ impl Classroom {
             .await;
         let mut roll = self.stored("reading a lesson's roll", r)?;
         let Some(entry) = roll.iter_mut().find(|(s, _)| *s == student_id) else {
-            return Err(ApiError::NotFound(format!(
+            return Err(ActionError::NotFound(format!(
                 "student {student_id:?} on this lesson's roster"
             )));
         };
@@ -309,23 +310,23 @@ impl Classroom {
         student_id: String,
         until: &str,
         reason: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let until = parse_time("until", until)?;
         let now = self.clock.now_fixed();
         if until <= now {
-            return Err(ApiError::BadRequest(
+            return Err(ActionError::Invalid(
                 "until is not in the future".to_owned(),
             ));
         }
         if until > now + TimeDelta::days(30) {
-            return Err(ApiError::BadRequest(
+            return Err(ActionError::Invalid(
                 "leave longer than 30 days is approved in the cloud".to_owned(),
             ));
         }
         let reason = reason.map(|r| text("reason", &r, 200)).transpose()?;
         let r = self.store.student_name(student_id.clone()).await;
         if self.stored("reading a student", r)?.is_none() {
-            return Err(ApiError::NotFound(format!("student {student_id:?}")));
+            return Err(ActionError::NotFound(format!("student {student_id:?}")));
         }
         let id = format!("local-{}", uuid::Uuid::new_v4());
         let audit = self.audit(

@@ -2,9 +2,10 @@
 //! device self-tests.
 
 use ketang_sync::{OutboxRecord, Stream};
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
+use super::ActionError;
 use super::Classroom;
 
 impl Classroom {
@@ -16,10 +17,10 @@ impl Classroom {
         input: Option<ketang_drivers::panel::Input>,
         source: &str,
         actor: Option<&Actor>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         use ketang_drivers::panel::{Reply, Request};
         let Some(wb) = self.whiteboard.clone() else {
-            return Err(ApiError::NotFound(
+            return Err(ActionError::NotFound(
                 "a whiteboard (none is configured: hardware.whiteboard)".to_owned(),
             ));
         };
@@ -29,7 +30,7 @@ impl Classroom {
             .into_iter()
             .chain(input.map(Request::SetInput))
         {
-            let reply = wb.request(req).await.map_err(ApiError::Unavailable)?;
+            let reply = wb.request(req).await.map_err(ActionError::Unavailable)?;
             let (p, i) = match reply {
                 Reply::Power(p) => {
                     answer["power"] = json!(p);
@@ -118,7 +119,7 @@ impl Classroom {
     pub(super) async fn device_self_test(
         &mut self,
         status: &ketang_web::HardwareStatus,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let started = std::time::Instant::now();
         let kind = match status.kind.as_str() {
             "siren" => Some(crate::config::DeviceKind::Siren),
@@ -129,7 +130,7 @@ impl Classroom {
             if kind == crate::config::DeviceKind::Siren {
                 let r = self.store.active_alarms().await;
                 if !self.stored("reading alarms", r)?.is_empty() {
-                    return Err(ApiError::Conflict(
+                    return Err(ActionError::Conflict(
                         "an alarm is active: the siren stays on; clear the alarm first".to_owned(),
                     ));
                 }
@@ -165,10 +166,10 @@ impl Classroom {
         &mut self,
         actor: &Actor,
         device: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         use ketang_drivers::panel::{Reply, Request};
         let Some(status) = self.hw.statuses().into_iter().find(|d| d.name == device) else {
-            return Err(ApiError::NotFound(format!("device {device:?}")));
+            return Err(ActionError::NotFound(format!("device {device:?}")));
         };
         if status.kind != "whiteboard" {
             let answer = self.device_self_test(&status).await?;
@@ -178,7 +179,7 @@ impl Classroom {
             return Ok(answer);
         }
         let Some(wb) = self.whiteboard.clone() else {
-            return Err(ApiError::NotFound("a whiteboard".to_owned()));
+            return Err(ActionError::NotFound("a whiteboard".to_owned()));
         };
         let started = std::time::Instant::now();
         let result = async {

@@ -10,9 +10,10 @@
 use base64::Engine as _;
 use ketang_models::Frame;
 use ketang_sync::SealedTemplate;
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
+use super::ActionError;
 use super::Classroom;
 
 /// Decodes a PNG or JPEG photo.
@@ -66,11 +67,11 @@ impl Classroom {
             crate::inference::Inference,
             std::sync::Arc<crate::facekey::FaceKey>,
         ),
-        ApiError,
+        ActionError,
     > {
         match (&self.inference, &self.face_key) {
             (Some(i), Some(k)) => Ok((i.clone(), k.clone())),
-            _ => Err(ApiError::Conflict(
+            _ => Err(ActionError::Conflict(
                 "face attendance is off on this board (inference.enabled, inference.key_file)"
                     .to_owned(),
             )),
@@ -84,12 +85,12 @@ impl Classroom {
         student_id: String,
         granted: bool,
         granted_at: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         if granted {
             let at = match granted_at {
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
                     .map_err(|e| {
-                        ApiError::BadRequest(format!(
+                        ActionError::Invalid(format!(
                             "granted_at {t:?} is not an RFC 3339 time: {e}"
                         ))
                     })?
@@ -114,7 +115,7 @@ impl Classroom {
                 .await
             {
                 Ok(()) => Ok(json!({"student_id": student_id, "consent": true, "granted_at": at})),
-                Err(ketang_sync::Error::Invalid(m)) => Err(ApiError::NotFound(m)),
+                Err(ketang_sync::Error::Invalid(m)) => Err(ActionError::NotFound(m)),
                 Err(e) => self.stored("recording consent", Err(e)),
             }
         } else {
@@ -141,18 +142,18 @@ impl Classroom {
         actor: &Actor,
         student_id: String,
         image_base64: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let (inf, key) = self.faces_ready()?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(image_base64.trim())
-            .map_err(|e| ApiError::BadRequest(format!("image_base64 is not base64: {e}")))?;
+            .map_err(|e| ActionError::Invalid(format!("image_base64 is not base64: {e}")))?;
         let frame = decode_image_off(bytes)
             .await
-            .map_err(ApiError::BadRequest)?;
-        let embedding = inf.enrol(frame).await.map_err(ApiError::Conflict)?;
+            .map_err(ActionError::Invalid)?;
+        let embedding = inf.enrol(frame).await.map_err(ActionError::Conflict)?;
         let (nonce, sealed) = key
             .seal(&student_id, crate::inference::EMBEDDER_MODEL, &embedding)
-            .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+            .map_err(|e| ActionError::Internal(format!("{e:#}")))?;
         let audit = self.audit(
             actor,
             "face.enrol",
@@ -167,7 +168,7 @@ impl Classroom {
         };
         match self.store.face_enrol(t, audit).await {
             Ok(()) => {}
-            Err(ketang_sync::Error::Invalid(m)) => return Err(ApiError::Conflict(m)),
+            Err(ketang_sync::Error::Invalid(m)) => return Err(ActionError::Conflict(m)),
             Err(e) => return self.stored("storing a face template", Err(e)),
         }
         self.reload_gallery().await;

@@ -5,11 +5,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use ketang_sync::{OutboxRecord, Stream};
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
 use crate::engine::followup;
 
+use super::ActionError;
 use super::Classroom;
 use super::actions::text;
 
@@ -88,7 +89,7 @@ impl Classroom {
         id: String,
         resolution: &str,
         contacted_guardian: bool,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let resolution = text("resolution", resolution, 500)?;
         let audit = self.audit(
             actor,
@@ -112,8 +113,8 @@ impl Classroom {
             .resolve_followup(id.clone(), resolution, contacted_guardian, audit, out)
             .await;
         match self.stored("resolving a follow-up", r)? {
-            None => Err(ApiError::NotFound(format!("follow-up {id:?}"))),
-            Some(Err(by)) => Err(ApiError::Conflict(format!(
+            None => Err(ActionError::NotFound(format!("follow-up {id:?}"))),
+            Some(Err(by)) => Err(ActionError::Conflict(format!(
                 "follow-up {id:?} was already resolved (by {by})"
             ))),
             Some(Ok(seq)) => {

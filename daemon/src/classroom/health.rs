@@ -2,11 +2,12 @@
 //! symptoms a teacher records.
 
 use ketang_sync::{HealthCheckRecord, OutboxRecord, Stream};
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
 use crate::engine::health;
 
+use super::ActionError;
 use super::{Classroom, bump};
 
 /// Symptoms a teacher can record (晨午检 symptom list).
@@ -98,9 +99,9 @@ impl Classroom {
         student_id: String,
         symptoms: Vec<String>,
         temp_c: Option<f64>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         if let Some(bad) = symptoms.iter().find(|s| !SYMPTOMS.contains(&s.as_str())) {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ActionError::Invalid(format!(
                 "symptom {} is not one of {}",
                 ketang_sync::limits::excerpt(bad),
                 SYMPTOMS.join(", ")
@@ -111,25 +112,25 @@ impl Classroom {
             .enumerate()
             .find(|(i, s)| symptoms[..*i].contains(s))
         {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ActionError::Invalid(format!(
                 "symptoms[{i}]: {dup:?} is listed twice; give each symptom once"
             )));
         }
         if symptoms.is_empty() && temp_c.is_none() {
-            return Err(ApiError::BadRequest(
+            return Err(ActionError::Invalid(
                 "give symptoms, a temperature, or both".to_owned(),
             ));
         }
         if let Some(t) = temp_c
             && !health::PLAUSIBLE_C.contains(&t)
         {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ActionError::Invalid(format!(
                 "temp_c {t} is outside 30-45 °C; measure again"
             )));
         }
         let r = self.store.student_name(student_id.clone()).await;
         if self.stored("reading a student", r)?.is_none() {
-            return Err(ApiError::NotFound(format!("student {student_id:?}")));
+            return Err(ActionError::NotFound(format!("student {student_id:?}")));
         }
         let now = self.clock.now();
         let window = health::window_of(

@@ -4,13 +4,14 @@
 use std::collections::HashSet;
 
 use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord, Stream};
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
 use crate::engine::lesson::LessonAction;
 use crate::engine::timetable::{LessonState, Slot};
 use crate::engine::{finalise, lesson};
 
+use super::ActionError;
 use super::Classroom;
 
 /// How far back a teacher may correct attendance.
@@ -172,11 +173,11 @@ impl Classroom {
             .finalised = true;
     }
 
-    pub(super) fn lesson(&self, lesson_id: &str) -> Result<Slot, ApiError> {
+    pub(super) fn lesson(&self, lesson_id: &str) -> Result<Slot, ActionError> {
         self.tt()
             .slot(lesson_id, self.clock.timezone())
             .ok_or_else(|| {
-                ApiError::NotFound(format!(
+                ActionError::NotFound(format!(
                     "lesson {lesson_id:?} (ids are YYYY-MM-DD/P for a period in the timetable)"
                 ))
             })
@@ -188,7 +189,7 @@ impl Classroom {
         lesson_id: &str,
         action: LessonAction,
         reason: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let slot = self.lesson(lesson_id)?;
         let now = self.clock.now();
         let opens = self.school.checkin_opens;
@@ -206,13 +207,13 @@ impl Classroom {
         if action == LessonAction::Start
             && let Some(o) = other_in_progress
         {
-            return Err(ApiError::Conflict(format!(
+            return Err(ActionError::Conflict(format!(
                 "period {} is still in progress; end it first",
                 o.period.period
             )));
         }
         let next =
-            lesson::apply(action, &slot, &control, now, opens).map_err(ApiError::Conflict)?;
+            lesson::apply(action, &slot, &control, now, opens).map_err(ActionError::Conflict)?;
         let state = lesson::state(&slot, Some(&next), now, opens);
         let row = lesson_row(&slot, state.as_str());
         let mut body = ketang_sync::lesson_event_body(&row, action.as_str(), &actor.id);

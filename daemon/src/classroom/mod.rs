@@ -7,6 +7,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | `actions` | staff actions from the API and the cloud: the command channel, dispatch, audit |
+//! | `error` | [`ActionError`]: why an action was refused, mapped to HTTP only in `api.rs` |
 //! | `attendance` | card, face and manual check-ins, leave |
 //! | `lessons` | start, end, cancel, finalise, report |
 //! | `health` | thermometer readings, health checks, symptoms |
@@ -22,6 +23,7 @@ mod actions;
 mod alarms;
 mod attendance;
 mod devices;
+mod error;
 mod faces;
 mod followups;
 mod health;
@@ -31,6 +33,7 @@ mod observations;
 mod signage;
 
 pub(crate) use actions::{Cmd, PendingUnlock, UNLOCK_CLAIM, send};
+pub(crate) use error::ActionError;
 pub(crate) use faces::decode_image_off;
 
 use std::sync::atomic::{AtomicU64, Ordering};

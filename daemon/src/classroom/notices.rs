@@ -2,9 +2,10 @@
 
 use chrono::TimeZone;
 use ketang_sync::NoticeRow;
-use ketang_web::{Actor, ApiError};
+use ketang_web::Actor;
 use serde_json::{Value, json};
 
+use super::ActionError;
 use super::Classroom;
 use super::actions::{parse_time, text};
 
@@ -17,11 +18,11 @@ impl Classroom {
         priority: i64,
         valid_from: Option<String>,
         valid_until: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ActionError> {
         let title = text("title", title, 60)?;
         let body = text("body", body, 1000)?;
         if !(0..=100).contains(&priority) {
-            return Err(ApiError::BadRequest("priority is not 0..=100".to_owned()));
+            return Err(ActionError::Invalid("priority is not 0..=100".to_owned()));
         }
         let now = self.clock.now();
         let from = valid_from
@@ -39,7 +40,7 @@ impl Classroom {
             }
         };
         if until <= from || until <= now.fixed_offset() {
-            return Err(ApiError::BadRequest(
+            return Err(ActionError::Invalid(
                 "valid_until must be after valid_from and in the future".to_owned(),
             ));
         }
