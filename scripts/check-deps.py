@@ -17,7 +17,10 @@ WORKSPACE = {
     "ketang-models": set(),
     "ketang-sync": set(),
     "ketang-web": set(),
+    "ketang-testkit": set(),
 }
+# Crates only others' tests may use (dev-dependencies), never a build.
+DEV_ONLY = {"ketang-testkit"}
 # External crates only these workspace crates may use directly.
 WRAPPERS = {
     "rusqlite": {"ketang-sync"},
@@ -49,6 +52,10 @@ def main() -> int:
             # A crate's dev-dependency on itself only turns on test features (ketang-sync's
             # `drain-api`): not an edge in the graph.
             self_dev = d == name and kind == "dev"
+            if d in DEV_ONLY:
+                if kind != "dev":
+                    problems.append(f"{name} depends on {d} ({kind}); it is for dev-dependencies only")
+                continue
             if d in WORKSPACE and d not in WORKSPACE.get(name, set()) and not self_dev:
                 problems.append(f"{name} depends on {d} ({kind}); allowed: {sorted(WORKSPACE.get(name, set())) or 'none'}")
             if d in WRAPPERS and name not in WRAPPERS[d] and kind != "dev":

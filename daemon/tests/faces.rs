@@ -259,16 +259,11 @@ fn run_reads_frames_and_recordings_from_their_folders_and_deletes_them() {
     let cfg = dir.path().join("ketang.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"data_dir = "{data}"
-[device]
-school_id = "hf-0042"
-classroom_id = "g7-c3"
-device_id = "kt-0001"
-class_name = "七年级(3)班"
-[http]
-listen = "127.0.0.1:{port}"
-[inference]
+        common::board_config(
+            &dir.path().join("data"),
+            port,
+            &format!(
+                r#"[inference]
 enabled = true
 models_dir = "{models}"
 camera = "frames"
@@ -277,10 +272,10 @@ sample_every_ms = 200
 microphone = "wav"
 audio_dir = "{audio}"
 "#,
-            data = dir.path().join("data").display(),
-            models = models.display(),
-            frames = frames.display(),
-            audio = audio.display(),
+                models = models.display(),
+                frames = frames.display(),
+                audio = audio.display(),
+            ),
         ),
     )
     .unwrap();
@@ -367,15 +362,11 @@ fn a_v4l2_camera_or_alsa_microphone_that_is_not_there_is_named_and_the_board_sta
     let cfg = dir.path().join("ketang.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"data_dir = "{data}"
-[device]
-school_id = "hf-0042"
-classroom_id = "g7-c3"
-device_id = "kt-0001"
-[http]
-listen = "127.0.0.1:{port}"
-[inference]
+        common::board_config(
+            &dir.path().join("data"),
+            port,
+            &format!(
+                r#"[inference]
 enabled = true
 models_dir = "{models}"
 camera = "v4l2"
@@ -383,8 +374,8 @@ camera_device = "/dev/video-none"
 microphone = "alsa"
 audio_device = "hw:9,0"
 "#,
-            data = dir.path().join("data").display(),
-            models = models.display(),
+                models = models.display(),
+            ),
         ),
     )
     .unwrap();

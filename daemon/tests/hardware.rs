@@ -29,20 +29,7 @@ fn start(dir: &std::path::Path, whiteboard: &str) -> Daemon {
 
 fn start_with(dir: &std::path::Path, hardware: &str) -> Daemon {
     let port = free_port();
-    let cfg = format!(
-        r#"
-data_dir = "{data}"
-[device]
-school_id = "hf-0042"
-classroom_id = "g7-c3"
-device_id = "kt-0001"
-class_name = "七年级(3)班"
-[http]
-listen = "127.0.0.1:{port}"
-{hardware}
-"#,
-        data = dir.join("data").display()
-    );
+    let cfg = common::board_config(&dir.join("data"), port, hardware);
     let f = dir.join("ketang.toml");
     std::fs::write(&f, cfg).unwrap();
     let child = Command::new(BIN)

@@ -1,5 +1,6 @@
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
@@ -359,13 +360,24 @@ pub fn set_clock(demo: &Demo, at: &str) {
     assert_eq!(code, 202, "{body}");
 }
 
-/// A TCP port free on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+pub use ketang_testkit::free_port;
+
+/// A board's config file (`ketangd run --config`): data in `data`, HTTP on
+/// 127.0.0.1:`port`, the identity of 七年级(3)班's board kt-0001, then `extra` sections.
+pub fn board_config(data: &Path, port: u16, extra: &str) -> String {
+    format!(
+        r#"data_dir = "{data}"
+[device]
+school_id = "hf-0042"
+classroom_id = "g7-c3"
+device_id = "kt-0001"
+class_name = "七年级(3)班"
+[http]
+listen = "127.0.0.1:{port}"
+{extra}
+"#,
+        data = data.display()
+    )
 }
 
 /// The camera's entry in the status's hardware list.
@@ -379,19 +391,10 @@ pub fn camera(s: &Value) -> Value {
         .unwrap()
 }
 
-/// The model folder for tests that run the real models: `KETANG_MODELS`, else
-/// `target/models` (`models/obtain.sh`), else the development machines' shared cache.
+/// The model folder for tests that run the real models (`ketang_testkit::models_dir`:
+/// `KETANG_MODELS`, else `target/models` from `models/obtain.sh`).
 pub fn models_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        std::env::var_os("KETANG_MODELS").map(PathBuf::from),
-        Some(root.join("target/models")),
-        Some(root.join("../shared/models")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|d| d.join("mobilefacenet_192_b1.onnx").is_file())
-    .expect("no models: run models/obtain.sh (docs/models.md)")
+    ketang_testkit::models_dir("mobilefacenet_192_b1.onnx")
 }
 
 /// POSTs raw bytes (an image, a recording) to `path`; the HTTP status.

@@ -1,8 +1,8 @@
 //! A real Mosquitto for the daemon's tests, and downlinks to the demo board.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 pub struct Proc(pub Child);
 
@@ -13,34 +13,9 @@ impl Drop for Proc {
     }
 }
 
-pub fn mosquitto(dir: &std::path::Path, port: u16) -> Proc {
-    std::fs::create_dir_all(dir).unwrap();
-    let conf = dir.join("m.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"),
-    )
-    .unwrap();
-    let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
-        "/usr/sbin/mosquitto"
-    } else {
-        "mosquitto"
-    };
-    let p = Proc(
-        Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+/// A real Mosquitto on `port` (`ketang_testkit::Broker`), killed on drop.
+pub fn mosquitto(dir: &std::path::Path, port: u16) -> ketang_testkit::Broker {
+    ketang_testkit::Broker::start_on(dir, port, "")
 }
 
 /// Publishes a `command` downlink `id` with `body` to the demo board through `port`.

@@ -1,147 +1,20 @@
-//! A real Mosquitto on 127.0.0.1 for tests, and a collecting subscriber.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+//! A real Mosquitto on 127.0.0.1 for tests (`ketang_testkit::Broker`), a gate, and a
+//! collecting subscriber.
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub struct Broker {
-    pub port: u16,
-    pub dir: PathBuf,
-    conf: PathBuf,
-    child: Option<Child>,
-}
-
-fn mosquitto() -> &'static str {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
-        if Path::new(p).exists() {
-            return p;
-        }
-    }
-    panic!("mosquitto is not installed: `apt-get install mosquitto` (./scripts/test does it)");
-}
-
-impl Broker {
-    /// Starts Mosquitto with persistence in `dir` and `extra` config lines.
-    pub fn start(dir: &Path, extra: &str) -> Broker {
-        Self::start_on(dir, free_port(), extra)
-    }
-
-    pub fn start_on(dir: &Path, port: u16, extra: &str) -> Broker {
-        std::fs::create_dir_all(dir).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        let listener = if extra.contains("listener ") {
-            String::new()
-        } else {
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
-        };
-        std::fs::write(
-            &conf,
-            format!(
-                "{listener}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {}/mosquitto.log\n{extra}\n",
-                dir.display(),
-                dir.display()
-            ),
-        )
-        .unwrap();
-        // Started as root, mosquitto drops to user `mosquitto`: let it write its dir.
-        let _ = Command::new("chown")
-            .args(["-R", "mosquitto:"])
-            .arg(dir)
-            .status();
-        let _ = Command::new("chmod")
-            .args(["755"])
-            .arg(dir.parent().unwrap_or(dir))
-            .status();
-        let mut b = Broker {
-            port,
-            dir: dir.to_owned(),
-            conf,
-            child: None,
-        };
-        b.spawn();
-        b
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new(mosquitto())
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {}: {}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
-    }
-
-    /// kill -9: no chance to save or say goodbye.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn restart(&mut self) {
-        self.kill9();
-        self.spawn();
-    }
-
-    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions); it stays
-    /// down until [`Self::restart`].
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions), then start
-    /// again.
-    pub fn graceful_restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-        self.spawn();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+pub use ketang_testkit::{Broker, free_port};
 
 /// Forwards connections on `port` to a broker on `target`, from when it is opened: a board
 /// pointed at `port` finds no broker until then, so a test can subscribe its collector

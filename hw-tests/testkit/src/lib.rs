@@ -1,0 +1,175 @@
+//! Test support shared by Ketang's crates, so each helper exists once
+//! (docs/development.md §8): free ports, a real Mosquitto on 127.0.0.1, and the folder of
+//! real models. A dev-dependency only; it depends on no workspace crate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A TCP port free on 127.0.0.1 right now.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The repository's root (this crate is `hw-tests/testkit`).
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The folder of real models for the tests that run them: `KETANG_MODELS` (the documented
+/// model cache variable), else `target/models` (what `models/obtain.sh` writes). It must hold
+/// `marker`. Nothing outside the repository is looked at otherwise.
+#[must_use]
+pub fn models_dir(marker: &str) -> PathBuf {
+    let candidates = [
+        std::env::var_os("KETANG_MODELS").map(PathBuf::from),
+        Some(repo_root().join("target/models")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if c.join(marker).is_file() {
+            return c;
+        }
+    }
+    panic!(
+        "no models (looked for {marker}): run models/obtain.sh, or set KETANG_MODELS to a folder holding them (docs/models.md)"
+    );
+}
+
+fn mosquitto() -> &'static str {
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("mosquitto is not installed: `apt-get install mosquitto` (./scripts/test does it)");
+}
+
+/// A real Mosquitto on 127.0.0.1, with persistence and its log in `dir`; killed on drop.
+#[derive(Debug)]
+pub struct Broker {
+    /// The port it listens on.
+    pub port: u16,
+    /// Its folder (config, persistence, log).
+    pub dir: PathBuf,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts Mosquitto on a free port, with persistence in `dir` and `extra` config lines.
+    #[must_use]
+    pub fn start(dir: &Path, extra: &str) -> Broker {
+        Self::start_on(dir, free_port(), extra)
+    }
+
+    /// Starts Mosquitto on `port` (unless `extra` has its own `listener`).
+    #[must_use]
+    pub fn start_on(dir: &Path, port: u16, extra: &str) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        let listener = if extra.contains("listener ") {
+            String::new()
+        } else {
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{listener}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {}/mosquitto.log\n{extra}\n",
+                dir.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        // Started as root, mosquitto drops to user `mosquitto`: let it write its dir.
+        let _ = Command::new("chown")
+            .args(["-R", "mosquitto:"])
+            .arg(dir)
+            .status();
+        let _ = Command::new("chmod")
+            .args(["755"])
+            .arg(dir.parent().unwrap_or(dir))
+            .status();
+        let mut b = Broker {
+            port,
+            dir: dir.to_owned(),
+            conf,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(mosquitto())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// kill -9: no chance to save or say goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// kill -9, then start again.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions); it stays
+    /// down until [`Self::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, so Mosquitto saves its persistence file (sessions, subscriptions), then start
+    /// again.
+    pub fn graceful_restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
