@@ -353,10 +353,10 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
 )]
 fn announce(local: std::net::SocketAddr, clock: &Clock) {
     println!(
-        "Ketang demo is running. Open http://{local}/ (status page), http://{local}/api/v1/status (JSON)."
+        "Ketang demo is running. Open http://{local}/ (class board), http://{local}/status (status page), http://{local}/api/v1/status (JSON)."
     );
     println!(
-        "Simulate a card tap: curl -X POST -d '{{\"reader\":\"door\",\"uid\":\"040A9E95\"}}' http://{local}/api/v1/sim/card"
+        "Simulate a card tap: curl -H 'Content-Type: application/json' -d '{{\"reader\":\"door\",\"uid\":\"040A9E95\"}}' http://{local}/api/v1/sim/card"
     );
     if clock.is_simulated() {
         println!(

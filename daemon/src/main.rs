@@ -34,6 +34,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use chrono::DateTime;
 use clap::{Parser, Subcommand};
 
@@ -143,59 +144,32 @@ enum Command {
     },
 }
 
-#[allow(clippy::print_stdout, reason = "the technician reads what was removed")]
-fn factory_reset(
-    etc: &std::path::Path,
-    data_dir: &std::path::Path,
-    all: bool,
-    yes: bool,
-) -> ExitCode {
-    if !yes {
-        eprintln!(
-            "ketangd factory-reset: this removes the school's data in {}{}; add --yes to do it",
-            data_dir.display(),
-            if all {
-                format!(" and the config in {}", etc.display())
+/// A mistake in how ketangd was called or configured: exit code 2 (anything else that
+/// fails is 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            // The one error printer: the whole chain, and 2 for usage or config mistakes.
+            eprintln!("ketangd: {e:#}");
+            if e.chain().any(|c| c.is::<Usage>()) {
+                ExitCode::from(2)
             } else {
-                String::new()
+                ExitCode::FAILURE
             }
-        );
-        return ExitCode::from(2);
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ketangd: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(provision::factory_reset(etc, data_dir, all)) {
-        Ok(r) => {
-            for p in &r.removed {
-                println!("removed {}", p.display());
-            }
-            println!(
-                "factory reset done; {}",
-                if r.kept_identity {
-                    "identity, certificates and technician password kept"
-                } else {
-                    "the board is unprovisioned"
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ketangd factory-reset: {e:#}");
-            ExitCode::from(2)
         }
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::HashPin => hash_pin(),
@@ -214,13 +188,7 @@ fn main() -> ExitCode {
         } => factory_reset(&etc, &data_dir, all, yes),
         Command::Run { config } => {
             logging::init();
-            let cfg = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("ketangd: invalid config {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let cfg = Config::load(&config).map_err(|e| usage(format!("invalid config {e}")))?;
             let opts = RunOptions {
                 mode: "production",
                 clock: Clock::system(cfg.school.timezone),
@@ -243,20 +211,12 @@ fn main() -> ExitCode {
             accept_updates,
         } => {
             logging::init();
-            let broker = match broker.as_deref().map(config::parse_broker).transpose() {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("ketangd: --broker: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let (class_name, seed) = match demo::snapshot() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ketangd: {e:#}");
-                    return ExitCode::FAILURE;
-                }
-            };
+            let broker = broker
+                .as_deref()
+                .map(config::parse_broker)
+                .transpose()
+                .map_err(|e| usage(format!("--broker: {e}")))?;
+            let (class_name, seed) = demo::snapshot()?;
             let data_dir = data_dir.unwrap_or_else(|| {
                 let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
                 std::env::temp_dir().join(format!("ketang-demo-{stamp}-{}", std::process::id()))
@@ -277,15 +237,14 @@ fn main() -> ExitCode {
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {
                 Some("now") => Clock::system(tz),
-                Some(t) => match DateTime::parse_from_rfc3339(t) {
-                    Ok(start) => Clock::starting_at(tz, start),
-                    Err(e) => {
-                        eprintln!(
-                            "ketangd: --clock: {t:?} is not an RFC 3339 time or \"now\": {e}"
-                        );
-                        return ExitCode::from(2);
-                    }
-                },
+                Some(t) => Clock::starting_at(
+                    tz,
+                    DateTime::parse_from_rfc3339(t).map_err(|e| {
+                        usage(format!(
+                            "--clock: {t:?} is not an RFC 3339 time or \"now\": {e}"
+                        ))
+                    })?,
+                ),
                 None => Clock::starting_at(
                     tz,
                     demo::default_start(chrono::Utc::now().with_timezone(&tz)),
@@ -304,82 +263,87 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
-fn hash_pin() -> ExitCode {
-    let mut pin = String::new();
-    if let Err(e) = std::io::stdin().read_line(&mut pin) {
-        eprintln!("ketangd: reading the PIN from stdin: {e}");
-        return ExitCode::from(2);
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+#[allow(clippy::print_stdout, reason = "the technician reads what was removed")]
+fn factory_reset(etc: &Path, data_dir: &Path, all: bool, yes: bool) -> anyhow::Result<ExitCode> {
+    if !yes {
+        return Err(usage(format!(
+            "factory-reset: this removes the school's data in {}{}; add --yes to do it",
+            data_dir.display(),
+            if all {
+                format!(" and the config in {}", etc.display())
+            } else {
+                String::new()
+            }
+        )));
     }
-    let pin = pin.trim();
-    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
-        eprintln!("ketangd: a PIN is 4 to 12 digits");
-        return ExitCode::from(2);
+    let r = current_thread_runtime()?
+        .block_on(provision::factory_reset(etc, data_dir, all))
+        .map_err(|e| usage(format!("factory-reset: {e:#}")))?;
+    for p in &r.removed {
+        println!("removed {}", p.display());
     }
-    match api::hash_pin(pin) {
-        Ok(h) => {
-            println!("{h}");
-            ExitCode::SUCCESS
+    println!(
+        "factory reset done; {}",
+        if r.kept_identity {
+            "identity, certificates and technician password kept"
+        } else {
+            "the board is unprovisioned"
         }
-        Err(e) => {
-            eprintln!("ketangd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of stdin, for the hash commands.
+fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| usage(format!("reading the {what} from stdin: {e}")))?;
+    Ok(line)
 }
 
 #[allow(clippy::print_stdout, reason = "the hash is the command's output")]
-fn hash_password() -> ExitCode {
-    let mut pw = String::new();
-    if let Err(e) = std::io::stdin().read_line(&mut pw) {
-        eprintln!("ketangd: reading the password from stdin: {e}");
-        return ExitCode::from(2);
+fn hash_pin() -> anyhow::Result<ExitCode> {
+    let pin = read_stdin_line("PIN")?;
+    let pin = pin.trim();
+    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(usage("a PIN is 4 to 12 digits"));
     }
+    println!("{}", api::hash_pin(pin)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let pw = read_stdin_line("password")?;
     let pw = pw.trim_end_matches(['\r', '\n']);
     if pw.chars().count() < 10 {
-        eprintln!("ketangd: a technician password has at least 10 characters");
-        return ExitCode::from(2);
+        return Err(usage("a technician password has at least 10 characters"));
     }
-    match api::hash_pin(pw) {
-        Ok(h) => {
-            println!("{h}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ketangd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    println!("{}", api::hash_pin(pw)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::print_stdout, reason = "the technician reads what was applied")]
-fn provision(file: &Path, etc: &Path, data_dir: &Path, force: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ketangd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(provision::apply(file, etc, data_dir, force)) {
-        Ok(a) => {
-            println!(
-                "provisioned: school {} classroom {} device {}; config {}",
-                a.school_id,
-                a.classroom_id,
-                a.device_id,
-                a.config.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ketangd: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+fn provision(file: &Path, etc: &Path, data_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let a = current_thread_runtime()?
+        .block_on(provision::apply(file, etc, data_dir, force))
+        .map_err(|e| usage(format!("{e:#}")))?;
+    println!(
+        "provisioned: school {} classroom {} device {}; config {}",
+        a.school_id,
+        a.classroom_id,
+        a.device_id,
+        a.config.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// First 16 hex digits of the SHA-256 of the config file: lets the cloud see which
@@ -390,39 +354,25 @@ fn config_hash(bytes: &[u8]) -> String {
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+fn block_on(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ketangd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(fut) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "Daemon failed.");
-            eprintln!("ketangd: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        .context("cannot start the async runtime")?;
+    rt.block_on(fut).inspect_err(|e| {
+        tracing::error!(error = format!("{e:#}"), "Daemon failed.");
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(
     clippy::print_stdout,
     reason = "check-config prints its summary for the technician"
 )]
-fn check_config(file: &Path) -> ExitCode {
-    let cfg = match Config::load(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(file).map_err(|e| usage(e.to_string()))?;
     let d = &cfg.device;
     println!("{}: ok", file.display());
     println!(
@@ -504,5 +454,5 @@ fn check_config(file: &Path) -> ExitCode {
         sc.late_after.as_secs() / 60,
         sc.fever_threshold_c
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

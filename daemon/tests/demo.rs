@@ -329,3 +329,35 @@ fn oversized_actions_are_refused_with_the_field_named_and_nothing_is_stored() {
         pending(s, "health_check") == before + 1
     });
 }
+
+#[test]
+fn the_start_banner_names_the_class_board_and_its_curl_command_sends_json() {
+    // The banner is what a new user reads first: `/` is the class board (the status page is
+    // `/status`), and the simulated card tap it offers must be accepted as printed (the sim
+    // routes take only application/json).
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    for _ in 0..2 {
+        std::io::BufRead::read_line(&mut out, &mut banner).unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(banner.contains("/ (class board)"), "{banner}");
+    assert!(banner.contains("/status (status page)"), "{banner}");
+    let curl = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("Simulate a card tap: "))
+        .unwrap_or_else(|| panic!("no card tap command: {banner}"));
+    assert!(
+        curl.contains("-H 'Content-Type: application/json'"),
+        "{curl}"
+    );
+}
