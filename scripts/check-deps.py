@@ -11,12 +11,14 @@ from pathlib import Path
 
 # Which workspace crates each workspace crate may depend on.
 WORKSPACE = {
-    "ketang-daemon": {"ketang-drivers", "ketang-models", "ketang-sync", "ketang-web"},
+    "ketang-daemon": {"ketang-drivers", "ketang-models", "ketang-sync", "ketang-web", "ketang-contract"},
     "ketang-hw-tests": {"ketang-drivers"},
     "ketang-drivers": set(),
     "ketang-models": set(),
-    "ketang-sync": set(),
-    "ketang-web": set(),
+    "ketang-sync": {"ketang-contract"},
+    "ketang-web": {"ketang-contract"},
+    # Pure data (the domain enums and wire bodies) shared by sync, web and the daemon.
+    "ketang-contract": set(),
     "ketang-testkit": set(),
 }
 # Crates only others' tests may use (dev-dependencies), never a build.

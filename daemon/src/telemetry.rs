@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ketang_sync::{OutboxRecord, Stream};
+use ketang_sync::{
+    OutboxRecord, TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference,
+    TelemetrySync,
+};
 use ketang_web::{DeviceApi, StatusReport};
-use serde_json::{Value, json};
+
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Daemon;
@@ -34,12 +37,7 @@ pub(crate) async fn run(d: Arc<Daemon>, every: Duration, stop: CancellationToken
         let cpu_share = cpu.zip(now_cpu).and_then(|(a, b)| b.share_since(&a));
         cpu = now_cpu;
         let body = body(&report, &d, cpu_share, &Host::read());
-        let record = OutboxRecord {
-            stream: Stream::Telemetry,
-            captured_at: d.clock.now().fixed_offset(),
-            clock_synced: d.clock.synced(),
-            body,
-        };
+        let record = OutboxRecord::new(&body, d.clock.now().fixed_offset(), d.clock.synced());
         if let Err(e) = d.store.enqueue(record).await {
             tracing::warn!(error = %e, "Telemetry record not stored.");
         }
@@ -124,41 +122,56 @@ impl CpuSample {
     }
 }
 
-fn body(s: &StatusReport, d: &Daemon, cpu_share: Option<f64>, host: &Host) -> Value {
+fn body(s: &StatusReport, d: &Daemon, cpu_share: Option<f64>, host: &Host) -> TelemetryBody {
     let sync = d.sync.as_ref();
     let counter = |f: fn(&ketang_sync::mqtt::SyncStatus) -> u64| sync.map_or(0, |s| f(s));
-    json!({
-        "uptime_s": s.uptime_s,
-        "cpu_temp_c": host.cpu_temp_c,
-        "cpu_share": cpu_share,
-        "load_1m": host.load_1m,
-        "rss_bytes": host.rss_bytes,
-        "disk_free_bytes": s.system.data_free_mb.map(|mb| mb * 1024 * 1024),
-        "store_disk_full": s.store.disk_full,
-        "outbox": s.outbox.pending,
-        "sync": {
-            "state": if s.sync.connected { "connected" } else if sync.is_some() { "disconnected" } else { "off" },
-            "published": counter(|x| x.published.load(Ordering::Relaxed)),
-            "acked": counter(|x| x.acked.load(Ordering::Relaxed)),
-            "connections": counter(|x| x.connections.load(Ordering::Relaxed)),
-            "attempts": counter(|x| x.attempts.load(Ordering::Relaxed)),
-            "rejected": counter(|x| x.rejected.load(Ordering::Relaxed)),
-            "downlinks": counter(|x| x.downlinks.load(Ordering::Relaxed)),
+    let state = if s.sync.connected {
+        "connected"
+    } else if sync.is_some() {
+        "disconnected"
+    } else {
+        "off"
+    };
+    TelemetryBody {
+        uptime_s: s.uptime_s,
+        cpu_temp_c: host.cpu_temp_c,
+        cpu_share,
+        load_1m: host.load_1m,
+        rss_bytes: host.rss_bytes,
+        disk_free_bytes: s.system.data_free_mb.map(|mb| mb * 1024 * 1024),
+        store_disk_full: s.store.disk_full,
+        outbox: s.outbox.pending.clone().into_iter().collect(),
+        sync: TelemetrySync {
+            state: state.to_owned(),
+            published: counter(|x| x.published.load(Ordering::Relaxed)),
+            acked: counter(|x| x.acked.load(Ordering::Relaxed)),
+            connections: counter(|x| x.connections.load(Ordering::Relaxed)),
+            attempts: counter(|x| x.attempts.load(Ordering::Relaxed)),
+            rejected: counter(|x| x.rejected.load(Ordering::Relaxed)),
+            downlinks: counter(|x| x.downlinks.load(Ordering::Relaxed)),
         },
-        "clock_synced": s.clock.synced,
-        "inference": {
-            "enabled": d.inference.is_some(),
-            "camera_frames": s.counters.camera_frames,
+        clock_synced: s.clock.synced,
+        inference: TelemetryInference {
+            enabled: d.inference.is_some(),
+            camera_frames: s.counters.camera_frames,
         },
-        "counters": {
-            "card_taps": s.counters.card_taps,
-            "check_ins": s.counters.check_ins,
-            "health_checks": s.counters.health_checks,
-            "alarms": s.counters.alarms,
-            "rejected_inputs": s.counters.rejected_inputs,
+        counters: TelemetryCounters {
+            card_taps: s.counters.card_taps,
+            check_ins: s.counters.check_ins,
+            health_checks: s.counters.health_checks,
+            alarms: s.counters.alarms,
+            rejected_inputs: s.counters.rejected_inputs,
         },
-        "hardware": s.hardware.iter().map(|h| json!({"name": h.name, "kind": h.kind, "state": h.state})).collect::<Vec<_>>(),
-    })
+        hardware: s
+            .hardware
+            .iter()
+            .map(|h| TelemetryHardware {
+                name: h.name.clone(),
+                kind: h.kind.clone(),
+                state: h.state.clone(),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

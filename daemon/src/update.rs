@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::SecondsFormat;
 use futures_util::StreamExt as _;
-use ketang_sync::{OutboxRecord, StoreHandle, Stream};
+use ketang_sync::{OutboxRecord, StoreHandle};
 use ketang_web::{ApiError, SystemInfo, UpdateStep, Upload};
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt as _;
@@ -185,19 +185,18 @@ impl Updater {
         } else {
             tracing::info!(state = %step.state, source = ?step.source, slot = ?step.slot, "System update step.");
         }
-        let body = serde_json::json!({
-            "state": step.state,
-            "source": step.source,
-            "sha256": step.sha256,
-            "slot": step.slot,
-            "detail": step.detail,
-        });
-        let record = OutboxRecord {
-            stream: Stream::Update,
-            captured_at: self.inner.clock.now_fixed(),
-            clock_synced: self.inner.clock.synced(),
-            body,
+        let body = ketang_sync::UpdateBody {
+            state: step.state.clone(),
+            source: step.source.clone(),
+            sha256: step.sha256.clone(),
+            slot: step.slot.clone(),
+            detail: step.detail.clone(),
         };
+        let record = OutboxRecord::new(
+            &body,
+            self.inner.clock.now_fixed(),
+            self.inner.clock.synced(),
+        );
         // Queued first, then shown: a step on the status page is already on its way to the
         // cloud.
         if let Err(e) = self.inner.store.enqueue(record).await {

@@ -14,6 +14,7 @@
 //!   worker moves the outbox cursor. Benchmarks and tests reach them through [`drain`], which
 //!   exists only with the `drain-api` feature (the crate's own dev-dependency turns it on).
 
+mod contract;
 mod error;
 pub mod limits;
 pub mod mqtt;
@@ -22,7 +23,15 @@ mod records;
 pub mod schema;
 mod store;
 
+pub use contract::{Body, LessonReport};
 pub use error::{Error, Result};
+/// The wire contract as types (the `ketang-contract` crate): domain enums and uplink bodies.
+pub use ketang_contract::{
+    AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
+    HealthCheckBody, LessonBody, LessonEvent, LessonState, RejectedBody, TelemetryBody,
+    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
+    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+};
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).
 #[cfg(feature = "drain-api")]
@@ -59,10 +68,10 @@ pub use records::{
     StaffRow, StudentRow, TapRecord,
 };
 pub use store::{
-    Audit, AuditRow, ConsentRow, DB_FILE, DayHealth, DayPresence, DownlinkData, DownlinkOutcome,
-    Eviction, FollowupRow, Identity, LeaveRow, LessonControl, LessonEnd, MAX_CARDS_PER_PERSON,
-    MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
-    MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport, PendingRecord, REFUSED_AFTER_PROBES,
-    RollEntry, SealedTemplate, StaffLogin, StatusSnapshot, StoreHandle, StreamBudget,
-    lesson_event_body, pin_hash_cost_ok,
+    Audit, AuditRow, CardTap, CardTapResult, ConsentRow, DB_FILE, DayHealth, DayPresence,
+    DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity, LeaveRow, LessonControl,
+    LessonEnd, MAX_CARDS_PER_PERSON, MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS,
+    MAX_NOTICE_CHARS, MAX_PIN_HASH_COST, MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport,
+    PendingRecord, REFUSED_AFTER_PROBES, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot,
+    StoreHandle, StreamBudget, StudentTap, pin_hash_cost_ok,
 };

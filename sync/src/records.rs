@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use crate::OutboxRecord;
+pub use ketang_contract::{AttendanceSource, AttendanceStatus};
 
 /// A student, with the card UIDs they own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,76 +141,8 @@ pub struct LessonRow {
     pub starts_at: DateTime<FixedOffset>,
     /// End.
     pub ends_at: DateTime<FixedOffset>,
-    /// upcoming / open / in_progress / ended / cancelled.
-    pub state: String,
-}
-
-/// Attendance statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttendanceStatus {
-    /// On time.
-    Present,
-    /// After the grace period.
-    Late,
-    /// Not there, no leave.
-    Absent,
-    /// Approved leave.
-    Leave,
-    /// Sick.
-    Sick,
-}
-
-impl AttendanceStatus {
-    /// Database value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Present => "present",
-            Self::Late => "late",
-            Self::Absent => "absent",
-            Self::Leave => "leave",
-            Self::Sick => "sick",
-        }
-    }
-
-    /// Parses the database/JSON value.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "present" => Self::Present,
-            "late" => Self::Late,
-            "absent" => Self::Absent,
-            "leave" => Self::Leave,
-            "sick" => Self::Sick,
-            _ => return None,
-        })
-    }
-}
-
-/// Where a check-in came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttendanceSource {
-    /// A card reader.
-    Card,
-    /// Face recognition.
-    Face,
-    /// The teacher.
-    Manual,
-    /// A rule of the engine (e.g. absent at lesson end).
-    System,
-}
-
-impl AttendanceSource {
-    /// Database value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Card => "card",
-            Self::Face => "face",
-            Self::Manual => "manual",
-            Self::System => "system",
-        }
-    }
+    /// Where it stands.
+    pub state: ketang_contract::LessonState,
 }
 
 /// What a card tap turned out to be (kept locally in `card_taps`).

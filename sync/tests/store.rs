@@ -449,7 +449,7 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
         ]
     );
     let mut lesson = lesson();
-    lesson.state = "ended".into();
+    lesson.state = LessonState::Ended;
     let marks = vec![
         // A stale mark for S001 must not override the present status.
         Mark {
@@ -508,7 +508,18 @@ async fn the_behaviour_record_commits_with_its_lesson_report_and_only_once() {
     store.replace_school(school()).await.unwrap();
     let when = at("2026-11-23T08:45:00+08:00");
     let mut first = end(lesson(), vec![], serde_json::json!({"r": 1}), when);
-    first.behaviour = Some(serde_json::json!({"lesson_id": "2026-11-23/1", "scope": "class"}));
+    first.behaviour = Some(BehaviourBody {
+        lesson_id: "2026-11-23/1".into(),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        period: 1,
+        roster_id: "g7-3".into(),
+        scope: ClassScope::Class,
+        frames: 10,
+        hand_raise_events: 2,
+        share_most_heads_down: Some(0.1),
+        heads_up_rate: Some(0.9),
+        standing_max: Some(1),
+    });
     let seq = store.finalise_lesson(first.clone()).await.unwrap().unwrap();
     // The call returned: a power cut now (no shutdown, the store thread just goes away)
     // must find both records on disk.

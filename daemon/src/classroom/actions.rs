@@ -215,9 +215,9 @@ impl Classroom {
                 }
                 // Design: remote commands arrive as the actor "cloud" (see uplink.rs).
                 let source = if actor.id == "cloud" {
-                    "cloud"
+                    ketang_sync::WhiteboardSource::Cloud
                 } else {
-                    "teacher"
+                    ketang_sync::WhiteboardSource::Teacher
                 };
                 self.whiteboard(power, input, source, Some(&actor)).await
             }

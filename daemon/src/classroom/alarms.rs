@@ -1,7 +1,7 @@
 //! Alarms: the physical path (siren, takeover) first, then the store; alarms kept in memory
 //! while the disk is full; clearing by staff.
 
-use ketang_sync::{AlarmRecord, OutboxRecord, Stream};
+use ketang_sync::{AlarmBody, AlarmRecord, OutboxRecord, Stream};
 use ketang_web::Actor;
 use serde_json::{Value, json};
 
@@ -47,17 +47,13 @@ impl Classroom {
             raised_at: at,
             clock_synced: synced,
         };
-        let mut body =
-            json!({ "alarm_id": id, "state": "raised", "source": source, "drill": drill });
-        if let Some(a) = by {
-            body["raised_by"] = json!(a.id);
-        }
-        let out = OutboxRecord {
-            stream: Stream::Alarm,
-            captured_at: at,
-            clock_synced: synced,
-            body,
+        let body = AlarmBody::Raised {
+            alarm_id: id.clone(),
+            source: source.clone(),
+            drill,
+            raised_by: by.map(|a| a.id.clone()),
         };
+        let out = OutboxRecord::new(&body, at, synced);
         let (alarm_kept, out_direct) = (alarm.clone(), out.clone());
         let mut result = self.store.raise_alarm(alarm.clone(), out.clone()).await;
         if matches!(result, Err(ketang_sync::Error::DiskFull { .. })) {
@@ -118,15 +114,13 @@ impl Classroom {
             return Err(ActionError::NotFound(format!("active alarm {id:?}")));
         };
         let audit = self.audit(actor, "alarm.clear", &id, json!({"drill": alarm.drill}));
-        let out = OutboxRecord {
-            stream: Stream::Alarm,
-            captured_at: self.clock.now_fixed(),
-            clock_synced: self.clock.synced(),
-            body: json!({
-                "alarm_id": id, "state": "cleared", "source": alarm.source,
-                "drill": alarm.drill, "cleared_by": actor.id,
-            }),
+        let body = AlarmBody::Cleared {
+            alarm_id: id.clone(),
+            source: alarm.source.clone(),
+            drill: alarm.drill,
+            cleared_by: actor.id.clone(),
         };
+        let out = OutboxRecord::new(&body, self.clock.now_fixed(), self.clock.synced());
         let r = self.store.clear_alarm(id.clone(), audit, out).await;
         match self.stored("clearing an alarm", r)? {
             None => Err(ActionError::NotFound(format!("active alarm {id:?}"))),

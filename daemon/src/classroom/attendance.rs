@@ -2,8 +2,8 @@
 
 use chrono::TimeDelta;
 use ketang_sync::{
-    AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome, LeaveRow,
-    OutboxRecord, Stream, TapRecord,
+    AttendanceSource, AttendanceStatus, CardTap, CardTapResult, CheckIn, CheckInOutcome, LeaveRow,
+    LessonRow, OutboxRecord, StudentTap,
 };
 use ketang_web::Actor;
 use serde_json::{Value, json};
@@ -16,159 +16,141 @@ use super::lessons::{CORRECTION_DAYS, lesson_row};
 use super::{Classroom, bump};
 
 impl Classroom {
-    /// A check-in of `student_id` by a sensor (`source` card or face) in `slot` at `now`:
-    /// the status from the timetable, the uplink body (with `extra` fields such as the
-    /// reader), and the outbox record, ready for the store.
-    pub(crate) fn sensor_check_in(
+    /// A check-in of `student_id` recognised by the camera in `slot` at `now`: the status
+    /// from the timetable and the outbox record, ready for the store.
+    fn face_check_in(
         &self,
         slot: &Slot,
         now: chrono::DateTime<chrono_tz::Tz>,
         student_id: String,
-        source: AttendanceSource,
-        extra: serde_json::Value,
-        tap: Option<TapRecord>,
+        confidence: f64,
     ) -> (CheckIn, AttendanceStatus) {
-        let status = slot.check_in_status(now, self.school.late_after);
-        let lesson = lesson_row(
-            slot,
-            self.tt()
-                .state(slot, now, self.school.checkin_opens)
-                .as_str(),
-        );
-        let mut body = json!({
-            "lesson_id": lesson.id,
-            "date": lesson.date,
-            "period": lesson.period,
-            "subject": lesson.subject,
-            "roster_id": lesson.roster_id,
-            "student_id": student_id,
-            "status": status,
-            "source": source,
-        });
-        if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
-            b.extend(x.clone());
-        }
+        let (lesson, status) = self.check_in_now(slot, now);
+        let mut body = lesson.attendance(&student_id, status, AttendanceSource::Face);
+        body.reader = Some("camera".to_owned());
+        body.confidence = Some(confidence);
+        let outbox = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let check_in = CheckIn {
             lesson,
             student_id,
             status,
-            source,
+            source: AttendanceSource::Face,
             recorded_by: None,
-            tap,
-            outbox: OutboxRecord {
-                stream: Stream::Attendance,
-                captured_at: now.fixed_offset(),
-                clock_synced: self.clock.synced(),
-                body,
-            },
+            tap: None,
+            outbox,
         };
         (check_in, status)
     }
 
+    /// The lesson as stored now and the status a check-in in it gets now (the engine's rule).
+    fn check_in_now(
+        &self,
+        slot: &Slot,
+        now: chrono::DateTime<chrono_tz::Tz>,
+    ) -> (LessonRow, AttendanceStatus) {
+        let status = slot.check_in_status(now, self.school.late_after);
+        let lesson = lesson_row(slot, self.tt().state(slot, now, self.school.checkin_opens));
+        (lesson, status)
+    }
+
+    /// The board's answer to a check-in, the same for a card and a face: the live event,
+    /// the counter, the log line. A face seen again is not announced again.
+    fn announce_check_in(
+        &mut self,
+        source: AttendanceSource,
+        outcome: CheckInOutcome,
+        status: AttendanceStatus,
+        name: &str,
+        lesson_id: &str,
+    ) {
+        match outcome {
+            CheckInOutcome::Recorded { seq } => {
+                bump(&self.counters.check_ins);
+                let mut event = json!({"outcome": "checked_in", "status": status});
+                if source == AttendanceSource::Face {
+                    event["source"] = json!("face");
+                }
+                self.emit("tap", event, json!({"name": name}));
+                tracing::info!(lesson = %lesson_id, source = source.as_str(), status = status.as_str(), seq, "Check-in recorded.");
+            }
+            CheckInOutcome::AlreadyRecorded { status } => {
+                if source == AttendanceSource::Card {
+                    self.emit(
+                        "tap",
+                        json!({"outcome": "repeat", "status": status}),
+                        json!({"name": name}),
+                    );
+                }
+                tracing::debug!(lesson = %lesson_id, source = source.as_str(), "Repeated check-in; the first one stands.");
+            }
+        }
+    }
+
+    /// A card tapped on `reader`: decided by the store in one call (whose card, on the
+    /// roster?, the check-in with its record), then answered on the board.
     pub(super) async fn card_tap(&mut self, reader: String, uid: String) {
         bump(&self.counters.card_taps);
         let now = self.clock.now();
-        let at = now.fixed_offset();
-        let synced = self.clock.synced();
-        let owner = match self.store.card_owner(uid.clone()).await {
-            Ok(o) => o,
-            Err(e) => return self.store_health.failed("looking up a card", &e),
-        };
-        let mut tap = TapRecord {
+        let slot = self.current_slot();
+        let lesson = slot.as_ref().map(|s| self.check_in_now(s, now));
+        let status = lesson.as_ref().map(|(_, s)| *s);
+        let tap = CardTap {
             reader: reader.clone(),
             uid,
-            student_id: None,
-            lesson_id: None,
-            outcome: CardTapOutcome::UnknownCard,
-            at,
-            clock_synced: synced,
+            at: now.fixed_offset(),
+            clock_synced: self.clock.synced(),
+            lesson,
         };
-        let Some((student_id, name)) = owner else {
-            match self.store.staff_by_card(tap.uid.clone()).await {
-                Ok(Some(staff)) => {
-                    tap.outcome = CardTapOutcome::Staff;
-                    self.emit("staff_card", json!({}), json!({"name": staff.name}));
-                    self.offer_unlock(staff);
-                    tracing::info!(%reader, "Staff card tapped; teacher mode offered to the board's screen.");
-                    return self.store_tap(tap).await;
-                }
-                Ok(None) => {}
-                Err(e) => return self.store_health.failed("looking up a staff card", &e),
+        let result = match self.store.card_tap(tap).await {
+            Ok(r) => {
+                self.store_health.ok();
+                r
             }
-            bump(&self.counters.unknown_cards);
-            self.emit("tap", json!({"outcome": "unknown_card"}), json!({}));
-            tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
-            return self.store_tap(tap).await;
+            Err(e) => return self.store_health.failed("recording a card tap", &e),
         };
-        tap.student_id = Some(student_id.clone());
-        if let Some(p) = self.pairing.on_tap(&student_id, now) {
-            self.health_check(p).await;
-        }
-        let Some(slot) = self.current_slot() else {
-            tap.outcome = CardTapOutcome::NoLesson;
-            self.emit(
-                "tap",
-                json!({"outcome": "no_lesson"}),
-                json!({"name": name}),
-            );
-            tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
-            return self.store_tap(tap).await;
+        let (student_id, name, outcome) = match result {
+            CardTapResult::Unknown => {
+                bump(&self.counters.unknown_cards);
+                self.emit("tap", json!({"outcome": "unknown_card"}), json!({}));
+                tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
+                return;
+            }
+            CardTapResult::Staff(staff) => {
+                self.emit("staff_card", json!({}), json!({"name": staff.name}));
+                self.offer_unlock(staff);
+                tracing::info!(%reader, "Staff card tapped; teacher mode offered to the board's screen.");
+                return;
+            }
+            CardTapResult::Student {
+                student_id,
+                name,
+                outcome,
+            } => (student_id, name, outcome),
         };
-        tap.lesson_id = Some(slot.id());
-        match self
-            .store
-            .on_roster(slot.period.roster_id.clone(), student_id.clone())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tap.outcome = CardTapOutcome::NotOnRoster;
+        match (outcome, slot, status) {
+            (StudentTap::CheckedIn(o), Some(slot), Some(status)) => {
+                self.announce_check_in(AttendanceSource::Card, o, status, &name, &slot.id());
+            }
+            (StudentTap::NotOnRoster, Some(slot), _) => {
                 self.emit(
                     "tap",
                     json!({"outcome": "not_on_roster"}),
                     json!({"name": name}),
                 );
                 tracing::info!(%reader, lesson = %slot.id(), "Card of a student not on this lesson's roster.");
-                return self.store_tap(tap).await;
             }
-            Err(e) => return self.store_health.failed("checking a roster", &e),
-        }
-        tap.outcome = CardTapOutcome::CheckedIn;
-        let (check_in, status) = self.sensor_check_in(
-            &slot,
-            now,
-            student_id,
-            AttendanceSource::Card,
-            json!({"reader": reader}),
-            Some(tap),
-        );
-        match self.store.check_in(check_in).await {
-            Ok(CheckInOutcome::Recorded { seq }) => {
-                self.store_health.ok();
+            _ => {
                 self.emit(
                     "tap",
-                    json!({"outcome": "checked_in", "status": status}),
+                    json!({"outcome": "no_lesson"}),
                     json!({"name": name}),
                 );
-                bump(&self.counters.check_ins);
-                tracing::info!(%reader, lesson = %slot.id(), status = status.as_str(), seq, "Check-in recorded.");
+                tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
             }
-            Ok(CheckInOutcome::AlreadyRecorded { status }) => {
-                self.emit(
-                    "tap",
-                    json!({"outcome": "repeat", "status": status}),
-                    json!({"name": name}),
-                );
-                tracing::debug!(%reader, lesson = %slot.id(), "Repeated tap; the first check-in stands.");
-            }
-            Err(e) => self.store_health.failed("recording a check-in", &e),
         }
-    }
-
-    pub(super) async fn store_tap(&self, tap: TapRecord) {
-        match self.store.record_tap(tap).await {
-            Ok(()) => self.store_health.ok(),
-            Err(e) => self.store_health.failed("logging a card tap", &e),
+        // A thermometer reading just before this tap belongs to this student.
+        if let Some(p) = self.pairing.on_tap(&student_id, now) {
+            self.health_check(p).await;
         }
     }
 
@@ -196,27 +178,11 @@ impl Classroom {
             Err(e) => return self.store_health.failed("looking up a student", &e),
         };
         let confidence = (f64::from(similarity) * 1000.0).round() / 1000.0;
-        let (check_in, status) = self.sensor_check_in(
-            &slot,
-            now,
-            student_id,
-            AttendanceSource::Face,
-            json!({"confidence": confidence, "reader": "camera"}),
-            None,
-        );
+        let (check_in, status) = self.face_check_in(&slot, now, student_id, confidence);
         match self.store.check_in(check_in).await {
-            Ok(CheckInOutcome::Recorded { seq }) => {
+            Ok(outcome) => {
                 self.store_health.ok();
-                bump(&self.counters.check_ins);
-                self.emit(
-                    "tap",
-                    json!({"outcome": "checked_in", "status": status, "source": "face"}),
-                    json!({"name": name}),
-                );
-                tracing::info!(lesson = %slot.id(), status = status.as_str(), seq, "Face check-in recorded.");
-            }
-            Ok(CheckInOutcome::AlreadyRecorded { .. }) => {
-                tracing::debug!(lesson = %slot.id(), "A recognised student was already checked in.");
+                self.announce_check_in(AttendanceSource::Face, outcome, status, &name, &slot.id());
             }
             Err(e) => self.store_health.failed("recording a face check-in", &e),
         }
@@ -273,25 +239,17 @@ impl Classroom {
         } else {
             None
         };
-        let row = lesson_row(&slot, state.as_str());
-        let body = json!({
-            "lesson_id": row.id, "date": row.date, "period": row.period,
-            "subject": row.subject, "roster_id": row.roster_id,
-            "student_id": student_id, "status": status, "source": "manual",
-            "recorded_by": actor.id, "previous": previous,
-        });
+        let row = lesson_row(&slot, state);
+        let mut body = row.attendance(&student_id, status, AttendanceSource::Manual);
+        body.recorded_by = Some(actor.id.clone());
+        body.previous = Some(previous);
         let audit = self.audit(
             actor,
             "attendance.override",
             lesson_id,
             json!({"student_id": student_id, "status": status, "previous": previous}),
         );
-        let out = OutboxRecord {
-            stream: Stream::Attendance,
-            captured_at: now.fixed_offset(),
-            clock_synced: self.clock.synced(),
-            body,
-        };
+        let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let r = self
             .store
             .override_attendance(row, student_id.clone(), status, audit, out, report)

@@ -1,7 +1,7 @@
 //! The classroom's devices as staff use them: the whiteboard (power, input, schedule) and
 //! device self-tests.
 
-use ketang_sync::{OutboxRecord, Stream};
+use ketang_sync::{OutboxRecord, WhiteboardBody, WhiteboardEvent, WhiteboardSource};
 use ketang_web::Actor;
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ impl Classroom {
         &mut self,
         power: Option<bool>,
         input: Option<ketang_drivers::panel::Input>,
-        source: &str,
+        source: WhiteboardSource,
         actor: Option<&Actor>,
     ) -> Result<Value, ActionError> {
         use ketang_drivers::panel::{Reply, Request};
@@ -44,19 +44,28 @@ impl Classroom {
             };
             let now = self.clock.now();
             let lesson = self.current_lesson_id();
-            let out = OutboxRecord {
-                stream: Stream::Whiteboard,
-                captured_at: now.fixed_offset(),
-                clock_synced: self.clock.synced(),
-                body: json!({
-                    "event": if p.is_some() { "power" } else { "input" },
-                    "power": p, "input": i, "source": source,
-                    "by": actor.map(|a| a.id.clone()), "lesson_id": lesson,
-                }),
+            let body = WhiteboardBody {
+                event: if p.is_some() {
+                    WhiteboardEvent::Power
+                } else {
+                    WhiteboardEvent::Input
+                },
+                power: p,
+                input: i.clone(),
+                source,
+                by: actor.map(|a| a.id.clone()),
+                lesson_id: lesson,
             };
+            let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
             let r = self
                 .store
-                .record_whiteboard(p, i, source.to_owned(), actor.map(|a| a.id.clone()), out)
+                .record_whiteboard(
+                    p,
+                    i,
+                    source.as_str().to_owned(),
+                    actor.map(|a| a.id.clone()),
+                    out,
+                )
                 .await;
             self.stored("recording a whiteboard change", r)?;
         }
@@ -96,7 +105,10 @@ impl Classroom {
         if last == Some(want) {
             return;
         }
-        match self.whiteboard(Some(want), None, "schedule", None).await {
+        match self
+            .whiteboard(Some(want), None, WhiteboardSource::Schedule, None)
+            .await
+        {
             Ok(_) => {
                 tracing::info!(on = want, "Whiteboard switched by the timetable schedule.");
                 self.wb_schedule = (Some(want), None);

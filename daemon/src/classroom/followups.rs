@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
-use ketang_sync::{OutboxRecord, Stream};
+use ketang_sync::{FollowupBody, OutboxRecord};
 use ketang_web::Actor;
 use serde_json::{Value, json};
 
@@ -97,17 +97,18 @@ impl Classroom {
             &id,
             json!({"contacted_guardian": contacted_guardian}),
         );
-        let student = id.split_once('/').map(|(_, s)| s.to_owned());
-        let out = OutboxRecord {
-            stream: Stream::Followup,
-            captured_at: self.clock.now_fixed(),
-            clock_synced: self.clock.synced(),
-            body: json!({
-                "followup_id": id, "student_id": student, "state": "resolved",
-                "resolution": resolution, "contacted_guardian": contacted_guardian,
-                "resolved_by": actor.id,
-            }),
+        let student = id
+            .split_once('/')
+            .map(|(_, s)| s.to_owned())
+            .unwrap_or_default();
+        let body = FollowupBody::Resolved {
+            followup_id: id.clone(),
+            student_id: student,
+            resolution: resolution.clone(),
+            contacted_guardian,
+            resolved_by: actor.id.clone(),
         };
+        let out = OutboxRecord::new(&body, self.clock.now_fixed(), self.clock.synced());
         let r = self
             .store
             .resolve_followup(id.clone(), resolution, contacted_guardian, audit, out)

@@ -1,7 +1,7 @@
 //! Health checks (晨午检): thermometer readings paired with the card tapped next, and the
 //! symptoms a teacher records.
 
-use ketang_sync::{HealthCheckRecord, OutboxRecord, Stream};
+use ketang_sync::{HealthCheckBody, HealthCheckRecord, OutboxRecord};
 use ketang_web::Actor;
 use serde_json::{Value, json};
 
@@ -54,13 +54,16 @@ impl Classroom {
         );
         let at = p.at.fixed_offset();
         let synced = self.clock.synced();
-        let body = json!({
-            "student_id": p.student_id,
-            "window": window,
-            "temp_c": (p.temp_c * 10.0).round() / 10.0,
-            "fever": fever,
-            "threshold_c": self.school.fever_threshold_c,
-        });
+        let body = HealthCheckBody {
+            student_id: p.student_id.clone(),
+            window: window.to_owned(),
+            temp_c: Some((p.temp_c * 10.0).round() / 10.0),
+            fever,
+            threshold_c: self.school.fever_threshold_c,
+            symptoms: None,
+            source: None,
+            recorded_by: None,
+        };
         let (student_id, temp_c) = (p.student_id.clone(), p.temp_c);
         let rec = HealthCheckRecord {
             symptoms: Vec::new(),
@@ -71,12 +74,7 @@ impl Classroom {
             at,
             clock_synced: synced,
         };
-        let out = OutboxRecord {
-            stream: Stream::HealthCheck,
-            captured_at: at,
-            clock_synced: synced,
-            body,
-        };
+        let out = OutboxRecord::new(&body, at, synced);
         match self.store.record_health_check(rec, out, None).await {
             Ok(seq) => {
                 self.store_health.ok();
@@ -149,17 +147,17 @@ impl Classroom {
             at: now.fixed_offset(),
             clock_synced: self.clock.synced(),
         };
-        let out = OutboxRecord {
-            stream: Stream::HealthCheck,
-            captured_at: now.fixed_offset(),
-            clock_synced: self.clock.synced(),
-            body: json!({
-                "student_id": student_id, "window": window,
-                "temp_c": temp_c.map(|t| (t * 10.0).round() / 10.0), "fever": fever,
-                "threshold_c": self.school.fever_threshold_c, "symptoms": symptoms,
-                "source": "manual", "recorded_by": actor.id,
-            }),
+        let body = HealthCheckBody {
+            student_id: student_id.clone(),
+            window: window.to_owned(),
+            temp_c: temp_c.map(|t| (t * 10.0).round() / 10.0),
+            fever,
+            threshold_c: self.school.fever_threshold_c,
+            symptoms: Some(symptoms.clone()),
+            source: Some("manual".to_owned()),
+            recorded_by: Some(actor.id.clone()),
         };
+        let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let audit = self.audit(
             actor,
             "health.symptoms",

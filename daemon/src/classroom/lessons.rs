@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord, Stream};
+use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord};
 use ketang_web::Actor;
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ use super::Classroom;
 pub(super) const CORRECTION_DAYS: u64 = 7;
 
 /// The stored form of a lesson slot.
-pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
+pub(crate) fn lesson_row(slot: &Slot, state: LessonState) -> LessonRow {
     LessonRow {
         id: slot.id(),
         date: slot.date,
@@ -28,7 +28,7 @@ pub(crate) fn lesson_row(slot: &Slot, state: &str) -> LessonRow {
         roster_id: slot.period.roster_id.clone(),
         starts_at: slot.starts_at.fixed_offset(),
         ends_at: slot.ends_at.fixed_offset(),
-        state: state.to_owned(),
+        state,
     }
 }
 
@@ -132,22 +132,14 @@ impl Classroom {
             .iter()
             .filter(|m| m.status == AttendanceStatus::Absent)
             .count();
-        let state = if cancelled { "cancelled" } else { "ended" };
+        let state = if cancelled {
+            LessonState::Cancelled
+        } else {
+            LessonState::Ended
+        };
         // The class's behaviour aggregates also go on their own stream (docs/mqtt.md):
         // class-level only, never a student.
-        let behaviour = report.get("behaviour").filter(|b| b.is_object()).map(|b| {
-            let mut body = json!({
-                "lesson_id": id,
-                "date": slot.date.to_string(),
-                "period": slot.period.period,
-                "roster_id": slot.period.roster_id,
-                "scope": "class",
-            });
-            if let (Some(o), Some(agg)) = (body.as_object_mut(), b.as_object()) {
-                o.extend(agg.clone());
-            }
-            body
-        });
+        let behaviour = self.observed_in(&id).and_then(|o| o.behaviour_body(slot));
         let seq = self
             .store
             .finalise_lesson(LessonEnd {
@@ -161,7 +153,7 @@ impl Classroom {
             .await?;
         self.store_health.ok();
         self.mark_finalised(&id);
-        tracing::info!(lesson = %id, state, absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
+        tracing::info!(lesson = %id, state = state.as_str(), absent, leave = on_leave.len(), report_seq = ?seq, "Lesson finalised.");
         Ok(())
     }
 
@@ -215,23 +207,16 @@ impl Classroom {
         let next =
             lesson::apply(action, &slot, &control, now, opens).map_err(ActionError::Conflict)?;
         let state = lesson::state(&slot, Some(&next), now, opens);
-        let row = lesson_row(&slot, state.as_str());
-        let mut body = ketang_sync::lesson_event_body(&row, action.as_str(), &actor.id);
-        if let Some(r) = &reason {
-            body["reason"] = json!(r);
-        }
+        let row = lesson_row(&slot, state);
+        let mut body = row.event(action.event(), &actor.id);
+        body.reason.clone_from(&reason);
         let audit = self.audit(
             actor,
             &format!("lesson.{}", action.as_str()),
             lesson_id,
             json!({"reason": reason}),
         );
-        let out = OutboxRecord {
-            stream: Stream::Lesson,
-            captured_at: now.fixed_offset(),
-            clock_synced: self.clock.synced(),
-            body,
-        };
+        let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let r = self
             .store
             .control_lesson(row, next.clone(), audit, out)

@@ -1,6 +1,9 @@
 //! What the camera and microphone observe of a lesson, as class-level aggregates only:
 //! head count, behaviour (hand raising, standing, head down) and talk time.
 
+use ketang_sync::{BehaviourBody, ClassScope};
+
+use crate::engine::timetable::Slot;
 use chrono::{DateTime, FixedOffset, Utc};
 use ketang_models::behaviour::{LessonBehaviour, Posture};
 use ketang_models::vad::{Segment, StAnalysis};
@@ -73,6 +76,25 @@ impl Classroom {
 }
 
 impl LessonObs {
+    /// The class's behaviour aggregates for the `behaviour` stream, if the camera looked at
+    /// this lesson (the same figures as the report's `behaviour`).
+    pub(super) fn behaviour_body(&self, slot: &Slot) -> Option<BehaviourBody> {
+        let b = &self.behaviour;
+        let finite = |x: f32| Some(r3(x)).filter(|v| v.is_finite());
+        (b.frames() > 0).then(|| BehaviourBody {
+            lesson_id: slot.id(),
+            date: slot.date,
+            period: slot.period.period,
+            roster_id: slot.period.roster_id.clone(),
+            scope: ClassScope::Class,
+            frames: u64::from(b.frames()),
+            hand_raise_events: u64::from(b.hand_raise_events()),
+            share_most_heads_down: finite(b.share_most_heads_down()),
+            heads_up_rate: finite(b.heads_up_rate()),
+            standing_max: Some(u64::from(b.standing_max())),
+        })
+    }
+
     pub(super) fn new(lesson_id: String) -> Self {
         Self {
             lesson_id,

@@ -28,12 +28,17 @@ pub(crate) enum LessonAction {
 }
 
 impl LessonAction {
-    pub(crate) const fn as_str(self) -> &'static str {
+    /// The `lesson` stream's name for it.
+    pub(crate) const fn event(self) -> ketang_sync::LessonEvent {
         match self {
-            Self::Start => "started",
-            Self::End => "ended",
-            Self::Cancel => "cancelled",
+            Self::Start => ketang_sync::LessonEvent::Started,
+            Self::End => ketang_sync::LessonEvent::Ended,
+            Self::Cancel => ketang_sync::LessonEvent::Cancelled,
         }
+    }
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        self.event().as_str()
     }
 }
 

@@ -10,29 +10,7 @@ use ketang_sync::{AttendanceStatus, LessonControl, Period};
 
 use super::calendar::Calendar;
 
-/// Where a lesson stands at some instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LessonState {
-    Upcoming,
-    /// Check-in is open, before the start.
-    Open,
-    InProgress,
-    Ended,
-    /// Cancelled by the teacher.
-    Cancelled,
-}
-
-impl LessonState {
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Self::Upcoming => "upcoming",
-            Self::Open => "open",
-            Self::InProgress => "in_progress",
-            Self::Ended => "ended",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
+pub(crate) use ketang_sync::LessonState;
 
 /// A timetable period on a concrete date.
 #[derive(Debug, Clone, PartialEq)]

@@ -827,14 +827,22 @@ async fn downlink_task<H: CommandHandler>(
                     "Downlink message refused."
                 );
                 match r.id {
-                    Some(id) => store.apply_downlink(id, r.kind, None, r.problems, now, synced).await.map(|_| ()),
+                    Some(id) => store
+                        .apply_downlink(id, r.kind, None, r.problems, now, synced)
+                        .await
+                        .map(|_| ()),
                     None => store
-                        .enqueue(OutboxRecord {
-                            stream: Stream::Ack,
-                            captured_at: now,
-                            clock_synced: synced,
-                            body: json!({"downlink_id": null, "kind": r.kind.chars().take(32).collect::<String>(), "ok": false, "problems": crate::limits::bound_problems(&r.problems), "duplicate": false}),
-                        })
+                        .enqueue(OutboxRecord::new(
+                            &crate::AckBody {
+                                downlink_id: None,
+                                kind: r.kind.chars().take(32).collect(),
+                                ok: false,
+                                problems: crate::limits::bound_problems(&r.problems),
+                                duplicate: false,
+                            },
+                            now,
+                            synced,
+                        ))
                         .await
                         .map(|_| ()),
                 }

@@ -5,17 +5,19 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use crate::OutboxRecord;
 use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{
     AttendanceSource, AttendanceStatus, CardTapOutcome, CheckIn, CheckInOutcome, LessonRow,
     TapRecord,
 };
-use crate::{OutboxRecord, Stream};
 
 use super::audit::{Audit, insert_audit};
 use super::handle::{Db, StoreHandle, now_utc, rfc3339};
 use super::lessons::upsert_lesson;
+use super::school::on_roster;
+use super::staff::{StaffLogin, staff_with_card};
 
 impl StoreHandle {
     /// Records a check-in if the student has no status for the lesson yet, together with its
@@ -28,45 +30,7 @@ impl StoreHandle {
         self.call(move |db| {
             let Db { conn, identity } = db;
             let tx = conn.transaction().ctx("starting a transaction")?;
-            upsert_lesson(&tx, &check_in.lesson)?;
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM attendance WHERE lesson_id = ?1 AND student_id = ?2",
-                    [&check_in.lesson.id, &check_in.student_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx("reading attendance")?;
-            let outcome = if let Some(status) = existing {
-                let status = AttendanceStatus::parse(&status).ok_or_else(|| {
-                    Error::Invalid(format!("stored attendance status {status:?} is unknown"))
-                })?;
-                if let Some(mut tap) = check_in.tap {
-                    tap.outcome = CardTapOutcome::Repeat;
-                    insert_tap(&tx, &tap)?;
-                }
-                CheckInOutcome::AlreadyRecorded { status }
-            } else {
-                tx.execute(
-                    "INSERT INTO attendance (lesson_id, student_id, status, source, recorded_at, clock_synced, recorded_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        check_in.lesson.id,
-                        check_in.student_id,
-                        check_in.status.as_str(),
-                        check_in.source.as_str(),
-                        rfc3339(&check_in.outbox.captured_at),
-                        check_in.outbox.clock_synced,
-                        check_in.recorded_by,
-                    ],
-                )
-                .ctx("recording attendance")?;
-                if let Some(tap) = &check_in.tap {
-                    insert_tap(&tx, tap)?;
-                }
-                let seq = enqueue(&tx, identity, check_in.outbox)?;
-                CheckInOutcome::Recorded { seq }
-            };
+            let outcome = record_check_in(&tx, identity, check_in)?;
             tx.commit().ctx("committing a check-in")?;
             Ok(outcome)
         })
@@ -78,17 +42,31 @@ impl StoreHandle {
         })
     }
 
-    /// Logs a tap that recorded no attendance (unknown card, not on roster, no lesson).
+    /// Decides a card tap in one call and one transaction: whose card it is (a student's or
+    /// a staff member's), whether the student is on the open lesson's roster, and, if so,
+    /// the check-in with its outbox record. Every tap is logged locally with what it turned
+    /// out to be.
     ///
     /// # Errors
-    /// SQLite fails.
-    pub async fn record_tap(&self, tap: TapRecord) -> Result<()> {
+    /// SQLite fails (nothing is written then), e.g. [`Error::DiskFull`].
+    pub async fn card_tap(&self, tap: CardTap) -> Result<CardTapResult> {
         self.call(move |db| {
-            let tx = db.conn.transaction().ctx("starting a transaction")?;
-            insert_tap(&tx, &tap)?;
-            tx.commit().ctx("committing a card tap")
+            let Db { conn, identity } = db;
+            let tx = conn.transaction().ctx("starting a transaction")?;
+            let result = decide_card_tap(&tx, identity, tap)?;
+            tx.commit().ctx("committing a card tap")?;
+            Ok(result)
         })
         .await
+        .inspect(|r| {
+            if let CardTapResult::Student {
+                outcome: StudentTap::CheckedIn(CheckInOutcome::Recorded { .. }),
+                ..
+            } = r
+            {
+                self.notify_outbox();
+            }
+        })
     }
 
     /// A teacher's status for a student in a lesson: wins over whatever was recorded (card,
@@ -149,12 +127,11 @@ impl StoreHandle {
                     )
                     .ctx("revising a lesson report")?;
                 if n == 1 {
-                    e.push(OutboxRecord {
-                        stream: Stream::LessonReport,
+                    e.push(OutboxRecord::new(
+                        &crate::LessonReport(report),
                         captured_at,
                         clock_synced,
-                        body: report,
-                    })?;
+                    ))?;
                 }
             }
             e.finish()?;
@@ -420,4 +397,167 @@ pub struct DayPresence {
     pub checked_in: std::collections::HashSet<String>,
     /// Students the teacher marked `leave` in a lesson that day.
     pub excused: std::collections::HashSet<String>,
+}
+
+/// A card tapped on a reader, for [`StoreHandle::card_tap`].
+#[derive(Debug, Clone)]
+pub struct CardTap {
+    /// The reader's name.
+    pub reader: String,
+    /// The card's UID (never logged).
+    pub uid: String,
+    /// When.
+    pub at: DateTime<FixedOffset>,
+    /// Whether the clock was synchronised then.
+    pub clock_synced: bool,
+    /// The lesson open for check-in now and the status a check-in gets now (the engine's
+    /// decision); `None` when no lesson is open.
+    pub lesson: Option<(LessonRow, AttendanceStatus)>,
+}
+
+/// What a card tap turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardTapResult {
+    /// Nobody owns the card (logged on the board only).
+    Unknown,
+    /// A staff member's card.
+    Staff(StaffLogin),
+    /// A student's card.
+    Student {
+        /// The student.
+        student_id: String,
+        /// Their name (for the board's screen; never logged).
+        name: String,
+        /// What the tap did.
+        outcome: StudentTap,
+    },
+}
+
+/// What a student's tap did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudentTap {
+    /// No lesson open for check-in.
+    NoLesson,
+    /// The student is not on the open lesson's roster.
+    NotOnRoster,
+    /// A check-in, recorded or a repeat.
+    CheckedIn(CheckInOutcome),
+}
+
+/// The check-in part of [`StoreHandle::check_in`], inside the caller's transaction.
+fn record_check_in(
+    tx: &rusqlite::Transaction<'_>,
+    identity: &crate::Identity,
+    check_in: CheckIn,
+) -> Result<CheckInOutcome> {
+    upsert_lesson(tx, &check_in.lesson)?;
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT status FROM attendance WHERE lesson_id = ?1 AND student_id = ?2",
+            [&check_in.lesson.id, &check_in.student_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("reading attendance")?;
+    if let Some(status) = existing {
+        let status = AttendanceStatus::parse(&status).ok_or_else(|| {
+            Error::Invalid(format!("stored attendance status {status:?} is unknown"))
+        })?;
+        if let Some(mut tap) = check_in.tap {
+            tap.outcome = CardTapOutcome::Repeat;
+            insert_tap(tx, &tap)?;
+        }
+        return Ok(CheckInOutcome::AlreadyRecorded { status });
+    }
+    tx.execute(
+        "INSERT INTO attendance (lesson_id, student_id, status, source, recorded_at, clock_synced, recorded_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            check_in.lesson.id,
+            check_in.student_id,
+            check_in.status.as_str(),
+            check_in.source.as_str(),
+            rfc3339(&check_in.outbox.captured_at),
+            check_in.outbox.clock_synced,
+            check_in.recorded_by,
+        ],
+    )
+    .ctx("recording attendance")?;
+    if let Some(tap) = &check_in.tap {
+        insert_tap(tx, tap)?;
+    }
+    let seq = enqueue(tx, identity, check_in.outbox)?;
+    Ok(CheckInOutcome::Recorded { seq })
+}
+
+/// [`StoreHandle::card_tap`] inside its transaction.
+fn decide_card_tap(
+    tx: &rusqlite::Transaction<'_>,
+    identity: &crate::Identity,
+    tap: CardTap,
+) -> Result<CardTapResult> {
+    let mut log = TapRecord {
+        reader: tap.reader,
+        uid: tap.uid,
+        student_id: None,
+        lesson_id: None,
+        outcome: CardTapOutcome::UnknownCard,
+        at: tap.at,
+        clock_synced: tap.clock_synced,
+    };
+    let student: Option<(String, String)> = tx
+        .query_row(
+            "SELECT s.id, s.name FROM cards c JOIN students s ON s.id = c.student_id WHERE c.uid = ?1",
+            [&log.uid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("looking up a card")?;
+    let Some((student_id, name)) = student else {
+        let staff = staff_with_card(tx, &log.uid)?;
+        if staff.is_some() {
+            log.outcome = CardTapOutcome::Staff;
+        }
+        insert_tap(tx, &log)?;
+        return Ok(staff.map_or(CardTapResult::Unknown, CardTapResult::Staff));
+    };
+    log.student_id = Some(student_id.clone());
+    let outcome = match tap.lesson {
+        None => {
+            log.outcome = CardTapOutcome::NoLesson;
+            insert_tap(tx, &log)?;
+            StudentTap::NoLesson
+        }
+        Some((lesson, status)) => {
+            log.lesson_id = Some(lesson.id.clone());
+            if on_roster(tx, &lesson.roster_id, &student_id)? {
+                log.outcome = CardTapOutcome::CheckedIn;
+                let mut body = lesson.attendance(&student_id, status, AttendanceSource::Card);
+                body.reader = Some(log.reader.clone());
+                let outbox = OutboxRecord::new(&body, log.at, log.clock_synced);
+                StudentTap::CheckedIn(record_check_in(
+                    tx,
+                    identity,
+                    CheckIn {
+                        lesson,
+                        student_id: student_id.clone(),
+                        status,
+                        source: AttendanceSource::Card,
+                        recorded_by: None,
+                        tap: Some(log),
+                        outbox,
+                    },
+                )?)
+            } else {
+                log.outcome = CardTapOutcome::NotOnRoster;
+                insert_tap(tx, &log)?;
+                StudentTap::NotOnRoster
+            }
+        }
+    };
+    Ok(CardTapResult::Student {
+        student_id,
+        name,
+        outcome,
+    })
 }

@@ -4,13 +4,12 @@
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{Result, SqlContext};
 use crate::limits::excerpt;
 use crate::outbox::enqueue;
 use crate::records::{NoticeRow, Period, Roster, SchoolSnapshot, StudentRow};
-use crate::{OutboxRecord, Stream};
+use crate::{AckBody, OutboxRecord};
 
 use super::handle::{Db, StoreHandle, now_utc, rfc3339};
 use super::meta::{meta_u64, set_meta};
@@ -112,13 +111,18 @@ impl StoreHandle {
                 let mut tx = conn.transaction().ctx("starting a transaction")?;
                 // The kind comes from the topic: known kinds are short, others are cut.
                 let kind: String = kind.chars().take(32).collect();
-                let ack = |ok: bool, problems: &[String], duplicate: bool| OutboxRecord {
-                    stream: Stream::Ack,
-                    captured_at: at,
-                    clock_synced,
-                    body: json!({
-                        "downlink_id": id, "kind": kind, "ok": ok, "problems": problems, "duplicate": duplicate,
-                    }),
+                let ack = |ok: bool, problems: &[String], duplicate: bool| {
+                    OutboxRecord::new(
+                        &AckBody {
+                            downlink_id: Some(id.clone()),
+                            kind: kind.clone(),
+                            ok,
+                            problems: problems.to_vec(),
+                            duplicate,
+                        },
+                        at,
+                        clock_synced,
+                    )
                 };
                 if let Some((ok, problems)) = seen(&tx, &id)? {
                     let ack_seq = enqueue(&tx, identity, ack(ok, &problems, true))?;

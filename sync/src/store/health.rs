@@ -3,12 +3,11 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::HealthCheckRecord;
-use crate::{OutboxRecord, Stream};
+use crate::{FollowupBody, OutboxRecord};
 
 use super::audit::{Audit, insert_audit};
 use super::handle::{Db, StoreHandle, rfc3339};
@@ -83,12 +82,16 @@ impl StoreHandle {
                         .ctx("opening a follow-up")?;
                     if n == 1 {
                         opened += 1;
-                        e.push(OutboxRecord {
-                            stream: Stream::Followup,
-                            captured_at: at,
+                        e.push(OutboxRecord::new(
+                            &FollowupBody::Open {
+                                followup_id: id.clone(),
+                                student_id: s.clone(),
+                                date,
+                                reason: reason.to_owned(),
+                            },
+                            at,
                             clock_synced,
-                            body: json!({"followup_id": id, "student_id": s, "date": date, "reason": reason, "state": "open"}),
-                        })?;
+                        ))?;
                     }
                 }
                 e.finish()?;

@@ -3,12 +3,11 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::json;
 
 use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::records::{AttendanceStatus, LessonRow, LessonSummary};
-use crate::{OutboxRecord, Stream};
+use crate::{AttendanceSource, LessonReport, OutboxRecord};
 
 use super::audit::{Audit, insert_audit};
 use super::handle::{Db, StoreHandle, now_utc, rfc3339};
@@ -24,7 +23,7 @@ pub struct LessonEnd {
     /// The lesson report (stored, and queued on `lesson_report`).
     pub report: serde_json::Value,
     /// The class's behaviour aggregates, queued on `behaviour` when there are any.
-    pub behaviour: Option<serde_json::Value>,
+    pub behaviour: Option<crate::BehaviourBody>,
     /// When the lesson was finalised.
     pub at: DateTime<FixedOffset>,
     /// Whether the board's clock was synchronised then.
@@ -95,16 +94,11 @@ impl StoreHandle {
                         )
                         .ctx("recording attendance")?;
                     if n == 1 {
-                        e.push(OutboxRecord {
-                            stream: Stream::Attendance,
-                            captured_at: at,
+                        e.push(OutboxRecord::new(
+                            &lesson.attendance(&m.student_id, m.status, AttendanceSource::System),
+                            at,
                             clock_synced,
-                            body: json!({
-                                "lesson_id": lesson.id, "date": lesson.date, "period": lesson.period,
-                                "subject": lesson.subject, "roster_id": lesson.roster_id,
-                                "student_id": m.student_id, "status": m.status, "source": "system",
-                            }),
-                        })?;
+                        ))?;
                     }
                 }
                 tx.execute(
@@ -112,11 +106,11 @@ impl StoreHandle {
                     params![lesson.id, serde_json::to_string(&report)?, now_utc()],
                 )
                 .ctx("storing a lesson report")?;
-                let seq = e.push(OutboxRecord { stream: Stream::LessonReport, captured_at: at, clock_synced, body: report })?;
+                let seq = e.push(OutboxRecord::new(&LessonReport(report), at, clock_synced))?;
                 if let Some(body) = behaviour {
-                    // Same transaction as the report (docs/development.md): a crash cannot
+                    // Same transaction as the report (docs/development.md §3): a crash cannot
                     // keep one and lose the other.
-                    e.push(OutboxRecord { stream: Stream::Behaviour, captured_at: at, clock_synced, body })?;
+                    e.push(OutboxRecord::new(&body, at, clock_synced))?;
                 }
                 e.finish()?;
                 tx.commit().ctx("committing a lesson's end")?;
@@ -233,7 +227,7 @@ impl StoreHandle {
                     control.started_at.as_ref().map(rfc3339),
                     control.ended_at.as_ref().map(rfc3339),
                     audit.actor,
-                    lesson.state,
+                    lesson.state.as_str(),
                 ],
             )
             .ctx("storing a lesson action")?;
@@ -331,22 +325,12 @@ pub(crate) fn upsert_lesson(tx: &rusqlite::Transaction<'_>, l: &LessonRow) -> Re
             l.roster_id,
             rfc3339(&l.starts_at),
             rfc3339(&l.ends_at),
-            l.state,
+            l.state.as_str(),
             now_utc()
         ],
     )
     .ctx("storing a lesson")?;
     Ok(())
-}
-
-/// The body of a `lesson` record: what happened to a lesson and who did it.
-#[must_use]
-pub fn lesson_event_body(lesson: &LessonRow, action: &str, by: &str) -> serde_json::Value {
-    json!({
-        "lesson_id": lesson.id, "date": lesson.date, "period": lesson.period,
-        "subject": lesson.subject, "roster_id": lesson.roster_id,
-        "action": action, "state": lesson.state, "by": by,
-    })
 }
 
 pub(super) fn opt_time(s: Option<String>) -> Result<Option<DateTime<FixedOffset>>> {

@@ -37,13 +37,13 @@ mod school;
 mod staff;
 mod whiteboard;
 
-pub use attendance::{DayPresence, RollEntry};
+pub use attendance::{CardTap, CardTapResult, DayPresence, RollEntry, StudentTap};
 pub use audit::{Audit, AuditRow};
 pub use downlink::{DownlinkData, DownlinkOutcome, LeaveRow, MAX_DOWNLINKS_KEPT};
 pub use faces::{ConsentRow, SealedTemplate};
 pub use handle::{DB_FILE, Identity, OpenReport, StoreHandle};
 pub use health::{DayHealth, FollowupRow};
-pub use lessons::{LessonControl, LessonEnd, Mark, lesson_event_body};
+pub use lessons::{LessonControl, LessonEnd, Mark};
 pub use meta::StatusSnapshot;
 pub use outbox::{Eviction, MAX_REJECTED_KEPT, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget};
 pub use school::{

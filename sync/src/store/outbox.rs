@@ -8,11 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
-use crate::{OutboxRecord, Stream};
+use crate::{DroppedBody, OutboxRecord, RejectedBody, Stream};
 
 use super::downlink::prune_bookkeeping;
 use super::handle::{Db, StoreHandle, rfc3339, with_normal_sync};
@@ -312,16 +311,10 @@ impl StoreHandle {
                 prune_bookkeeping(&tx, now)?;
                 for b in budgets.iter().filter(|b| b.stream.evictable()) {
                     if let Some(e) = evict_stream(&tx, b, now)? {
-                        let body = serde_json::to_value(&e)?;
                         enqueue(
                             &tx,
                             identity,
-                            OutboxRecord {
-                                stream: Stream::Dropped,
-                                captured_at: now,
-                                clock_synced,
-                                body,
-                            },
+                            OutboxRecord::new(&DroppedBody::from(&e), now, clock_synced),
                         )?;
                         evictions.push(e);
                     }
@@ -421,19 +414,14 @@ fn reject_row(
     .ctx("moving a refused record aside")?;
     tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq.cast_signed()])
         .ctx("moving a refused record aside")?;
-    let body = json!({
-        "seq": seq, "id": id, "stream": stream, "bytes": bytes, "reason": reason,
-    });
-    let r = enqueue(
-        tx,
-        identity,
-        OutboxRecord {
-            stream: Stream::Rejected,
-            captured_at: now,
-            clock_synced,
-            body,
-        },
-    )?;
+    let body = RejectedBody {
+        seq,
+        id,
+        stream,
+        bytes: u64::try_from(bytes).unwrap_or(0),
+        reason: reason.to_owned(),
+    };
+    let r = enqueue(tx, identity, OutboxRecord::new(&body, now, clock_synced))?;
     Ok(Some(r))
 }
 

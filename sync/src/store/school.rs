@@ -159,17 +159,19 @@ impl StoreHandle {
     /// # Errors
     /// SQLite fails.
     pub async fn on_roster(&self, roster_id: String, student_id: String) -> Result<bool> {
-        self.call(move |db| {
-            db.conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM roster_members WHERE roster_id = ?1 AND student_id = ?2)",
-                    [roster_id, student_id],
-                    |r| r.get(0),
-                )
-                .ctx("checking a roster")
-        })
-        .await
+        self.call(move |db| on_roster(&db.conn, &roster_id, &student_id))
+            .await
     }
+}
+
+/// Whether `student_id` is on roster `roster_id`.
+pub(super) fn on_roster(conn: &Connection, roster_id: &str, student_id: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM roster_members WHERE roster_id = ?1 AND student_id = ?2)",
+        [roster_id, student_id],
+        |r| r.get(0),
+    )
+    .ctx("checking a roster")
 }
 
 /// Longest id (student, roster, staff, card UID, class) the board accepts: ids travel in

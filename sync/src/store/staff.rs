@@ -49,18 +49,7 @@ impl StoreHandle {
     /// # Errors
     /// SQLite fails.
     pub async fn staff_by_card(&self, uid: String) -> Result<Option<StaffLogin>> {
-        self.call(move |db| {
-            db.conn
-                .query_row(
-                    "SELECT s.id, s.name, s.pin_hash FROM staff_cards c JOIN staff s ON s.id = c.staff_id
-                     WHERE c.uid = ?1",
-                    [uid],
-                    staff_row,
-                )
-                .optional()
-                .ctx("looking up a staff card")
-        })
-        .await
+        self.call(move |db| staff_with_card(&db.conn, &uid)).await
     }
 
     /// All teachers as (id, name), by name.
@@ -80,4 +69,19 @@ impl StoreHandle {
         })
         .await
     }
+}
+
+/// The staff member whose card `uid` is.
+pub(super) fn staff_with_card(
+    conn: &rusqlite::Connection,
+    uid: &str,
+) -> Result<Option<StaffLogin>> {
+    conn.query_row(
+        "SELECT s.id, s.name, s.pin_hash FROM staff_cards c JOIN staff s ON s.id = c.staff_id
+         WHERE c.uid = ?1",
+        [uid],
+        staff_row,
+    )
+    .optional()
+    .ctx("looking up a staff card")
 }

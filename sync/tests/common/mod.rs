@@ -78,7 +78,7 @@ pub fn lesson() -> LessonRow {
         roster_id: "g7-3".into(),
         starts_at: at("2026-11-23T08:00:00+08:00"),
         ends_at: at("2026-11-23T08:45:00+08:00"),
-        state: "open".into(),
+        state: ketang_sync::LessonState::Open,
     }
 }
 

@@ -1,0 +1,19 @@
+//! Ketang's contract with the cloud and between its own crates, as types: the domain enums
+//! (attendance status and source, lesson state) defined once, and one body type per uplink
+//! stream (`docs/mqtt.md`, `docs/asyncapi.yaml`).
+//!
+//! Pure data: serde for the wire, schemars for the JSON Schema that a test compares with
+//! `docs/asyncapi.yaml`, no I/O. `ketang-sync` stores and sends these; `ketang-web` and the
+//! daemon use the enums. A field that is absent from a body is `None` with
+//! `skip_serializing_if`; a field that is sent as `null` is a plain `Option`.
+
+mod enums;
+mod uplink;
+
+pub use enums::{AttendanceSource, AttendanceStatus, LessonState, ParseError};
+pub use uplink::{
+    AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
+    HealthCheckBody, LessonBody, LessonEvent, RejectedBody, TelemetryBody, TelemetryCounters,
+    TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody, WhiteboardBody,
+    WhiteboardEvent, WhiteboardSource,
+};
