@@ -26,7 +26,9 @@ fn asyncapi() -> Value {
 }
 
 fn generated<T: JsonSchema>() -> Value {
-    let generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let generator = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
     serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap()
 }
 
@@ -39,7 +41,11 @@ fn values(schema: &Value, root: &Value) -> Option<BTreeSet<String>> {
         return values(&defs[name], root);
     }
     if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        return Some(e.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+        return Some(
+            e.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        );
     }
     if let Some(c) = schema.get("const").and_then(Value::as_str) {
         return Some(BTreeSet::from([c.to_owned()]));
@@ -75,7 +81,10 @@ fn shape(schema: &Value, root: &Value) -> Shape {
                 out.required.intersection(&s.required).cloned().collect()
             };
             for (k, v) in &s.enums {
-                out.enums.entry(k.clone()).or_default().extend(v.iter().cloned());
+                out.enums
+                    .entry(k.clone())
+                    .or_default()
+                    .extend(v.iter().cloned());
             }
         }
         return out;
@@ -98,7 +107,10 @@ fn shape(schema: &Value, root: &Value) -> Shape {
 fn check<T: JsonSchema + Body>(component: &str, problems: &mut Vec<String>) {
     let spec = asyncapi();
     let published = &spec["components"]["schemas"][component];
-    assert!(published.is_object(), "docs/asyncapi.yaml has no {component}");
+    assert!(
+        published.is_object(),
+        "docs/asyncapi.yaml has no {component}"
+    );
     let published = shape(published, &spec);
     let root = generated::<T>();
     let ours = shape(&root, &root);

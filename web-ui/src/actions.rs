@@ -56,7 +56,7 @@ pub enum Action {
         /// Student id.
         student_id: String,
         /// present / late / absent / leave / sick.
-        status: String,
+        status: ketang_contract::AttendanceStatus,
     },
     /// Resolve a same-day follow-up.
     ResolveFollowup {
@@ -246,11 +246,10 @@ impl Action {
             Self::SetAttendance {
                 lesson_id,
                 student_id,
-                status,
+                ..
             } => {
                 limit("lesson_id", lesson_id, MAX_ID_CHARS)?;
-                limit("student_id", student_id, MAX_ID_CHARS)?;
-                limit("status", status, MAX_ID_CHARS)
+                limit("student_id", student_id, MAX_ID_CHARS)
             }
             Self::ResolveFollowup {
                 followup_id,
@@ -390,6 +389,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.name(), "set_attendance");
+        // The status is the domain's enum: anything else is refused while parsing, naming
+        // what is accepted.
+        let e = serde_json::from_str::<Action>(
+            r#"{"action":"set_attendance","lesson_id":"l","student_id":"s1","status":"tardy"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tardy") && e.contains("present"), "{e}");
         assert!(
             serde_json::from_str::<Action>(r#"{"action":"raise_alarm","drill":true,"x":1}"#)
                 .is_err()

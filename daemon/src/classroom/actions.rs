@@ -155,7 +155,7 @@ impl Classroom {
                 student_id,
                 status,
             } => {
-                self.set_attendance(&actor, &lesson_id, student_id, &status)
+                self.set_attendance(&actor, &lesson_id, student_id, status)
                     .await
             }
             Action::ResolveFollowup {

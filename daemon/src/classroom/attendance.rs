@@ -193,13 +193,8 @@ impl Classroom {
         actor: &Actor,
         lesson_id: &str,
         student_id: String,
-        status: &str,
+        status: AttendanceStatus,
     ) -> Result<Value, ActionError> {
-        let status = AttendanceStatus::parse(status).ok_or_else(|| {
-            ActionError::Invalid(format!(
-                "status {status:?} is not one of present, late, absent, leave, sick"
-            ))
-        })?;
         let slot = self.lesson(lesson_id)?;
         let now = self.clock.now();
         if slot.date > now.date_naive() {
