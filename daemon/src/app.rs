@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::health::Pairing;
 use crate::engine::timetable::Timetable;
+use crate::hw::DeviceState;
 use crate::hw::Hardware;
 
 /// The graceful-shutdown budget (systemd's TimeoutStopSec in the unit is larger).
@@ -175,7 +176,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                 tracing::error!(error = %format!("{e:#}"), "Face templates cannot be opened or stored; face attendance is off.");
                 hw.set_state(
                     "camera",
-                    "fault",
+                    DeviceState::Fault,
                     Some(format!("{e:#} (inference.key_file)")),
                 );
                 None

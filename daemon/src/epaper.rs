@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ketang_drivers::sign::{Framebuffer, SignContent, render};
 
 use crate::config::{DeviceDriver, DeviceKind, HardwareConfig};
+use crate::hw::DeviceState;
 use crate::hw::Hardware;
 
 /// The sign.
@@ -67,7 +68,7 @@ impl Sign {
         let mut buf = vec![0u8; Framebuffer::bytes(self.width, self.height)];
         let mut fb = Framebuffer::new(&mut buf, self.width, self.height);
         if let Err(e) = render(content, &mut fb) {
-            hw.set_state(&self.name, "fault", Some(e.to_string()));
+            hw.set_state(&self.name, DeviceState::Fault, Some(e.to_string()));
             return Err(e.to_string());
         }
         let png = encode_png(&buf, self.width, self.height)?;
@@ -83,7 +84,7 @@ impl Sign {
         if self.simulated {
             hw.set_state(
                 &self.name,
-                "ok",
+                DeviceState::Ok,
                 Some(format!("{}×{} · refreshed {n}×", self.width, self.height)),
             );
         }

@@ -54,16 +54,46 @@ pub(crate) enum HwEvent {
     },
 }
 
+/// Where a device stands, as its thread sees it (shown on `/status`, sent in telemetry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceState {
+    /// Its thread is opening it.
+    Starting,
+    /// Working.
+    Ok,
+    /// There, but misbehaving (e.g. implausible readings); retried.
+    Fault,
+    /// Configured but not driven (missing, unplugged, or its model missing); `detail` says
+    /// why.
+    Absent,
+}
+
+impl DeviceState {
+    /// Its name on the status page and in telemetry.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Ok => "ok",
+            Self::Fault => "fault",
+            Self::Absent => "absent",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Device {
     cfg: DeviceConfig,
-    state: Mutex<DeviceState>,
+    state: Mutex<Reported>,
 }
 
+/// What a device's thread last reported.
 #[derive(Debug, Clone)]
-struct DeviceState {
-    state: &'static str,
+struct Reported {
+    state: DeviceState,
     detail: Option<String>,
+    /// Inference cannot use it (a model is missing or broken): its capture glue leaves
+    /// the reason standing.
+    degraded: bool,
 }
 
 #[derive(Debug)]
@@ -81,9 +111,10 @@ impl Hardware {
             .iter()
             .map(|d| {
                 let state = match d.driver {
-                    DeviceDriver::Simulated => DeviceState {
-                        state: "ok",
+                    DeviceDriver::Simulated => Reported {
+                        state: DeviceState::Ok,
                         detail: None,
+                        degraded: false,
                     },
                     // Driven by its own thread (crate::whiteboard), which reports.
                     DeviceDriver::Serial { .. }
@@ -95,9 +126,10 @@ impl Hardware {
                     | DeviceDriver::V4l2 { .. }
                     | DeviceDriver::Alsa { .. }
                     | DeviceDriver::Wav { .. }
-                    | DeviceDriver::Gpio(_) => DeviceState {
-                        state: "starting",
+                    | DeviceDriver::Gpio(_) => Reported {
+                        state: DeviceState::Starting,
                         detail: Some("opening the bus".to_owned()),
+                        degraded: false,
                     },
                 };
                 Device {
@@ -122,28 +154,57 @@ impl Hardware {
                     name: d.cfg.name.clone(),
                     kind: d.cfg.kind.as_str().to_owned(),
                     driver: d.cfg.driver.name().to_owned(),
-                    state: s.state.to_owned(),
+                    state: s.state.as_str().to_owned(),
                     detail: s.detail,
                 }
             })
             .collect()
     }
 
-    /// Sets a device's state as its driver thread sees it: `ok`, `fault` or `absent`.
-    pub(crate) fn set_state(&self, name: &str, state: &'static str, detail: Option<String>) {
+    /// Sets a device's state as its driver thread sees it.
+    pub(crate) fn set_state(&self, name: &str, state: DeviceState, detail: Option<String>) {
         if let Some(d) = self.devices.iter().find(|d| d.cfg.name == name) {
-            *lock(&d.state) = DeviceState { state, detail };
+            *lock(&d.state) = Reported {
+                state,
+                detail,
+                degraded: false,
+            };
         }
+    }
+
+    /// Marks a device absent because inference cannot use it (`reason`: the missing or
+    /// broken model); see [`Self::degraded`].
+    pub(crate) fn set_degraded(&self, name: &str, reason: &str) {
+        if let Some(d) = self.devices.iter().find(|d| d.cfg.name == name) {
+            *lock(&d.state) = Reported {
+                state: DeviceState::Absent,
+                detail: Some(format!("inference degraded: {reason}")),
+                degraded: true,
+            };
+        }
+    }
+
+    /// Whether `name` is marked degraded by inference: its capture glue then leaves that
+    /// reason standing rather than reporting itself ok.
+    pub(crate) fn degraded(&self, name: &str) -> bool {
+        self.devices
+            .iter()
+            .any(|d| d.cfg.name == name && lock(&d.state).degraded)
     }
 
     /// Records a device's health (e.g. a thermometer returning garbage).
     pub(crate) fn set_health(&self, name: &str, ok: bool, detail: Option<String>) {
         if let Some(d) = self.devices.iter().find(|d| d.cfg.name == name) {
             let mut s = lock(&d.state);
-            if s.state != "absent" {
-                *s = DeviceState {
-                    state: if ok { "ok" } else { "fault" },
+            if s.state != DeviceState::Absent {
+                *s = Reported {
+                    state: if ok {
+                        DeviceState::Ok
+                    } else {
+                        DeviceState::Fault
+                    },
                     detail,
+                    degraded: false,
                 };
             }
         }
@@ -159,10 +220,14 @@ impl Hardware {
                 continue;
             }
             match self.outputs.get().and_then(|o| o.set(&d.cfg.name, on)) {
-                Some(Ok(())) => self.set_state(&d.cfg.name, "ok", Some(word.to_owned())),
+                Some(Ok(())) => self.set_state(
+                    &d.cfg.name,
+                    crate::hw::DeviceState::Ok,
+                    Some(word.to_owned()),
+                ),
                 Some(Err(e)) => {
                     tracing::error!(device = %d.cfg.name, error = %e, on, "Switching an output failed.");
-                    self.set_state(&d.cfg.name, "fault", Some(e));
+                    self.set_state(&d.cfg.name, crate::hw::DeviceState::Fault, Some(e));
                 }
                 None => {}
             }
@@ -252,7 +317,7 @@ impl Hardware {
 }
 
 /// Locks a device state; a poisoned lock still holds valid plain data.
-fn lock(m: &Mutex<DeviceState>) -> std::sync::MutexGuard<'_, DeviceState> {
+fn lock(m: &Mutex<Reported>) -> std::sync::MutexGuard<'_, Reported> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DeviceDriver, InferenceConfig};
+use crate::hw::DeviceState;
 use crate::hw::{Hardware, HwEvent};
 
 /// The embedding model's file; its stem names the templates it made.
@@ -45,16 +46,6 @@ pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
 pub(crate) const CAMERA: &str = "camera";
 pub(crate) const MICROPHONE: &str = "microphone";
 
-/// Whether `device` (camera or microphone) is shown degraded because a model is missing or
-/// broken: its capture glue then leaves that message standing.
-pub(crate) fn degraded(hw: &Hardware, device: &str) -> bool {
-    hw.statuses().iter().any(|d| {
-        d.name == device
-            && d.detail
-                .as_deref()
-                .is_some_and(|x| x.starts_with("inference degraded"))
-    })
-}
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
 /// Frames darker than this (mean luma 0–255) are a covered or dead camera.
@@ -126,11 +117,15 @@ impl Inference {
         if cfg.microphone.is_some() {
             hw.set_state(
                 MICROPHONE,
-                "starting",
+                DeviceState::Starting,
                 Some("loading the voice model".into()),
             );
         }
-        hw.set_state(CAMERA, "starting", Some("loading the models".into()));
+        hw.set_state(
+            CAMERA,
+            DeviceState::Starting,
+            Some("loading the models".into()),
+        );
         let worker = Worker {
             cfg: cfg.clone(),
             hw: hw.clone(),
@@ -379,12 +374,15 @@ impl Worker {
                 match load(&self.cfg) {
                     Ok(m) => {
                         tracing::info!(dir = %self.cfg.models_dir.display(), "Face models loaded.");
-                        self.hw
-                            .set_state(CAMERA, "ok", Some("waiting for frames".into()));
+                        self.hw.set_state(
+                            CAMERA,
+                            DeviceState::Ok,
+                            Some("waiting for frames".into()),
+                        );
                         if m.vad.is_some() {
                             self.hw.set_state(
                                 MICROPHONE,
-                                "ok",
+                                DeviceState::Ok,
                                 Some("waiting for recordings".into()),
                             );
                         }
@@ -392,17 +390,9 @@ impl Worker {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "Face attendance degraded: models unavailable; cards keep working.");
-                        self.hw.set_state(
-                            CAMERA,
-                            "absent",
-                            Some(format!("inference degraded: {e}")),
-                        );
+                        self.hw.set_degraded(CAMERA, &e.to_string());
                         if self.cfg.microphone.is_some() {
-                            self.hw.set_state(
-                                MICROPHONE,
-                                "absent",
-                                Some(format!("inference degraded: {e}")),
-                            );
+                            self.hw.set_degraded(MICROPHONE, &e.to_string());
                         }
                     }
                 }
@@ -440,7 +430,7 @@ impl Worker {
                     if frame.mean_luma() < BLACK_LUMA {
                         self.hw.set_state(
                             CAMERA,
-                            "fault",
+                            DeviceState::Fault,
                             Some(
                                 "the camera sees only black (covered, unplugged or no light?)"
                                     .into(),
@@ -452,7 +442,8 @@ impl Worker {
                     let faces = match m.room.detect_tiled(&frame, self.cfg.tile_px) {
                         Ok(f) => f,
                         Err(e) => {
-                            self.hw.set_state(CAMERA, "fault", Some(e.to_string()));
+                            self.hw
+                                .set_state(CAMERA, DeviceState::Fault, Some(e.to_string()));
                             continue;
                         }
                     };
@@ -506,7 +497,7 @@ impl Worker {
                     // Counts only: never who.
                     self.hw.set_state(
                         CAMERA,
-                        "ok",
+                        DeviceState::Ok,
                         Some(format!(
                             "{} faces · {recognised} recognised · {} ms · frames {frames} (dropped {dropped})",
                             faces.len(),
@@ -554,7 +545,8 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    self.hw.set_state(MICROPHONE, "fault", Some(e.to_string()));
+                    self.hw
+                        .set_state(MICROPHONE, DeviceState::Fault, Some(e.to_string()));
                     return true;
                 }
             }
@@ -568,7 +560,11 @@ impl Worker {
         };
         self.hw.set_state(
             MICROPHONE,
-            if problems.is_empty() { "ok" } else { "fault" },
+            if problems.is_empty() {
+                DeviceState::Ok
+            } else {
+                DeviceState::Fault
+            },
             Some(detail),
         );
         self.events
@@ -620,7 +616,7 @@ fn watch_folder(
             Err(e) => {
                 hw.set_state(
                     CAMERA,
-                    "absent",
+                    DeviceState::Absent,
                     Some(format!(
                         "cannot read {} (inference.frames_dir): {e}",
                         dir.display()
@@ -636,7 +632,7 @@ fn watch_folder(
         last = Some((path.clone(), t));
         match Frame::open(&path) {
             Ok(f) => inf.frame(f),
-            Err(e) => hw.set_state(CAMERA, "fault", Some(e.to_string())),
+            Err(e) => hw.set_state(CAMERA, DeviceState::Fault, Some(e.to_string())),
         }
         // Frames show students: none is kept once the newest was read (older ones were
         // never going to be looked at).
@@ -672,7 +668,7 @@ fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &Cancellat
             Err(e) => {
                 hw.set_state(
                     MICROPHONE,
-                    "absent",
+                    DeviceState::Absent,
                     Some(format!(
                         "cannot read {} (inference.audio_dir): {e}",
                         dir.display()
@@ -697,7 +693,7 @@ fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &Cancellat
             done.insert((path.clone(), t));
             match vad::read_wav(&path) {
                 Ok(ch) => inf.audio(ch, chrono::DateTime::<chrono::Utc>::from(t)),
-                Err(e) => hw.set_state(MICROPHONE, "fault", Some(e.to_string())),
+                Err(e) => hw.set_state(MICROPHONE, DeviceState::Fault, Some(e.to_string())),
             }
             // Recordings of the classroom are not kept once heard (docs/privacy.md).
             if let Err(e) = std::fs::remove_file(&path) {

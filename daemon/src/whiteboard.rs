@@ -15,6 +15,7 @@ use ketang_drivers::panel::{Dialect, Input, Panel, PanelError, Reply, Request};
 use tokio::sync::oneshot;
 
 use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig, WhiteboardDialect};
+use crate::hw::DeviceState;
 use crate::hw::Hardware;
 use crate::linux::serial::SerialPort;
 
@@ -147,9 +148,9 @@ fn run_serial(
                     match p.power(&mut Sleep) {
                         Ok(on) => {
                             known.power = Some(on);
-                            hw.set_state(name, "ok", known.detail());
+                            hw.set_state(name, DeviceState::Ok, known.detail());
                         }
-                        Err(e) => hw.set_state(name, "fault", Some(format!("{e}"))),
+                        Err(e) => hw.set_state(name, DeviceState::Fault, Some(format!("{e}"))),
                     }
                     panel = Some(p);
                 }
@@ -161,7 +162,7 @@ fn run_serial(
                     if msg != why {
                         tracing::warn!(device = name, error = %msg, "Whiteboard unavailable; retrying every 30 s.");
                     }
-                    hw.set_state(name, "absent", Some(msg.clone()));
+                    hw.set_state(name, DeviceState::Absent, Some(msg.clone()));
                     why = msg;
                 }
             }
@@ -181,17 +182,17 @@ fn run_serial(
         match &result {
             Ok(r) => {
                 known.note(*r);
-                hw.set_state(name, "ok", known.detail());
+                hw.set_state(name, DeviceState::Ok, known.detail());
             }
             Err(PanelError::Io(e)) => {
                 let msg = format!("serial port {} failed: {e}", port.display());
                 tracing::warn!(device = name, error = %msg, "Whiteboard link lost; re-opening.");
-                hw.set_state(name, "fault", Some(msg));
+                hw.set_state(name, DeviceState::Fault, Some(msg));
                 panel = None;
             }
             Err(e) => {
                 tracing::warn!(device = name, error = %e, "Whiteboard request failed.");
-                hw.set_state(name, "fault", Some(e.to_string()));
+                hw.set_state(name, DeviceState::Fault, Some(e.to_string()));
             }
         }
         let _ = job.reply.send(result.map_err(|e| e.to_string()));
@@ -205,7 +206,7 @@ fn run_simulated(dev: &DeviceConfig, hw: &Hardware, rx: &Receiver<Job>) {
     let mut volume = 30u8;
     let mut mute = false;
     let mut lock = false;
-    hw.set_state(&dev.name, "ok", Some("standby · ops".into()));
+    hw.set_state(&dev.name, DeviceState::Ok, Some("standby · ops".into()));
     while let Ok(job) = rx.recv() {
         let reply = match job.req {
             Request::SetPower(p) => {
@@ -238,7 +239,7 @@ fn run_simulated(dev: &DeviceConfig, hw: &Hardware, rx: &Receiver<Job>) {
             power: Some(power),
             input: Some(input),
         };
-        hw.set_state(&dev.name, "ok", known.detail());
+        hw.set_state(&dev.name, DeviceState::Ok, known.detail());
         let _ = job.reply.send(Ok(reply));
     }
 }

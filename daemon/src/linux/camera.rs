@@ -17,6 +17,7 @@ use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device};
 use tokio_util::sync::CancellationToken;
 
+use crate::hw::DeviceState;
 use crate::hw::Hardware;
 use crate::inference::{CAMERA, Inference};
 
@@ -65,11 +66,11 @@ fn stream(
     inf: &Inference,
     hw: &Hardware,
     stop: &CancellationToken,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), (DeviceState, String)> {
     let name = device.display().to_string();
     let dev = Device::open(device).map_err(|e| {
         (
-            "absent",
+            DeviceState::Absent,
             format!("cannot open {name} (inference.camera_device): {e}"),
         )
     })?;
@@ -80,7 +81,7 @@ fn stream(
         .collect();
     let Some(format) = PREFERRED.into_iter().find(|p| formats.contains(p)) else {
         return Err((
-            "fault",
+            DeviceState::Fault,
             format!(
                 "{name} offers no format Ketang converts (it has {}; supported: RGB3, BGR3, YUYV, MJPG)",
                 formats
@@ -95,7 +96,7 @@ fn stream(
         .video_capture(PixFormat::new(width, height, format))
         .map_err(|e| {
             (
-                "fault",
+                DeviceState::Fault,
                 format!("{name}: setting the capture format failed: {e}"),
             )
         })?;
@@ -106,15 +107,18 @@ fn stream(
         got.pixel_format(),
         got.bytes_per_line(),
     );
-    let mut s = capture
-        .into_stream()
-        .map_err(|e| ("fault", format!("{name}: starting the stream failed: {e}")))?;
+    let mut s = capture.into_stream().map_err(|e| {
+        (
+            DeviceState::Fault,
+            format!("{name}: starting the stream failed: {e}"),
+        )
+    })?;
     tracing::info!(device = %name, width = w, height = h, format = ?fmt, "Camera streaming.");
     // Unless inference itself is degraded (a missing model names itself there).
-    if !crate::inference::degraded(hw, CAMERA) {
+    if !hw.degraded(CAMERA) {
         hw.set_state(
             CAMERA,
-            "ok",
+            DeviceState::Ok,
             Some(format!(
                 "{name}: {w}×{h} {fmt:?}, one frame every {} ms",
                 every.as_millis()
@@ -132,7 +136,7 @@ fn stream(
             Ok(0) => {
                 if last_frame.elapsed() > STALL {
                     return Err((
-                        "fault",
+                        DeviceState::Fault,
                         format!("{name} delivered no frame for {} s", STALL.as_secs()),
                     ));
                 }
@@ -140,7 +144,12 @@ fn stream(
             }
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(("absent", format!("{name}: waiting for a frame: {e}"))),
+            Err(e) => {
+                return Err((
+                    DeviceState::Absent,
+                    format!("{name}: waiting for a frame: {e}"),
+                ));
+            }
         }
         let due = last_sent.is_none_or(|t| t.elapsed() >= every);
         let frame = s
@@ -152,7 +161,7 @@ fn stream(
             })
             .map_err(|e| {
                 (
-                    "absent",
+                    DeviceState::Absent,
                     format!("{name}: reading a frame failed (unplugged?): {e}"),
                 )
             })?;
@@ -165,7 +174,7 @@ fn stream(
             }
             Some(Err(why)) => {
                 last_sent = Some(Instant::now());
-                hw.set_state(CAMERA, "fault", Some(format!("{name}: {why}")));
+                hw.set_state(CAMERA, DeviceState::Fault, Some(format!("{name}: {why}")));
             }
         }
     }

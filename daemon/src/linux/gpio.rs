@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, GpioLine};
+use crate::hw::DeviceState;
 use crate::hw::{Hardware, HwEvent};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
@@ -82,14 +83,14 @@ impl Outputs {
                 {
                     let pin = match request(l, true) {
                         Ok(p) => {
-                            hw.set_state(&d.name, "ok", Some("off".into()));
+                            hw.set_state(&d.name, DeviceState::Ok, Some("off".into()));
                             Some(p)
                         }
                         Err(e) => {
                             tracing::warn!(device = %d.name, error = %e, "GPIO output unavailable.");
                             hw.set_state(
                                 &d.name,
-                                "absent",
+                                DeviceState::Absent,
                                 Some(format!("{e} ({})", config_key(d.kind))),
                             );
                             None
@@ -187,12 +188,12 @@ fn run_inputs(
                 match request(&i.cfg, false) {
                     Ok(p) => {
                         i.pin = Some(p);
-                        hw.set_state(&i.name, "ok", None);
+                        hw.set_state(&i.name, DeviceState::Ok, None);
                     }
                     Err(e) => {
                         hw.set_state(
                             &i.name,
-                            "absent",
+                            DeviceState::Absent,
                             Some(format!("{e} ({})", config_key(i.kind))),
                         );
                         i.retry_at = Instant::now() + RETRY_EVERY;
@@ -206,7 +207,7 @@ fn run_inputs(
                 Err(e) => {
                     hw.set_state(
                         &i.name,
-                        "fault",
+                        DeviceState::Fault,
                         Some(format!("{} line {}: {e}", i.cfg.chip.display(), i.cfg.line)),
                     );
                     i.pin = None;
@@ -229,10 +230,10 @@ fn run_inputs(
                     }
                 }
                 (DeviceKind::Pir, ButtonEvent::Pressed) => {
-                    hw.set_state(&i.name, "ok", Some("occupied".into()));
+                    hw.set_state(&i.name, DeviceState::Ok, Some("occupied".into()));
                 }
                 (DeviceKind::Pir, ButtonEvent::Released) => {
-                    hw.set_state(&i.name, "ok", Some("empty".into()));
+                    hw.set_state(&i.name, DeviceState::Ok, Some("empty".into()));
                 }
                 _ => {}
             }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::hw::DeviceState;
 use crate::hw::Hardware;
 use crate::inference::{Inference, MICROPHONE};
 
@@ -51,7 +52,7 @@ fn record(
     inf: &Inference,
     hw: &Hardware,
     stop: &CancellationToken,
-) -> (&'static str, String) {
+) -> (DeviceState, String) {
     let spawned = Command::new("arecord")
         .args([
             "-q", "-D", device, "-f", "S16_LE", "-r", "16000", "-t", "raw", "-c",
@@ -65,16 +66,24 @@ fn record(
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (
-                "absent",
+                DeviceState::Absent,
                 "arecord is not installed (Debian package alsa-utils)".to_owned(),
             );
         }
-        Err(e) => return ("fault", format!("starting arecord for {device}: {e}")),
+        Err(e) => {
+            return (
+                DeviceState::Fault,
+                format!("starting arecord for {device}: {e}"),
+            );
+        }
     };
     let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
         let _ = child.wait();
-        return ("fault", "arecord's output could not be read".to_owned());
+        return (
+            DeviceState::Fault,
+            "arecord's output could not be read".to_owned(),
+        );
     };
     // arecord's complaints, for the status page when it ends.
     let errors = std::thread::spawn(move || {
@@ -96,10 +105,10 @@ fn record(
             Ok(0) => break Some(filled),
             Ok(n) => {
                 filled += n;
-                if std::mem::take(&mut first) && !crate::inference::degraded(hw, MICROPHONE) {
+                if std::mem::take(&mut first) && !hw.degraded(MICROPHONE) {
                     hw.set_state(
                         MICROPHONE,
-                        "ok",
+                        DeviceState::Ok,
                         Some(format!("recording from {device} ({ch} channel(s), 16 kHz)")),
                     );
                 }
@@ -119,7 +128,7 @@ fn record(
     let status = child.wait();
     let said = errors.join().unwrap_or_default();
     let Some(rest) = ended else {
-        return ("ok", "stopped".to_owned());
+        return (DeviceState::Ok, "stopped".to_owned());
     };
     // A last partial block of a second or more is still heard.
     if rest >= RATE * 2 * ch {
@@ -134,7 +143,7 @@ fn record(
         .trim()
         .to_owned();
     (
-        "absent",
+        DeviceState::Absent,
         format!(
             "arecord -D {device} ended ({}): {said}",
             status.map_or_else(|e| e.to_string(), |s| s.to_string())

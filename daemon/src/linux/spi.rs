@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::GpioLine;
+use crate::hw::DeviceState;
 use crate::hw::{Hardware, HwEvent};
 
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -64,7 +65,7 @@ pub(crate) fn start_mfrc522(
     }
 }
 
-fn report(hw: &Hardware, name: &str, last: &mut String, state: &'static str, problem: String) {
+fn report(hw: &Hardware, name: &str, last: &mut String, state: DeviceState, problem: String) {
     if *last != problem {
         tracing::warn!(device = name, error = %problem, "Card reader unavailable; retrying every 5 s.");
         last.clone_from(&problem);
@@ -102,7 +103,7 @@ fn run_mfrc522(
                         hw,
                         name,
                         &mut last,
-                        "absent",
+                        DeviceState::Absent,
                         format!("{e} (hardware.card_readers reset_line)"),
                     );
                     std::thread::sleep(RETRY_EVERY);
@@ -113,7 +114,7 @@ fn run_mfrc522(
         let dev = match open_spi(spi, 1_000_000, KEY) {
             Ok(d) => d,
             Err(e) => {
-                report(hw, name, &mut last, "absent", e);
+                report(hw, name, &mut last, DeviceState::Absent, e);
                 std::thread::sleep(RETRY_EVERY);
                 continue;
             }
@@ -124,7 +125,7 @@ fn run_mfrc522(
                 last.clear();
                 hw.set_state(
                     name,
-                    "ok",
+                    DeviceState::Ok,
                     Some(format!("MFRC522 version {v:#04x} on {}", spi.display())),
                 );
             }
@@ -133,7 +134,7 @@ fn run_mfrc522(
                     hw,
                     name,
                     &mut last,
-                    "absent",
+                    DeviceState::Absent,
                     format!("{} ({KEY}): {e}", spi.display()),
                 );
                 std::thread::sleep(RETRY_EVERY);
@@ -170,7 +171,7 @@ fn run_mfrc522(
                             hw,
                             name,
                             &mut last,
-                            "fault",
+                            DeviceState::Fault,
                             format!("{} ({KEY}): {e}; re-initialising", spi.display()),
                         );
                         break;
@@ -260,7 +261,11 @@ fn run_panel(
     let mut pending: Option<Vec<u8>> = None;
     let mut refreshes = 0u64;
     let mut delay = Delay;
-    hw.set_state(name, "starting", Some("waiting for the first frame".into()));
+    hw.set_state(
+        name,
+        DeviceState::Starting,
+        Some("waiting for the first frame".into()),
+    );
     while !stop.is_cancelled() {
         {
             let mut g = m.lock().unwrap_or_else(PoisonError::into_inner);
@@ -289,7 +294,7 @@ fn run_panel(
                 Ok(l) => lines = Some(l),
                 Err(e) => {
                     tracing::warn!(device = name, error = %e, "E-paper panel unavailable; retrying in 60 s.");
-                    hw.set_state(name, "absent", Some(e));
+                    hw.set_state(name, DeviceState::Absent, Some(e));
                     continue;
                 }
             }
@@ -312,14 +317,14 @@ fn run_panel(
                 pending = None;
                 hw.set_state(
                     name,
-                    "ok",
+                    DeviceState::Ok,
                     Some(format!("{width}×{height} · refreshed {refreshes}×")),
                 );
             }
             Err(e) => {
                 let msg = format!("{} (hardware.epaper): {e}", w.spi.display());
                 tracing::warn!(device = name, error = %msg, "E-paper refresh failed; retrying in 60 s.");
-                hw.set_state(name, "fault", Some(msg));
+                hw.set_state(name, DeviceState::Fault, Some(msg));
                 lines = None;
             }
         }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::ir_trigger::IrTrigger;
+use crate::hw::DeviceState;
 use crate::hw::{Hardware, HwEvent};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
@@ -82,7 +83,7 @@ fn run(
             match reading {
                 Ok((object, ambient)) => {
                     if !healthy {
-                        hw.set_state(name, "ok", None);
+                        hw.set_state(name, DeviceState::Ok, None);
                         healthy = true;
                         last_problem.clear();
                     }
@@ -117,5 +118,5 @@ fn report(hw: &Hardware, name: &str, last: &mut String, problem: String) {
         tracing::warn!(device = name, error = %problem, "Thermometer unavailable; retrying every 10 s.");
         *last = problem.clone();
     }
-    hw.set_state(name, "absent", Some(problem));
+    hw.set_state(name, DeviceState::Absent, Some(problem));
 }

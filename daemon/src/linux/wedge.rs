@@ -12,6 +12,7 @@ use ketang_drivers::wedge::{WedgeDecoder, WedgeFormat};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::hw::DeviceState;
 use crate::hw::{Hardware, HwEvent};
 
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -67,13 +68,13 @@ fn run(
                     tracing::warn!(device = name, error = %e, "Card reader unavailable; retrying every 5 s.");
                     last_problem = e.clone();
                 }
-                hw.set_state(name, "absent", Some(e));
+                hw.set_state(name, DeviceState::Absent, Some(e));
                 std::thread::sleep(RETRY_EVERY);
                 continue;
             }
         };
         last_problem.clear();
-        hw.set_state(name, "ok", dev.name().map(str::to_owned));
+        hw.set_state(name, DeviceState::Ok, dev.name().map(str::to_owned));
         let mut decoder = WedgeDecoder::new(format);
         loop {
             // Blocks until the reader types; an unplugged reader ends with an error.
@@ -85,7 +86,7 @@ fn run(
                 Err(e) => {
                     let msg = format!("{} stopped answering (unplugged?): {e}", device.display());
                     tracing::warn!(device = name, error = %msg, "Card reader lost; re-opening.");
-                    hw.set_state(name, "absent", Some(msg));
+                    hw.set_state(name, DeviceState::Absent, Some(msg));
                     break;
                 }
             };
@@ -108,7 +109,11 @@ fn run(
                     Some(Err(e)) => {
                         // The typed number is not logged: it identifies a student.
                         tracing::warn!(device = name, error = %e, "A card read was not understood.");
-                        hw.set_state(name, "ok", Some(format!("last read not understood: {e}")));
+                        hw.set_state(
+                            name,
+                            DeviceState::Ok,
+                            Some(format!("last read not understood: {e}")),
+                        );
                     }
                     None => {}
                 }
