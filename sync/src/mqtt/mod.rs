@@ -4,18 +4,22 @@
 //! rumqttc event loop and never blocks on anything but the store's bounded channel.
 
 mod downlink;
+mod refusal;
 mod settings;
 mod state;
+mod status;
+mod tasks;
 mod tls;
 pub mod topics;
+mod urgent;
 mod worker;
 
 pub use downlink::{
     Command, Downlink, DownlinkBody, KINDS, MAX_DOWNLINK_BYTES, Rejected, parse_downlink,
 };
+pub use refusal::{MAX_OUTGOING_PACKET, connect_failure};
 pub use settings::{MqttSettings, TlsSettings, default_budgets};
 pub use state::{Failure, InFlight, Reconnect, TokenBucket};
-pub use worker::{
-    CommandHandler, MAX_OUTGOING_PACKET, SyncStatus, SyncWorker, URGENT_QUEUE, Urgent,
-    UrgentReceiver, connect_failure,
-};
+pub use status::{CommandHandler, SyncStatus};
+pub use urgent::{URGENT_QUEUE, Urgent, UrgentReceiver};
+pub use worker::SyncWorker;

@@ -9,12 +9,12 @@
 //!   and are fetched again, in drain order.
 //! * At most `inflight` rows are unacknowledged; the fetch skips them.
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset};
 use rumqttc::{
     AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
@@ -22,101 +22,26 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::downlink::{Command, DownlinkBody, parse_downlink};
+use crate::{PendingRecord, StoreHandle};
+
+use super::refusal::{
+    Careful, MAX_OUTGOING_PACKET, REFUSAL_WINDOW, STABLE_AFTER, SessionError, closed_by_peer,
+    connect_failure,
+};
 use super::state::{Failure, InFlight, Reconnect, TokenBucket};
+use super::status::{CommandHandler, SyncStatus};
+use super::tasks::{AbortOnDrop, budget_task, downlink_task};
+use super::urgent::{Urgent, UrgentReceiver};
 use super::{MqttSettings, tls, topics};
-use crate::PendingRecord;
-use crate::{OutboxRecord, StoreHandle, Stream};
-use std::collections::VecDeque;
-
-/// What the daemon provides to the sync worker.
-pub trait CommandHandler: Send + Sync + 'static {
-    /// The board's clock now, and whether it is synchronised.
-    fn now(&self) -> (DateTime<FixedOffset>, bool);
-    /// Executes a command; `Err` lists why it was not executed.
-    fn command(&self, cmd: Command) -> impl Future<Output = Result<(), Vec<String>>> + Send;
-    /// Downlink data of `kind` was applied to the store (e.g. reload the timetable).
-    fn applied(&self, kind: &str) -> impl Future<Output = ()> + Send;
-}
-
-/// Live state of the link, for the status page and metrics.
-#[derive(Debug, Default)]
-pub struct SyncStatus {
-    connected: AtomicBool,
-    state: Mutex<String>,
-    /// Outbox records published (including re-sends).
-    pub published: AtomicU64,
-    /// Outbox records acknowledged by the broker.
-    pub acked: AtomicU64,
-    /// Connections made.
-    pub connections: AtomicU64,
-    /// Downlink messages received.
-    pub downlinks: AtomicU64,
-    /// Connection attempts started.
-    pub attempts: AtomicU64,
-    /// Records moved aside because they can never be sent.
-    pub rejected: AtomicU64,
-}
-
-impl SyncStatus {
-    /// Connected to the broker now.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
-
-    /// A word for people.
-    pub fn state(&self) -> String {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set(&self, connected: bool, state: impl Into<String>) {
-        self.connected.store(connected, Ordering::Relaxed);
-        *self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = state.into();
-    }
-}
-
-/// Best-effort publishes that bypass the outbox: an alarm that cannot be stored because the
-/// disk is full. Queued in memory (at most [`URGENT_QUEUE`]), sent at once when connected
-/// or first thing after the next CONNACK, ahead of the backlog; lost if the session drops
-/// before the PUBACK (the daemon keeps the event and stores it when space returns).
-#[derive(Debug, Clone)]
-pub struct Urgent(mpsc::Sender<(Stream, Vec<u8>)>);
-
-/// Urgent publishes waiting for a connection.
-pub const URGENT_QUEUE: usize = 16;
-
-impl Urgent {
-    /// A sender and the receiver to give the worker ([`SyncWorker::with_urgent`]).
-    pub fn channel() -> (Self, UrgentReceiver) {
-        let (tx, rx) = mpsc::channel(URGENT_QUEUE);
-        (Self(tx), UrgentReceiver(rx))
-    }
-
-    /// Queues `envelope` (from [`crate::unsequenced_envelope`]) on `stream`; `false` when
-    /// the queue is full or the worker is gone.
-    pub fn publish(&self, stream: Stream, envelope: Vec<u8>) -> bool {
-        self.0.try_send((stream, envelope)).is_ok()
-    }
-}
-
-/// The worker's end of [`Urgent`].
-#[derive(Debug)]
-pub struct UrgentReceiver(mpsc::Receiver<(Stream, Vec<u8>)>);
 
 /// Drains the outbox to the broker and takes the downlink.
 pub struct SyncWorker<H> {
-    urgent: Option<UrgentReceiver>,
-    store: StoreHandle,
-    settings: MqttSettings,
-    status: Arc<SyncStatus>,
-    handler: Arc<H>,
-    stop: CancellationToken,
+    pub(super) urgent: Option<UrgentReceiver>,
+    pub(super) store: StoreHandle,
+    pub(super) settings: MqttSettings,
+    pub(super) status: Arc<SyncStatus>,
+    pub(super) handler: Arc<H>,
+    pub(super) stop: CancellationToken,
 }
 
 impl<H> std::fmt::Debug for SyncWorker<H> {
@@ -131,83 +56,6 @@ impl<H> std::fmt::Debug for SyncWorker<H> {
 enum End {
     Stopped,
     Failed(String, Failure),
-}
-
-/// Largest MQTT packet the board sends (rumqttc's outgoing limit); a stored record that
-/// cannot fit is moved aside as refused instead of being sent.
-pub const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
-
-/// What the worker learnt from connections the broker closed (see `give_up`).
-#[derive(Debug, Default)]
-struct Careful {
-    /// Start the next session with one record in flight, widening with each PUBACK.
-    slow_start: bool,
-    /// The last close with nothing in flight: the broker (or a twin) closes us anyway.
-    kicked_at: Option<Instant>,
-}
-
-/// The longest a broker refusing a record may take to close the connection.
-const REFUSAL_WINDOW: Duration = Duration::from_secs(2);
-
-/// How long a close with nothing in flight keeps records from being blamed.
-const KICKS_REMEMBERED: Duration = Duration::from_secs(600);
-
-/// A session that lasted this long (or delivered records) forgets earlier refusals.
-const STABLE_AFTER: Duration = Duration::from_secs(10);
-
-/// Whether a connection error means the broker closed the connection on us (rather than
-/// the link going quiet): rumqttc reports a read of zero bytes as "closed by peer".
-fn closed_by_peer(e: &rumqttc::ConnectionError) -> bool {
-    use rumqttc::{ConnectionError as C, StateError as S};
-    let io_closed = |io: &std::io::Error| {
-        matches!(
-            io.kind(),
-            std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::BrokenPipe
-        )
-    };
-    match e {
-        C::MqttState(S::ConnectionAborted) => true,
-        C::MqttState(S::Io(io)) | C::Io(io) => io_closed(io),
-        C::MqttState(S::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => io_closed(io),
-        _ => false,
-    }
-}
-
-/// Why a session that had its CONNACK ended.
-enum SessionError {
-    /// The broker closed the connection (DISCONNECT, EOF, reset).
-    ClosedByBroker(String),
-    /// The link failed otherwise (timeouts, I/O).
-    Link(String),
-    /// Something on the board (a task stopped).
-    Local(String),
-}
-
-impl std::fmt::Display for SessionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ClosedByBroker(e) | Self::Link(e) | Self::Local(e) => f.write_str(e),
-        }
-    }
-}
-
-/// How a failed connection attempt (before CONNACK) counts for the reconnect policy.
-pub fn connect_failure(e: &rumqttc::ConnectionError) -> Failure {
-    use rumqttc::ConnectionError as C;
-    match e {
-        // The broker itself said no (server unavailable, bad credentials, not authorised),
-        // or TLS failed: a broker is there, and retrying fast helps nobody.
-        C::ConnectionRefused(_) | C::NotConnAck(_) | C::Tls(_) => Failure::Refused,
-        // Refused port, unreachable, DNS, timed out, or TCP accepted and closed before
-        // CONNACK. The last is what a load balancer in front of a broker cluster with no
-        // healthy node does (and the partition test's proxy): treating it as a refusal
-        // would keep boards away for minutes after the cluster is back. The connect
-        // timeout itself spaces attempts at a broker that accepts but never answers.
-        _ => Failure::Unreachable,
-    }
 }
 
 impl<H: CommandHandler> SyncWorker<H> {
@@ -681,86 +529,6 @@ impl<H: CommandHandler> SyncWorker<H> {
         Ok(())
     }
 
-    /// The session failed: count an attempt for every row sent without a PUBACK (they are
-    /// still in the outbox and go out again on the next connection, in drain order).
-    ///
-    /// When the broker closed the connection with records in flight, the next session
-    /// starts carefully (one record in flight, then widening). When the only record
-    /// unacknowledged was one alone, the broker refused that record: counted, and moved
-    /// aside once it happened [`crate::REFUSED_AFTER_PROBES`] times.
-    ///
-    /// Design: a broker also closes connections for reasons of its own: another client with
-    /// the same id (a cloned board) takes over the session, an operator kicks it. Such
-    /// closes come at any moment, also with nothing in flight; a refusal comes right after
-    /// the record arrives. So a record is blamed only when the close came `quick`ly after
-    /// sending it (twice the connect time, 0.2 s to [`REFUSAL_WINDOW`]), and not at all for
-    /// [`KICKS_REMEMBERED`] after a close with nothing in flight.
-    async fn give_up(
-        &self,
-        inflight: &InFlight,
-        e: &SessionError,
-        careful: &mut Careful,
-        quick: bool,
-    ) {
-        let seqs = inflight.seqs();
-        if !seqs.is_empty() {
-            let _ = self.store.outbox_attempted(seqs.clone()).await;
-        }
-        let SessionError::ClosedByBroker(cause) = e else {
-            return;
-        };
-        if seqs.is_empty() {
-            careful.kicked_at = Some(Instant::now());
-            return;
-        }
-        careful.slow_start = true;
-        let kicked = careful
-            .kicked_at
-            .is_some_and(|t| t.elapsed() < KICKS_REMEMBERED);
-        if let ([only], Some(sent)) = (seqs.as_slice(), inflight.oldest_sent())
-            && *only == sent
-            && quick
-            && !kicked
-        {
-            let (now, synced) = self.handler.now();
-            match self
-                .store
-                .outbox_refused(sent, cause.clone(), now, synced)
-                .await
-            {
-                Ok(Some(r)) => {
-                    self.status.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        seq = sent,
-                        rejected_seq = r,
-                        "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream."
-                    );
-                }
-                Ok(None) => {
-                    tracing::info!(
-                        seq = sent,
-                        "The broker closed the connection while one record was in flight; it goes alone next time."
-                    );
-                }
-                Err(err) => tracing::error!(error = %err, "Counting a refused record failed."),
-            }
-        }
-    }
-
-    /// Moves a record that can never be sent aside (reported on the `rejected` stream).
-    async fn reject(&self, seq: u64, reason: String) {
-        let (now, synced) = self.handler.now();
-        match self.store.outbox_reject(seq, reason, now, synced).await {
-            Ok(r) => {
-                self.status.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(seq, rejected_seq = ?r, "An outbox record can never be sent: moved aside and reported on the rejected stream.");
-            }
-            Err(e) => {
-                tracing::error!(seq, error = %e, "Moving a record that cannot be sent aside failed.")
-            }
-        }
-    }
-
     /// Publishes the retained "offline" status and waits briefly for it to be acknowledged.
     async fn goodbye(
         &self,
@@ -795,124 +563,3 @@ impl<H: CommandHandler> SyncWorker<H> {
 
 type FetchFuture =
     std::pin::Pin<Box<dyn Future<Output = crate::Result<Vec<PendingRecord>>> + Send>>;
-
-/// Aborts the task when dropped (the event-loop pump must not outlive its session).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Validates, applies and acknowledges downlink messages one at a time.
-async fn downlink_task<H: CommandHandler>(
-    store: StoreHandle,
-    s: MqttSettings,
-    handler: Arc<H>,
-    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
-) {
-    while let Some((topic, payload)) = rx.recv().await {
-        let Some((target, kind)) = topics::parse_down(&topic, &s.school_id, &s.device_id) else {
-            tracing::warn!(%topic, "Message on an unexpected topic ignored.");
-            continue;
-        };
-        let (now, synced) = handler.now();
-        let result = match parse_downlink(kind, &target, &payload, &s.school_id, &s.device_id, now)
-        {
-            Err(r) => {
-                tracing::warn!(
-                    kind,
-                    problems = r.problems.len(),
-                    "Downlink message refused."
-                );
-                match r.id {
-                    Some(id) => store
-                        .apply_downlink(id, r.kind, None, r.problems, now, synced)
-                        .await
-                        .map(|_| ()),
-                    None => store
-                        .enqueue(OutboxRecord::new(
-                            &crate::AckBody {
-                                downlink_id: None,
-                                kind: r.kind.chars().take(32).collect(),
-                                ok: false,
-                                problems: crate::limits::bound_problems(&r.problems),
-                                duplicate: false,
-                            },
-                            now,
-                            synced,
-                        ))
-                        .await
-                        .map(|_| ()),
-                }
-            }
-            Ok(dl) => match dl.body {
-                DownlinkBody::Data(data) => match store
-                    .apply_downlink(dl.id, dl.kind.clone(), Some(data), vec![], now, synced)
-                    .await
-                {
-                    Ok(o) => {
-                        tracing::info!(kind = %dl.kind, ok = o.ok, duplicate = o.duplicate, "Downlink handled.");
-                        if o.ok && !o.duplicate {
-                            handler.applied(&dl.kind).await;
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-                DownlinkBody::Config(_) => {
-                    let p = vec!["remote config changes are not supported by this version; edit the config file on the board".to_owned()];
-                    store
-                        .apply_downlink(dl.id, dl.kind, None, p, now, synced)
-                        .await
-                        .map(|_| ())
-                }
-                DownlinkBody::Command(cmd) => match store.downlink_seen(dl.id.clone()).await {
-                    Ok(Some(_)) => store
-                        .apply_downlink(dl.id, dl.kind, None, vec![], now, synced)
-                        .await
-                        .map(|_| ()),
-                    Ok(None) => {
-                        let name = cmd.name.clone();
-                        let problems = handler.command(cmd).await.err().unwrap_or_default();
-                        tracing::info!(command = %name, ok = problems.is_empty(), "Downlink command handled.");
-                        store
-                            .apply_downlink(dl.id, dl.kind, None, problems, now, synced)
-                            .await
-                            .map(|_| ())
-                    }
-                    Err(e) => Err(e),
-                },
-            },
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "Storing a downlink result failed; the cloud gets no ack for it.");
-        }
-    }
-}
-
-/// Enforces the outbox budgets every minute.
-async fn budget_task<H: CommandHandler>(
-    store: StoreHandle,
-    s: MqttSettings,
-    handler: Arc<H>,
-    stop: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        let (now, synced) = handler.now();
-        match store.enforce_budgets(s.budgets.clone(), now, synced).await {
-            Ok(ev) => {
-                for e in ev {
-                    tracing::warn!(stream = %e.stream, count = e.count, first_seq = e.first_seq, last_seq = e.last_seq, reason = %e.reason, "Outbox over budget: oldest records evicted and reported on the dropped stream.");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "Enforcing outbox budgets failed."),
-        }
-    }
-}
