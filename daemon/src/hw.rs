@@ -54,6 +54,24 @@ pub(crate) enum HwEvent {
     },
 }
 
+/// The camera's device name (`[inference] camera`).
+pub(crate) const CAMERA: &str = "camera";
+/// The microphone's device name (`[inference] microphone`).
+pub(crate) const MICROPHONE: &str = "microphone";
+
+/// Where a camera thread sends its frames (the inference thread's one-slot queue). Capture
+/// glue depends on this, not on inference.
+pub(crate) trait FrameSink: Send + Sync {
+    /// A new frame; it may replace one not yet looked at.
+    fn frame(&self, frame: ketang_models::Frame);
+}
+
+/// Where a microphone thread sends its audio blocks.
+pub(crate) trait AudioSink: Send + Sync {
+    /// A block of samples per channel, ending at `ends_at`.
+    fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>);
+}
+
 /// Where a device stands, as its thread sees it (shown on `/status`, sent in telemetry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DeviceState {

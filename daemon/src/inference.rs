@@ -43,8 +43,7 @@ use crate::hw::{Hardware, HwEvent};
 pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
 /// Name stored with each template.
 pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
-pub(crate) const CAMERA: &str = "camera";
-pub(crate) const MICROPHONE: &str = "microphone";
+pub(crate) use crate::hw::{CAMERA, MICROPHONE};
 
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
@@ -700,5 +699,17 @@ fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &Cancellat
                 tracing::warn!(path = %path.display(), error = %e, "A heard recording could not be deleted.");
             }
         }
+    }
+}
+
+impl crate::hw::FrameSink for Inference {
+    fn frame(&self, frame: Frame) {
+        Inference::frame(self, frame);
+    }
+}
+
+impl crate::hw::AudioSink for Inference {
+    fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>) {
+        Inference::audio(self, channels, ends_at);
     }
 }

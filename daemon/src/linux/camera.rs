@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hw::DeviceState;
 use crate::hw::Hardware;
-use crate::inference::{CAMERA, Inference};
+use crate::hw::{CAMERA, FrameSink};
 
 /// No frame for this long: the camera is stuck (a unplugged UVC camera usually errors out
 /// sooner).
@@ -41,7 +41,7 @@ pub(crate) fn run(
     width: u32,
     height: u32,
     every: Duration,
-    inf: &Inference,
+    inf: &dyn FrameSink,
     hw: &Hardware,
     stop: &CancellationToken,
 ) {
@@ -63,7 +63,7 @@ fn stream(
     width: u32,
     height: u32,
     every: Duration,
-    inf: &Inference,
+    inf: &dyn FrameSink,
     hw: &Hardware,
     stop: &CancellationToken,
 ) -> Result<(), (DeviceState, String)> {

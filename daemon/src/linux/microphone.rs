@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hw::DeviceState;
 use crate::hw::Hardware;
-use crate::inference::{Inference, MICROPHONE};
+use crate::hw::{AudioSink, MICROPHONE};
 
 /// Samples per second (what the voice model wants).
 const RATE: usize = 16_000;
@@ -27,7 +27,7 @@ const RETRY: Duration = Duration::from_secs(3);
 pub(crate) fn run(
     device: &str,
     channels: u16,
-    inf: &Inference,
+    inf: &dyn AudioSink,
     hw: &Hardware,
     stop: &CancellationToken,
 ) {
@@ -49,7 +49,7 @@ pub(crate) fn run(
 fn record(
     device: &str,
     channels: u16,
-    inf: &Inference,
+    inf: &dyn AudioSink,
     hw: &Hardware,
     stop: &CancellationToken,
 ) -> (DeviceState, String) {
