@@ -11,8 +11,8 @@ use ketang_web::*;
 use crate::classroom::{ActionError, Counters, StoreHealth};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::devices::Hardware;
 use crate::engine::timetable::{Slot, Timetable};
-use crate::hw::Hardware;
 
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -37,7 +37,7 @@ pub(crate) struct Daemon {
     /// Live events for the board's screen.
     pub(crate) events: tokio::sync::broadcast::Sender<BoardEvent>,
     /// The door sign (its preview).
-    pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
+    pub(crate) sign: Option<Arc<crate::devices::epaper::Sign>>,
     /// Face attendance, when enabled.
     pub(crate) inference: Option<crate::inference::Inference>,
     /// System updates (bundles handed to the installer).

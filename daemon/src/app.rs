@@ -16,10 +16,10 @@ use crate::api::Daemon;
 use crate::classroom::{Classroom, Counters, StoreHealth};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::devices::DeviceState;
+use crate::devices::Hardware;
 use crate::engine::health::Pairing;
 use crate::engine::timetable::Timetable;
-use crate::hw::DeviceState;
-use crate::hw::Hardware;
 
 /// The graceful-shutdown budget (systemd's TimeoutStopSec in the unit is larger).
 pub(crate) const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
@@ -103,7 +103,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let unlock = Arc::new(std::sync::Mutex::new(None));
     let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx.clone()));
-    let whiteboard = crate::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
+    let whiteboard = crate::devices::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
@@ -114,9 +114,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             dc,
             rst,
             busy,
-        } => Some(crate::linux::spi::start_panel(
+        } => Some(crate::devices::linux::spi::start_panel(
             d.name.clone(),
-            crate::linux::spi::PanelWiring {
+            crate::devices::linux::spi::PanelWiring {
                 spi: spi.clone(),
                 model: *model,
                 dc: dc.clone(),
@@ -128,16 +128,21 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         )),
         _ => None,
     });
-    let sign = crate::epaper::Sign::new(&cfg.hardware, panel).map(Arc::new);
+    let sign = crate::devices::epaper::Sign::new(&cfg.hardware, panel).map(Arc::new);
     // Linux drivers with their own threads.
-    hw.attach_outputs(crate::linux::gpio::Outputs::open(
+    hw.attach_outputs(crate::devices::linux::gpio::Outputs::open(
         &cfg.hardware.devices,
         &hw,
     ));
-    crate::linux::gpio::start_inputs(&cfg.hardware.devices, hw.clone(), tx.clone(), stop.clone());
+    crate::devices::linux::gpio::start_inputs(
+        &cfg.hardware.devices,
+        hw.clone(),
+        tx.clone(),
+        stop.clone(),
+    );
     for d in &cfg.hardware.devices {
         if let crate::config::DeviceDriver::Evdev { device, format } = &d.driver {
-            crate::linux::wedge::start(
+            crate::devices::linux::wedge::start(
                 d.name.clone(),
                 device.clone(),
                 *format,
@@ -147,7 +152,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             );
         }
         if let crate::config::DeviceDriver::Mfrc522 { spi, reset } = &d.driver {
-            crate::linux::spi::start_mfrc522(
+            crate::devices::linux::spi::start_mfrc522(
                 d.name.clone(),
                 spi.clone(),
                 reset.clone(),
@@ -157,7 +162,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             );
         }
         if let crate::config::DeviceDriver::Mlx90614 { i2c, address } = &d.driver {
-            crate::linux::thermometer::start(
+            crate::devices::linux::thermometer::start(
                 d.name.clone(),
                 i2c.clone(),
                 *address,

@@ -36,14 +36,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DeviceDriver, InferenceConfig};
-use crate::hw::DeviceState;
-use crate::hw::{Hardware, HwEvent};
+use crate::devices::DeviceState;
+use crate::devices::{Hardware, HwEvent};
 
 /// The embedding model's file; its stem names the templates it made.
 pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
 /// Name stored with each template.
 pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
-pub(crate) use crate::hw::{CAMERA, MICROPHONE};
+pub(crate) use crate::devices::{CAMERA, MICROPHONE};
 
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
@@ -160,7 +160,9 @@ impl Inference {
             );
             let spawned = std::thread::Builder::new()
                 .name("ketang-microphone".into())
-                .spawn(move || crate::linux::microphone::run(&device, ch, &me2, &hw2, &stop2));
+                .spawn(move || {
+                    crate::devices::linux::microphone::run(&device, ch, &me2, &hw2, &stop2)
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "The microphone thread could not start.");
             }
@@ -181,7 +183,9 @@ impl Inference {
             let (hw2, stop2) = (hw.clone(), stop.clone());
             let spawned = std::thread::Builder::new()
                 .name("ketang-camera".into())
-                .spawn(move || crate::linux::camera::run(&device, w, h, every, &me2, &hw2, &stop2));
+                .spawn(move || {
+                    crate::devices::linux::camera::run(&device, w, h, every, &me2, &hw2, &stop2)
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "The camera thread could not start.");
             }
@@ -702,13 +706,13 @@ fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &Cancellat
     }
 }
 
-impl crate::hw::FrameSink for Inference {
+impl crate::devices::FrameSink for Inference {
     fn frame(&self, frame: Frame) {
         Inference::frame(self, frame);
     }
 }
 
-impl crate::hw::AudioSink for Inference {
+impl crate::devices::AudioSink for Inference {
     fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>) {
         Inference::audio(self, channels, ends_at);
     }

@@ -165,7 +165,7 @@ impl Classroom {
         };
         Ok(json!({
             "device": now.name,
-            "ok": now.state == crate::hw::DeviceState::Ok.as_str(),
+            "ok": now.state == crate::devices::DeviceState::Ok.as_str(),
             "ms": ms,
             "detail": format!("{what}{}{}", now.state, now.detail.map(|d| format!(" · {d}")).unwrap_or_default()),
         }))

@@ -47,9 +47,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::SchoolConfig;
+use crate::devices::{Hardware, HwEvent};
 use crate::engine::health::Pairing;
 use crate::engine::timetable::{Slot, Timetable};
-use crate::hw::{Hardware, HwEvent};
 
 use self::observations::LessonObs;
 
@@ -96,11 +96,11 @@ pub(crate) struct Classroom {
     /// Live events for the board's screen (nobody listening is fine).
     pub(crate) events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
     /// The flat panel, when one is configured.
-    pub(crate) whiteboard: Option<crate::whiteboard::Whiteboard>,
+    pub(crate) whiteboard: Option<crate::devices::whiteboard::Whiteboard>,
     /// The power state the timetable schedule last applied, and when to retry a failure.
     pub(crate) wb_schedule: (Option<bool>, Option<DateTime<FixedOffset>>),
     /// The door sign, and the class name it shows.
-    pub(crate) sign: Option<Arc<crate::epaper::Sign>>,
+    pub(crate) sign: Option<Arc<crate::devices::epaper::Sign>>,
     pub(crate) class_name: String,
     /// Ticks since start (the sign is recomputed every few).
     pub(crate) ticks: u64,

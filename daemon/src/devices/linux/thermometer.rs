@@ -12,9 +12,9 @@ use linux_embedded_hal::I2cdev;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::devices::DeviceState;
+use crate::devices::{Hardware, HwEvent};
 use crate::engine::ir_trigger::IrTrigger;
-use crate::hw::DeviceState;
-use crate::hw::{Hardware, HwEvent};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 const RETRY_EVERY: Duration = Duration::from_secs(10);

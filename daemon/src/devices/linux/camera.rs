@@ -17,9 +17,9 @@ use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device};
 use tokio_util::sync::CancellationToken;
 
-use crate::hw::DeviceState;
-use crate::hw::Hardware;
-use crate::hw::{CAMERA, FrameSink};
+use crate::devices::DeviceState;
+use crate::devices::Hardware;
+use crate::devices::{CAMERA, FrameSink};
 
 /// No frame for this long: the camera is stuck (a unplugged UVC camera usually errors out
 /// sooner).

@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, GpioLine};
-use crate::hw::DeviceState;
-use crate::hw::{Hardware, HwEvent};
+use crate::devices::DeviceState;
+use crate::devices::{Hardware, HwEvent};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 const RETRY_EVERY: Duration = Duration::from_secs(10);

@@ -7,6 +7,10 @@
 //! by the Linux glue in `linux/` (spidev, evdev, i2c-dev, GPIO cdev, serial); a device
 //! whose hardware cannot be opened is reported with the reason and retried.
 
+pub(crate) mod epaper;
+pub(crate) mod linux;
+pub(crate) mod whiteboard;
+
 use std::sync::Mutex;
 
 use ketang_drivers::Uid;
@@ -119,7 +123,7 @@ pub(crate) struct Hardware {
     devices: Vec<Device>,
     events: mpsc::Sender<HwEvent>,
     /// Real GPIO outputs (siren, LED), attached at start.
-    outputs: std::sync::OnceLock<std::sync::Arc<crate::linux::gpio::Outputs>>,
+    outputs: std::sync::OnceLock<std::sync::Arc<crate::devices::linux::gpio::Outputs>>,
 }
 
 impl Hardware {
@@ -240,12 +244,12 @@ impl Hardware {
             match self.outputs.get().and_then(|o| o.set(&d.cfg.name, on)) {
                 Some(Ok(())) => self.set_state(
                     &d.cfg.name,
-                    crate::hw::DeviceState::Ok,
+                    crate::devices::DeviceState::Ok,
                     Some(word.to_owned()),
                 ),
                 Some(Err(e)) => {
                     tracing::error!(device = %d.cfg.name, error = %e, on, "Switching an output failed.");
-                    self.set_state(&d.cfg.name, crate::hw::DeviceState::Fault, Some(e));
+                    self.set_state(&d.cfg.name, crate::devices::DeviceState::Fault, Some(e));
                 }
                 None => {}
             }
@@ -253,7 +257,10 @@ impl Hardware {
     }
 
     /// Attaches the real GPIO outputs (once, at start).
-    pub(crate) fn attach_outputs(&self, outputs: std::sync::Arc<crate::linux::gpio::Outputs>) {
+    pub(crate) fn attach_outputs(
+        &self,
+        outputs: std::sync::Arc<crate::devices::linux::gpio::Outputs>,
+    ) {
         let _ = self.outputs.set(outputs);
     }
 

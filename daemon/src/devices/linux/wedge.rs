@@ -12,8 +12,8 @@ use ketang_drivers::wedge::{WedgeDecoder, WedgeFormat};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hw::DeviceState;
-use crate::hw::{Hardware, HwEvent};
+use crate::devices::DeviceState;
+use crate::devices::{Hardware, HwEvent};
 
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ketang_drivers::sign::{Framebuffer, SignContent, render};
 
 use crate::config::{DeviceDriver, DeviceKind, HardwareConfig};
-use crate::hw::DeviceState;
-use crate::hw::Hardware;
+use crate::devices::DeviceState;
+use crate::devices::Hardware;
 
 /// The sign.
 #[derive(Debug)]
@@ -24,14 +24,14 @@ pub(crate) struct Sign {
     png: Mutex<Option<Vec<u8>>>,
     refreshes: AtomicU64,
     /// The real panel's thread, when one is configured.
-    panel: Option<crate::linux::spi::PanelHandle>,
+    panel: Option<crate::devices::linux::spi::PanelHandle>,
 }
 
 impl Sign {
     /// The sign, if one is configured; `panel` is the real panel's thread.
     pub(crate) fn new(
         cfg: &HardwareConfig,
-        panel: Option<crate::linux::spi::PanelHandle>,
+        panel: Option<crate::devices::linux::spi::PanelHandle>,
     ) -> Option<Self> {
         let d = cfg.devices.iter().find(|d| d.kind == DeviceKind::Epaper)?;
         // The simulated sign is a 4.2" panel.

@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::GpioLine;
-use crate::hw::DeviceState;
-use crate::hw::{Hardware, HwEvent};
+use crate::devices::DeviceState;
+use crate::devices::{Hardware, HwEvent};
 
 const POLL_EVERY: Duration = Duration::from_millis(100);
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -90,7 +90,7 @@ fn run_mfrc522(
         if let Some(l) = reset
             && _reset_pin.is_none()
         {
-            match crate::linux::gpio::request(l, true) {
+            match crate::devices::linux::gpio::request(l, true) {
                 Ok(mut p) => {
                     let _ = p.set_low();
                     std::thread::sleep(Duration::from_millis(2));
@@ -238,7 +238,8 @@ struct Lines {
 
 fn open_panel(w: &PanelWiring) -> Result<Lines, String> {
     let line = |l: &GpioLine, output: bool, key: &str| {
-        crate::linux::gpio::request(l, output).map_err(|e| format!("{e} (hardware.epaper.{key})"))
+        crate::devices::linux::gpio::request(l, output)
+            .map_err(|e| format!("{e} (hardware.epaper.{key})"))
     };
     Ok(Lines {
         spi: open_spi(&w.spi, 4_000_000, "hardware.epaper.spi")?,

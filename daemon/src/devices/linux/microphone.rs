@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::hw::DeviceState;
-use crate::hw::Hardware;
-use crate::hw::{AudioSink, MICROPHONE};
+use crate::devices::DeviceState;
+use crate::devices::Hardware;
+use crate::devices::{AudioSink, MICROPHONE};
 
 /// Samples per second (what the voice model wants).
 const RATE: usize = 16_000;

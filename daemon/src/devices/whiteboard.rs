@@ -15,9 +15,9 @@ use ketang_drivers::panel::{Dialect, Input, Panel, PanelError, Reply, Request};
 use tokio::sync::oneshot;
 
 use crate::config::{DeviceConfig, DeviceDriver, DeviceKind, HardwareConfig, WhiteboardDialect};
-use crate::hw::DeviceState;
-use crate::hw::Hardware;
-use crate::linux::serial::SerialPort;
+use crate::devices::DeviceState;
+use crate::devices::Hardware;
+use crate::devices::linux::serial::SerialPort;
 
 /// How long one exchange with the panel may take.
 const EXCHANGE_TIMEOUT_MS: u32 = 1500;
