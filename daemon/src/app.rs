@@ -103,77 +103,15 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let unlock = Arc::new(std::sync::Mutex::new(None));
     let (events, _) = tokio::sync::broadcast::channel(256);
     let hw = Arc::new(Hardware::new(&cfg.hardware, tx.clone()));
-    let whiteboard = crate::devices::whiteboard::Whiteboard::start(&cfg.hardware, hw.clone());
     let counters = Arc::new(Counters::default());
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
-    let panel = cfg.hardware.devices.iter().find_map(|d| match &d.driver {
-        crate::config::DeviceDriver::Waveshare {
-            spi,
-            model,
-            dc,
-            rst,
-            busy,
-        } => Some(crate::devices::linux::spi::start_panel(
-            d.name.clone(),
-            crate::devices::linux::spi::PanelWiring {
-                spi: spi.clone(),
-                model: *model,
-                dc: dc.clone(),
-                rst: rst.clone(),
-                busy: busy.clone(),
-            },
-            hw.clone(),
-            stop.clone(),
-        )),
-        _ => None,
-    });
-    let sign = crate::devices::epaper::Sign::new(&cfg.hardware, panel).map(Arc::new);
-    // Linux drivers with their own threads.
-    hw.attach_outputs(crate::devices::linux::gpio::Outputs::open(
-        &cfg.hardware.devices,
-        &hw,
-    ));
-    crate::devices::linux::gpio::start_inputs(
-        &cfg.hardware.devices,
-        hw.clone(),
-        tx.clone(),
-        stop.clone(),
-    );
-    for d in &cfg.hardware.devices {
-        if let crate::config::DeviceDriver::Evdev { device, format } = &d.driver {
-            crate::devices::linux::wedge::start(
-                d.name.clone(),
-                device.clone(),
-                *format,
-                hw.clone(),
-                tx.clone(),
-                stop.clone(),
-            );
-        }
-        if let crate::config::DeviceDriver::Mfrc522 { spi, reset } = &d.driver {
-            crate::devices::linux::spi::start_mfrc522(
-                d.name.clone(),
-                spi.clone(),
-                reset.clone(),
-                hw.clone(),
-                tx.clone(),
-                stop.clone(),
-            );
-        }
-        if let crate::config::DeviceDriver::Mlx90614 { i2c, address } = &d.driver {
-            crate::devices::linux::thermometer::start(
-                d.name.clone(),
-                i2c.clone(),
-                *address,
-                hw.clone(),
-                tx.clone(),
-                stop.clone(),
-            );
-        }
-    }
-    let inference =
-        crate::inference::Inference::start(&cfg.inference, hw.clone(), tx.clone(), stop.clone());
+    // Every configured device, started from the config in one place.
+    let crate::devices::Started {
+        whiteboard,
+        sign,
+        inference,
+    } = crate::devices::start(&cfg, &hw, &tx, &stop);
     let face_key = if inference.is_some() {
         match crate::facekey::FaceKey::open_or_create(&cfg.inference.key_file) {
             Ok(k) => Some(Arc::new(k)),

@@ -22,9 +22,8 @@
 //!   attendance never depend on this thread. Models are looked for again every minute.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ketang_models::Frame;
 use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
@@ -138,66 +137,6 @@ impl Inference {
         {
             tracing::error!(error = %e, "The inference thread could not start.");
             return None;
-        }
-        if let Some(DeviceDriver::Wav { dir }) = cfg.microphone.as_ref().map(|m| &m.driver) {
-            let (dir, me2, hw2, stop2) = (dir.clone(), me.clone(), hw.clone(), stop.clone());
-            let spawned = std::thread::Builder::new()
-                .name("ketang-audio".into())
-                .spawn(move || watch_recordings(&dir, &me2, &hw2, &stop2));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "The recordings watcher could not start.");
-            }
-        }
-        if let Some(DeviceDriver::Alsa { device, channels }) =
-            cfg.microphone.as_ref().map(|m| &m.driver)
-        {
-            let (device, ch, me2, hw2, stop2) = (
-                device.clone(),
-                *channels,
-                me.clone(),
-                hw.clone(),
-                stop.clone(),
-            );
-            let spawned = std::thread::Builder::new()
-                .name("ketang-microphone".into())
-                .spawn(move || {
-                    crate::devices::linux::microphone::run(&device, ch, &me2, &hw2, &stop2)
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "The microphone thread could not start.");
-            }
-        }
-        if let DeviceDriver::V4l2 {
-            device,
-            width,
-            height,
-        } = &camera.driver
-        {
-            let (device, w, h, every, me2) = (
-                device.clone(),
-                *width,
-                *height,
-                cfg.sample_every,
-                me.clone(),
-            );
-            let (hw2, stop2) = (hw.clone(), stop.clone());
-            let spawned = std::thread::Builder::new()
-                .name("ketang-camera".into())
-                .spawn(move || {
-                    crate::devices::linux::camera::run(&device, w, h, every, &me2, &hw2, &stop2)
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "The camera thread could not start.");
-            }
-        }
-        if let DeviceDriver::Frames { dir } = &camera.driver {
-            let (dir, every, me2) = (dir.clone(), cfg.sample_every, me.clone());
-            let spawned = std::thread::Builder::new()
-                .name("ketang-frames".into())
-                .spawn(move || watch_folder(&dir, every, &me2, &hw, &stop));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "The camera folder watcher could not start.");
-            }
         }
         Some(me)
     }
@@ -588,121 +527,6 @@ fn enrol(m: &Models, frame: &Frame) -> Result<Vec<f32>, String> {
             "{} faces in the photo; enrol from a photo of the student alone",
             many.len()
         )),
-    }
-}
-
-/// Watches `dir`: the newest image file (by modification time), when it changed, is the
-/// next frame.
-fn watch_folder(
-    dir: &Path,
-    every: Duration,
-    inf: &Inference,
-    hw: &Hardware,
-    stop: &CancellationToken,
-) {
-    let mut last: Option<(PathBuf, SystemTime)> = None;
-    while !stop.is_cancelled() {
-        std::thread::sleep(every);
-        let newest = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .filter(|e| {
-                    e.path()
-                        .extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| {
-                            matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                        })
-                })
-                .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-                .max_by_key(|(_, t)| *t),
-            Err(e) => {
-                hw.set_state(
-                    CAMERA,
-                    DeviceState::Absent,
-                    Some(format!(
-                        "cannot read {} (inference.frames_dir): {e}",
-                        dir.display()
-                    )),
-                );
-                continue;
-            }
-        };
-        let Some((path, t)) = newest else { continue };
-        if last.as_ref().is_some_and(|(p, lt)| *p == path && *lt == t) {
-            continue;
-        }
-        last = Some((path.clone(), t));
-        match Frame::open(&path) {
-            Ok(f) => inf.frame(f),
-            Err(e) => hw.set_state(CAMERA, DeviceState::Fault, Some(e.to_string())),
-        }
-        // Frames show students: none is kept once the newest was read (older ones were
-        // never going to be looked at).
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.filter_map(Result::ok) {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|m| m <= t);
-                let image = e
-                    .path()
-                    .extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| {
-                        matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                    });
-                if old && image {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-    }
-}
-
-/// Watches `dir` for finished WAV recordings (unchanged for 2 s): each is heard once.
-fn watch_recordings(dir: &Path, inf: &Inference, hw: &Hardware, stop: &CancellationToken) {
-    let mut done: std::collections::HashSet<(PathBuf, SystemTime)> =
-        std::collections::HashSet::new();
-    while !stop.is_cancelled() {
-        std::thread::sleep(Duration::from_secs(1));
-        let entries = match std::fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) => {
-                hw.set_state(
-                    MICROPHONE,
-                    DeviceState::Absent,
-                    Some(format!(
-                        "cannot read {} (inference.audio_dir): {e}",
-                        dir.display()
-                    )),
-                );
-                continue;
-            }
-        };
-        let mut ready: Vec<(PathBuf, SystemTime)> = entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.path()
-                    .extension()
-                    .is_some_and(|x| x.eq_ignore_ascii_case("wav"))
-            })
-            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-            .filter(|(_, t)| t.elapsed().is_ok_and(|a| a >= Duration::from_secs(2)))
-            .filter(|k| !done.contains(k))
-            .collect();
-        ready.sort_by_key(|(_, t)| *t);
-        for (path, t) in ready {
-            done.insert((path.clone(), t));
-            match vad::read_wav(&path) {
-                Ok(ch) => inf.audio(ch, chrono::DateTime::<chrono::Utc>::from(t)),
-                Err(e) => hw.set_state(MICROPHONE, DeviceState::Fault, Some(e.to_string())),
-            }
-            // Recordings of the classroom are not kept once heard (docs/privacy.md).
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "A heard recording could not be deleted.");
-            }
-        }
     }
 }
 

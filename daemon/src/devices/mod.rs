@@ -8,8 +8,12 @@
 //! whose hardware cannot be opened is reported with the reason and retried.
 
 pub(crate) mod epaper;
+mod folders;
 pub(crate) mod linux;
+mod start;
 pub(crate) mod whiteboard;
+
+pub(crate) use start::{Started, spawn, start};
 
 use std::sync::Mutex;
 

@@ -163,12 +163,9 @@ pub(crate) fn start_inputs(
     if inputs.is_empty() {
         return;
     }
-    let spawned = std::thread::Builder::new()
-        .name("ketang-gpio".into())
-        .spawn(move || run_inputs(inputs, &hw, &events, &stop));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "The GPIO thread could not start.");
-    }
+    crate::devices::spawn("ketang-gpio", "the GPIO inputs", move || {
+        run_inputs(inputs, &hw, &events, &stop);
+    });
 }
 
 fn run_inputs(

@@ -57,12 +57,9 @@ pub(crate) fn start_mfrc522(
     events: mpsc::Sender<HwEvent>,
     stop: CancellationToken,
 ) {
-    let spawned = std::thread::Builder::new()
-        .name("ketang-mfrc522".into())
-        .spawn(move || run_mfrc522(&name, &spi, reset.as_ref(), &hw, &events, &stop));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "The card reader thread could not start.");
-    }
+    crate::devices::spawn("ketang-mfrc522", "a card reader", move || {
+        run_mfrc522(&name, &spi, reset.as_ref(), &hw, &events, &stop);
+    });
 }
 
 fn report(hw: &Hardware, name: &str, last: &mut String, state: DeviceState, problem: String) {
@@ -220,12 +217,9 @@ pub(crate) fn start_panel(
         slot: Arc::new((Mutex::new(None), Condvar::new())),
     };
     let slot = handle.slot.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ketang-epaper".into())
-        .spawn(move || run_panel(&name, &wiring, &slot, &hw, &stop));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "The e-paper thread could not start.");
-    }
+    crate::devices::spawn("ketang-epaper", "the e-paper panel", move || {
+        run_panel(&name, &wiring, &slot, &hw, &stop);
+    });
     handle
 }
 

@@ -28,12 +28,9 @@ pub(crate) fn start(
     events: mpsc::Sender<HwEvent>,
     stop: CancellationToken,
 ) {
-    let spawned = std::thread::Builder::new()
-        .name("ketang-thermometer".into())
-        .spawn(move || run(&name, &bus, address, &hw, &events, &stop));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "The thermometer thread could not start.");
-    }
+    crate::devices::spawn("ketang-thermometer", "the thermometer", move || {
+        run(&name, &bus, address, &hw, &events, &stop);
+    });
 }
 
 fn run(

@@ -26,12 +26,9 @@ pub(crate) fn start(
     events: mpsc::Sender<HwEvent>,
     stop: CancellationToken,
 ) {
-    let spawned = std::thread::Builder::new()
-        .name("ketang-wedge".into())
-        .spawn(move || run(&name, &device, format, &hw, &events, &stop));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "The card reader thread could not start.");
-    }
+    crate::devices::spawn("ketang-wedge", "a card reader", move || {
+        run(&name, &device, format, &hw, &events, &stop);
+    });
 }
 
 fn open(device: &Path) -> Result<evdev::Device, String> {
