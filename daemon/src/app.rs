@@ -13,12 +13,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Daemon;
-use crate::classroom::{Classroom, Counters, StoreHealth};
+use crate::classroom::{Classroom, Counters, StoreHealth, Wiring};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::devices::DeviceState;
 use crate::devices::Hardware;
-use crate::engine::health::Pairing;
 use crate::engine::timetable::Timetable;
 
 /// The graceful-shutdown budget (systemd's TimeoutStopSec in the unit is larger).
@@ -131,7 +130,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     drop(tx);
 
     let (urgent, urgent_rx) = ketang_sync::mqtt::Urgent::channel();
-    let classroom = Classroom {
+    let classroom = Classroom::new(Wiring {
         store: store.clone(),
         school: cfg.school.clone(),
         clock: opts.clock.clone(),
@@ -139,25 +138,17 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         timetable: timetable.clone(),
         counters: counters.clone(),
         store_health: store_health.clone(),
-        pairing: Pairing::new(cfg.school.health_pairing),
         since,
-        followups_done: None,
         unlock: unlock.clone(),
         events: events.clone(),
         whiteboard,
-        wb_schedule: (None, None),
         sign: sign.clone(),
         class_name: cfg.device.class_name.clone(),
-        ticks: 0,
-        pruned_on: None,
-        clock_watch: crate::engine::lesson::ClockWatch::default(),
         inference: inference.clone(),
         face_key,
-        observed: None,
         urgent: cfg.sync.broker.is_some().then(|| urgent.clone()),
         identity: board_identity,
-        unstored_alarms: Vec::new(),
-    };
+    });
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
     let updater = crate::update::Updater::new(
         cfg.update.clone(),

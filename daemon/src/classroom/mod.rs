@@ -20,6 +20,8 @@
 //! | `signage` | the door-side e-paper sign |
 
 mod actions;
+#[cfg(test)]
+mod actor_tests;
 mod alarms;
 mod attendance;
 mod devices;
@@ -76,7 +78,54 @@ pub(crate) struct StoreHealth {
     pub(crate) last_error: Mutex<Option<String>>,
 }
 
+/// The classroom actor's state. Built by [`Classroom::new`] from its [`Wiring`]; its fields
+/// are private to this module and its concept submodules.
 pub(crate) struct Classroom {
+    store: StoreHandle,
+    school: SchoolConfig,
+    clock: Clock,
+    hw: Arc<Hardware>,
+    timetable: Arc<RwLock<Timetable>>,
+    counters: Arc<Counters>,
+    store_health: Arc<StoreHealth>,
+    pairing: Pairing,
+    /// When the engine first ran on this board: lessons that ended before are never
+    /// finalised (the board knows nothing of them).
+    since: DateTime<FixedOffset>,
+    /// The last date whose morning follow-ups were handled.
+    followups_done: Option<chrono::NaiveDate>,
+    /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
+    unlock: Arc<Mutex<Option<crate::classroom::PendingUnlock>>>,
+    clock_watch: crate::engine::lesson::ClockWatch,
+    /// Live events for the board's screen (nobody listening is fine).
+    events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
+    /// The flat panel, when one is configured.
+    whiteboard: Option<crate::devices::whiteboard::Whiteboard>,
+    /// The power state the timetable schedule last applied, and when to retry a failure.
+    wb_schedule: (Option<bool>, Option<DateTime<FixedOffset>>),
+    /// The door sign, and the class name it shows.
+    sign: Option<Arc<crate::devices::epaper::Sign>>,
+    class_name: String,
+    /// Ticks since start (the sign is recomputed every few).
+    ticks: u64,
+    /// The last date local history was pruned.
+    pruned_on: Option<chrono::NaiveDate>,
+    /// Face attendance, when enabled.
+    inference: Option<crate::inference::Inference>,
+    /// The key sealing face templates.
+    face_key: Option<Arc<crate::facekey::FaceKey>>,
+    /// What the camera and microphone observed during the current lesson.
+    observed: Option<crate::classroom::LessonObs>,
+    /// Direct publishes that bypass the store (an alarm on a full disk), when syncing.
+    urgent: Option<ketang_sync::mqtt::Urgent>,
+    /// Who this board is (for the envelope of a direct publish).
+    identity: ketang_sync::Identity,
+    /// Alarms raised while the disk was full: stored as soon as there is room again.
+    unstored_alarms: Vec<(AlarmRecord, OutboxRecord)>,
+}
+
+/// What the classroom actor is wired to: built by `app.rs` for the daemon, or by a test.
+pub(crate) struct Wiring {
     pub(crate) store: StoreHandle,
     pub(crate) school: SchoolConfig,
     pub(crate) clock: Clock,
@@ -84,40 +133,50 @@ pub(crate) struct Classroom {
     pub(crate) timetable: Arc<RwLock<Timetable>>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) store_health: Arc<StoreHealth>,
-    pub(crate) pairing: Pairing,
-    /// When the engine first ran on this board: lessons that ended before are never
-    /// finalised (the board knows nothing of them).
+    /// When the engine first ran on this board.
     pub(crate) since: DateTime<FixedOffset>,
-    /// The last date whose morning follow-ups were handled.
-    pub(crate) followups_done: Option<chrono::NaiveDate>,
-    /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
-    pub(crate) unlock: Arc<Mutex<Option<crate::classroom::PendingUnlock>>>,
-    pub(crate) clock_watch: crate::engine::lesson::ClockWatch,
-    /// Live events for the board's screen (nobody listening is fine).
+    pub(crate) unlock: Arc<Mutex<Option<PendingUnlock>>>,
     pub(crate) events: tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
-    /// The flat panel, when one is configured.
     pub(crate) whiteboard: Option<crate::devices::whiteboard::Whiteboard>,
-    /// The power state the timetable schedule last applied, and when to retry a failure.
-    pub(crate) wb_schedule: (Option<bool>, Option<DateTime<FixedOffset>>),
-    /// The door sign, and the class name it shows.
     pub(crate) sign: Option<Arc<crate::devices::epaper::Sign>>,
     pub(crate) class_name: String,
-    /// Ticks since start (the sign is recomputed every few).
-    pub(crate) ticks: u64,
-    /// The last date local history was pruned.
-    pub(crate) pruned_on: Option<chrono::NaiveDate>,
-    /// Face attendance, when enabled.
     pub(crate) inference: Option<crate::inference::Inference>,
-    /// The key sealing face templates.
     pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
-    /// What the camera and microphone observed during the current lesson.
-    pub(crate) observed: Option<crate::classroom::LessonObs>,
-    /// Direct publishes that bypass the store (an alarm on a full disk), when syncing.
     pub(crate) urgent: Option<ketang_sync::mqtt::Urgent>,
-    /// Who this board is (for the envelope of a direct publish).
     pub(crate) identity: ketang_sync::Identity,
-    /// Alarms raised while the disk was full: stored as soon as there is room again.
-    pub(crate) unstored_alarms: Vec<(AlarmRecord, OutboxRecord)>,
+}
+
+impl Classroom {
+    /// The actor, with nothing observed or pending yet.
+    pub(crate) fn new(w: Wiring) -> Self {
+        Self {
+            pairing: Pairing::new(w.school.health_pairing),
+            store: w.store,
+            school: w.school,
+            clock: w.clock,
+            hw: w.hw,
+            timetable: w.timetable,
+            counters: w.counters,
+            store_health: w.store_health,
+            since: w.since,
+            followups_done: None,
+            unlock: w.unlock,
+            clock_watch: crate::engine::lesson::ClockWatch::default(),
+            events: w.events,
+            whiteboard: w.whiteboard,
+            wb_schedule: (None, None),
+            sign: w.sign,
+            class_name: w.class_name,
+            ticks: 0,
+            pruned_on: None,
+            inference: w.inference,
+            face_key: w.face_key,
+            observed: None,
+            urgent: w.urgent,
+            identity: w.identity,
+            unstored_alarms: Vec::new(),
+        }
+    }
 }
 
 /// Card taps (with card UIDs) are kept this long on the device.
