@@ -138,18 +138,9 @@ impl DeviceApi for Daemon {
             .await
             .map_err(internal)?;
         let pending = snap.pending;
-        let lesson = current.zip(snap.lesson).map(|((s, state), sum)| {
-            let counts = AttendanceCounts {
-                roster: sum.roster,
-                present: sum.present,
-                late: sum.late,
-                absent: sum.absent,
-                leave: sum.leave,
-                sick: sum.sick,
-                unmarked: sum.unmarked,
-            };
-            lesson_info(&s, state.as_str(), Some(counts))
-        });
+        let lesson = current
+            .zip(snap.lesson)
+            .map(|((s, state), counts)| lesson_info(&s, state.as_str(), Some(counts)));
         let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
         let alarms = snap
             .alarms

@@ -27,10 +27,10 @@ pub use contract::{Body, LessonReport};
 pub use error::{Error, Result};
 /// The wire contract as types (the `ketang-contract` crate): domain enums and uplink bodies.
 pub use ketang_contract::{
-    AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
-    HealthCheckBody, LessonBody, LessonEvent, LessonState, RejectedBody, TelemetryBody,
-    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
-    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+    AckBody, AlarmBody, AttendanceBody, AttendanceCounts, BehaviourBody, ClassScope, DroppedBody,
+    FollowupBody, HealthCheckBody, LessonBody, LessonEvent, LessonState, RejectedBody,
+    TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync,
+    UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).

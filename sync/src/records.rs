@@ -264,21 +264,5 @@ pub struct AlarmRecord {
     pub clock_synced: bool,
 }
 
-/// Attendance counts for one lesson.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct LessonSummary {
-    /// Students on the lesson's roster.
-    pub roster: u32,
-    /// Present.
-    pub present: u32,
-    /// Late.
-    pub late: u32,
-    /// Absent.
-    pub absent: u32,
-    /// On leave.
-    pub leave: u32,
-    /// Sick.
-    pub sick: u32,
-    /// No status yet.
-    pub unmarked: u32,
-}
+/// Attendance counts for one lesson (the contract's [`ketang_contract::AttendanceCounts`]).
+pub type LessonSummary = ketang_contract::AttendanceCounts;

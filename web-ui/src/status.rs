@@ -184,24 +184,7 @@ pub struct LessonInfo {
     pub attendance: Option<AttendanceCounts>,
 }
 
-/// Attendance counts of one lesson.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct AttendanceCounts {
-    /// On the roster.
-    pub roster: u32,
-    /// Present.
-    pub present: u32,
-    /// Late.
-    pub late: u32,
-    /// Absent.
-    pub absent: u32,
-    /// On leave.
-    pub leave: u32,
-    /// Sick.
-    pub sick: u32,
-    /// Not yet marked.
-    pub unmarked: u32,
-}
+pub use ketang_contract::AttendanceCounts;
 
 /// An active alarm.
 #[derive(Debug, Clone, Serialize)]

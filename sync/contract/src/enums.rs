@@ -112,6 +112,25 @@ impl AttendanceSource {
     }
 }
 
+/// Attendance counts of one lesson (the status page, the board, the lesson summary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AttendanceCounts {
+    /// Students on the lesson's roster.
+    pub roster: u32,
+    /// Present.
+    pub present: u32,
+    /// Late.
+    pub late: u32,
+    /// Absent.
+    pub absent: u32,
+    /// On leave.
+    pub leave: u32,
+    /// Sick.
+    pub sick: u32,
+    /// No status yet.
+    pub unmarked: u32,
+}
+
 /// Where a lesson stands at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

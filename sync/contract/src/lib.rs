@@ -10,7 +10,7 @@
 mod enums;
 mod uplink;
 
-pub use enums::{AttendanceSource, AttendanceStatus, LessonState, ParseError};
+pub use enums::{AttendanceCounts, AttendanceSource, AttendanceStatus, LessonState, ParseError};
 pub use uplink::{
     AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
     HealthCheckBody, LessonBody, LessonEvent, RejectedBody, TelemetryBody, TelemetryCounters,
