@@ -322,7 +322,7 @@ impl DeviceApi for Daemon {
             Credential::Technician { password } => {
                 let Some(hash) = self
                     .store
-                    .meta_get(TECH_PASSWORD.into())
+                    .meta_get(crate::provision::TECH_PASSWORD.into())
                     .await
                     .map_err(internal)?
                 else {
@@ -359,7 +359,7 @@ impl DeviceApi for Daemon {
     async fn provisioned(&self) -> Result<bool, ApiError> {
         Ok(self
             .store
-            .meta_get(TECH_PASSWORD.into())
+            .meta_get(crate::provision::TECH_PASSWORD.into())
             .await
             .map_err(internal)?
             .is_some())
@@ -372,7 +372,7 @@ impl DeviceApi for Daemon {
             .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
         let stored = self
             .store
-            .meta_once(TECH_PASSWORD.into(), hash.clone())
+            .meta_once(crate::provision::TECH_PASSWORD.into(), hash.clone())
             .await
             .map_err(internal)?;
         if stored != hash {
@@ -523,9 +523,6 @@ impl DeviceApi for Daemon {
         }
     }
 }
-
-/// Where the technician password's Argon2 hash lives (store meta).
-pub(crate) const TECH_PASSWORD: &str = "technician.password_hash";
 
 impl Daemon {
     /// The technician's overview. Secrets are never included: the credentials file, keys

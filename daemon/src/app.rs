@@ -106,11 +106,11 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let store_health = Arc::new(StoreHealth::default());
     let stop = CancellationToken::new();
     // Every configured device, started from the config in one place.
-    let crate::devices::Started {
+    let crate::startup::Started {
         whiteboard,
         sign,
         inference,
-    } = crate::devices::start(&cfg, &hw, &tx, &stop);
+    } = crate::startup::start(&cfg, &hw, &tx, &stop);
     let face_key = if inference.is_some() {
         match crate::facekey::FaceKey::open_or_create(&cfg.inference.key_file) {
             Ok(k) => Some(Arc::new(k)),

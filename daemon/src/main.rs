@@ -23,6 +23,7 @@ mod facekey;
 mod inference;
 mod logging;
 mod provision;
+mod startup;
 mod telemetry;
 mod update;
 mod uplink;

@@ -350,7 +350,9 @@ async fn open_store(
     Ok(store)
 }
 
-const TECH_KEY: &str = crate::api::TECH_PASSWORD;
+/// Where the technician password's Argon2 hash lives (store meta).
+pub(crate) const TECH_PASSWORD: &str = "technician.password_hash";
+const TECH_KEY: &str = TECH_PASSWORD;
 
 /// Whether the store already holds a technician password.
 async fn provisioned(data_dir: &Path, school_id: &str, device_id: &str) -> anyhow::Result<bool> {

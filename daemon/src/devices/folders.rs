@@ -12,7 +12,7 @@ use super::{AudioSink, CAMERA, DeviceState, FrameSink, Hardware, MICROPHONE};
 
 /// Watches `dir`: the newest image file (by modification time), when it changed, is the
 /// next frame.
-pub(super) fn watch_folder(
+pub(crate) fn watch_folder(
     dir: &Path,
     every: Duration,
     inf: &dyn FrameSink,
@@ -80,7 +80,7 @@ pub(super) fn watch_folder(
 }
 
 /// Watches `dir` for finished WAV recordings (unchanged for 2 s): each is heard once.
-pub(super) fn watch_recordings(
+pub(crate) fn watch_recordings(
     dir: &Path,
     inf: &dyn AudioSink,
     hw: &Hardware,

@@ -8,12 +8,17 @@
 //! whose hardware cannot be opened is reported with the reason and retried.
 
 pub(crate) mod epaper;
-mod folders;
+pub(crate) mod folders;
 pub(crate) mod linux;
-mod start;
 pub(crate) mod whiteboard;
 
-pub(crate) use start::{Started, spawn, start};
+/// Spawns a named device thread. One that cannot start is logged (naming `what`) and the
+/// daemon goes on without it.
+pub(crate) fn spawn(thread: &str, what: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(thread.to_owned()).spawn(f) {
+        tracing::error!(error = %e, what, "A device thread could not start.");
+    }
+}
 
 use std::sync::Mutex;
 

@@ -5,9 +5,12 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, FixedOffset};
+
+use crate::StoreHandle;
+
 use super::state::{Failure, InFlight};
-use super::status::CommandHandler;
-use super::worker::SyncWorker;
+use super::status::SyncStatus;
 
 /// Largest MQTT packet the board sends (rumqttc's outgoing limit); a stored record that
 /// cannot fit is moved aside as refused instead of being sent.
@@ -86,84 +89,84 @@ pub fn connect_failure(e: &rumqttc::ConnectionError) -> Failure {
     }
 }
 
-impl<H: CommandHandler> SyncWorker<H> {
-    /// The session failed: count an attempt for every row sent without a PUBACK (they are
-    /// still in the outbox and go out again on the next connection, in drain order).
-    ///
-    /// When the broker closed the connection with records in flight, the next session
-    /// starts carefully (one record in flight, then widening). When the only record
-    /// unacknowledged was one alone, the broker refused that record: counted, and moved
-    /// aside once it happened [`crate::REFUSED_AFTER_PROBES`] times.
-    ///
-    /// Design: a broker also closes connections for reasons of its own: another client with
-    /// the same id (a cloned board) takes over the session, an operator kicks it. Such
-    /// closes come at any moment, also with nothing in flight; a refusal comes right after
-    /// the record arrives. So a record is blamed only when the close came `quick`ly after
-    /// sending it (twice the connect time, 0.2 s to [`REFUSAL_WINDOW`]), and not at all for
-    /// [`KICKS_REMEMBERED`] after a close with nothing in flight.
-    pub(super) async fn give_up(
-        &self,
-        inflight: &InFlight,
-        e: &SessionError,
-        careful: &mut Careful,
-        quick: bool,
-    ) {
-        let seqs = inflight.seqs();
-        if !seqs.is_empty() {
-            let _ = self.store.outbox_attempted(seqs.clone()).await;
-        }
-        let SessionError::ClosedByBroker(cause) = e else {
-            return;
-        };
-        if seqs.is_empty() {
-            careful.kicked_at = Some(Instant::now());
-            return;
-        }
-        careful.slow_start = true;
-        let kicked = careful
-            .kicked_at
-            .is_some_and(|t| t.elapsed() < KICKS_REMEMBERED);
-        if let ([only], Some(sent)) = (seqs.as_slice(), inflight.oldest_sent())
-            && *only == sent
-            && quick
-            && !kicked
-        {
-            let (now, synced) = self.handler.now();
-            match self
-                .store
-                .outbox_refused(sent, cause.clone(), now, synced)
-                .await
-            {
-                Ok(Some(r)) => {
-                    self.status.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        seq = sent,
-                        rejected_seq = r,
-                        "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream."
-                    );
-                }
-                Ok(None) => {
-                    tracing::info!(
-                        seq = sent,
-                        "The broker closed the connection while one record was in flight; it goes alone next time."
-                    );
-                }
-                Err(err) => tracing::error!(error = %err, "Counting a refused record failed."),
+/// The session failed: count an attempt for every row sent without a PUBACK (they are
+/// still in the outbox and go out again on the next connection, in drain order).
+///
+/// When the broker closed the connection with records in flight, the next session
+/// starts carefully (one record in flight, then widening). When the only record
+/// unacknowledged was one alone, the broker refused that record: counted, and moved
+/// aside once it happened [`crate::REFUSED_AFTER_PROBES`] times.
+///
+/// Design: a broker also closes connections for reasons of its own: another client with
+/// the same id (a cloned board) takes over the session, an operator kicks it. Such
+/// closes come at any moment, also with nothing in flight; a refusal comes right after
+/// the record arrives. So a record is blamed only when the close came `quick`ly after
+/// sending it (twice the connect time, 0.2 s to [`REFUSAL_WINDOW`]), and not at all for
+/// [`KICKS_REMEMBERED`] after a close with nothing in flight.
+pub(super) async fn give_up(
+    store: &StoreHandle,
+    status: &SyncStatus,
+    (now, synced): (DateTime<FixedOffset>, bool),
+    inflight: &InFlight,
+    e: &SessionError,
+    careful: &mut Careful,
+    quick: bool,
+) {
+    let seqs = inflight.seqs();
+    if !seqs.is_empty() {
+        let _ = store.outbox_attempted(seqs.clone()).await;
+    }
+    let SessionError::ClosedByBroker(cause) = e else {
+        return;
+    };
+    if seqs.is_empty() {
+        careful.kicked_at = Some(Instant::now());
+        return;
+    }
+    careful.slow_start = true;
+    let kicked = careful
+        .kicked_at
+        .is_some_and(|t| t.elapsed() < KICKS_REMEMBERED);
+    if let ([only], Some(sent)) = (seqs.as_slice(), inflight.oldest_sent())
+        && *only == sent
+        && quick
+        && !kicked
+    {
+        match store.outbox_refused(sent, cause.clone(), now, synced).await {
+            Ok(Some(r)) => {
+                status.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    seq = sent,
+                    rejected_seq = r,
+                    "The broker refused an outbox record every time it was sent alone: moved aside and reported on the rejected stream."
+                );
             }
+            Ok(None) => {
+                tracing::info!(
+                    seq = sent,
+                    "The broker closed the connection while one record was in flight; it goes alone next time."
+                );
+            }
+            Err(err) => tracing::error!(error = %err, "Counting a refused record failed."),
         }
     }
+}
 
-    /// Moves a record that can never be sent aside (reported on the `rejected` stream).
-    pub(super) async fn reject(&self, seq: u64, reason: String) {
-        let (now, synced) = self.handler.now();
-        match self.store.outbox_reject(seq, reason, now, synced).await {
-            Ok(r) => {
-                self.status.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(seq, rejected_seq = ?r, "An outbox record can never be sent: moved aside and reported on the rejected stream.");
-            }
-            Err(e) => {
-                tracing::error!(seq, error = %e, "Moving a record that cannot be sent aside failed.")
-            }
+/// Moves a record that can never be sent aside (reported on the `rejected` stream).
+pub(super) async fn reject(
+    store: &StoreHandle,
+    status: &SyncStatus,
+    (now, synced): (DateTime<FixedOffset>, bool),
+    seq: u64,
+    reason: String,
+) {
+    match store.outbox_reject(seq, reason, now, synced).await {
+        Ok(r) => {
+            status.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(seq, rejected_seq = ?r, "An outbox record can never be sent: moved aside and reported on the rejected stream.");
+        }
+        Err(e) => {
+            tracing::error!(seq, error = %e, "Moving a record that cannot be sent aside failed.")
         }
     }
 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{PendingRecord, StoreHandle};
 
 use super::refusal::{
-    Careful, MAX_OUTGOING_PACKET, REFUSAL_WINDOW, STABLE_AFTER, SessionError, closed_by_peer,
+    self, Careful, MAX_OUTGOING_PACKET, REFUSAL_WINDOW, STABLE_AFTER, SessionError, closed_by_peer,
     connect_failure,
 };
 use super::state::{Failure, InFlight, Reconnect, TokenBucket};
@@ -351,7 +351,10 @@ impl<H: CommandHandler> SyncWorker<H> {
                     // Fixed header (5) + topic length (2) + packet id (2).
                     let size = r.payload.len() + topic.len() + 9;
                     if size > MAX_OUTGOING_PACKET {
-                        self.reject(
+                        refusal::reject(
+                            &self.store,
+                            &self.status,
+                            self.handler.now(),
                             r.seq,
                             format!(
                                 "the record's MQTT packet of {size} bytes exceeds the client's limit of {MAX_OUTGOING_PACKET} bytes"
@@ -400,7 +403,16 @@ impl<H: CommandHandler> SyncWorker<H> {
                     while let Some(ev) = next.take() {
                         if let Err(e) = self.on_event(ev, &mut inflight, &mut acked, dl_tx).await {
                             let quick = last_publish.elapsed() < refusal_window;
-                            self.give_up(&inflight, &e, careful, quick).await;
+                            refusal::give_up(
+                                &self.store,
+                                &self.status,
+                                self.handler.now(),
+                                &inflight,
+                                &e,
+                                careful,
+                                quick,
+                            )
+                            .await;
                             if delivered || !acked.is_empty() || connected_at.elapsed() >= STABLE_AFTER {
                                 reconnect.stable();
                             }

@@ -2,7 +2,7 @@
 //! (by id), and the bookkeeping of what was seen kept bounded.
 
 use chrono::{DateTime, FixedOffset};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Result, SqlContext};
@@ -14,7 +14,6 @@ use crate::{AckBody, OutboxRecord};
 use super::handle::{Db, StoreHandle, now_utc, rfc3339};
 use super::meta::{meta_u64, set_meta};
 use super::notices::upsert_notice;
-use super::outbox::MAX_REJECTED_KEPT;
 use super::school::{
     MAX_ID_CHARS, MAX_NOTICE_CHARS, MAX_TEXT_CHARS, check_periods, check_snapshot, insert_periods,
     insert_rosters, insert_students, replace_staff, too_long,
@@ -324,22 +323,4 @@ fn apply_data(
             Ok(Ok(()))
         }
     }
-}
-
-/// Keeps the bookkeeping tables bounded: the newest [`MAX_REJECTED_KEPT`] refused records,
-/// and the downlink ids of the last 30 days (at most [`MAX_DOWNLINKS_KEPT`]).
-pub(super) fn prune_bookkeeping(tx: &Transaction<'_>, now: DateTime<FixedOffset>) -> Result<()> {
-    tx.execute(
-        "DELETE FROM outbox_rejected WHERE seq NOT IN
-           (SELECT seq FROM outbox_rejected ORDER BY seq DESC LIMIT ?1)",
-        [MAX_REJECTED_KEPT],
-    )
-    .ctx("pruning refused records")?;
-    tx.execute(
-        "DELETE FROM downlinks WHERE julianday(received_at) < julianday(?1) - 30
-           OR rowid NOT IN (SELECT rowid FROM downlinks ORDER BY rowid DESC LIMIT ?2)",
-        params![rfc3339(&now), MAX_DOWNLINKS_KEPT],
-    )
-    .ctx("pruning downlink ids")?;
-    Ok(())
 }

@@ -14,8 +14,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{Error, Result, SqlContext};
 use crate::schema;
 
-use super::outbox::delete_acked;
-
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "ketang.db";
 
@@ -389,4 +387,32 @@ pub(crate) fn now_utc() -> String {
 pub(super) fn parse_time(s: &str) -> Result<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(s)
         .map_err(|e| Error::Invalid(format!("stored time {s:?} does not parse: {e}")))
+}
+
+/// Deletes acknowledged rows in one transaction (synchronous = NORMAL, see above).
+fn delete_acked(db: &mut Db, seqs: &[u64]) -> Result<()> {
+    with_normal_sync(db, |db| {
+        let tx = db.conn.transaction().ctx("starting a transaction")?;
+        {
+            // PUBACKs mostly come in order: runs of consecutive seqs are deleted with one
+            // range statement each (only seqs that were all acknowledged form a run).
+            let mut st = tx
+                .prepare_cached("DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2")
+                .ctx("deleting acknowledged outbox rows")?;
+            let mut sorted = seqs.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut i = 0;
+            while i < sorted.len() {
+                let mut j = i;
+                while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+                    j += 1;
+                }
+                st.execute([sorted[i].cast_signed(), sorted[j].cast_signed()])
+                    .ctx("deleting acknowledged outbox rows")?;
+                i = j + 1;
+            }
+        }
+        tx.commit().ctx("deleting acknowledged outbox rows")
+    })
 }

@@ -7,7 +7,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | `handle` | the store thread, the call plumbing, opening, corruption quarantine |
+//! | `handle` | the store thread, the call plumbing (with the group commit of acknowledged records), opening, corruption quarantine |
 //! | `school` | students, rosters, timetable; snapshot checks and bounds |
 //! | `staff` | staff logins by PIN or card |
 //! | `attendance` | check-ins, taps, corrections, rolls, leave, day presence |
@@ -17,7 +17,8 @@
 //! | `notices` | notices from the cloud or staff |
 //! | `faces` | consent records and sealed face templates (never synced) |
 //! | `audit` | the staff audit trail and history pruning |
-//! | `meta` | device facts in `meta`, the status snapshot |
+//! | `meta` | device facts in `meta` |
+//! | `status` | the status snapshot the UI polls |
 //! | `whiteboard` | the whiteboard's power history |
 //! | `downlink` | applying cloud downlinks with their acks |
 //! | `outbox` | the drain side, for the MQTT worker |
@@ -35,6 +36,7 @@ mod notices;
 mod outbox;
 mod school;
 mod staff;
+mod status;
 mod whiteboard;
 
 pub use attendance::{CardTap, CardTapResult, DayPresence, RollEntry, StudentTap};
@@ -44,10 +46,10 @@ pub use faces::{ConsentRow, SealedTemplate};
 pub use handle::{DB_FILE, Identity, OpenReport, StoreHandle};
 pub use health::{DayHealth, FollowupRow};
 pub use lessons::{LessonControl, LessonEnd, Mark};
-pub use meta::StatusSnapshot;
 pub use outbox::{Eviction, MAX_REJECTED_KEPT, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget};
 pub use school::{
     MAX_CARDS_PER_PERSON, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
     MAX_TEXT_CHARS, pin_hash_cost_ok,
 };
 pub use staff::StaffLogin;
+pub use status::StatusSnapshot;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result, SqlContext};
 use crate::outbox::{Enqueuer, enqueue};
 use crate::{DroppedBody, OutboxRecord, RejectedBody, Stream};
 
-use super::downlink::prune_bookkeeping;
+use super::downlink::MAX_DOWNLINKS_KEPT;
 use super::handle::{Db, StoreHandle, rfc3339, with_normal_sync};
 
 /// One outbox row, as the sync worker publishes it.
@@ -425,34 +425,6 @@ fn reject_row(
     Ok(Some(r))
 }
 
-/// Deletes acknowledged rows in one transaction (synchronous = NORMAL, see above).
-pub(crate) fn delete_acked(db: &mut Db, seqs: &[u64]) -> Result<()> {
-    with_normal_sync(db, |db| {
-        let tx = db.conn.transaction().ctx("starting a transaction")?;
-        {
-            // PUBACKs mostly come in order: runs of consecutive seqs are deleted with one
-            // range statement each (only seqs that were all acknowledged form a run).
-            let mut st = tx
-                .prepare_cached("DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2")
-                .ctx("deleting acknowledged outbox rows")?;
-            let mut sorted = seqs.to_vec();
-            sorted.sort_unstable();
-            sorted.dedup();
-            let mut i = 0;
-            while i < sorted.len() {
-                let mut j = i;
-                while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
-                    j += 1;
-                }
-                st.execute([sorted[i].cast_signed(), sorted[j].cast_signed()])
-                    .ctx("deleting acknowledged outbox rows")?;
-                i = j + 1;
-            }
-        }
-        tx.commit().ctx("deleting acknowledged outbox rows")
-    })
-}
-
 fn evict_stream(
     tx: &Transaction<'_>,
     b: &StreamBudget,
@@ -534,4 +506,22 @@ pub(super) fn q_pending(conn: &Connection) -> Result<BTreeMap<String, u64>> {
         .ctx("counting the outbox")?;
     rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
         .ctx("counting the outbox")
+}
+
+/// Keeps the bookkeeping tables bounded: the newest [`MAX_REJECTED_KEPT`] refused records,
+/// and the downlink ids of the last 30 days (at most [`MAX_DOWNLINKS_KEPT`]).
+pub(super) fn prune_bookkeeping(tx: &Transaction<'_>, now: DateTime<FixedOffset>) -> Result<()> {
+    tx.execute(
+        "DELETE FROM outbox_rejected WHERE seq NOT IN
+           (SELECT seq FROM outbox_rejected ORDER BY seq DESC LIMIT ?1)",
+        [MAX_REJECTED_KEPT],
+    )
+    .ctx("pruning refused records")?;
+    tx.execute(
+        "DELETE FROM downlinks WHERE julianday(received_at) < julianday(?1) - 30
+           OR rowid NOT IN (SELECT rowid FROM downlinks ORDER BY rowid DESC LIMIT ?2)",
+        params![rfc3339(&now), MAX_DOWNLINKS_KEPT],
+    )
+    .ctx("pruning downlink ids")?;
+    Ok(())
 }

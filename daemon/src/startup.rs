@@ -1,7 +1,8 @@
 //! Starting every configured device from the config, in one place: the whiteboard, the
 //! e-paper sign, the GPIO outputs and inputs, the card readers, the thermometer, and the
 //! inference thread with the capture threads that feed it. Each real device gets its own
-//! thread (docs/development.md §2), which reports its state to the registry.
+//! thread (docs/development.md §2), which reports its state to the registry. It sits above
+//! both `devices` and `inference`, so neither imports the other's start-up.
 
 use std::sync::Arc;
 
@@ -11,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, DeviceDriver, InferenceConfig};
 use crate::inference::Inference;
 
-use super::epaper::Sign;
-use super::whiteboard::Whiteboard;
-use super::{Hardware, HwEvent, folders, linux};
+use crate::devices::epaper::Sign;
+use crate::devices::whiteboard::Whiteboard;
+use crate::devices::{Hardware, HwEvent, folders, linux, spawn};
 
 /// The started devices the classroom talks to.
 pub(crate) struct Started {
@@ -23,14 +24,6 @@ pub(crate) struct Started {
     pub(crate) sign: Option<Arc<Sign>>,
     /// Inference, when a camera is configured.
     pub(crate) inference: Option<Inference>,
-}
-
-/// Spawns a named device thread. One that cannot start is logged (naming `what`) and the
-/// daemon goes on without it.
-pub(crate) fn spawn(thread: &str, what: &str, f: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new().name(thread.to_owned()).spawn(f) {
-        tracing::error!(error = %e, what, "A device thread could not start.");
-    }
 }
 
 /// Starts every device of `cfg`; simulated ones need no thread.
