@@ -13,6 +13,7 @@ mod raw;
 mod tests;
 mod update;
 mod validate;
+mod validate_sync;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ pub(crate) use hardware::{
 };
 pub(crate) use inference::InferenceConfig;
 pub(crate) use update::UpdateConfig;
-pub(crate) use validate::parse_broker;
+pub(crate) use validate_sync::parse_broker;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -186,5 +187,15 @@ impl Config {
     pub(crate) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
         let base = origin.parent().unwrap_or(Path::new("."));
         validate::validate(text, base).map_err(|errs| ConfigErrors::new(origin, errs))
+    }
+}
+
+/// `p` as written in the config file: absolute, or relative to the file's folder `base`.
+fn resolve(base: &std::path::Path, p: &str) -> PathBuf {
+    let p = std::path::Path::new(p);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
     }
 }
