@@ -294,7 +294,65 @@ fn device(
     errs: &mut Vec<ConfigError>,
 ) -> Option<DeviceConfig> {
     let start = errs.len();
-    let name = match (r.name.clone(), default_name) {
+    let name = device_name(path, r.name.clone(), default_name, errs);
+    let driver = driver_name(path, kind, r.driver.clone(), errs)?;
+    let input = matches!(kind, DeviceKind::Button | DeviceKind::Pir);
+    check_fields(path, kind, &driver, &r, errs);
+    let mut f = Fields {
+        path,
+        driver: &driver,
+        errs,
+    };
+    let chip = r
+        .chip
+        .clone()
+        .map_or_else(|| PathBuf::from("/dev/gpiochip0"), PathBuf::from);
+    let driver = match driver.as_str() {
+        "simulated" => DeviceDriver::Simulated,
+        "mfrc522" => DeviceDriver::Mfrc522 {
+            spi: f.device_path("spi", &r.spi),
+            reset: r.reset_line.map(|_| GpioLine {
+                chip: chip.clone(),
+                line: f.line("reset_line", r.reset_line),
+                active_low: true,
+            }),
+        },
+        "evdev" => DeviceDriver::Evdev {
+            device: f.device_path("device", &r.device),
+            format: f.wedge_format(r.format.as_deref()),
+        },
+        "mlx90614" => DeviceDriver::Mlx90614 {
+            i2c: f.device_path("i2c", &r.i2c),
+            address: f.i2c_address(r.address),
+        },
+        "gpio" => DeviceDriver::Gpio(GpioLine {
+            chip,
+            line: f.line("line", r.line),
+            active_low: r.active_low.unwrap_or(input),
+        }),
+        "serial" => f.serial(&r),
+        "waveshare" => f.waveshare(&r, &chip),
+        _ => return None,
+    };
+    let debounce = f.ms("debounce_ms", r.debounce_ms, 30, 1000);
+    let long_press = f.ms("long_press_ms", r.long_press_ms, 0, 10_000);
+    (errs.len() == start).then_some(DeviceConfig {
+        name,
+        kind,
+        driver,
+        debounce,
+        long_press,
+    })
+}
+
+/// The device's name: given, or the kind's default; checked as an id.
+fn device_name(
+    path: &str,
+    given: Option<String>,
+    default_name: Option<&str>,
+    errs: &mut Vec<ConfigError>,
+) -> String {
+    let name = match (given, default_name) {
         (Some(n), _) => n,
         (None, Some(d)) => d.to_owned(),
         (None, None) => {
@@ -311,7 +369,17 @@ fn device(
             format!("{name:?} is not a valid name: use 1-64 of A-Z a-z 0-9 - _ ."),
         ));
     }
-    let Some(driver) = r.driver.clone() else {
+    name
+}
+
+/// The driver named for a device of `kind`, if it is one that kind takes.
+fn driver_name(
+    path: &str,
+    kind: DeviceKind,
+    driver: Option<String>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let Some(driver) = driver else {
         errs.push(ConfigError::new(
             format!("{path}.driver"),
             format!("missing; expected one of {}", kind.drivers().join(", ")),
@@ -329,8 +397,18 @@ fn device(
         ));
         return None;
     }
-    let input = matches!(kind, DeviceKind::Button | DeviceKind::Pir);
-    let mut allowed: Vec<&str> = match driver.as_str() {
+    Some(driver)
+}
+
+/// Every field given that the driver does not take is an error naming what it takes.
+fn check_fields(
+    path: &str,
+    kind: DeviceKind,
+    driver: &str,
+    r: &RawHw,
+    errs: &mut Vec<ConfigError>,
+) {
+    let mut allowed: Vec<&str> = match driver {
         "mfrc522" => vec!["spi", "chip", "reset_line"],
         "evdev" => vec!["device", "format"],
         "mlx90614" => vec!["i2c", "address"],
@@ -339,13 +417,13 @@ fn device(
         "waveshare" => vec!["spi", "model", "chip", "dc_line", "rst_line", "busy_line"],
         _ => vec![],
     };
-    if input {
+    if matches!(kind, DeviceKind::Button | DeviceKind::Pir) {
         allowed.push("debounce_ms");
     }
     if kind == DeviceKind::Button {
         allowed.push("long_press_ms");
     }
-    for field in present(&r) {
+    for field in present(r) {
         if !allowed.contains(&field) {
             errs.push(ConfigError::new(
                 format!("{path}.{field}"),
@@ -360,198 +438,174 @@ fn device(
             ));
         }
     }
-    let need_path = |field: &str, v: &Option<String>, errs: &mut Vec<ConfigError>| -> PathBuf {
+}
+
+/// One device's fields being checked: each reader records its error with the field's
+/// path and returns a placeholder, so every problem is reported at once.
+struct Fields<'a> {
+    path: &'a str,
+    driver: &'a str,
+    errs: &'a mut Vec<ConfigError>,
+}
+
+impl Fields<'_> {
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errs
+            .push(ConfigError::new(format!("{}.{field}", self.path), message));
+    }
+
+    fn device_path(&mut self, field: &str, v: &Option<String>) -> PathBuf {
         match v {
             Some(p) if !p.trim().is_empty() => PathBuf::from(p),
             _ => {
-                errs.push(ConfigError::new(
-                    format!("{path}.{field}"),
+                let driver = self.driver;
+                self.error(
+                    field,
                     format!("missing; driver {driver:?} needs a device path"),
-                ));
+                );
                 PathBuf::new()
             }
         }
-    };
-    let line = |field: &str, v: Option<i64>, errs: &mut Vec<ConfigError>| -> u32 {
+    }
+
+    fn line(&mut self, field: &str, v: Option<i64>) -> u32 {
         match v {
             Some(n) if (0..=4095).contains(&n) => u32::try_from(n).unwrap_or_default(),
             Some(n) => {
-                errs.push(ConfigError::new(
-                    format!("{path}.{field}"),
-                    format!("{n} is not a GPIO line offset (0-4095)"),
-                ));
+                self.error(field, format!("{n} is not a GPIO line offset (0-4095)"));
                 0
             }
             None => {
-                errs.push(ConfigError::new(
-                    format!("{path}.{field}"),
-                    "missing; give the GPIO line offset",
-                ));
+                self.error(field, "missing; give the GPIO line offset");
                 0
             }
         }
-    };
-    let chip = r
-        .chip
-        .clone()
-        .map_or_else(|| PathBuf::from("/dev/gpiochip0"), PathBuf::from);
-    let ms = |field: &str,
-              v: Option<i64>,
-              default: u64,
-              max: u64,
-              errs: &mut Vec<ConfigError>|
-     -> Duration {
+    }
+
+    fn ms(&mut self, field: &str, v: Option<i64>, default: u64, max: u64) -> Duration {
         match v {
             None => Duration::from_millis(default),
             Some(n) if n >= 0 && n.unsigned_abs() <= max => Duration::from_millis(n.unsigned_abs()),
             Some(n) => {
-                errs.push(ConfigError::new(
-                    format!("{path}.{field}"),
-                    format!("{n} ms is out of range (0-{max})"),
-                ));
+                self.error(field, format!("{n} ms is out of range (0-{max})"));
                 Duration::from_millis(default)
             }
         }
-    };
-    let driver = match driver.as_str() {
-        "simulated" => DeviceDriver::Simulated,
-        "mfrc522" => DeviceDriver::Mfrc522 {
-            spi: need_path("spi", &r.spi, errs),
-            reset: r.reset_line.map(|_| GpioLine {
-                chip: chip.clone(),
-                line: line("reset_line", r.reset_line, errs),
-                active_low: true,
-            }),
-        },
-        "evdev" => DeviceDriver::Evdev {
-            device: need_path("device", &r.device, errs),
-            format: match r.format.as_deref() {
-                None | Some("decimal") => WedgeFormat::Decimal,
-                Some("decimal_reversed") => WedgeFormat::DecimalReversed,
-                Some("hex") => WedgeFormat::Hex,
-                Some(other) => {
-                    errs.push(ConfigError::new(
-                        format!("{path}.format"),
-                        format!(
-                            "{other:?} is not a card number format; expected decimal, decimal_reversed or hex"
-                        ),
-                    ));
-                    WedgeFormat::Decimal
-                }
-            },
-        },
-        "mlx90614" => DeviceDriver::Mlx90614 {
-            i2c: need_path("i2c", &r.i2c, errs),
-            address: match r.address {
-                None => 0x5A,
-                Some(a) if (0x01..=0x7F).contains(&a) => u8::try_from(a).unwrap_or(0x5A),
-                Some(a) => {
-                    errs.push(ConfigError::new(
-                        format!("{path}.address"),
-                        format!("{a:#x} is not a 7-bit I2C address (0x01-0x7f)"),
-                    ));
-                    0x5A
-                }
-            },
-        },
-        "gpio" => DeviceDriver::Gpio(GpioLine {
-            chip: chip.clone(),
-            line: line("line", r.line, errs),
-            active_low: r.active_low.unwrap_or(input),
-        }),
-        "serial" => {
-            let dialect = match r.dialect.as_deref() {
-                Some("benq") => WhiteboardDialect::Benq,
-                Some("smart") => WhiteboardDialect::Smart,
-                Some("lg") => WhiteboardDialect::Lg,
-                other => {
-                    errs.push(ConfigError::new(
-                        format!("{path}.dialect"),
-                        format!(
-                            "{} ; expected \"benq\", \"smart\" or \"lg\"",
-                            other.map_or("missing".to_owned(), |o| format!("{o:?} is unknown"))
-                        ),
-                    ));
-                    WhiteboardDialect::Benq
-                }
-            };
-            let default_baud = match dialect {
-                WhiteboardDialect::Smart => 19_200,
-                WhiteboardDialect::Benq | WhiteboardDialect::Lg => 9_600,
-            };
-            let baud = match r.baud {
-                None => default_baud,
-                Some(b)
-                    if [1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200].contains(&b) =>
-                {
-                    u32::try_from(b).unwrap_or(default_baud)
-                }
-                Some(b) => {
-                    errs.push(ConfigError::new(
-                        format!("{path}.baud"),
-                        format!("{b} is not a standard RS-232 baud rate (1200-115200)"),
-                    ));
-                    default_baud
-                }
-            };
-            let set_id = match r.set_id {
-                None => 1,
-                Some(n) if (0..=99).contains(&n) => u8::try_from(n).unwrap_or(1),
-                Some(n) => {
-                    errs.push(ConfigError::new(
-                        format!("{path}.set_id"),
-                        format!("{n} is not a set ID (0-99)"),
-                    ));
-                    1
-                }
-            };
-            DeviceDriver::Serial {
-                port: need_path("port", &r.port, errs),
-                dialect,
-                baud,
-                set_id,
+    }
+
+    fn wedge_format(&mut self, v: Option<&str>) -> WedgeFormat {
+        match v {
+            None | Some("decimal") => WedgeFormat::Decimal,
+            Some("decimal_reversed") => WedgeFormat::DecimalReversed,
+            Some("hex") => WedgeFormat::Hex,
+            Some(other) => {
+                self.error(
+                    "format",
+                    format!(
+                        "{other:?} is not a card number format; expected decimal, decimal_reversed or hex"
+                    ),
+                );
+                WedgeFormat::Decimal
             }
         }
-        "waveshare" => DeviceDriver::Waveshare {
-            spi: need_path("spi", &r.spi, errs),
-            model: match r.model.as_deref() {
-                None => EpdModel::Epd7in5V2,
-                Some(m) => EpdModel::from_name(m).unwrap_or_else(|| {
-                    errs.push(ConfigError::new(
-                        format!("{path}.model"),
-                        format!(
-                            "{m:?} is not a supported panel; expected one of {}",
-                            EpdModel::NAMES.join(", ")
-                        ),
-                    ));
-                    EpdModel::Epd7in5V2
-                }),
-            },
-            dc: GpioLine {
-                chip: chip.clone(),
-                line: line("dc_line", r.dc_line, errs),
-                active_low: false,
-            },
-            rst: GpioLine {
-                chip: chip.clone(),
-                line: line("rst_line", r.rst_line, errs),
-                active_low: false,
-            },
-            busy: GpioLine {
-                chip,
-                line: line("busy_line", r.busy_line, errs),
-                active_low: false,
-            },
-        },
-        _ => return None,
-    };
-    let debounce = ms("debounce_ms", r.debounce_ms, 30, 1000, errs);
-    let long_press = ms("long_press_ms", r.long_press_ms, 0, 10_000, errs);
-    (errs.len() == start).then_some(DeviceConfig {
-        name,
-        kind,
-        driver,
-        debounce,
-        long_press,
-    })
+    }
+
+    fn i2c_address(&mut self, v: Option<i64>) -> u8 {
+        match v {
+            None => 0x5A,
+            Some(a) if (0x01..=0x7F).contains(&a) => u8::try_from(a).unwrap_or(0x5A),
+            Some(a) => {
+                self.error(
+                    "address",
+                    format!("{a:#x} is not a 7-bit I2C address (0x01-0x7f)"),
+                );
+                0x5A
+            }
+        }
+    }
+
+    fn serial(&mut self, r: &RawHw) -> DeviceDriver {
+        let dialect = match r.dialect.as_deref() {
+            Some("benq") => WhiteboardDialect::Benq,
+            Some("smart") => WhiteboardDialect::Smart,
+            Some("lg") => WhiteboardDialect::Lg,
+            other => {
+                self.error(
+                    "dialect",
+                    format!(
+                        "{} ; expected \"benq\", \"smart\" or \"lg\"",
+                        other.map_or("missing".to_owned(), |o| format!("{o:?} is unknown"))
+                    ),
+                );
+                WhiteboardDialect::Benq
+            }
+        };
+        let default_baud = match dialect {
+            WhiteboardDialect::Smart => 19_200,
+            WhiteboardDialect::Benq | WhiteboardDialect::Lg => 9_600,
+        };
+        let baud = match r.baud {
+            None => default_baud,
+            Some(b) if [1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200].contains(&b) => {
+                u32::try_from(b).unwrap_or(default_baud)
+            }
+            Some(b) => {
+                self.error(
+                    "baud",
+                    format!("{b} is not a standard RS-232 baud rate (1200-115200)"),
+                );
+                default_baud
+            }
+        };
+        let set_id = match r.set_id {
+            None => 1,
+            Some(n) if (0..=99).contains(&n) => u8::try_from(n).unwrap_or(1),
+            Some(n) => {
+                self.error("set_id", format!("{n} is not a set ID (0-99)"));
+                1
+            }
+        };
+        DeviceDriver::Serial {
+            port: self.device_path("port", &r.port),
+            dialect,
+            baud,
+            set_id,
+        }
+    }
+
+    fn waveshare(&mut self, r: &RawHw, chip: &std::path::Path) -> DeviceDriver {
+        let spi = self.device_path("spi", &r.spi);
+        let model = match r.model.as_deref() {
+            None => EpdModel::Epd7in5V2,
+            Some(m) => EpdModel::from_name(m).unwrap_or_else(|| {
+                self.error(
+                    "model",
+                    format!(
+                        "{m:?} is not a supported panel; expected one of {}",
+                        EpdModel::NAMES.join(", ")
+                    ),
+                );
+                EpdModel::Epd7in5V2
+            }),
+        };
+        let dc = self.pin(chip, "dc_line", r.dc_line);
+        let rst = self.pin(chip, "rst_line", r.rst_line);
+        let busy = self.pin(chip, "busy_line", r.busy_line);
+        DeviceDriver::Waveshare {
+            spi,
+            model,
+            dc,
+            rst,
+            busy,
+        }
+    }
+
+    /// An output line of `chip` (active high).
+    fn pin(&mut self, chip: &std::path::Path, field: &str, v: Option<i64>) -> GpioLine {
+        GpioLine {
+            chip: chip.to_owned(),
+            line: self.line(field, v),
+            active_low: false,
+        }
+    }
 }
