@@ -4,8 +4,8 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset};
-use ketang_sync::StoreHandle;
 use ketang_sync::mqtt::{Command, CommandHandler, MqttSettings, TlsSettings, default_budgets};
+use ketang_sync::{RemoteCommand, StoreHandle};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -53,89 +53,23 @@ pub(crate) struct SyncHooks {
     pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
-/// The remote commands this version executes (`docs/mqtt.md`).
-pub(crate) const COMMANDS: [&str; 3] = ["whiteboard.power", "whiteboard.input", "system.update"];
-
-/// `system.update`'s arguments: where the signed bundle is and its SHA-256.
-fn update_args(cmd: &Command) -> Result<(String, String), Vec<String>> {
-    let args = cmd.args.as_object().cloned().unwrap_or_default();
-    let mut problems: Vec<String> = args
-        .keys()
-        .filter(|k| k.as_str() != "url" && k.as_str() != "sha256")
-        .map(|k| format!("system.update: unknown argument {k:?}"))
-        .collect();
-    let url = match args.get("url").and_then(serde_json::Value::as_str) {
-        Some(u) => match url::Url::parse(u) {
-            Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {
-                Some(u.to_owned())
-            }
-            _ => {
-                problems.push("system.update: \"url\" must be an http(s) URL".to_owned());
-                None
-            }
-        },
-        None => {
-            problems.push("system.update: missing argument \"url\" (a string)".to_owned());
-            None
-        }
-    };
-    let sha = match args.get("sha256").and_then(serde_json::Value::as_str) {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some(h.to_ascii_lowercase())
-        }
-        _ => {
-            problems.push(
-                "system.update: \"sha256\" must be the bundle's SHA-256 as 64 hex digits"
-                    .to_owned(),
-            );
-            None
-        }
-    };
-    match (url, sha) {
-        (Some(u), Some(h)) if problems.is_empty() => Ok((u, h)),
-        _ => Err(problems),
+/// Checks `system.update`'s values (the types were checked by parsing): an http(s) URL
+/// and a SHA-256 of 64 hex digits; returns the digest in lowercase.
+fn check_update(url: &str, sha256: &str) -> Result<String, Vec<String>> {
+    let mut problems = Vec::new();
+    match url::Url::parse(url) {
+        Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {}
+        _ => problems.push("system.update: \"url\" must be an http(s) URL".to_owned()),
     }
-}
-
-/// The action a remote command asks for, or why it is refused.
-fn action_of(cmd: &Command) -> Result<ketang_web::Action, Vec<String>> {
-    let args = cmd.args.as_object().cloned().unwrap_or_default();
-    let only = |key: &str| -> Result<serde_json::Value, Vec<String>> {
-        let extra: Vec<String> = args
-            .keys()
-            .filter(|k| k.as_str() != key)
-            .map(|k| format!("{}: unknown argument {k:?}", cmd.name))
-            .collect();
-        if !extra.is_empty() {
-            return Err(extra);
-        }
-        args.get(key)
-            .cloned()
-            .ok_or_else(|| vec![format!("{}: missing argument {key:?}", cmd.name)])
-    };
-    match cmd.name.as_str() {
-        "whiteboard.power" => match only("on")? {
-            serde_json::Value::Bool(on) => Ok(ketang_web::Action::Whiteboard {
-                power: Some(on),
-                input: None,
-            }),
-            v => Err(vec![format!(
-                "whiteboard.power: \"on\" must be true or false, not {v}"
-            )]),
-        },
-        "whiteboard.input" => match only("input")? {
-            serde_json::Value::String(i) => Ok(ketang_web::Action::Whiteboard {
-                power: None,
-                input: Some(i),
-            }),
-            v => Err(vec![format!(
-                "whiteboard.input: \"input\" must be a string, not {v}"
-            )]),
-        },
-        other => Err(vec![format!(
-            "unknown command {other:?}; this version executes {}",
-            COMMANDS.join(", ")
-        )]),
+    if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+        problems.push(
+            "system.update: \"sha256\" must be the bundle's SHA-256 as 64 hex digits".to_owned(),
+        );
+    }
+    if problems.is_empty() {
+        Ok(sha256.to_ascii_lowercase())
+    } else {
+        Err(problems)
     }
 }
 
@@ -145,14 +79,23 @@ impl CommandHandler for SyncHooks {
     }
 
     async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
-        if cmd.name == "system.update" {
-            let (url, sha256) = update_args(&cmd)?;
-            return self
-                .updater
-                .start_download(url, sha256, self.stop.clone())
-                .map_err(|e| vec![format!("system.update: {e}")]);
-        }
-        let action = action_of(&cmd)?;
+        let action = match RemoteCommand::parse(&cmd.name, &cmd.args).map_err(|e| vec![e])? {
+            RemoteCommand::SystemUpdate { url, sha256 } => {
+                let sha256 = check_update(&url, &sha256)?;
+                return self
+                    .updater
+                    .start_download(url, sha256, self.stop.clone())
+                    .map_err(|e| vec![format!("system.update: {e}")]);
+            }
+            RemoteCommand::WhiteboardPower { on } => ketang_web::Action::Whiteboard {
+                power: Some(on),
+                input: None,
+            },
+            RemoteCommand::WhiteboardInput { input } => ketang_web::Action::Whiteboard {
+                power: None,
+                input: Some(input),
+            },
+        };
         let actor = ketang_web::Actor {
             id: "cloud".to_owned(),
             name: "cloud".to_owned(),
@@ -186,31 +129,18 @@ impl CommandHandler for SyncHooks {
 mod tests {
     use super::*;
 
-    fn cmd(name: &str, args: serde_json::Value) -> Command {
-        Command {
-            name: name.to_owned(),
-            args,
-        }
-    }
-
     #[test]
-    fn whiteboard_commands_become_actions_and_bad_ones_say_why() {
+    fn an_update_needs_an_http_url_and_a_sha256_and_says_which_is_wrong() {
+        let sha = "AB".repeat(32);
         assert_eq!(
-            action_of(&cmd("whiteboard.power", serde_json::json!({"on": true}))).unwrap(),
-            ketang_web::Action::Whiteboard {
-                power: Some(true),
-                input: None
-            }
+            check_update("https://cdn.example.cn/k.raucb", &sha),
+            Ok("ab".repeat(32))
         );
-        let e = action_of(&cmd(
-            "whiteboard.input",
-            serde_json::json!({"input": "hdmi1", "x": 1}),
-        ))
-        .unwrap_err();
-        assert!(e[0].contains("unknown argument \"x\""), "{e:?}");
-        let e = action_of(&cmd("whiteboard.power", serde_json::json!({}))).unwrap_err();
-        assert!(e[0].contains("missing argument \"on\""), "{e:?}");
-        let e = action_of(&cmd("reboot", serde_json::json!({}))).unwrap_err();
-        assert!(e[0].contains("whiteboard.power, whiteboard.input"), "{e:?}");
+        let e = check_update("ftp://x/k.raucb", &sha).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("\"url\""), "{e:?}");
+        let e = check_update("https://cdn.example.cn/k.raucb", "abc").unwrap_err();
+        assert!(e[0].contains("64 hex digits"), "{e:?}");
+        assert_eq!(check_update("nonsense", "xyz").unwrap_err().len(), 2);
     }
 }

@@ -210,7 +210,7 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
         a["problems"][0]
             .as_str()
             .unwrap()
-            .contains("must be true or false"),
+            .contains("argument \"on\": invalid type: string \"yes\", expected a boolean"),
         "{a}"
     );
     send("dl-wb-3", r#"{"name":"format.disk","args":{}}"#);

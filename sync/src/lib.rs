@@ -29,8 +29,8 @@ pub use error::{Error, Result};
 pub use ketang_contract::{
     AckBody, AlarmBody, AttendanceBody, AttendanceCounts, BehaviourBody, ClassScope, DroppedBody,
     FollowupBody, HealthCheckBody, LessonBody, LessonEvent, LessonState, RejectedBody,
-    TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync,
-    UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+    RemoteCommand, TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference,
+    TelemetrySync, UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).

@@ -1,15 +1,17 @@
 //! Ketang's contract with the cloud and between its own crates, as types: the domain enums
-//! (attendance status and source, lesson state) defined once, and one body type per uplink
-//! stream (`docs/mqtt.md`, `docs/asyncapi.yaml`).
+//! (attendance status and source, lesson state) defined once, one body type per uplink
+//! stream, and the remote commands with their typed arguments (`docs/mqtt.md`, `docs/asyncapi.yaml`).
 //!
 //! Pure data: serde for the wire, schemars for the JSON Schema that a test compares with
 //! `docs/asyncapi.yaml`, no I/O. `ketang-sync` stores and sends these; `ketang-web` and the
 //! daemon use the enums. A field that is absent from a body is `None` with
 //! `skip_serializing_if`; a field that is sent as `null` is a plain `Option`.
 
+mod downlink;
 mod enums;
 mod uplink;
 
+pub use downlink::RemoteCommand;
 pub use enums::{AttendanceCounts, AttendanceSource, AttendanceStatus, LessonState, ParseError};
 pub use uplink::{
     AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
