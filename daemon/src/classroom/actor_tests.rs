@@ -288,3 +288,27 @@ async fn an_alarm_sounds_the_siren_and_goes_first_and_clearing_it_silences_it() 
     assert_eq!(siren(&r).as_deref(), Some("off"));
     assert_eq!(r.pending("alarm").await, 2);
 }
+
+#[tokio::test]
+async fn a_recognised_face_checks_in_once_and_a_stranger_to_the_roster_does_not() {
+    let mut r = room("07:56:00").await;
+    let face = |id: &str| HwEvent::FaceMatch {
+        student_id: id.to_owned(),
+        similarity: 0.7321,
+    };
+    r.room.handle(face(STUDENT.0)).await;
+    let taps = r.taps();
+    assert_eq!(taps.len(), 1, "{taps:?}");
+    assert_eq!(taps[0]["source"], "face");
+    let queued = r.store.outbox_peek(10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].body["source"], "face");
+    assert_eq!(queued[0].body["confidence"], 0.732);
+    assert_eq!(queued[0].body["reader"], "camera");
+    // Seen again: nothing new, and the board is not told again.
+    r.room.handle(face(STUDENT.0)).await;
+    assert!(r.taps().is_empty());
+    r.room.handle(face("not-on-this-roster")).await;
+    assert!(r.taps().is_empty());
+    assert_eq!(r.pending("attendance").await, 1);
+}

@@ -161,28 +161,17 @@ impl Classroom {
             tracing::debug!("A face was recognised with no lesson open for check-in.");
             return;
         };
-        match self
-            .store
-            .on_roster(slot.period.roster_id.clone(), student_id.clone())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(lesson = %slot.id(), "A recognised student is not on this lesson's roster.");
-                return;
-            }
-            Err(e) => return self.store_health.failed("checking a roster", &e),
-        }
-        let name = match self.store.student_name(student_id.clone()).await {
-            Ok(n) => n.unwrap_or_default(),
-            Err(e) => return self.store_health.failed("looking up a student", &e),
-        };
         let confidence = (f64::from(similarity) * 1000.0).round() / 1000.0;
         let (check_in, status) = self.face_check_in(&slot, now, student_id, confidence);
-        match self.store.check_in(check_in).await {
-            Ok(outcome) => {
+        // One store call: on the roster?, the name, the check-in with its record.
+        match self.store.roster_check_in(check_in).await {
+            Ok(Some((name, outcome))) => {
                 self.store_health.ok();
                 self.announce_check_in(AttendanceSource::Face, outcome, status, &name, &slot.id());
+            }
+            Ok(None) => {
+                self.store_health.ok();
+                tracing::debug!(lesson = %slot.id(), "A recognised student is not on this lesson's roster.");
             }
             Err(e) => self.store_health.failed("recording a face check-in", &e),
         }

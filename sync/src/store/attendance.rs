@@ -42,6 +42,44 @@ impl StoreHandle {
         })
     }
 
+    /// A student recognised by the camera, in one call and one transaction: if they are on
+    /// the lesson's roster, the check-in (as [`Self::check_in`]); `None` when they are not.
+    /// Returns the student's name (for the board's screen) with the outcome.
+    ///
+    /// # Errors
+    /// SQLite fails (nothing is written then).
+    pub async fn roster_check_in(
+        &self,
+        check_in: CheckIn,
+    ) -> Result<Option<(String, CheckInOutcome)>> {
+        self.call(move |db| {
+            let Db { conn, identity } = db;
+            let tx = conn.transaction().ctx("starting a transaction")?;
+            let lesson = &check_in.lesson;
+            if !on_roster(&tx, &lesson.roster_id, &check_in.student_id)? {
+                return Ok(None);
+            }
+            let name: String = tx
+                .query_row(
+                    "SELECT name FROM students WHERE id = ?1",
+                    [&check_in.student_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("looking up a student")?
+                .unwrap_or_default();
+            let outcome = record_check_in(&tx, identity, check_in)?;
+            tx.commit().ctx("committing a check-in")?;
+            Ok(Some((name, outcome)))
+        })
+        .await
+        .inspect(|o| {
+            if matches!(o, Some((_, CheckInOutcome::Recorded { .. }))) {
+                self.notify_outbox();
+            }
+        })
+    }
+
     /// Decides a card tap in one call and one transaction: whose card it is (a student's or
     /// a staff member's), whether the student is on the open lesson's roster, and, if so,
     /// the check-in with its outbox record. Every tap is logged locally with what it turned
