@@ -10,7 +10,10 @@
 pub(crate) mod epaper;
 pub(crate) mod folders;
 pub(crate) mod linux;
+mod supervisor;
 pub(crate) mod whiteboard;
+
+pub(crate) use supervisor::{Session, supervise};
 
 /// Spawns a named device thread. One that cannot start is logged (naming `what`) and the
 /// daemon goes on without it.
@@ -201,6 +204,14 @@ impl Hardware {
                 degraded: false,
             };
         }
+    }
+
+    /// The state `name` last reported, if it is configured.
+    pub(crate) fn state(&self, name: &str) -> Option<DeviceState> {
+        self.devices
+            .iter()
+            .find(|d| d.cfg.name == name)
+            .map(|d| lock(&d.state).state)
     }
 
     /// Marks a device absent because inference cannot use it (`reason`: the missing or

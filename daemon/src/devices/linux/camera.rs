@@ -45,16 +45,9 @@ pub(crate) fn run(
     hw: &Hardware,
     stop: &CancellationToken,
 ) {
-    while !stop.is_cancelled() {
-        if let Err((state, why)) = stream(device, width, height, every, inf, hw, stop) {
-            tracing::warn!(device = %device.display(), %why, "Camera unavailable; retrying.");
-            hw.set_state(CAMERA, state, Some(why));
-            let until = Instant::now() + RETRY;
-            while Instant::now() < until && !stop.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
+    crate::devices::supervise(hw, CAMERA, RETRY, stop, || {
+        stream(device, width, height, every, inf, hw, stop)
+    });
 }
 
 /// One session with the device; `Err((state, why))` when it ends.

@@ -8,7 +8,7 @@
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -31,18 +31,9 @@ pub(crate) fn run(
     hw: &Hardware,
     stop: &CancellationToken,
 ) {
-    while !stop.is_cancelled() {
-        let (state, why) = record(device, channels, inf, hw, stop);
-        if stop.is_cancelled() {
-            return;
-        }
-        tracing::warn!(device, %why, "Microphone unavailable; retrying.");
-        hw.set_state(MICROPHONE, state, Some(why));
-        let until = Instant::now() + RETRY;
-        while Instant::now() < until && !stop.is_cancelled() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    crate::devices::supervise(hw, MICROPHONE, RETRY, stop, || {
+        Err(record(device, channels, inf, hw, stop))
+    });
 }
 
 /// One recorder run; why it ended.

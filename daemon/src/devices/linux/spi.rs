@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::GpioLine;
 use crate::devices::DeviceState;
-use crate::devices::{Hardware, HwEvent};
+use crate::devices::{Hardware, HwEvent, Session};
 
 const POLL_EVERY: Duration = Duration::from_millis(100);
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -62,14 +62,6 @@ pub(crate) fn start_mfrc522(
     });
 }
 
-fn report(hw: &Hardware, name: &str, last: &mut String, state: DeviceState, problem: String) {
-    if *last != problem {
-        tracing::warn!(device = name, error = %problem, "Card reader unavailable; retrying every 5 s.");
-        last.clone_from(&problem);
-    }
-    hw.set_state(name, state, Some(problem));
-}
-
 fn run_mfrc522(
     name: &str,
     spi: &Path,
@@ -78,107 +70,90 @@ fn run_mfrc522(
     events: &mpsc::Sender<HwEvent>,
     stop: &CancellationToken,
 ) {
-    const KEY: &str = "hardware.card_readers spi";
-    let mut last = String::new();
-    let mut delay = Delay;
     // Held for the thread's life: NRSTPD high keeps the chip out of hard power-down.
-    let mut _reset_pin: Option<CdevPin> = None;
-    while !stop.is_cancelled() {
-        if let Some(l) = reset
-            && _reset_pin.is_none()
-        {
-            match crate::devices::linux::gpio::request(l, true) {
-                Ok(mut p) => {
-                    let _ = p.set_low();
-                    std::thread::sleep(Duration::from_millis(2));
-                    let _ = p.set_high();
-                    std::thread::sleep(Duration::from_millis(50));
-                    _reset_pin = Some(p);
-                }
-                Err(e) => {
-                    report(
-                        hw,
-                        name,
-                        &mut last,
-                        DeviceState::Absent,
-                        format!("{e} (hardware.card_readers reset_line)"),
-                    );
-                    std::thread::sleep(RETRY_EVERY);
-                    continue;
-                }
-            }
-        }
-        let dev = match open_spi(spi, 1_000_000, KEY) {
-            Ok(d) => d,
-            Err(e) => {
-                report(hw, name, &mut last, DeviceState::Absent, e);
-                std::thread::sleep(RETRY_EVERY);
-                continue;
-            }
-        };
-        let mut reader = Mfrc522::new(dev);
-        match reader.init(&mut delay) {
-            Ok(v) => {
-                last.clear();
-                hw.set_state(
-                    name,
-                    DeviceState::Ok,
-                    Some(format!("MFRC522 version {v:#04x} on {}", spi.display())),
-                );
-            }
-            Err(e) => {
-                report(
-                    hw,
-                    name,
-                    &mut last,
-                    DeviceState::Absent,
-                    format!("{} ({KEY}): {e}", spi.display()),
-                );
-                std::thread::sleep(RETRY_EVERY);
-                continue;
-            }
-        }
-        let mut failures = 0u32;
-        while !stop.is_cancelled() {
-            match reader.poll(&mut delay) {
-                Ok(Some(uid)) => {
-                    failures = 0;
-                    let ev = HwEvent::CardTap {
-                        reader: name.to_owned(),
-                        uid,
-                    };
-                    if events.blocking_send(ev).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => failures = 0,
-                Err(
-                    ketang_drivers::mfrc522::Mfrc522Error::Receive(_)
-                    | ketang_drivers::mfrc522::Mfrc522Error::Frame(_)
-                    | ketang_drivers::mfrc522::Mfrc522Error::Collision,
-                ) => {
-                    // A card moved away mid-read, or two at once: not a reader fault. The
-                    // UID is never logged.
-                    tracing::debug!(device = name, "A card read was incomplete; polling on.");
-                }
-                Err(e) => {
-                    failures += 1;
-                    if failures >= 3 {
-                        report(
-                            hw,
-                            name,
-                            &mut last,
-                            DeviceState::Fault,
-                            format!("{} ({KEY}): {e}; re-initialising", spi.display()),
-                        );
-                        break;
-                    }
-                }
-            }
-            std::thread::sleep(POLL_EVERY);
-        }
-        std::thread::sleep(RETRY_EVERY);
+    let mut reset_pin: Option<CdevPin> = None;
+    crate::devices::supervise(hw, name, RETRY_EVERY, stop, || {
+        mfrc522_session(name, spi, reset, &mut reset_pin, hw, events, stop)
+    });
+}
+
+/// One session with the reader: reset it (once), open and initialise it, then poll until
+/// three polls in a row fail (`Fault`, re-initialised) or the daemon stops.
+fn mfrc522_session(
+    name: &str,
+    spi: &Path,
+    reset: Option<&GpioLine>,
+    reset_pin: &mut Option<CdevPin>,
+    hw: &Hardware,
+    events: &mpsc::Sender<HwEvent>,
+    stop: &CancellationToken,
+) -> Session {
+    const KEY: &str = "hardware.card_readers spi";
+    let mut delay = Delay;
+    if let Some(l) = reset
+        && reset_pin.is_none()
+    {
+        let mut p = crate::devices::linux::gpio::request(l, true).map_err(|e| {
+            (
+                DeviceState::Absent,
+                format!("{e} (hardware.card_readers reset_line)"),
+            )
+        })?;
+        let _ = p.set_low();
+        std::thread::sleep(Duration::from_millis(2));
+        let _ = p.set_high();
+        std::thread::sleep(Duration::from_millis(50));
+        *reset_pin = Some(p);
     }
+    let dev = open_spi(spi, 1_000_000, KEY).map_err(|e| (DeviceState::Absent, e))?;
+    let mut reader = Mfrc522::new(dev);
+    let v = reader.init(&mut delay).map_err(|e| {
+        (
+            DeviceState::Absent,
+            format!("{} ({KEY}): {e}", spi.display()),
+        )
+    })?;
+    hw.set_state(
+        name,
+        DeviceState::Ok,
+        Some(format!("MFRC522 version {v:#04x} on {}", spi.display())),
+    );
+    let mut failures = 0u32;
+    while !stop.is_cancelled() {
+        match reader.poll(&mut delay) {
+            Ok(Some(uid)) => {
+                failures = 0;
+                let ev = HwEvent::CardTap {
+                    reader: name.to_owned(),
+                    uid,
+                };
+                if events.blocking_send(ev).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(None) => failures = 0,
+            Err(
+                ketang_drivers::mfrc522::Mfrc522Error::Receive(_)
+                | ketang_drivers::mfrc522::Mfrc522Error::Frame(_)
+                | ketang_drivers::mfrc522::Mfrc522Error::Collision,
+            ) => {
+                // A card moved away mid-read, or two at once: not a reader fault. The
+                // UID is never logged.
+                tracing::debug!(device = name, "A card read was incomplete; polling on.");
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= 3 {
+                    return Err((
+                        DeviceState::Fault,
+                        format!("{} ({KEY}): {e}; re-initialising", spi.display()),
+                    ));
+                }
+            }
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+    Ok(())
 }
 
 /// Hands frames to the e-paper panel's thread.

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::devices::DeviceState;
-use crate::devices::{Hardware, HwEvent};
+use crate::devices::{Hardware, HwEvent, Session};
 use crate::engine::ir_trigger::IrTrigger;
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
@@ -41,79 +41,56 @@ fn run(
     events: &mpsc::Sender<HwEvent>,
     stop: &CancellationToken,
 ) {
-    let mut last_problem = String::new();
-    while !stop.is_cancelled() {
-        let mut sensor = match I2cdev::new(bus) {
-            Ok(dev) => match Thermometer::new(dev, address) {
-                Ok(s) => s,
-                Err(e) => {
-                    report(
-                        hw,
-                        name,
-                        &mut last_problem,
-                        format!("{e} (hardware.thermometer.address)"),
-                    );
-                    std::thread::sleep(RETRY_EVERY);
-                    continue;
-                }
-            },
-            Err(e) => {
-                report(
-                    hw,
-                    name,
-                    &mut last_problem,
-                    format!(
-                        "cannot open {} (hardware.thermometer.i2c): {e}",
-                        bus.display()
-                    ),
-                );
-                std::thread::sleep(RETRY_EVERY);
-                continue;
-            }
-        };
-        let mut trigger = IrTrigger::default();
-        let mut healthy = false;
-        while !stop.is_cancelled() {
-            let reading = sensor
-                .ambient_c()
-                .and_then(|a| sensor.object_c().map(|o| (o, a)));
-            match reading {
-                Ok((object, ambient)) => {
-                    if !healthy {
-                        hw.set_state(name, DeviceState::Ok, None);
-                        healthy = true;
-                        last_problem.clear();
-                    }
-                    if let Some(c) = trigger.sample(object, ambient) {
-                        let ev = HwEvent::Temperature {
-                            sensor: name.to_owned(),
-                            celsius: f64::from(c),
-                        };
-                        if events.blocking_send(ev).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    report(
-                        hw,
-                        name,
-                        &mut last_problem,
-                        format!("no reading from {} at {address:#04x}: {e}", bus.display()),
-                    );
-                    break;
-                }
-            }
-            std::thread::sleep(SAMPLE_EVERY);
-        }
-        std::thread::sleep(RETRY_EVERY);
-    }
+    crate::devices::supervise(hw, name, RETRY_EVERY, stop, || {
+        session(name, bus, address, hw, events, stop)
+    });
 }
 
-fn report(hw: &Hardware, name: &str, last: &mut String, problem: String) {
-    if *last != problem {
-        tracing::warn!(device = name, error = %problem, "Thermometer unavailable; retrying every 10 s.");
-        *last = problem.clone();
+/// One session with the sensor: sample until it stops answering (`Absent`, naming the bus
+/// and address) or the daemon stops.
+fn session(
+    name: &str,
+    bus: &Path,
+    address: u8,
+    hw: &Hardware,
+    events: &mpsc::Sender<HwEvent>,
+    stop: &CancellationToken,
+) -> Session {
+    let absent = |why: String| (DeviceState::Absent, why);
+    let dev = I2cdev::new(bus).map_err(|e| {
+        absent(format!(
+            "cannot open {} (hardware.thermometer.i2c): {e}",
+            bus.display()
+        ))
+    })?;
+    let mut sensor = Thermometer::new(dev, address)
+        .map_err(|e| absent(format!("{e} (hardware.thermometer.address)")))?;
+    let mut trigger = IrTrigger::default();
+    let mut healthy = false;
+    while !stop.is_cancelled() {
+        let (object, ambient) = sensor
+            .ambient_c()
+            .and_then(|a| sensor.object_c().map(|o| (o, a)))
+            .map_err(|e| {
+                absent(format!(
+                    "no reading from {} at {address:#04x}: {e}",
+                    bus.display()
+                ))
+            })?;
+        if !healthy {
+            hw.set_state(name, DeviceState::Ok, None);
+            healthy = true;
+        }
+        if let Some(c) = trigger.sample(object, ambient) {
+            let ev = HwEvent::Temperature {
+                sensor: name.to_owned(),
+                celsius: f64::from(c),
+            };
+            if events.blocking_send(ev).is_err() {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(SAMPLE_EVERY);
     }
-    hw.set_state(name, DeviceState::Absent, Some(problem));
+    Ok(())
 }

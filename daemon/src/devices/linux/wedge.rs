@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::devices::DeviceState;
-use crate::devices::{Hardware, HwEvent};
+use crate::devices::{Hardware, HwEvent, Session};
 
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 
@@ -56,69 +56,68 @@ fn run(
     stop: &CancellationToken,
 ) {
     let t0 = Instant::now();
-    let mut last_problem = String::new();
-    while !stop.is_cancelled() {
-        let mut dev = match open(device) {
-            Ok(d) => d,
-            Err(e) => {
-                if e != last_problem {
-                    tracing::warn!(device = name, error = %e, "Card reader unavailable; retrying every 5 s.");
-                    last_problem = e.clone();
-                }
-                hw.set_state(name, DeviceState::Absent, Some(e));
-                std::thread::sleep(RETRY_EVERY);
+    crate::devices::supervise(hw, name, RETRY_EVERY, stop, || {
+        session(name, device, format, t0, hw, events, stop)
+    });
+}
+
+/// One session with the reader: decode what it types until it is unplugged (`Absent`) or
+/// the daemon stops.
+fn session(
+    name: &str,
+    device: &Path,
+    format: WedgeFormat,
+    t0: Instant,
+    hw: &Hardware,
+    events: &mpsc::Sender<HwEvent>,
+    stop: &CancellationToken,
+) -> Session {
+    let mut dev = open(device).map_err(|e| (DeviceState::Absent, e))?;
+    hw.set_state(name, DeviceState::Ok, dev.name().map(str::to_owned));
+    let mut decoder = WedgeDecoder::new(format);
+    loop {
+        // Blocks until the reader types; an unplugged reader ends with an error.
+        let batch: Vec<(u16, i32)> = dev
+            .fetch_events()
+            .map_err(|e| {
+                (
+                    DeviceState::Absent,
+                    format!("{} stopped answering (unplugged?): {e}", device.display()),
+                )
+            })?
+            .filter(|e| e.event_type() == evdev::EventType::KEY)
+            .map(|e| (e.code(), e.value()))
+            .collect();
+        for (code, value) in batch {
+            // 1 = press; 0 release and 2 autorepeat are not characters.
+            if value != 1 {
                 continue;
             }
-        };
-        last_problem.clear();
-        hw.set_state(name, DeviceState::Ok, dev.name().map(str::to_owned));
-        let mut decoder = WedgeDecoder::new(format);
-        loop {
-            // Blocks until the reader types; an unplugged reader ends with an error.
-            let batch: Vec<(u16, i32)> = match dev.fetch_events() {
-                Ok(evs) => evs
-                    .filter(|e| e.event_type() == evdev::EventType::KEY)
-                    .map(|e| (e.code(), e.value()))
-                    .collect(),
-                Err(e) => {
-                    let msg = format!("{} stopped answering (unplugged?): {e}", device.display());
-                    tracing::warn!(device = name, error = %msg, "Card reader lost; re-opening.");
-                    hw.set_state(name, DeviceState::Absent, Some(msg));
-                    break;
-                }
-            };
-            for (code, value) in batch {
-                // 1 = press; 0 release and 2 autorepeat are not characters.
-                if value != 1 {
-                    continue;
-                }
-                let now_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-                match decoder.key(code, now_ms) {
-                    Some(Ok(uid)) => {
-                        let ev = HwEvent::CardTap {
-                            reader: name.to_owned(),
-                            uid,
-                        };
-                        if events.blocking_send(ev).is_err() {
-                            return;
-                        }
+            let now_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match decoder.key(code, now_ms) {
+                Some(Ok(uid)) => {
+                    let ev = HwEvent::CardTap {
+                        reader: name.to_owned(),
+                        uid,
+                    };
+                    if events.blocking_send(ev).is_err() {
+                        return Ok(());
                     }
-                    Some(Err(e)) => {
-                        // The typed number is not logged: it identifies a student.
-                        tracing::warn!(device = name, error = %e, "A card read was not understood.");
-                        hw.set_state(
-                            name,
-                            DeviceState::Ok,
-                            Some(format!("last read not understood: {e}")),
-                        );
-                    }
-                    None => {}
                 }
-            }
-            if stop.is_cancelled() {
-                return;
+                Some(Err(e)) => {
+                    // The typed number is not logged: it identifies a student.
+                    tracing::warn!(device = name, error = %e, "A card read was not understood.");
+                    hw.set_state(
+                        name,
+                        DeviceState::Ok,
+                        Some(format!("last read not understood: {e}")),
+                    );
+                }
+                None => {}
             }
         }
-        std::thread::sleep(RETRY_EVERY);
+        if stop.is_cancelled() {
+            return Ok(());
+        }
     }
 }
