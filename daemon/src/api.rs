@@ -392,9 +392,10 @@ impl DeviceApi for Daemon {
     }
 
     async fn act(&self, actor: Actor, action: Action) -> Result<serde_json::Value, ApiError> {
-        crate::classroom::send(&self.commands, actor, action)
+        let reply = crate::classroom::send(&self.commands, actor, action)
             .await
-            .map_err(http_error)
+            .map_err(http_error)?;
+        serde_json::to_value(reply).map_err(|e| ApiError::Internal(format!("an answer: {e}")))
     }
 
     async fn apply_provisioning(

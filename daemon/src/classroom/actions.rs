@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 use ketang_sync::{Audit, StaffLogin};
 use ketang_web::{Action, Actor, Role};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::engine::lesson::LessonAction;
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 
 /// How long a tapped staff card stays claimable by the board's screen.
 pub(crate) const UNLOCK_CLAIM: Duration = Duration::from_secs(10);
@@ -23,7 +24,7 @@ pub(crate) const UNLOCK_CLAIM: Duration = Duration::from_secs(10);
 pub(crate) struct Cmd {
     pub(crate) actor: Actor,
     pub(crate) action: Action,
-    pub(crate) reply: oneshot::Sender<Result<Value, ActionError>>,
+    pub(crate) reply: oneshot::Sender<Result<Reply, ActionError>>,
 }
 
 /// Hands `action` to the classroom actor and waits for its answer.
@@ -34,7 +35,7 @@ pub(crate) async fn send(
     commands: &tokio::sync::mpsc::Sender<Cmd>,
     actor: Actor,
     action: Action,
-) -> Result<Value, ActionError> {
+) -> Result<Reply, ActionError> {
     let gone = || ActionError::Unavailable("the device is shutting down".to_owned());
     let (reply, rx) = oneshot::channel();
     commands
@@ -106,7 +107,16 @@ impl Classroom {
         });
     }
 
-    pub(crate) fn audit(&self, actor: &Actor, action: &str, target: &str, detail: Value) -> Audit {
+    /// An audit row of `actor` doing `action` to `target`, with `detail` (never names or
+    /// card UIDs).
+    pub(crate) fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        detail: impl serde::Serialize,
+    ) -> Audit {
+        let detail = serde_json::to_value(detail).unwrap_or(serde_json::Value::Null);
         Audit {
             actor: actor.id.clone(),
             role: actor.role.as_str().to_owned(),
@@ -135,7 +145,7 @@ impl Classroom {
         }
     }
 
-    pub(super) async fn act(&mut self, actor: Actor, action: Action) -> Result<Value, ActionError> {
+    pub(super) async fn act(&mut self, actor: Actor, action: Action) -> Result<Reply, ActionError> {
         match action {
             Action::StartLesson { lesson_id } => {
                 self.lesson_action(&actor, &lesson_id, LessonAction::Start, None)
@@ -186,7 +196,10 @@ impl Classroom {
                 let audit = self.audit(&actor, "notice.withdraw", &notice_id, json!({}));
                 let r = self.store.withdraw_notice(notice_id.clone(), audit).await;
                 if self.stored("withdrawing a notice", r)? {
-                    Ok(json!({"notice_id": notice_id, "withdrawn": true}))
+                    Ok(Reply::Notice {
+                        notice_id,
+                        withdrawn: Some(true),
+                    })
                 } else {
                     Err(ActionError::NotFound(format!(
                         "local notice {notice_id:?} (cloud notices are withdrawn by the cloud)"

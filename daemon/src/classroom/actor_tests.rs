@@ -245,6 +245,7 @@ async fn a_teacher_override_wins_over_a_card_and_is_queued_with_the_previous_sta
         )
         .await
         .unwrap();
+    let answer = serde_json::to_value(answer).unwrap();
     assert_eq!(answer["previous"], "present", "{answer}");
     assert_eq!(r.pending("attendance").await, 2);
     let queued = r.store.outbox_peek(10).await.unwrap();
@@ -284,6 +285,7 @@ async fn an_alarm_sounds_the_siren_and_goes_first_and_clearing_it_silences_it() 
         )
         .await
         .unwrap();
+    let cleared = serde_json::to_value(cleared).unwrap();
     assert_eq!(cleared["siren"], false, "{cleared}");
     assert_eq!(siren(&r).as_deref(), Some("off"));
     assert_eq!(r.pending("alarm").await, 2);

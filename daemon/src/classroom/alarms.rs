@@ -3,11 +3,12 @@
 
 use ketang_sync::{AlarmBody, AlarmRecord, OutboxRecord, Stream};
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::config::DeviceKind;
 
 use super::ActionError;
+use super::{AlarmReply, Reply};
 use super::{Classroom, bump};
 
 impl Classroom {
@@ -19,14 +20,19 @@ impl Classroom {
         source: String,
         drill: bool,
         by: Option<&ketang_web::Actor>,
-    ) -> Result<serde_json::Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         match self.store.active_alarms().await {
             Ok(active) => {
                 if let Some(a) = active.iter().find(|a| a.drill == drill) {
                     tracing::warn!(source = %source, drill, "Alarm raised again; it is already active.");
-                    return Ok(
-                        json!({"alarm_id": a.id, "state": "already_active", "drill": drill}),
-                    );
+                    return Ok(Reply::Alarm(AlarmReply {
+                        alarm_id: a.id.clone(),
+                        state: "already_active",
+                        drill: Some(drill),
+                        siren: None,
+                        stored: None,
+                        sent_direct: None,
+                    }));
                 }
             }
             // Design: a failing read must not stop an alarm; try to raise it anyway.
@@ -72,7 +78,14 @@ impl Classroom {
             Ok(seq) => {
                 self.store_health.ok();
                 tracing::warn!(source = %source, drill, seq, "Emergency alarm raised.");
-                Ok(json!({"alarm_id": id, "state": "raised", "drill": drill}))
+                Ok(Reply::Alarm(AlarmReply {
+                    alarm_id: id,
+                    state: "raised",
+                    drill: Some(drill),
+                    siren: None,
+                    stored: None,
+                    sent_direct: None,
+                }))
             }
             Err(e @ ketang_sync::Error::DiskFull { .. }) => {
                 // Design: the region must still hear of it. Publish it directly (seq 0,
@@ -90,9 +103,14 @@ impl Classroom {
                 });
                 tracing::error!(source = %source, drill, sent_direct = sent, "Emergency alarm raised on a full disk: published directly, stored when there is room.");
                 self.unstored_alarms.push((alarm_kept, out_direct));
-                Ok(
-                    json!({"alarm_id": id, "state": "raised", "drill": drill, "stored": false, "sent_direct": sent}),
-                )
+                Ok(Reply::Alarm(AlarmReply {
+                    alarm_id: id,
+                    state: "raised",
+                    drill: Some(drill),
+                    siren: None,
+                    stored: Some(false),
+                    sent_direct: Some(sent),
+                }))
             }
             Err(e) => {
                 self.store_health.failed("recording an alarm", &e);
@@ -107,7 +125,7 @@ impl Classroom {
         &mut self,
         actor: &Actor,
         id: String,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let r = self.store.active_alarms().await;
         let active = self.stored("reading alarms", r)?;
         let Some(alarm) = active.iter().find(|a| a.id == id) else {
@@ -129,7 +147,14 @@ impl Classroom {
                     self.hw.set_output(DeviceKind::Siren, false);
                 }
                 tracing::warn!(seq, drill = alarm.drill, "Alarm cleared.");
-                Ok(json!({"alarm_id": id, "state": "cleared", "siren": remaining}))
+                Ok(Reply::Alarm(AlarmReply {
+                    alarm_id: id,
+                    state: "cleared",
+                    drill: None,
+                    siren: Some(remaining),
+                    stored: None,
+                    sent_direct: None,
+                }))
             }
         }
     }

@@ -6,11 +6,12 @@ use ketang_sync::{
     LessonRow, OutboxRecord, StudentTap,
 };
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::timetable::{LessonState, Slot};
 
 use super::ActionError;
+use super::Reply;
 use super::actions::{parse_time, text};
 use super::lessons::{CORRECTION_DAYS, lesson_row};
 use super::{Classroom, bump};
@@ -183,7 +184,7 @@ impl Classroom {
         lesson_id: &str,
         student_id: String,
         status: AttendanceStatus,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let slot = self.lesson(lesson_id)?;
         let now = self.clock.now();
         if slot.date > now.date_naive() {
@@ -240,10 +241,13 @@ impl Classroom {
             .await;
         let (_, seq) = self.stored("recording an override", r)?;
         tracing::info!(lesson = %lesson_id, status = status.as_str(), seq, "Attendance set by the teacher.");
-        Ok(json!({
-            "lesson_id": lesson_id, "student_id": student_id, "status": status,
-            "previous": previous, "report_revised": finalised,
-        }))
+        Ok(Reply::Attendance {
+            lesson_id: lesson_id.to_owned(),
+            student_id,
+            status,
+            previous,
+            report_revised: finalised,
+        })
     }
 
     pub(super) async fn enter_leave(
@@ -252,7 +256,7 @@ impl Classroom {
         student_id: String,
         until: &str,
         reason: Option<String>,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let until = parse_time("until", until)?;
         let now = self.clock.now_fixed();
         if until <= now {
@@ -286,6 +290,6 @@ impl Classroom {
         };
         let r = self.store.enter_leave(leave, audit).await;
         self.stored("entering leave", r)?;
-        Ok(json!({"leave_id": id}))
+        Ok(Reply::Leave { leave_id: id })
     }
 }

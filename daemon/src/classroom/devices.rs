@@ -3,10 +3,10 @@
 
 use ketang_sync::{OutboxRecord, WhiteboardBody, WhiteboardEvent, WhiteboardSource};
 use ketang_web::Actor;
-use serde_json::{Value, json};
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 
 impl Classroom {
     /// Switches the panel (power, then input), records each change that took with its
@@ -17,14 +17,14 @@ impl Classroom {
         input: Option<ketang_drivers::panel::Input>,
         source: WhiteboardSource,
         actor: Option<&Actor>,
-    ) -> Result<Value, ActionError> {
-        use ketang_drivers::panel::{Reply, Request};
+    ) -> Result<Reply, ActionError> {
+        use ketang_drivers::panel::{Reply as PanelReply, Request};
         let Some(wb) = self.whiteboard.clone() else {
             return Err(ActionError::NotFound(
                 "a whiteboard (none is configured: hardware.whiteboard)".to_owned(),
             ));
         };
-        let mut answer = json!({});
+        let (mut power_now, mut input_now) = (None, None);
         for req in power
             .map(Request::SetPower)
             .into_iter()
@@ -32,12 +32,12 @@ impl Classroom {
         {
             let reply = wb.request(req).await.map_err(ActionError::Unavailable)?;
             let (p, i) = match reply {
-                Reply::Power(p) => {
-                    answer["power"] = json!(p);
+                PanelReply::Power(p) => {
+                    power_now = Some(p);
                     (Some(p), None)
                 }
-                Reply::Input(i) => {
-                    answer["input"] = json!(i.name());
+                PanelReply::Input(i) => {
+                    input_now = Some(i.name().to_owned());
                     (None, Some(i.name().to_owned()))
                 }
                 _ => (None, None),
@@ -69,12 +69,16 @@ impl Classroom {
                 .await;
             self.stored("recording a whiteboard change", r)?;
         }
+        let reply = Reply::Whiteboard {
+            power: power_now,
+            input: input_now,
+        };
         if let Some(a) = actor {
-            let audit = self.audit(a, "whiteboard", "whiteboard", answer.clone());
+            let audit = self.audit(a, "whiteboard", "whiteboard", &reply);
             let r = self.store.audit(audit).await;
             self.stored("writing the audit log", r)?;
         }
-        Ok(answer)
+        Ok(reply)
     }
 
     /// The timetable's power schedule: on from when the first lesson's check-in opens
@@ -131,7 +135,7 @@ impl Classroom {
     pub(super) async fn device_self_test(
         &mut self,
         status: &ketang_web::HardwareStatus,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let started = std::time::Instant::now();
         let kind = match status.kind.as_str() {
             "siren" => Some(crate::config::DeviceKind::Siren),
@@ -163,12 +167,16 @@ impl Classroom {
         } else {
             ""
         };
-        Ok(json!({
-            "device": now.name,
-            "ok": now.state == crate::devices::DeviceState::Ok.as_str(),
-            "ms": ms,
-            "detail": format!("{what}{}{}", now.state, now.detail.map(|d| format!(" · {d}")).unwrap_or_default()),
-        }))
+        Ok(Reply::SelfTest {
+            ok: now.state == crate::devices::DeviceState::Ok.as_str(),
+            detail: format!(
+                "{what}{}{}",
+                now.state,
+                now.detail.map(|d| format!(" · {d}")).unwrap_or_default()
+            ),
+            device: now.name,
+            ms,
+        })
     }
 
     /// A device's self-test, for the technician page. The whiteboard is asked for its power
@@ -178,14 +186,14 @@ impl Classroom {
         &mut self,
         actor: &Actor,
         device: &str,
-    ) -> Result<Value, ActionError> {
-        use ketang_drivers::panel::{Reply, Request};
+    ) -> Result<Reply, ActionError> {
+        use ketang_drivers::panel::{Reply as PanelReply, Request};
         let Some(status) = self.hw.statuses().into_iter().find(|d| d.name == device) else {
             return Err(ActionError::NotFound(format!("device {device:?}")));
         };
         if status.kind != "whiteboard" {
             let answer = self.device_self_test(&status).await?;
-            let audit = self.audit(actor, "hardware.self_test", device, answer.clone());
+            let audit = self.audit(actor, "hardware.self_test", device, &answer);
             let r = self.store.audit(audit).await;
             self.stored("writing the audit log", r)?;
             return Ok(answer);
@@ -201,17 +209,21 @@ impl Classroom {
         }
         .await;
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let answer = match result {
-            Ok((Reply::Power(p), Reply::Input(i))) => json!({
-                "device": device, "ok": true, "ms": ms,
-                "detail": format!("{} · {}", if p { "on" } else { "standby" }, i.name()),
-            }),
-            Ok(other) => {
-                json!({"device": device, "ok": false, "ms": ms, "detail": format!("unexpected answers {other:?}")})
-            }
-            Err(e) => json!({"device": device, "ok": false, "ms": ms, "detail": e}),
+        let (ok, detail) = match result {
+            Ok((PanelReply::Power(p), PanelReply::Input(i))) => (
+                true,
+                format!("{} · {}", if p { "on" } else { "standby" }, i.name()),
+            ),
+            Ok(other) => (false, format!("unexpected answers {other:?}")),
+            Err(e) => (false, e),
         };
-        let audit = self.audit(actor, "hardware.self_test", device, answer.clone());
+        let answer = Reply::SelfTest {
+            device: device.to_owned(),
+            ok,
+            ms,
+            detail,
+        };
+        let audit = self.audit(actor, "hardware.self_test", device, &answer);
         let r = self.store.audit(audit).await;
         self.stored("writing the audit log", r)?;
         Ok(answer)

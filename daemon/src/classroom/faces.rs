@@ -11,10 +11,11 @@ use base64::Engine as _;
 use ketang_models::Frame;
 use ketang_sync::SealedTemplate;
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 
 /// Decodes a PNG or JPEG photo.
 pub(crate) fn decode_image(bytes: &[u8]) -> Result<Frame, String> {
@@ -85,7 +86,7 @@ impl Classroom {
         student_id: String,
         granted: bool,
         granted_at: Option<String>,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         if granted {
             let at = match granted_at {
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
@@ -114,7 +115,12 @@ impl Classroom {
                 )
                 .await
             {
-                Ok(()) => Ok(json!({"student_id": student_id, "consent": true, "granted_at": at})),
+                Ok(()) => Ok(Reply::Consent {
+                    student_id,
+                    consent: true,
+                    granted_at: Some(at),
+                    templates_deleted: None,
+                }),
                 Err(ketang_sync::Error::Invalid(m)) => Err(ActionError::NotFound(m)),
                 Err(e) => self.stored("recording consent", Err(e)),
             }
@@ -132,7 +138,12 @@ impl Classroom {
             let n = self.stored("withdrawing consent", r)?;
             self.reload_gallery().await;
             tracing::info!(templates = n, "Face consent withdrawn; templates deleted.");
-            Ok(json!({"student_id": student_id, "consent": false, "templates_deleted": n}))
+            Ok(Reply::Consent {
+                student_id,
+                consent: false,
+                granted_at: None,
+                templates_deleted: Some(n),
+            })
         }
     }
 
@@ -142,7 +153,7 @@ impl Classroom {
         actor: &Actor,
         student_id: String,
         image_base64: &str,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let (inf, key) = self.faces_ready()?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(image_base64.trim())
@@ -173,8 +184,10 @@ impl Classroom {
         }
         self.reload_gallery().await;
         tracing::info!("Face enrolled.");
-        Ok(
-            json!({"student_id": student_id, "enrolled": true, "model": crate::inference::EMBEDDER_MODEL}),
-        )
+        Ok(Reply::Enrolled {
+            student_id,
+            enrolled: true,
+            model: crate::inference::EMBEDDER_MODEL,
+        })
     }
 }

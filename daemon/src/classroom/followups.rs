@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use ketang_sync::{FollowupBody, OutboxRecord};
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::followup;
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 use super::actions::text;
 
 impl Classroom {
@@ -89,7 +90,7 @@ impl Classroom {
         id: String,
         resolution: &str,
         contacted_guardian: bool,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let resolution = text("resolution", resolution, 500)?;
         let audit = self.audit(
             actor,
@@ -120,7 +121,10 @@ impl Classroom {
             ))),
             Some(Ok(seq)) => {
                 tracing::info!(seq, "Follow-up resolved.");
-                Ok(json!({"followup_id": id, "state": "resolved"}))
+                Ok(Reply::Followup {
+                    followup_id: id,
+                    state: "resolved",
+                })
             }
         }
     }

@@ -3,11 +3,12 @@
 
 use ketang_sync::{HealthCheckBody, HealthCheckRecord, OutboxRecord};
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::health;
 
 use super::ActionError;
+use super::Reply;
 use super::{Classroom, bump};
 
 /// Symptoms a teacher can record (晨午检 symptom list).
@@ -97,7 +98,7 @@ impl Classroom {
         student_id: String,
         symptoms: Vec<String>,
         temp_c: Option<f64>,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         if let Some(bad) = symptoms.iter().find(|s| !SYMPTOMS.contains(&s.as_str())) {
             return Err(ActionError::Invalid(format!(
                 "symptom {} is not one of {}",
@@ -168,6 +169,10 @@ impl Classroom {
         let seq = self.stored("recording symptoms", r)?;
         crate::classroom::bump(&self.counters.health_checks);
         tracing::info!(window, fever, seq, "Symptoms recorded by the teacher.");
-        Ok(json!({"student_id": student_id, "window": window, "fever": fever}))
+        Ok(Reply::Symptoms {
+            student_id,
+            window,
+            fever,
+        })
     }
 }

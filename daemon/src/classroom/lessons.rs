@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord};
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::lesson::LessonAction;
 use crate::engine::timetable::{LessonState, Slot};
@@ -13,6 +13,7 @@ use crate::engine::{finalise, lesson};
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 
 /// How far back a teacher may correct attendance.
 pub(super) const CORRECTION_DAYS: u64 = 7;
@@ -181,7 +182,7 @@ impl Classroom {
         lesson_id: &str,
         action: LessonAction,
         reason: Option<String>,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let slot = self.lesson(lesson_id)?;
         let now = self.clock.now();
         let opens = self.school.checkin_opens;
@@ -229,7 +230,10 @@ impl Classroom {
             let r = self.finalise(&slot).await;
             self.stored("finalising a lesson", r)?;
         }
-        Ok(json!({"lesson_id": lesson_id, "state": state.as_str()}))
+        Ok(Reply::Lesson {
+            lesson_id: lesson_id.to_owned(),
+            state,
+        })
     }
 
     pub(super) fn current_lesson_id(&self) -> Option<String> {

@@ -32,11 +32,13 @@ mod health;
 mod lessons;
 mod notices;
 mod observations;
+mod reply;
 mod signage;
 
 pub(crate) use actions::{Cmd, PendingUnlock, UNLOCK_CLAIM, send};
 pub(crate) use error::ActionError;
 pub(crate) use faces::decode_image_off;
+pub(crate) use reply::{AlarmReply, Reply};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

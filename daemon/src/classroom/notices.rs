@@ -3,10 +3,11 @@
 use chrono::TimeZone;
 use ketang_sync::NoticeRow;
 use ketang_web::Actor;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ActionError;
 use super::Classroom;
+use super::Reply;
 use super::actions::{parse_time, text};
 
 impl Classroom {
@@ -18,7 +19,7 @@ impl Classroom {
         priority: i64,
         valid_from: Option<String>,
         valid_until: Option<String>,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Reply, ActionError> {
         let title = text("title", title, 60)?;
         let body = text("body", body, 1000)?;
         if !(0..=100).contains(&priority) {
@@ -58,6 +59,9 @@ impl Classroom {
         let audit = self.audit(actor, "notice.post", &id, json!({"priority": priority}));
         let r = self.store.post_notice(notice, audit).await;
         self.stored("posting a notice", r)?;
-        Ok(json!({"notice_id": id}))
+        Ok(Reply::Notice {
+            notice_id: id,
+            withdrawn: None,
+        })
     }
 }
