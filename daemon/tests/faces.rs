@@ -279,12 +279,15 @@ audio_dir = "{audio}"
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(common::BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-        .spawn()
-        .unwrap();
+    // Killed on drop, also when a wait below fails.
+    let _child = common::mqtt::Proc(
+        std::process::Command::new(common::BIN)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let status = || -> Option<Value> {
         let (c, b) = get(&format!("http://127.0.0.1:{port}/api/v1/status")).ok()?;
         (c == 200).then(|| serde_json::from_str(&b).unwrap())
@@ -350,8 +353,6 @@ audio_dir = "{audio}"
             .as_str()
             .is_some_and(|d| d.contains("only black"))
     });
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

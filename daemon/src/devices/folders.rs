@@ -10,6 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AudioSink, CAMERA, DeviceState, FrameSink, Hardware, MICROPHONE};
 
+/// How long an image that does not decode must have been unchanged before it counts as
+/// broken rather than still being written.
+const SETTLED: Duration = Duration::from_secs(2);
+
 /// Watches `dir`: the newest image file (by modification time), when it changed, is the
 /// next frame.
 pub(crate) fn watch_folder(
@@ -54,6 +58,12 @@ pub(crate) fn watch_folder(
         last = Some((path.clone(), t));
         match Frame::open(&path) {
             Ok(f) => inf.frame(f),
+            // A file still being written reads short: it is read again next round (and not
+            // deleted) until it has been still for SETTLED; only then is it broken.
+            Err(_) if SystemTime::now().duration_since(t).unwrap_or_default() < SETTLED => {
+                last = None;
+                continue;
+            }
             Err(e) => hw.set_state(CAMERA, DeviceState::Fault, Some(e.to_string())),
         }
         // Frames show students: none is kept once the newest was read (older ones were
