@@ -323,3 +323,47 @@ fn a_school_day() {
         .any(|w| w == DEMO_PIN);
     assert!(!pin_logged, "the PIN in the log");
 }
+
+/// A board whose clock is set years ahead (a bad RTC, a spoofed time server) keeps its
+/// history: nothing is pruned after a clock jump, and the store counts ages from its newest
+/// record, not the wall clock. Main deleted every row older than the new date's retention.
+#[test]
+fn a_clock_set_years_ahead_erases_no_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(&at("07:52")));
+    demo.tap(CARD_1);
+    demo.wait_for("a check-in", |s| s["counters"]["check_ins"] == 1);
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"set_attendance","lesson_id":"{DAY}/1","student_id":"{}","status":"sick"}}"#,
+        S(3)
+    ));
+    assert_eq!(code, 200, "{v}");
+    let audit_rows = |t: &Teacher| {
+        let (code, audit) = t.get("/api/v1/audit");
+        assert_eq!(code, 200, "{audit}");
+        audit["audit"].as_array().map_or(0, Vec::len)
+    };
+    let before = audit_rows(&t);
+    assert!(before >= 2, "a login and an override: {before}");
+
+    set_clock(&demo, "2029-11-23T07:52:00+08:00");
+    demo.wait_for("the jump seen", |s| s["counters"]["clock_jumps"] == 1);
+    // The classroom ticks every second; give it a few.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    set_clock(&demo, &at("08:20"));
+    demo.wait_for("the jump back seen", |s| s["counters"]["clock_jumps"] == 2);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    assert!(audit_rows(&t) > before, "the audit log kept its rows");
+    let (code, roll) = t.get("/api/v1/lesson");
+    assert_eq!(code, 200, "{roll}");
+    assert_eq!(roll["lesson"]["id"], format!("{DAY}/1"), "{roll}");
+    assert_eq!(entry(&roll, &S(3))["status"], "sick", "{roll}");
+    assert_eq!(entry(&roll, &S(1))["status"], "present", "{roll}");
+    assert!(
+        !demo.log_text().contains("past its retention deleted"),
+        "{}",
+        demo.log_text()
+    );
+}

@@ -4,8 +4,8 @@
 use chrono::{DateTime, FixedOffset};
 use ketang_contract::{
     AckBody, AlarmBody, AttendanceBody, AttendanceSource, AttendanceStatus, BehaviourBody,
-    DroppedBody, FollowupBody, HealthCheckBody, LessonBody, LessonEvent, RejectedBody,
-    TelemetryBody, UpdateBody, WhiteboardBody,
+    DroppedBody, FollowupBody, HealthCheckBody, LessonBody, LessonEvent, LessonReport,
+    RejectedBody, TelemetryBody, UpdateBody, WhiteboardBody,
 };
 use serde::Serialize;
 
@@ -38,16 +38,7 @@ bodies! {
     UpdateBody => Update,
     BehaviourBody => Behaviour,
     TelemetryBody => Telemetry,
-}
-
-/// A lesson report (`lesson_report`): the class-level report of `docs/domain.md`, built by the
-/// daemon's engine and stored as it is sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct LessonReport(pub serde_json::Value);
-
-impl Body for LessonReport {
-    const STREAM: Stream = Stream::LessonReport;
+    LessonReport => LessonReport,
 }
 
 impl OutboxRecord {

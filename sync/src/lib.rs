@@ -23,14 +23,16 @@ mod records;
 pub mod schema;
 mod store;
 
-pub use contract::{Body, LessonReport};
+pub use contract::Body;
 pub use error::{Error, Result};
 /// The wire contract as types (the `ketang-contract` crate): domain enums and uplink bodies.
 pub use ketang_contract::{
     AckBody, AlarmBody, AttendanceBody, AttendanceCounts, BehaviourBody, ClassScope, DroppedBody,
-    FollowupBody, HealthCheckBody, LessonBody, LessonEvent, LessonState, RejectedBody,
-    RemoteCommand, TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference,
-    TelemetrySync, UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+    FollowupBody, HealthCheckBody, HealthWindow, LessonBody, LessonEvent, LessonReport,
+    LessonState, RejectedBody, RemoteCommand, ReportAttendance, ReportBehaviour, ReportHeadCount,
+    ReportHealth, ReportTalkTime, TelemetryBody, TelemetryCounters, TelemetryHardware,
+    TelemetryInference, TelemetrySync, UpdateBody, WhiteboardBody, WhiteboardEvent,
+    WhiteboardSource,
 };
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).
@@ -68,10 +70,11 @@ pub use records::{
     StaffRow, StudentRow, TapRecord,
 };
 pub use store::{
-    Audit, AuditRow, CardTap, CardTapResult, ConsentRow, DB_FILE, DayHealth, DayPresence,
-    DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity, LeaveRow, LessonControl,
-    LessonEnd, MAX_CARDS_PER_PERSON, MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS,
-    MAX_NOTICE_CHARS, MAX_PIN_HASH_COST, MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport,
-    PendingRecord, REFUSED_AFTER_PROBES, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot,
-    StoreHandle, StreamBudget, StudentTap, pin_hash_cost_ok,
+    AUDIT_FLOOR, Audit, AuditRow, CardTap, CardTapResult, ConsentRow, DB_FILE, DayHealth,
+    DayPresence, DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity, LeaveRow,
+    LessonControl, LessonEnd, MAX_CARDS_PER_PERSON, MAX_DOWNLINKS_KEPT, MAX_ID_CHARS,
+    MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST, MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark,
+    OpenReport, PRUNE_STEP_DAYS, PendingRecord, REFUSED_AFTER_PROBES, Retention, RollEntry,
+    SealedTemplate, StaffLogin, StatusSnapshot, StoreHandle, StreamBudget, StudentTap,
+    pin_hash_cost_ok,
 };

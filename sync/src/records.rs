@@ -237,8 +237,8 @@ pub struct HealthCheckRecord {
     pub symptoms: Vec<String>,
     /// The student.
     pub student_id: String,
-    /// morning / noon / evening / other.
-    pub window: String,
+    /// The check it belongs to.
+    pub window: crate::HealthWindow,
     /// Temperature, if measured.
     pub temp_c: Option<f64>,
     /// At or above the fever threshold.

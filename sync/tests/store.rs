@@ -429,8 +429,8 @@ async fn when_the_disk_is_full_evicting_detail_makes_room_for_an_alarm() {
 #[tokio::test]
 async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_status() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, report) = StoreHandle::open(dir.path(), identity()).unwrap();
-    assert_eq!(report.to_version, schema::LATEST_VERSION);
+    let (store, opened) = StoreHandle::open(dir.path(), identity()).unwrap();
+    assert_eq!(opened.to_version, schema::LATEST_VERSION);
     store.replace_school(school()).await.unwrap();
     store
         .check_in(check_in("S001", "2026-11-23T07:55:00+08:00"))
@@ -467,12 +467,7 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
     ];
     let when = at("2026-11-23T08:45:00+08:00");
     let seq = store
-        .finalise_lesson(end(
-            lesson.clone(),
-            marks.clone(),
-            serde_json::json!({"r": 1}),
-            when,
-        ))
+        .finalise_lesson(end(lesson.clone(), marks.clone(), report(1), when))
         .await
         .unwrap();
     assert!(seq.is_some());
@@ -488,14 +483,14 @@ async fn finalising_a_lesson_is_atomic_once_and_never_overrides_a_recorded_statu
     // Again: nothing changes.
     assert_eq!(
         store
-            .finalise_lesson(end(lesson, marks, serde_json::json!({"r": 2}), when))
+            .finalise_lesson(end(lesson, marks, report(2), when))
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store.lesson_report("2026-11-23/1".into()).await.unwrap(),
-        Some(serde_json::json!({"r": 1}))
+        Some(serde_json::to_value(report(1)).unwrap())
     );
     assert_eq!(store.outbox_pending().await.unwrap(), pending);
     store.shutdown().await.unwrap();
@@ -507,7 +502,7 @@ async fn the_behaviour_record_commits_with_its_lesson_report_and_only_once() {
     let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
     store.replace_school(school()).await.unwrap();
     let when = at("2026-11-23T08:45:00+08:00");
-    let mut first = end(lesson(), vec![], serde_json::json!({"r": 1}), when);
+    let mut first = end(lesson(), vec![], report(1), when);
     first.behaviour = Some(BehaviourBody {
         lesson_id: "2026-11-23/1".into(),
         date: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),

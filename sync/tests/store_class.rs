@@ -19,6 +19,17 @@ fn audit(action: &str) -> Audit {
     }
 }
 
+fn keep(days: u64) -> Retention {
+    Retention {
+        taps_days: days,
+        records_days: days,
+    }
+}
+
+fn d(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
 fn record(stream: Stream) -> OutboxRecord {
     OutboxRecord {
         stream,
@@ -82,7 +93,7 @@ proptest! {
                         }
                     }
                     Op::Override(s, st) => {
-                        let report = finalised.then(|| serde_json::json!({"revised": true}));
+                        let report = finalised.then(|| common::report(2));
                         let (prev, _) = store
                             .override_attendance(lesson(), ids[s].into(), STATUSES[st], audit("attendance.override"), record(Stream::Attendance), report)
                             .await
@@ -100,7 +111,7 @@ proptest! {
                             .collect();
                         let n = marks.len() as u64;
                         let seq = store
-                            .finalise_lesson(end(lesson(), marks, serde_json::json!({}), at("2026-11-23T08:45:00+08:00")))
+                            .finalise_lesson(end(lesson(), marks, report(1), at("2026-11-23T08:45:00+08:00")))
                             .await
                             .unwrap();
                         if seq.is_some() {
@@ -276,18 +287,14 @@ async fn history_past_its_retention_is_pruned_and_the_outbox_is_left_alone() {
     });
     store.check_in(ci).await.unwrap();
     store.audit(audit("x")).await.unwrap();
-    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     // Nothing is older than the cut-offs yet.
-    let n = store
-        .prune_history(d("2026-11-23"), d("2026-11-23"))
-        .await
-        .unwrap();
+    let n = store.prune_history(d("2026-11-23"), keep(0)).await.unwrap();
     assert!(n.iter().all(|(_, k)| *k == 0), "{n:?}");
-    // A day later everything of 2026-11-23 is past.
-    let n = store
-        .prune_history(d("2026-11-24"), d("2026-11-24"))
-        .await
-        .unwrap();
+    // With something newer stored a day later, everything of 2026-11-23 is past.
+    let mut later = audit("y");
+    later.at = at("2026-11-24T08:00:00+08:00");
+    store.audit(later).await.unwrap();
+    let n = store.prune_history(d("2026-11-24"), keep(0)).await.unwrap();
     let get = |t: &str| n.iter().find(|(name, _)| *name == t).unwrap().1;
     assert_eq!(
         (
@@ -311,4 +318,57 @@ async fn history_past_its_retention_is_pruned_and_the_outbox_is_left_alone() {
             .iter()
             .all(|(_, s)| s.is_none())
     );
+}
+
+#[tokio::test]
+async fn a_clock_years_ahead_prunes_nothing_and_a_running_wrong_clock_only_a_week_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .check_in(check_in("S001", "2026-11-23T07:58:00+08:00"))
+        .await
+        .unwrap();
+    let mut old = audit("old");
+    old.at = at("2026-11-01T09:00:00+08:00");
+    store.audit(old).await.unwrap();
+    store.audit(audit("today")).await.unwrap();
+    let audit_rows = || async { store.audit_tail(100).await.unwrap().len() };
+    // The first prune of the board, on 2026-11-02 (keep one day): nothing is that old.
+    let n = store.prune_history(d("2026-11-02"), keep(1)).await.unwrap();
+    assert!(n.iter().all(|(_, k)| *k == 0), "{n:?}");
+    // The clock jumps three years ahead: ages count from the newest record (2026-11-23),
+    // and the cut-off moves a week at most: only the 2026-11-01 row goes.
+    let n = store.prune_history(d("2029-11-23"), keep(1)).await.unwrap();
+    let gone: usize = n.iter().map(|(_, k)| k).sum();
+    assert_eq!(gone, 1, "{n:?}");
+    assert_eq!(audit_rows().await, 1);
+    assert!(
+        store
+            .lesson_roll("2026-11-23/1".into(), "g7-3".into())
+            .await
+            .unwrap()
+            .iter()
+            .any(|(_, s)| s.is_some()),
+        "the lesson of 2026-11-23 and its attendance stay"
+    );
+    // Back to the right time: nothing more goes, and nothing came back wrong.
+    let n = store.prune_history(d("2026-11-23"), keep(1)).await.unwrap();
+    assert!(n.iter().all(|(_, k)| *k == 0), "{n:?}");
+    assert_eq!(audit_rows().await, 1);
+}
+
+#[tokio::test]
+async fn the_newest_audit_rows_are_kept_whatever_their_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let mut old = audit("kept");
+    old.at = at("2020-01-01T09:00:00+08:00");
+    store.audit(old).await.unwrap();
+    store.audit(audit("today")).await.unwrap();
+    // One audit row is years past its retention, but within the floor.
+    let n = store.prune_history(d("2026-11-23"), keep(1)).await.unwrap();
+    assert!(n.iter().all(|(_, k)| *k == 0), "{n:?}");
+    assert_eq!(store.audit_tail(10).await.unwrap().len(), 2);
+    assert!(AUDIT_FLOOR >= 1_000);
 }

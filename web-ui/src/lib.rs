@@ -1,7 +1,8 @@
 //! Ketang's local HTTP API and the class board UI, served by axum.
 //!
 //! This crate declares what it needs from the device as the [`DeviceApi`] trait; the daemon
-//! implements it (docs/development.md §1), so this crate depends on no other workspace crate.
+//! implements it (docs/development.md §1), so of the workspace this crate depends only on the
+//! pure-data contract (`ketang-contract`).
 //!
 //! Routes (contract, see `docs/api.md`):
 //! * `GET /healthz`: 200 and JSON when the daemon and its store answer, 503 otherwise.
@@ -14,6 +15,7 @@
 mod actions;
 pub mod auth;
 mod error;
+mod events;
 pub mod guard;
 mod metrics;
 mod routes;
@@ -23,5 +25,6 @@ mod status;
 pub use actions::{Action, Credential, View};
 pub use auth::{Actor, Role};
 pub use error::{ApiError, SimError};
+pub use events::{BoardEvent, TapOutcome};
 pub use routes::{DeviceApi, Upload, router, serve};
 pub use status::*;

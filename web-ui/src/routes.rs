@@ -406,15 +406,9 @@ async fn events<D: DeviceApi>(
         };
         async move {
             let e = match rx.recv().await {
-                Ok(ev) => {
-                    let mut data = ev.data;
-                    if trusted_now()
-                        && let (Some(d), Some(p)) = (data.as_object_mut(), ev.private.as_object())
-                    {
-                        d.extend(p.clone());
-                    }
-                    Event::default().event(ev.kind).data(data.to_string())
-                }
+                Ok(ev) => Event::default()
+                    .event(ev.kind())
+                    .data(ev.to_json(trusted_now())),
                 // A slow listener missed some: tell it to refetch the status.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     Event::default().event("changed").data("{}")

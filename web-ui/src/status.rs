@@ -232,16 +232,3 @@ pub struct Counters {
     /// Frames the camera handed to inference (sampled: one per `sample_every_ms`).
     pub camera_frames: u64,
 }
-
-/// Something the board's screen shows as it happens (a check-in, a fever, a staff card).
-/// `private` (names, temperatures) goes only to the board's own screen (loopback) and to
-/// unlocked sessions; other listeners get `data` alone.
-#[derive(Debug, Clone)]
-pub struct BoardEvent {
-    /// Event name: `tap`, `health`, `staff_card`, `changed`.
-    pub kind: &'static str,
-    /// What anyone may see.
-    pub data: serde_json::Value,
-    /// Added for trusted listeners.
-    pub private: serde_json::Value,
-}

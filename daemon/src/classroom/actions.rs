@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
+use ketang_sync::{AttendanceStatus, HealthWindow};
 use ketang_sync::{Audit, StaffLogin};
 use ketang_web::{Action, Actor, Role};
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::engine::lesson::LessonAction;
@@ -81,6 +82,39 @@ pub(super) fn text(field: &str, s: &str, max: usize) -> Result<String, ActionErr
     Ok(t.to_owned())
 }
 
+/// What an audit row records beyond who did what to which target: one variant per kind of
+/// staff action, each serialised as a plain object (never a name or a card UID).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum AuditDetail<'a> {
+    /// Nothing more (`{}`).
+    None {},
+    /// A follow-up resolved.
+    Followup { contacted_guardian: bool },
+    /// A notice posted.
+    Notice { priority: i64 },
+    /// An alarm cleared.
+    Alarm { drill: bool },
+    /// Symptoms entered.
+    Symptoms { window: HealthWindow },
+    /// A lesson started, ended or cancelled early.
+    Lesson { reason: Option<&'a str> },
+    /// A status set by hand.
+    Attendance {
+        student_id: &'a str,
+        status: AttendanceStatus,
+        previous: Option<AttendanceStatus>,
+    },
+    /// Leave entered on the board.
+    Leave { leave_id: &'a str, until: String },
+    /// Face consent recorded.
+    ConsentGranted { granted_at: &'a str },
+    /// Face consent withdrawn.
+    ConsentWithdrawn { source: &'a str },
+    /// A face enrolled with this embedder.
+    Enrolled { model: &'a str },
+}
+
 impl Classroom {
     pub(crate) async fn command(&mut self, cmd: Cmd) {
         let name = cmd.action.name();
@@ -88,7 +122,7 @@ impl Classroom {
         if let Err(e) = &result {
             tracing::info!(action = name, error = %e, "Action refused or failed.");
         }
-        self.emit("changed", json!({}), json!({}));
+        self.changed();
         let _ = cmd.reply.send(result);
     }
 
@@ -107,25 +141,23 @@ impl Classroom {
         });
     }
 
-    /// An audit row of `actor` doing `action` to `target`, with `detail` (never names or
-    /// card UIDs).
+    /// An audit row of `actor` doing `action` to `target`, with `detail`: an
+    /// [`AuditDetail`], or the typed answer of a device action (never names or card UIDs).
     pub(crate) fn audit(
         &self,
         actor: &Actor,
         action: &str,
         target: &str,
-        detail: impl serde::Serialize,
+        detail: &impl serde::Serialize,
     ) -> Audit {
-        let detail = serde_json::to_value(detail).unwrap_or(serde_json::Value::Null);
-        Audit {
-            actor: actor.id.clone(),
-            role: actor.role.as_str().to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
+        Audit::new(
+            (&actor.id, actor.role.as_str()),
+            action,
+            target,
             detail,
-            at: self.clock.now_fixed(),
-            clock_synced: self.clock.synced(),
-        }
+            self.clock.now_fixed(),
+            self.clock.synced(),
+        )
     }
 
     pub(crate) fn stored<T>(
@@ -193,7 +225,8 @@ impl Classroom {
                     .await
             }
             Action::WithdrawNotice { notice_id } => {
-                let audit = self.audit(&actor, "notice.withdraw", &notice_id, json!({}));
+                let audit =
+                    self.audit(&actor, "notice.withdraw", &notice_id, &AuditDetail::None {});
                 let r = self.store.withdraw_notice(notice_id.clone(), audit).await;
                 if self.stored("withdrawing a notice", r)? {
                     Ok(Reply::Notice {

@@ -110,8 +110,8 @@ impl Room {
     fn taps(&mut self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
         while let Ok(e) = self.events.try_recv() {
-            if e.kind == "tap" {
-                out.push(e.data);
+            if e.kind() == "tap" {
+                out.push(serde_json::from_str(&e.to_json(false)).unwrap());
             }
         }
         out

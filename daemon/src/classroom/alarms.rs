@@ -3,11 +3,11 @@
 
 use ketang_sync::{AlarmBody, AlarmRecord, OutboxRecord, Stream};
 use ketang_web::Actor;
-use serde_json::json;
 
 use crate::config::DeviceKind;
 
 use super::ActionError;
+use super::actions::AuditDetail;
 use super::{AlarmReply, Reply};
 use super::{Classroom, bump};
 
@@ -131,7 +131,12 @@ impl Classroom {
         let Some(alarm) = active.iter().find(|a| a.id == id) else {
             return Err(ActionError::NotFound(format!("active alarm {id:?}")));
         };
-        let audit = self.audit(actor, "alarm.clear", &id, json!({"drill": alarm.drill}));
+        let audit = self.audit(
+            actor,
+            "alarm.clear",
+            &id,
+            &AuditDetail::Alarm { drill: alarm.drill },
+        );
         let body = AlarmBody::Cleared {
             alarm_id: id.clone(),
             source: alarm.source.clone(),

@@ -5,13 +5,13 @@ use ketang_sync::{
     AttendanceSource, AttendanceStatus, CardTap, CardTapResult, CheckIn, CheckInOutcome, LeaveRow,
     LessonRow, OutboxRecord, StudentTap,
 };
-use ketang_web::Actor;
-use serde_json::json;
+use ketang_web::{Actor, BoardEvent, TapOutcome};
 
 use crate::engine::timetable::{LessonState, Slot};
 
 use super::ActionError;
 use super::Reply;
+use super::actions::AuditDetail;
 use super::actions::{parse_time, text};
 use super::lessons::{CORRECTION_DAYS, lesson_row};
 use super::{Classroom, bump};
@@ -67,20 +67,22 @@ impl Classroom {
         match outcome {
             CheckInOutcome::Recorded { seq } => {
                 bump(&self.counters.check_ins);
-                let mut event = json!({"outcome": "checked_in", "status": status});
-                if source == AttendanceSource::Face {
-                    event["source"] = json!("face");
-                }
-                self.emit("tap", event, json!({"name": name}));
+                self.emit(BoardEvent::Tap {
+                    outcome: TapOutcome::CheckedIn,
+                    status: Some(status),
+                    face: source == AttendanceSource::Face,
+                    name: Some(name.to_owned()),
+                });
                 tracing::info!(lesson = %lesson_id, source = source.as_str(), status = status.as_str(), seq, "Check-in recorded.");
             }
             CheckInOutcome::AlreadyRecorded { status } => {
                 if source == AttendanceSource::Card {
-                    self.emit(
-                        "tap",
-                        json!({"outcome": "repeat", "status": status}),
-                        json!({"name": name}),
-                    );
+                    self.emit(BoardEvent::Tap {
+                        outcome: TapOutcome::Repeat,
+                        status: Some(status),
+                        face: false,
+                        name: Some(name.to_owned()),
+                    });
                 }
                 tracing::debug!(lesson = %lesson_id, source = source.as_str(), "Repeated check-in; the first one stands.");
             }
@@ -112,12 +114,19 @@ impl Classroom {
         let (student_id, name, outcome) = match result {
             CardTapResult::Unknown => {
                 bump(&self.counters.unknown_cards);
-                self.emit("tap", json!({"outcome": "unknown_card"}), json!({}));
+                self.emit(BoardEvent::Tap {
+                    outcome: TapOutcome::UnknownCard,
+                    status: None,
+                    face: false,
+                    name: None,
+                });
                 tracing::info!(%reader, "Unknown card tapped; kept in the local tap log.");
                 return;
             }
             CardTapResult::Staff(staff) => {
-                self.emit("staff_card", json!({}), json!({"name": staff.name}));
+                self.emit(BoardEvent::StaffCard {
+                    name: staff.name.clone(),
+                });
                 self.offer_unlock(staff);
                 tracing::info!(%reader, "Staff card tapped; teacher mode offered to the board's screen.");
                 return;
@@ -133,19 +142,21 @@ impl Classroom {
                 self.announce_check_in(AttendanceSource::Card, o, status, &name, &slot.id());
             }
             (StudentTap::NotOnRoster, Some(slot), _) => {
-                self.emit(
-                    "tap",
-                    json!({"outcome": "not_on_roster"}),
-                    json!({"name": name}),
-                );
+                self.emit(BoardEvent::Tap {
+                    outcome: TapOutcome::NotOnRoster,
+                    status: None,
+                    face: false,
+                    name: Some(name),
+                });
                 tracing::info!(%reader, lesson = %slot.id(), "Card of a student not on this lesson's roster.");
             }
             _ => {
-                self.emit(
-                    "tap",
-                    json!({"outcome": "no_lesson"}),
-                    json!({"name": name}),
-                );
+                self.emit(BoardEvent::Tap {
+                    outcome: TapOutcome::NoLesson,
+                    status: None,
+                    face: false,
+                    name: Some(name),
+                });
                 tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
             }
         }
@@ -232,7 +243,11 @@ impl Classroom {
             actor,
             "attendance.override",
             lesson_id,
-            json!({"student_id": student_id, "status": status, "previous": previous}),
+            &AuditDetail::Attendance {
+                student_id: &student_id,
+                status,
+                previous,
+            },
         );
         let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let r = self
@@ -279,7 +294,10 @@ impl Classroom {
             actor,
             "leave.enter",
             &student_id,
-            json!({"leave_id": id, "until": until.to_rfc3339()}),
+            &AuditDetail::Leave {
+                leave_id: &id,
+                until: until.to_rfc3339(),
+            },
         );
         let leave = LeaveRow {
             id: id.clone(),

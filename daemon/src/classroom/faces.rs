@@ -11,11 +11,11 @@ use base64::Engine as _;
 use ketang_models::Frame;
 use ketang_sync::SealedTemplate;
 use ketang_web::Actor;
-use serde_json::json;
 
 use super::ActionError;
 use super::Classroom;
 use super::Reply;
+use super::actions::AuditDetail;
 
 /// Decodes a PNG or JPEG photo.
 pub(crate) fn decode_image(bytes: &[u8]) -> Result<Frame, String> {
@@ -102,7 +102,7 @@ impl Classroom {
                 actor,
                 "face.consent_granted",
                 &student_id,
-                json!({"granted_at": at}),
+                &AuditDetail::ConsentGranted { granted_at: &at },
             );
             match self
                 .store
@@ -129,7 +129,9 @@ impl Classroom {
                 actor,
                 "face.consent_withdrawn",
                 &student_id,
-                json!({"source": "technician"}),
+                &AuditDetail::ConsentWithdrawn {
+                    source: "technician",
+                },
             );
             let r = self
                 .store
@@ -169,7 +171,9 @@ impl Classroom {
             actor,
             "face.enrol",
             &student_id,
-            json!({"model": crate::inference::EMBEDDER_MODEL}),
+            &AuditDetail::Enrolled {
+                model: crate::inference::EMBEDDER_MODEL,
+            },
         );
         let t = SealedTemplate {
             student_id: student_id.clone(),

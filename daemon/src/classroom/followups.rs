@@ -6,13 +6,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use ketang_sync::{FollowupBody, OutboxRecord};
 use ketang_web::Actor;
-use serde_json::json;
 
 use crate::engine::followup;
 
 use super::ActionError;
 use super::Classroom;
 use super::Reply;
+use super::actions::AuditDetail;
 use super::actions::text;
 
 impl Classroom {
@@ -96,7 +96,7 @@ impl Classroom {
             actor,
             "followup.resolve",
             &id,
-            json!({"contacted_guardian": contacted_guardian}),
+            &AuditDetail::Followup { contacted_guardian },
         );
         let student = id
             .split_once('/')

@@ -2,13 +2,13 @@
 //! symptoms a teacher records.
 
 use ketang_sync::{HealthCheckBody, HealthCheckRecord, OutboxRecord};
-use ketang_web::Actor;
-use serde_json::json;
+use ketang_web::{Actor, BoardEvent};
 
 use crate::engine::health;
 
 use super::ActionError;
 use super::Reply;
+use super::actions::AuditDetail;
 use super::{Classroom, bump};
 
 /// Symptoms a teacher can record (晨午检 symptom list).
@@ -57,7 +57,7 @@ impl Classroom {
         let synced = self.clock.synced();
         let body = HealthCheckBody {
             student_id: p.student_id.clone(),
-            window: window.to_owned(),
+            window,
             temp_c: Some((p.temp_c * 10.0).round() / 10.0),
             fever,
             threshold_c: self.school.fever_threshold_c,
@@ -69,7 +69,7 @@ impl Classroom {
         let rec = HealthCheckRecord {
             symptoms: Vec::new(),
             student_id: p.student_id,
-            window: window.to_owned(),
+            window,
             temp_c: Some(p.temp_c),
             fever,
             at,
@@ -81,12 +81,18 @@ impl Classroom {
                 self.store_health.ok();
                 bump(&self.counters.health_checks);
                 let name = self.store.student_name(student_id).await.ok().flatten();
-                self.emit(
-                    "health",
-                    json!({"fever": fever, "window": window}),
-                    json!({"name": name, "temp_c": (temp_c * 10.0).round() / 10.0}),
+                self.emit(BoardEvent::Health {
+                    fever,
+                    window,
+                    name,
+                    temp_c,
+                });
+                tracing::info!(
+                    window = window.as_str(),
+                    fever,
+                    seq,
+                    "Health check recorded."
                 );
-                tracing::info!(window, fever, seq, "Health check recorded.");
             }
             Err(e) => self.store_health.failed("recording a health check", &e),
         }
@@ -142,7 +148,7 @@ impl Classroom {
         let rec = HealthCheckRecord {
             symptoms: symptoms.clone(),
             student_id: student_id.clone(),
-            window: window.to_owned(),
+            window,
             temp_c,
             fever,
             at: now.fixed_offset(),
@@ -150,7 +156,7 @@ impl Classroom {
         };
         let body = HealthCheckBody {
             student_id: student_id.clone(),
-            window: window.to_owned(),
+            window,
             temp_c: temp_c.map(|t| (t * 10.0).round() / 10.0),
             fever,
             threshold_c: self.school.fever_threshold_c,
@@ -163,12 +169,17 @@ impl Classroom {
             actor,
             "health.symptoms",
             &student_id,
-            json!({"window": window}),
+            &AuditDetail::Symptoms { window },
         );
         let r = self.store.record_health_check(rec, out, Some(audit)).await;
         let seq = self.stored("recording symptoms", r)?;
         crate::classroom::bump(&self.counters.health_checks);
-        tracing::info!(window, fever, seq, "Symptoms recorded by the teacher.");
+        tracing::info!(
+            window = window.as_str(),
+            fever,
+            seq,
+            "Symptoms recorded by the teacher."
+        );
         Ok(Reply::Symptoms {
             student_id,
             window,

@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 
-use ketang_sync::{AttendanceStatus, LessonEnd, LessonRow, OutboxRecord};
+use ketang_sync::{AttendanceStatus, LessonEnd, LessonReport, LessonRow, OutboxRecord};
 use ketang_web::Actor;
-use serde_json::json;
 
 use crate::engine::lesson::LessonAction;
 use crate::engine::timetable::{LessonState, Slot};
@@ -14,6 +13,7 @@ use crate::engine::{finalise, lesson};
 use super::ActionError;
 use super::Classroom;
 use super::Reply;
+use super::actions::AuditDetail;
 
 /// How far back a teacher may correct attendance.
 pub(super) const CORRECTION_DAYS: u64 = 7;
@@ -72,7 +72,7 @@ impl Classroom {
         roll: &[(String, Option<AttendanceStatus>)],
         marks: &[ketang_sync::Mark],
         revision: u32,
-    ) -> Result<serde_json::Value, ketang_sync::Error> {
+    ) -> Result<LessonReport, ketang_sync::Error> {
         let health = self
             .store
             .day_health(slot.date, slot.period.roster_id.clone())
@@ -89,7 +89,8 @@ impl Classroom {
             let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
             let to = control.ended_at.unwrap_or(slot.ends_at.fixed_offset());
             let changes = self.store.whiteboard_power(from, to).await?;
-            report["whiteboard_on_s"] = json!(crate::engine::usage::on_seconds(&changes, from, to));
+            let on = crate::engine::usage::on_seconds(&changes, from, to);
+            report.whiteboard_on_s = Some(u64::try_from(on).unwrap_or(0));
         }
         if let Some(obs) = self.observed_in(&slot.id()) {
             let from = control.started_at.unwrap_or(slot.starts_at.fixed_offset());
@@ -215,7 +216,9 @@ impl Classroom {
             actor,
             &format!("lesson.{}", action.as_str()),
             lesson_id,
-            json!({"reason": reason}),
+            &AuditDetail::Lesson {
+                reason: reason.as_deref(),
+            },
         );
         let out = OutboxRecord::new(&body, now.fixed_offset(), self.clock.synced());
         let r = self

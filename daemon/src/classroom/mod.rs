@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, FixedOffset};
 use ketang_sync::{AlarmRecord, OutboxRecord, StoreHandle};
-use serde_json::json;
+use ketang_web::BoardEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -112,6 +112,8 @@ pub(crate) struct Classroom {
     ticks: u64,
     /// The last date local history was pruned.
     pruned_on: Option<chrono::NaiveDate>,
+    /// When (monotonic) the clock last jumped.
+    last_clock_jump: Option<std::time::Instant>,
     /// Face attendance, when enabled.
     inference: Option<crate::inference::Inference>,
     /// The key sealing face templates.
@@ -171,6 +173,7 @@ impl Classroom {
             class_name: w.class_name,
             ticks: 0,
             pruned_on: None,
+            last_clock_jump: None,
             inference: w.inference,
             face_key: w.face_key,
             observed: None,
@@ -187,6 +190,9 @@ pub(crate) const TAPS_KEPT_DAYS: u64 = 30;
 /// Lessons, attendance, health checks, follow-ups, leave, the audit log and whiteboard
 /// changes are kept this long (a school year and a bit).
 pub(crate) const RECORDS_KEPT_DAYS: u64 = 400;
+
+/// No history is pruned for this long (of the board's running time) after a clock jump.
+pub(crate) const PRUNE_HOLD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl Classroom {
     /// Handles events until `stop` is cancelled, then handles what was already queued and
@@ -237,22 +243,13 @@ impl Classroom {
         tracing::debug!("Classroom event loop finished.");
     }
 
-    /// Tells the board's screen; `private` only reaches trusted listeners.
-    pub(crate) fn emit(
-        &self,
-        kind: &'static str,
-        data: serde_json::Value,
-        private: serde_json::Value,
-    ) {
-        let _ = self.events.send(ketang_web::BoardEvent {
-            kind,
-            data,
-            private,
-        });
+    /// Tells the board's screen (the web layer decides who may see names).
+    pub(crate) fn emit(&self, event: BoardEvent) {
+        let _ = self.events.send(event);
     }
 
     pub(crate) fn changed(&self) {
-        self.emit("changed", json!({}), json!({}));
+        self.emit(BoardEvent::Changed);
     }
 
     pub(crate) async fn handle(&mut self, ev: HwEvent) {
@@ -284,18 +281,20 @@ impl Classroom {
         match self.clock_watch.observe(self.clock.now()) {
             Some(crate::engine::lesson::Jump::Backwards(d)) => {
                 bump(&self.counters.clock_jumps);
+                self.last_clock_jump = Some(std::time::Instant::now());
                 tracing::warn!(
                     seconds = d.num_seconds(),
                     synced = self.clock.synced(),
-                    "The clock jumped backwards; lessons already ended or finalised stay so."
+                    "The clock jumped backwards; lessons already ended or finalised stay so; no history is pruned for 24 h."
                 );
             }
             Some(crate::engine::lesson::Jump::Forwards(d)) => {
                 bump(&self.counters.clock_jumps);
+                self.last_clock_jump = Some(std::time::Instant::now());
                 tracing::warn!(
                     seconds = d.num_seconds(),
                     synced = self.clock.synced(),
-                    "The clock jumped forwards; lessons that ended meanwhile are finalised now."
+                    "The clock jumped forwards; lessons that ended meanwhile are finalised now; no history is pruned for 24 h."
                 );
             }
             None => {}
@@ -322,15 +321,24 @@ impl Classroom {
             .current(now, self.school.checkin_opens)
     }
 
-    /// Once a day: local history past its retention goes (docs/privacy.md).
+    /// Once a day: local history past its retention goes (docs/privacy.md). Not within
+    /// [`PRUNE_HOLD`] of a clock jump: a clock set wrong must not erase history (the store
+    /// also counts ages from its newest record, and moves its cut-offs a week at a time).
     async fn prune_due(&mut self) {
         let today = self.clock.now().date_naive();
         if self.pruned_on == Some(today) {
             return;
         }
-        let taps = today - chrono::Days::new(TAPS_KEPT_DAYS);
-        let records = today - chrono::Days::new(RECORDS_KEPT_DAYS);
-        match self.store.prune_history(taps, records).await {
+        if let Some(at) = self.last_clock_jump
+            && at.elapsed() < PRUNE_HOLD
+        {
+            return;
+        }
+        let keep = ketang_sync::Retention {
+            taps_days: TAPS_KEPT_DAYS,
+            records_days: RECORDS_KEPT_DAYS,
+        };
+        match self.store.prune_history(today, keep).await {
             Ok(n) => {
                 let total: usize = n.iter().map(|(_, k)| k).sum();
                 if total > 0 {

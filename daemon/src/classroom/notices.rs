@@ -3,11 +3,11 @@
 use chrono::TimeZone;
 use ketang_sync::NoticeRow;
 use ketang_web::Actor;
-use serde_json::json;
 
 use super::ActionError;
 use super::Classroom;
 use super::Reply;
+use super::actions::AuditDetail;
 use super::actions::{parse_time, text};
 
 impl Classroom {
@@ -56,7 +56,7 @@ impl Classroom {
             valid_from: Some(from),
             valid_until: Some(until),
         };
-        let audit = self.audit(actor, "notice.post", &id, json!({"priority": priority}));
+        let audit = self.audit(actor, "notice.post", &id, &AuditDetail::Notice { priority });
         let r = self.store.post_notice(notice, audit).await;
         self.stored("posting a notice", r)?;
         Ok(Reply::Notice {

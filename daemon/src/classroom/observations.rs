@@ -1,14 +1,15 @@
 //! What the camera and microphone observe of a lesson, as class-level aggregates only:
 //! head count, behaviour (hand raising, standing, head down) and talk time.
 
-use ketang_sync::{BehaviourBody, ClassScope};
+use ketang_sync::{
+    BehaviourBody, ClassScope, LessonReport, ReportBehaviour, ReportHeadCount, ReportTalkTime,
+};
 
 use crate::engine::timetable::Slot;
 use chrono::{DateTime, FixedOffset, Utc};
 use ketang_models::behaviour::{LessonBehaviour, Posture};
 use ketang_models::vad::{Segment, StAnalysis};
 use ketang_sync::AttendanceStatus;
-use serde_json::{Value, json};
 
 use super::Classroom;
 
@@ -18,6 +19,11 @@ pub(super) const ST_INTERVAL_S: f32 = 30.0;
 /// Rounds to three decimals for reports.
 pub(super) fn r3(x: f32) -> f64 {
     (f64::from(x) * 1000.0).round() / 1000.0
+}
+
+/// Three decimals, `None` for NaN or infinity (sent as `null`).
+fn finite(x: f32) -> Option<f64> {
+    Some(r3(x)).filter(|v| v.is_finite())
 }
 
 /// Class-level observations of one lesson, kept in memory while it runs (a restart
@@ -80,7 +86,6 @@ impl LessonObs {
     /// this lesson (the same figures as the report's `behaviour`).
     pub(super) fn behaviour_body(&self, slot: &Slot) -> Option<BehaviourBody> {
         let b = &self.behaviour;
-        let finite = |x: f32| Some(r3(x)).filter(|v| v.is_finite());
         (b.frames() > 0).then(|| BehaviourBody {
             lesson_id: slot.id(),
             date: slot.date,
@@ -109,7 +114,7 @@ impl LessonObs {
     /// Adds `head_count`, `behaviour` and `talk_time` to a lesson report.
     pub(crate) fn fill_report(
         &self,
-        report: &mut Value,
+        report: &mut LessonReport,
         roll: &[(String, Option<AttendanceStatus>)],
         from: DateTime<FixedOffset>,
         to: DateTime<FixedOffset>,
@@ -124,20 +129,20 @@ impl LessonObs {
                     matches!(s, Some(AttendanceStatus::Present | AttendanceStatus::Late))
                 })
                 .count();
-            report["head_count"] = json!({
-                "people_max": self.people_max,
-                "present": present,
-                "mismatch": usize::try_from(self.people_max).unwrap_or(usize::MAX) != present,
+            report.head_count = Some(ReportHeadCount {
+                people_max: u64::from(self.people_max),
+                present: u64::try_from(present).unwrap_or(u64::MAX),
+                mismatch: usize::try_from(self.people_max).unwrap_or(usize::MAX) != present,
             });
         }
         let b = &self.behaviour;
         if b.frames() > 0 {
-            report["behaviour"] = json!({
-                "frames": b.frames(),
-                "hand_raise_events": b.hand_raise_events(),
-                "share_most_heads_down": r3(b.share_most_heads_down()),
-                "heads_up_rate": r3(b.heads_up_rate()),
-                "standing_max": b.standing_max(),
+            report.behaviour = Some(ReportBehaviour {
+                frames: u64::from(b.frames()),
+                hand_raise_events: u64::from(b.hand_raise_events()),
+                share_most_heads_down: finite(b.share_most_heads_down()),
+                heads_up_rate: finite(b.heads_up_rate()),
+                standing_max: u64::from(b.standing_max()),
             });
         }
         if self.heard {
@@ -155,14 +160,14 @@ impl LessonObs {
             let teacher: Vec<Segment> = inside.iter().filter(|x| x.2).map(seg).collect();
             let duration = (to - from).as_seconds_f32().max(0.0);
             let st = StAnalysis::from_segments(&teacher, duration, ST_INTERVAL_S);
-            report["talk_time"] = json!({
-                "speech_s": r3(ketang_models::vad::speech_seconds(&all)),
-                "teacher_s": r3(ketang_models::vad::speech_seconds(&teacher)),
-                "samples": st.samples,
-                "rt": r3(st.rt),
-                "ch": r3(st.ch),
-                "lesson_type": format!("{:?}", st.lesson_type()).to_lowercase(),
-                "method": self.method,
+            report.talk_time = Some(ReportTalkTime {
+                speech_s: r3(ketang_models::vad::speech_seconds(&all)),
+                teacher_s: r3(ketang_models::vad::speech_seconds(&teacher)),
+                samples: u64::from(st.samples),
+                rt: r3(st.rt),
+                ch: r3(st.ch),
+                lesson_type: format!("{:?}", st.lesson_type()).to_lowercase(),
+                method: self.method.to_owned(),
             });
         }
     }

@@ -97,7 +97,7 @@ pub(crate) enum Reply {
         /// The student.
         student_id: String,
         /// morning / noon / other.
-        window: &'static str,
+        window: ketang_sync::HealthWindow,
         /// Whether it counts as fever.
         fever: bool,
     },

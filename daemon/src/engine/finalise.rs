@@ -5,10 +5,12 @@
 //! approved leave covers the lesson's start, otherwise `absent`. A status already recorded
 //! (card, face, teacher) is never changed here. Exactly one status per student results.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use ketang_sync::{AttendanceStatus, DayHealth, LessonControl, Mark};
-use serde_json::{Value, json};
+use ketang_sync::{
+    AttendanceStatus, DayHealth, HealthWindow, LessonControl, LessonReport, Mark, ReportAttendance,
+    ReportHealth,
+};
 
 use super::timetable::Slot;
 
@@ -41,94 +43,100 @@ pub(crate) fn report(
     health: &[DayHealth],
     control: &LessonControl,
     revision: u32,
-) -> Value {
-    let mut by: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
-    let finalised: std::collections::HashMap<&str, AttendanceStatus> = marks
+) -> LessonReport {
+    let finalised: HashMap<&str, AttendanceStatus> = marks
         .iter()
         .map(|m| (m.student_id.as_str(), m.status))
         .collect();
+    let mut attendance = ReportAttendance {
+        roster: count(roll.len()),
+        ..ReportAttendance::default()
+    };
     for (id, status) in roll {
         // Unmarked remains only in a cancelled lesson (nobody is finalised then).
-        let status = status
-            .or_else(|| finalised.get(id.as_str()).copied())
-            .map_or("unmarked", AttendanceStatus::as_str);
-        by.entry(status).or_default().push(id);
+        let a = &mut attendance;
+        let (n, ids) = match status.or_else(|| finalised.get(id.as_str()).copied()) {
+            None => (&mut a.unmarked, None),
+            Some(AttendanceStatus::Present) => (&mut a.present, None),
+            Some(AttendanceStatus::Late) => (&mut a.late, Some(&mut a.late_ids)),
+            Some(AttendanceStatus::Absent) => (&mut a.absent, Some(&mut a.absent_ids)),
+            Some(AttendanceStatus::Leave) => (&mut a.leave, Some(&mut a.leave_ids)),
+            Some(AttendanceStatus::Sick) => (&mut a.sick, Some(&mut a.sick_ids)),
+        };
+        *n += 1;
+        if let Some(ids) = ids {
+            ids.push(id.clone());
+        }
     }
-    let count = |s: &str| by.get(s).map_or(0, Vec::len);
-    json!({
-        "lesson_id": slot.id(),
-        "date": slot.date,
-        "period": slot.period.period,
-        "subject": slot.period.subject,
-        "teacher": slot.period.teacher,
-        "roster_id": slot.period.roster_id,
-        "starts_at": slot.starts_at.to_rfc3339(),
-        "ends_at": slot.ends_at.to_rfc3339(),
-        "attendance": {
-            "roster": roll.len(),
-            "present": count("present"),
-            "late": count("late"),
-            "absent": count("absent"),
-            "leave": count("leave"),
-            "sick": count("sick"),
-            "unmarked": count("unmarked"),
-            "late_ids": by.get("late").cloned().unwrap_or_default(),
-            "absent_ids": by.get("absent").cloned().unwrap_or_default(),
-            "leave_ids": by.get("leave").cloned().unwrap_or_default(),
-            "sick_ids": by.get("sick").cloned().unwrap_or_default(),
-        },
-        "health": health_summary(roll, health),
-        "cancelled": control.cancelled,
-        "started_early_at": control.started_at.map(|t| t.to_rfc3339()),
-        "ended_early_at": control.ended_at.map(|t| t.to_rfc3339()),
-        "revision": revision,
-        "behaviour": null,
-        "talk_time": null,
-    })
+    LessonReport {
+        lesson_id: slot.id(),
+        date: slot.date,
+        period: slot.period.period,
+        subject: slot.period.subject.clone(),
+        teacher: slot.period.teacher.clone(),
+        roster_id: slot.period.roster_id.clone(),
+        starts_at: slot.starts_at.fixed_offset(),
+        ends_at: slot.ends_at.fixed_offset(),
+        attendance,
+        health: health_summary(roll, health),
+        cancelled: control.cancelled,
+        started_early_at: control.started_at,
+        ended_early_at: control.ended_at,
+        revision,
+        behaviour: None,
+        talk_time: None,
+        head_count: None,
+        whiteboard_on_s: None,
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Per check window (morning, noon, ...): how many of the roster were checked, who had a
 /// fever, who had symptoms entered, and who was not checked.
-fn health_summary(roll: &[(String, Option<AttendanceStatus>)], health: &[DayHealth]) -> Value {
-    let mut windows: BTreeMap<&str, Vec<&DayHealth>> = BTreeMap::new();
+fn health_summary(
+    roll: &[(String, Option<AttendanceStatus>)],
+    health: &[DayHealth],
+) -> BTreeMap<HealthWindow, ReportHealth> {
+    let mut windows: BTreeMap<HealthWindow, Vec<&DayHealth>> = BTreeMap::new();
     for h in health {
-        windows.entry(h.window.as_str()).or_default().push(h);
+        windows.entry(h.window).or_default().push(h);
     }
-    let out: serde_json::Map<String, Value> = windows
+    windows
         .into_iter()
         .map(|(w, checks)| {
-            let checked: std::collections::BTreeSet<&str> =
-                checks.iter().map(|h| h.student_id.as_str()).collect();
-            let fever: std::collections::BTreeSet<&str> = checks
+            let checked: BTreeSet<&str> = checks.iter().map(|h| h.student_id.as_str()).collect();
+            let fever_ids: Vec<String> = checks
                 .iter()
                 .filter(|h| h.fever)
-                .map(|h| h.student_id.as_str())
+                .map(|h| h.student_id.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
                 .collect();
-            let mut symptoms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            let mut symptoms: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for h in checks.iter().filter(|h| !h.symptoms.is_empty()) {
                 symptoms
-                    .entry(h.student_id.as_str())
+                    .entry(h.student_id.clone())
                     .or_default()
-                    .extend(h.symptoms.iter().map(String::as_str));
+                    .extend(h.symptoms.iter().cloned());
             }
-            let unchecked: Vec<&str> = roll
+            let unchecked_ids = roll
                 .iter()
-                .map(|(id, _)| id.as_str())
-                .filter(|id| !checked.contains(id))
+                .filter(|(id, _)| !checked.contains(id.as_str()))
+                .map(|(id, _)| id.clone())
                 .collect();
-            (
-                w.to_owned(),
-                json!({
-                    "checked": checked.len(),
-                    "fever": fever.len(),
-                    "fever_ids": fever,
-                    "symptoms": symptoms,
-                    "unchecked_ids": unchecked,
-                }),
-            )
+            let summary = ReportHealth {
+                checked: count(checked.len()),
+                fever: count(fever_ids.len()),
+                fever_ids,
+                symptoms,
+                unchecked_ids,
+            };
+            (w, summary)
         })
-        .collect();
-    Value::Object(out)
+        .collect()
 }
 
 #[cfg(test)]
@@ -137,6 +145,7 @@ mod tests {
     use chrono_tz::Asia::Shanghai;
     use ketang_sync::Period;
     use proptest::prelude::*;
+    use serde_json::json;
 
     use super::*;
 
@@ -187,7 +196,15 @@ mod tests {
                 },
             ]
         );
-        let r = report(&slot(), &roll, &m, &[], &LessonControl::default(), 1);
+        let r = serde_json::to_value(report(
+            &slot(),
+            &roll,
+            &m,
+            &[],
+            &LessonControl::default(),
+            1,
+        ))
+        .unwrap();
         assert_eq!(r["attendance"]["present"], 1);
         assert_eq!(r["attendance"]["late_ids"], json!(["S4"]));
         assert_eq!(r["attendance"]["absent_ids"], json!(["S2"]));
@@ -224,7 +241,7 @@ mod tests {
                 prop_assert_eq!(s.is_none(), marked.contains(id.as_str()));
             }
             // The report accounts for every student exactly once.
-            let r = report(&slot(), &roll, &m, &[], &LessonControl::default(), 1);
+            let r = serde_json::to_value(report(&slot(), &roll, &m, &[], &LessonControl::default(), 1)).unwrap();
             let a = &r["attendance"];
             let total: u64 = ["present", "late", "absent", "leave", "sick"].iter().map(|k| a[*k].as_u64().unwrap()).sum();
             prop_assert_eq!(total, roll.len() as u64);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
+use ketang_sync::HealthWindow;
 
 /// The plausible range of a human skin/forehead reading, in °C.
 pub(crate) const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
@@ -75,13 +76,13 @@ pub(crate) fn window_of(
     t: NaiveTime,
     morning: (NaiveTime, NaiveTime),
     noon: (NaiveTime, NaiveTime),
-) -> &'static str {
+) -> HealthWindow {
     if t >= morning.0 && t < morning.1 {
-        "morning"
+        HealthWindow::Morning
     } else if t >= noon.0 && t < noon.1 {
-        "noon"
+        HealthWindow::Noon
     } else {
-        "other"
+        HealthWindow::Other
     }
 }
 
@@ -128,8 +129,8 @@ mod tests {
         let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
         let m = (t("07:00"), t("08:30"));
         let n = (t("12:30"), t("14:30"));
-        assert_eq!(window_of(t("07:45"), m, n), "morning");
-        assert_eq!(window_of(t("13:00"), m, n), "noon");
-        assert_eq!(window_of(t("08:30"), m, n), "other");
+        assert_eq!(window_of(t("07:45"), m, n), HealthWindow::Morning);
+        assert_eq!(window_of(t("13:00"), m, n), HealthWindow::Noon);
+        assert_eq!(window_of(t("08:30"), m, n), HealthWindow::Other);
     }
 }

@@ -211,3 +211,56 @@ mod tests {
         assert!("tardy".parse::<AttendanceStatus>().is_err());
     }
 }
+
+/// The health check a reading belongs to (晨午检): by the time of day and the school's
+/// configured windows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthWindow {
+    /// The morning check (晨检).
+    Morning,
+    /// The noon check (午检).
+    Noon,
+    /// Outside both windows (a re-check, a teacher's entry later in the day).
+    Other,
+}
+
+impl HealthWindow {
+    /// Every window, in the day's order.
+    pub const ALL: [Self; 3] = [Self::Morning, Self::Noon, Self::Other];
+
+    /// Its name (database and wire).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Morning => "morning",
+            Self::Noon => "noon",
+            Self::Other => "other",
+        }
+    }
+
+    /// Parses its name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for HealthWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HealthWindow {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Self::parse(s).ok_or(ParseError {
+            what: "health check window",
+            expected: "morning, noon, other",
+        })
+    }
+}

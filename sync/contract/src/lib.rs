@@ -12,10 +12,13 @@ mod enums;
 mod uplink;
 
 pub use downlink::RemoteCommand;
-pub use enums::{AttendanceCounts, AttendanceSource, AttendanceStatus, LessonState, ParseError};
+pub use enums::{
+    AttendanceCounts, AttendanceSource, AttendanceStatus, HealthWindow, LessonState, ParseError,
+};
 pub use uplink::{
     AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
-    HealthCheckBody, LessonBody, LessonEvent, RejectedBody, TelemetryBody, TelemetryCounters,
-    TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody, WhiteboardBody,
-    WhiteboardEvent, WhiteboardSource,
+    HealthCheckBody, LessonBody, LessonEvent, LessonReport, RejectedBody, ReportAttendance,
+    ReportBehaviour, ReportHeadCount, ReportHealth, ReportTalkTime, TelemetryBody,
+    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
+    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::{AttendanceSource, AttendanceStatus, LessonState};
+use crate::{AttendanceSource, AttendanceStatus, HealthWindow, LessonState};
 
 /// `attendance`: a student's status in a lesson.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -48,8 +48,8 @@ pub struct AttendanceBody {
 pub struct HealthCheckBody {
     /// The student.
     pub student_id: String,
-    /// morning / noon / other.
-    pub window: String,
+    /// The check it belongs to.
+    pub window: HealthWindow,
     /// The temperature, one decimal (`null`: a teacher entered symptoms only).
     pub temp_c: Option<f64>,
     /// At or above the threshold, or a teacher said fever.
@@ -401,4 +401,136 @@ pub struct TelemetryBody {
     pub counters: TelemetryCounters,
     /// Every configured device.
     pub hardware: Vec<TelemetryHardware>,
+}
+
+/// `lesson_report`: the lesson report of `docs/domain.md` (学情报告): class-level numbers and
+/// id lists only, made when a lesson is finalised and again (a new `revision`) when a teacher
+/// corrects its attendance afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LessonReport {
+    /// "YYYY-MM-DD/P".
+    pub lesson_id: String,
+    /// The lesson's local date.
+    pub date: NaiveDate,
+    /// Period number.
+    pub period: u8,
+    /// Subject.
+    pub subject: String,
+    /// The teacher's display name from the timetable.
+    pub teacher: String,
+    /// The lesson's roster.
+    pub roster_id: String,
+    /// Timetabled start.
+    pub starts_at: DateTime<FixedOffset>,
+    /// Timetabled end.
+    pub ends_at: DateTime<FixedOffset>,
+    /// Counts and id lists by status.
+    pub attendance: ReportAttendance,
+    /// The day's health checks of the roster, by window (only windows with checks).
+    pub health: BTreeMap<HealthWindow, ReportHealth>,
+    /// The teacher cancelled the lesson.
+    pub cancelled: bool,
+    /// When the teacher started it early (`null`: on time).
+    pub started_early_at: Option<DateTime<FixedOffset>>,
+    /// When the teacher ended it early (`null`: on time).
+    pub ended_early_at: Option<DateTime<FixedOffset>>,
+    /// 1 at the end; +1 for each correction after it.
+    pub revision: u32,
+    /// Class-level behaviour (`null`: no camera frames were looked at).
+    pub behaviour: Option<ReportBehaviour>,
+    /// Talk time (`null`: no microphone).
+    pub talk_time: Option<ReportTalkTime>,
+    /// People seen against students marked in the room (absent: no camera frames).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_count: Option<ReportHeadCount>,
+    /// Seconds the whiteboard was on during the lesson (absent: no whiteboard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whiteboard_on_s: Option<u64>,
+}
+
+/// A lesson report's attendance: counts by status, and who was late, absent, on leave or sick.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReportAttendance {
+    /// Students on the roster.
+    pub roster: u32,
+    /// Present.
+    pub present: u32,
+    /// Late.
+    pub late: u32,
+    /// Absent.
+    pub absent: u32,
+    /// On leave.
+    pub leave: u32,
+    /// Sick.
+    pub sick: u32,
+    /// Without a status (only in a cancelled lesson).
+    pub unmarked: u32,
+    /// Who was late.
+    pub late_ids: Vec<String>,
+    /// Who was absent.
+    pub absent_ids: Vec<String>,
+    /// Who was on leave.
+    pub leave_ids: Vec<String>,
+    /// Who was sick.
+    pub sick_ids: Vec<String>,
+}
+
+/// One health-check window of the roster in a lesson report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReportHealth {
+    /// Students of the roster checked.
+    pub checked: u32,
+    /// Of them, with a fever.
+    pub fever: u32,
+    /// Who had a fever.
+    pub fever_ids: Vec<String>,
+    /// Symptoms a teacher entered, by student.
+    pub symptoms: BTreeMap<String, Vec<String>>,
+    /// Who of the roster was not checked.
+    pub unchecked_ids: Vec<String>,
+}
+
+/// A lesson report's behaviour figures (the class, never a student).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ReportBehaviour {
+    /// Frames looked at.
+    pub frames: u64,
+    /// Hands raised (rising edges).
+    pub hand_raise_events: u64,
+    /// Share of frames where most heads were down, three decimals (`null`: unknown).
+    pub share_most_heads_down: Option<f64>,
+    /// Heads-up rate, three decimals (`null`: unknown).
+    pub heads_up_rate: Option<f64>,
+    /// Most people standing at once.
+    pub standing_max: u64,
+}
+
+/// A lesson report's talk time (S-T analysis of who spoke).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ReportTalkTime {
+    /// Seconds of speech.
+    pub speech_s: f64,
+    /// Of them, the teacher's.
+    pub teacher_s: f64,
+    /// S-T samples taken.
+    pub samples: u64,
+    /// Teacher share of samples (Rt).
+    pub rt: f64,
+    /// Changes between teacher and students per sample (Ch).
+    pub ch: f64,
+    /// lecture, practice, dialogue or mixed.
+    pub lesson_type: String,
+    /// How the teacher was told apart (room_mic, ...).
+    pub method: String,
+}
+
+/// A lesson report's head count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReportHeadCount {
+    /// Most people seen at once.
+    pub people_max: u64,
+    /// Students marked present or late.
+    pub present: u64,
+    /// The two differ: worth a look, never an accusation of anyone.
+    pub mismatch: bool,
 }

@@ -122,7 +122,7 @@ impl StoreHandle {
         status: AttendanceStatus,
         audit: Audit,
         outbox: OutboxRecord,
-        report: Option<serde_json::Value>,
+        report: Option<crate::LessonReport>,
     ) -> Result<(Option<AttendanceStatus>, u64)> {
         self.call(move |db| {
             let Db { conn, identity } = db;
@@ -166,7 +166,7 @@ impl StoreHandle {
                     .ctx("revising a lesson report")?;
                 if n == 1 {
                     e.push(OutboxRecord::new(
-                        &crate::LessonReport(report),
+                        &report,
                         captured_at,
                         clock_synced,
                     ))?;

@@ -31,7 +31,7 @@ impl StoreHandle {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     check.student_id,
-                    check.window,
+                    check.window.as_str(),
                     check.temp_c,
                     check.fever,
                     rfc3339(&check.at),
@@ -234,9 +234,16 @@ impl StoreHandle {
                 .ctx("reading health checks")?;
             let rows = stmt
                 .query_map(params![date.to_string(), roster_id], |r| {
+                    let window: String = r.get(1)?;
                     Ok(DayHealth {
                         student_id: r.get(0)?,
-                        window: r.get(1)?,
+                        window: crate::HealthWindow::parse(&window).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                1,
+                                rusqlite::types::Type::Text,
+                                format!("stored health check window {window:?} is unknown").into(),
+                            )
+                        })?,
                         temp_c: r.get(2)?,
                         fever: r.get(3)?,
                         symptoms: r
@@ -279,8 +286,8 @@ pub struct FollowupRow {
 pub struct DayHealth {
     /// Student id.
     pub student_id: String,
-    /// morning / noon / evening / other.
-    pub window: String,
+    /// The check it belongs to.
+    pub window: crate::HealthWindow,
     /// Temperature.
     pub temp_c: Option<f64>,
     /// Fever.

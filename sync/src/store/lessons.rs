@@ -21,7 +21,7 @@ pub struct LessonEnd {
     /// Statuses for students still unmarked (a status already there wins).
     pub marks: Vec<Mark>,
     /// The lesson report (stored, and queued on `lesson_report`).
-    pub report: serde_json::Value,
+    pub report: LessonReport,
     /// The class's behaviour aggregates, queued on `behaviour` when there are any.
     pub behaviour: Option<crate::BehaviourBody>,
     /// When the lesson was finalised.
@@ -106,7 +106,7 @@ impl StoreHandle {
                     params![lesson.id, serde_json::to_string(&report)?, now_utc()],
                 )
                 .ctx("storing a lesson report")?;
-                let seq = e.push(OutboxRecord::new(&LessonReport(report), at, clock_synced))?;
+                let seq = e.push(OutboxRecord::new(&report, at, clock_synced))?;
                 if let Some(body) = behaviour {
                     // Same transaction as the report (docs/development.md §3): a crash cannot
                     // keep one and lose the other.

@@ -82,11 +82,36 @@ pub fn lesson() -> LessonRow {
     }
 }
 
+/// A lesson report of [`lesson`] with nothing in it but its `revision`.
+pub fn report(revision: u32) -> ketang_sync::LessonReport {
+    let l = lesson();
+    ketang_sync::LessonReport {
+        lesson_id: l.id,
+        date: l.date,
+        period: l.period,
+        subject: l.subject,
+        teacher: "王老师".into(),
+        roster_id: l.roster_id,
+        starts_at: l.starts_at,
+        ends_at: l.ends_at,
+        attendance: ketang_sync::ReportAttendance::default(),
+        health: std::collections::BTreeMap::new(),
+        cancelled: false,
+        started_early_at: None,
+        ended_early_at: None,
+        revision,
+        behaviour: None,
+        talk_time: None,
+        head_count: None,
+        whiteboard_on_s: None,
+    }
+}
+
 /// A lesson's end with no behaviour aggregates, clock synced.
 pub fn end(
     lesson: LessonRow,
     marks: Vec<ketang_sync::Mark>,
-    report: serde_json::Value,
+    report: ketang_sync::LessonReport,
     at: chrono::DateTime<chrono::FixedOffset>,
 ) -> ketang_sync::LessonEnd {
     ketang_sync::LessonEnd {
