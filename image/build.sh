@@ -122,6 +122,7 @@ install -m 0644 "$KEYS/ca.pem" "$R/etc/rauc/keyring.pem"
 for f in rauc-bootloader ketang-health ketang-update; do
   install -m 0755 "$ROOT/image/rootfs/$f" "$R/usr/lib/ketang/$f"
 done
+install -m 0644 "$ROOT/image/rootfs/ketang-lib.sh" "$R/usr/lib/ketang/lib.sh"
 install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
   "$ROOT/image/rootfs/ketang-update.path" "$R/etc/systemd/system/"
 mkdir -p "$R/usr/lib/repart.d"

@@ -41,7 +41,7 @@ pub(crate) struct Daemon {
     /// Face attendance, when enabled.
     pub(crate) inference: Option<crate::inference::Inference>,
     /// System updates (bundles handed to the installer).
-    pub(crate) updater: crate::update::Updater,
+    pub(crate) updater: crate::system::update::Updater,
     /// The config file (`ketangd run`), which provisioning on the technician page replaces.
     pub(crate) config_path: Option<std::path::PathBuf>,
     /// Ends the daemon cleanly so that systemd starts it again with a new config.
@@ -322,7 +322,7 @@ impl DeviceApi for Daemon {
             Credential::Technician { password } => {
                 let Some(hash) = self
                     .store
-                    .meta_get(crate::provision::TECH_PASSWORD.into())
+                    .meta_get(crate::system::provision::TECH_PASSWORD.into())
                     .await
                     .map_err(internal)?
                 else {
@@ -359,7 +359,7 @@ impl DeviceApi for Daemon {
     async fn provisioned(&self) -> Result<bool, ApiError> {
         Ok(self
             .store
-            .meta_get(crate::provision::TECH_PASSWORD.into())
+            .meta_get(crate::system::provision::TECH_PASSWORD.into())
             .await
             .map_err(internal)?
             .is_some())
@@ -372,7 +372,7 @@ impl DeviceApi for Daemon {
             .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
         let stored = self
             .store
-            .meta_once(crate::provision::TECH_PASSWORD.into(), hash.clone())
+            .meta_once(crate::system::provision::TECH_PASSWORD.into(), hash.clone())
             .await
             .map_err(internal)?;
         if stored != hash {
@@ -419,7 +419,7 @@ impl DeviceApi for Daemon {
                 config.display()
             )));
         }
-        let applied = crate::provision::apply_text(
+        let applied = crate::system::provision::apply_text(
             &text,
             "the provisioning entered on the technician page",
             &etc,

@@ -150,7 +150,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         identity: board_identity,
     });
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
-    let updater = crate::update::Updater::new(
+    let updater = crate::system::update::Updater::new(
         cfg.update.clone(),
         &cfg.data_dir,
         store.clone(),

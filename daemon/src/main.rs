@@ -2,6 +2,7 @@
 //!
 //! * `ketangd run --config FILE`: run on a board.
 //! * `ketangd check-config FILE`: validate a config, print every problem or a summary.
+//! * `ketangd health [--config FILE]`: is this board's daemon healthy (its `/healthz`)?
 //! * `ketangd demo`: the whole daemon with a bundled demo school and simulated hardware.
 //!
 //! Exit codes: 0 success; 1 runtime failure; 2 invalid config or usage.
@@ -22,10 +23,9 @@ mod engine;
 mod facekey;
 mod inference;
 mod logging;
-mod provision;
 mod startup;
+mod system;
 mod telemetry;
-mod update;
 mod uplink;
 
 use std::net::SocketAddr;
@@ -58,6 +58,20 @@ enum Command {
         /// The TOML config file.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Ask this board's own daemon whether it is healthy (GET /healthz on the configured
+    /// http.listen; a wildcard address is asked on loopback): exit 0 when it is, 1 with the
+    /// reason when not (the post-update health check and the kiosk use it).
+    Health {
+        /// The TOML config file.
+        #[arg(long, value_name = "FILE", default_value = "/etc/ketang/ketang.toml")]
+        config: PathBuf,
+        /// Keep asking up to this many seconds.
+        #[arg(long, value_name = "S", default_value_t = 0)]
+        wait: u64,
+        /// Only print the class board's local URL (for the board's own browser).
+        #[arg(long)]
+        url: bool,
     },
     /// Validate a config file: print every problem (exit 2) or a summary (exit 0).
     CheckConfig {
@@ -170,6 +184,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Health { config, wait, url } => health(&config, wait, url),
         Command::HashPin => hash_pin(),
         Command::HashPassword => hash_password(),
         Command::Provision {
@@ -282,7 +297,7 @@ fn factory_reset(etc: &Path, data_dir: &Path, all: bool, yes: bool) -> anyhow::R
         )));
     }
     let r = current_thread_runtime()?
-        .block_on(provision::factory_reset(etc, data_dir, all))
+        .block_on(system::reset::factory_reset(etc, data_dir, all))
         .map_err(|e| usage(format!("factory-reset: {e:#}")))?;
     for p in &r.removed {
         println!("removed {}", p.display());
@@ -332,7 +347,7 @@ fn hash_password() -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stdout, reason = "the technician reads what was applied")]
 fn provision(file: &Path, etc: &Path, data_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let a = current_thread_runtime()?
-        .block_on(provision::apply(file, etc, data_dir, force))
+        .block_on(system::provision::apply(file, etc, data_dir, force))
         .map_err(|e| usage(format!("{e:#}")))?;
     println!(
         "provisioned: school {} classroom {} device {}; config {}",
@@ -362,6 +377,17 @@ fn block_on(
     rt.block_on(fut).inspect_err(|e| {
         tracing::error!(error = format!("{e:#}"), "Daemon failed.");
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout, reason = "--url prints the URL for the kiosk")]
+fn health(config: &Path, wait: u64, url: bool) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config).map_err(|e| usage(e.to_string()))?;
+    if url {
+        println!("{}", system::health::local_url(cfg.http.listen));
+        return Ok(ExitCode::SUCCESS);
+    }
+    system::health::check(cfg.http.listen, std::time::Duration::from_secs(wait))?;
     Ok(ExitCode::SUCCESS)
 }
 

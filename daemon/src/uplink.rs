@@ -49,7 +49,7 @@ pub(crate) struct SyncHooks {
     /// Remote commands go to the classroom actor, like a teacher's.
     pub(crate) commands: tokio::sync::mpsc::Sender<crate::classroom::Cmd>,
     /// `system.update` hands a bundle to the installer.
-    pub(crate) updater: crate::update::Updater,
+    pub(crate) updater: crate::system::update::Updater,
     pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 

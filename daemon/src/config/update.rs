@@ -31,10 +31,17 @@ pub(crate) struct UpdateConfig {
     pub(crate) max_bundle_bytes: u64,
     /// Where bundles are handed to the installer.
     pub(crate) spool: PathBuf,
+    /// The installer's latest step: `/run/ketang-update/state` on a Ketang image, written
+    /// by root where the daemon cannot write; elsewhere (the demo trying the update flow)
+    /// `state` in the spool.
+    pub(crate) installer_state: PathBuf,
 }
 
 /// The file whose presence says this system has the RAUC installer.
 const RAUC_SYSTEM_CONF: &str = "/etc/rauc/system.conf";
+
+/// Where the installer (`ketang-update`, `ketang-health`, root) publishes its latest step.
+const INSTALLER_STATE: &str = "/run/ketang-update/state";
 
 impl UpdateConfig {
     /// The defaults: enabled where the installer is.
@@ -55,11 +62,16 @@ pub(super) fn validate(r: RawUpdate, data_dir: &Path, errs: &mut Vec<ConfigError
             format!("{mb} is out of range (16-65536)"),
         )),
     }
+    let on_image = Path::new(RAUC_SYSTEM_CONF).exists();
+    let spool = data_dir.join("update");
     UpdateConfig {
-        enabled: r
-            .enabled
-            .unwrap_or_else(|| Path::new(RAUC_SYSTEM_CONF).exists()),
+        enabled: r.enabled.unwrap_or(on_image),
         max_bundle_bytes,
-        spool: data_dir.join("update"),
+        installer_state: if on_image {
+            PathBuf::from(INSTALLER_STATE)
+        } else {
+            spool.join("state")
+        },
+        spool,
     }
 }

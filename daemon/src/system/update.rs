@@ -8,9 +8,12 @@
 //! Spool files (a contract with `image/rootfs/ketang-update` and `ketang-health`):
 //! * `bundle.raucb.part` while receiving, then `bundle.raucb`;
 //! * `request` (`sha256=` and `source=` lines): its appearance starts the installer;
-//! * `state`: the installer's latest step (`state=`, `sha256=`, `source=`, `slot=`,
-//!   `detail=`, `at=` in Unix seconds), replaced atomically;
 //! * `state.sent`: the installer step last queued on the `update` stream.
+//!
+//! The installer's latest step (`state=`, `sha256=`, `source=`, `slot=`, `detail=`, `at=`
+//! in Unix seconds, replaced atomically) is read from `update.installer_state`:
+//! `/run/ketang-update/state` on an image, where root writes it and the daemon cannot (root
+//! never writes into the daemon's spool: `image/rootfs/ketang-lib.sh`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +34,6 @@ use crate::config::UpdateConfig;
 const BUNDLE: &str = "bundle.raucb";
 const PART: &str = "bundle.raucb.part";
 const REQUEST: &str = "request";
-const STATE: &str = "state";
 const SENT: &str = "state.sent";
 /// Room left on the data partition besides a bundle (the store must keep working).
 const MARGIN_BYTES: u64 = 32 * 1024 * 1024;
@@ -132,7 +134,7 @@ impl Updater {
         let image = std::fs::read_to_string(IMAGE_RELEASE)
             .ok()
             .and_then(|r| image_of(&r));
-        let latest = std::fs::read_to_string(cfg.spool.join(STATE))
+        let latest = read_small(&cfg.installer_state)
             .ok()
             .and_then(|t| installer_step(&t));
         Self {
@@ -440,13 +442,14 @@ impl Updater {
     /// `update` stream, each once, until `stop`.
     pub(crate) async fn watch(self, stop: CancellationToken) {
         let spool = self.inner.cfg.spool.clone();
+        let state = self.inner.cfg.installer_state.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = stop.cancelled() => return,
             }
-            let Ok(text) = std::fs::read_to_string(spool.join(STATE)) else {
+            let Ok(text) = read_small(&state) else {
                 continue;
             };
             let sent = std::fs::read_to_string(spool.join(SENT)).unwrap_or_default();
@@ -456,7 +459,7 @@ impl Updater {
             match installer_step(&text) {
                 Some(step) => self.publish(step).await,
                 None => tracing::warn!(
-                    file = %spool.join(STATE).display(),
+                    file = %state.display(),
                     "The installer's state file has no state= and at= lines; ignored."
                 ),
             }
@@ -476,6 +479,16 @@ fn write_error(e: &std::io::Error, n: u64) -> ApiError {
     } else {
         ApiError::Internal(format!("writing the bundle after {} MiB: {e}", n / MIB))
     }
+}
+
+/// Reads a file the installer wrote, at most 64 KiB (a step is a few lines).
+fn read_small(p: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(p)?
+        .take(64 * 1024)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 fn file_sha256(p: &Path) -> std::io::Result<String> {

@@ -1,0 +1,9 @@
+//! The board as a system, beside the classroom: provisioning (`provision.rs`), factory
+//! reset (`reset.rs`), signed updates (`update.rs`) and the local health check that the
+//! post-update trial and the kiosk ask (`health.rs`). The root side of these lives in
+//! `image/rootfs/` (docs/development.md).
+
+pub(crate) mod health;
+pub(crate) mod provision;
+pub(crate) mod reset;
+pub(crate) mod update;

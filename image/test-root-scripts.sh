@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The image's root scripts against a daemon that plants links in its own directories
+# (docs/privacy.md, "Threat model"): ketang-update, ketang-health and ketang-firstboot run
+# as root, the daemon is played by the user `nobody` (as_daemon), rauc and systemctl are
+# fakes on PATH. Every planted link points at root-owned "victims" outside the data
+# directory; after each run they must be untouched: not written, not chowned, not removed.
+# Then the ordinary paths: an update handed over, a trial marked good, a first boot with a
+# provisioning file. No QEMU; a second or two. Needs root (skipped otherwise).
+# Usage: image/test-root-scripts.sh [KETANGD]   (default: target/debug/ketangd)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KETANGD_BIN=${1:-$ROOT/target/debug/ketangd}
+log() { printf '==> root scripts: %s\n' "$*" >&2; }
+fail() { printf 'test-root-scripts: FAILED: %s\n' "$*" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then log "skipped (needs root: the scripts run as root, the daemon as nobody)"; exit 0; fi
+[ -x "$KETANGD_BIN" ] || fail "no ketangd at $KETANGD_BIN (cargo build -p ketang-daemon)"
+
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+chmod 0755 "$W"
+export KETANG_LIB=$ROOT/image/rootfs/ketang-lib.sh
+export KETANG_DATA=$W/data KETANG_ESP_ROOT=$W/esp KETANG_RUN=$W/run KETANG_MEDIA=$W/media
+export KETANG_CMDLINE=$W/cmdline KETANG_USB_DEV=$W/no-stick KETANGD=$KETANGD_BIN
+export KETANG_AS_DAEMON="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+daemon() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+mkdir -p "$W/bin" "$W/esp/ketang"
+cat > "$W/bin/rauc" <<EOF2
+#!/bin/sh
+echo "\$*" >> "$W/rauc.log"
+EOF2
+cat > "$W/bin/systemctl" <<EOF2
+#!/bin/sh
+echo "\$*" >> "$W/systemctl.log"
+EOF2
+chmod 0755 "$W/bin/rauc" "$W/bin/systemctl"
+export PATH=$W/bin:$PATH
+
+# Root's files outside the data directory, as a compromised daemon would aim at them.
+victims() {
+  rm -rf "$W/victim"; mkdir -p "$W/victim/etc"
+  printf 'timeout 3\n' > "$W/victim/loader.conf"; chmod 0644 "$W/victim/loader.conf"
+}
+victims_untouched() {
+  [ "$(cat "$W/victim/loader.conf")" = "timeout 3" ] || fail "$1: loader.conf was written"
+  [ "$(stat -c %U:%a "$W/victim/loader.conf")" = root:644 ] || fail "$1: loader.conf was chowned or chmodded: $(stat -c %U:%a "$W/victim/loader.conf")"
+  [ "$(stat -c %U "$W/victim/etc")" = root ] || fail "$1: the victim directory was chowned"
+  [ -z "$(ls -A "$W/victim/etc")" ] || fail "$1: files were written into the victim directory: $(ls -A "$W/victim/etc")"
+}
+fresh() { # a clean data directory owned by the daemon, slot A booted
+  rm -rf "$W/data" "$W/run" "$W/esp/ketang"/* "$W"/*.log
+  install -d -o nobody -g nogroup "$W/data" "$W/data/update"
+  echo "BOOT_IMAGE=/vmlinuz rauc.slot=A" > "$W/cmdline"
+  victims
+}
+field() { sed -n "s/^$1=//p" "$2"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+request() { daemon sh -c "printf 'sha256=%s\nsource=upload\n' $1 > '$W/data/update/request'"; }
+
+log "ketang-update: the spooled bundle, state.tmp and state are links to root's files"
+fresh
+daemon ln -s "$W/victim/loader.conf" "$W/data/update/bundle.raucb"
+daemon ln -s "$W/victim/loader.conf" "$W/data/update/state.tmp"
+daemon ln -s "$W/victim/loader.conf" "$W/data/update/state"
+request "$(sha "$W/victim/loader.conf")"
+"$ROOT/image/rootfs/ketang-update" > "$W/out.txt" 2>&1 || fail "ketang-update exited $?: $(cat "$W/out.txt")"
+victims_untouched "ketang-update"
+[ ! -e "$W/rauc.log" ] || fail "rauc was asked to install a link: $(cat "$W/rauc.log")"
+[ "$(field state "$W/esp/ketang/update.state")" = refused ] || fail "the step is not 'refused': $(cat "$W/esp/ketang/update.state")"
+cmp -s "$W/esp/ketang/update.state" "$W/run/state" || fail "/run's copy differs from the ESP's"
+[ "$(stat -c %U:%a "$W/run/state")" = root:644 ] || fail "/run state is $(stat -c %U:%a "$W/run/state")"
+[ ! -L "$W/data/update/bundle.raucb" ] && [ ! -e "$W/data/update/request" ] || fail "the spool was not cleaned"
+
+log "ketang-update: the spool itself is a link"
+fresh
+daemon mkdir "$W/data/elsewhere"
+daemon sh -c "echo bundle > '$W/data/elsewhere/bundle.raucb'"
+rmdir "$W/data/update"; daemon ln -s "$W/data/elsewhere" "$W/data/update"
+request "$(sha "$W/data/elsewhere/bundle.raucb")"
+"$ROOT/image/rootfs/ketang-update" > "$W/out.txt" 2>&1 || fail "ketang-update exited $?: $(cat "$W/out.txt")"
+[ ! -e "$W/rauc.log" ] || fail "rauc was asked to install through a linked spool"
+[ "$(field state "$W/esp/ketang/update.state")" = refused ] || fail "the step is not 'refused'"
+
+log "ketang-update: an ordinary hand-over is installed, the step published, the board rebooted"
+fresh
+daemon sh -c "echo 'a signed bundle' > '$W/data/update/bundle.raucb'"
+request "$(sha "$W/data/update/bundle.raucb")"
+"$ROOT/image/rootfs/ketang-update" > "$W/out.txt" 2>&1 || fail "ketang-update exited $?: $(cat "$W/out.txt")"
+grep -q "^install $W/data/update/bundle.raucb\$" "$W/rauc.log" || fail "rauc was not asked to install: $(cat "$W/rauc.log" 2>&1)"
+[ "$(field state "$W/run/state")" = installed ] && [ "$(field slot "$W/run/state")" = B ] || fail "the step is not 'installed' into B: $(cat "$W/run/state")"
+grep -qx reboot "$W/systemctl.log" || fail "no reboot"
+[ ! -e "$W/data/update/bundle.raucb" ] || fail "the bundle stayed in the spool"
+
+log "ketang-health: a trial that passes (the daemon answers on its configured address)"
+echo "BOOT_IMAGE=/vmlinuz rauc.slot=B" > "$W/cmdline"
+echo trial > "$W/esp/ketang/slot-B.state"
+rm -rf "$W/run"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$W/etc"
+printf 'data_dir = "%s"\n[device]\nschool_id = "hf-0042"\nclassroom_id = "g7-c3"\ndevice_id = "kt-1"\n[http]\nlisten = "127.0.0.1:%s"\n' \
+  "$W/daemon-data" "$PORT" > "$W/etc/ketang.toml"
+"$KETANGD_BIN" run --config "$W/etc/ketang.toml" > "$W/daemon.log" 2>&1 &
+DPID=$!
+trap 'kill $DPID 2>/dev/null; rm -rf "$W"' EXIT
+KETANG_HEALTH_CONFIG=$W/etc/ketang.toml "$ROOT/image/rootfs/ketang-health" > "$W/out.txt" 2>&1 || fail "ketang-health exited $?: $(cat "$W/out.txt")"
+kill $DPID; wait $DPID 2>/dev/null || true
+grep -q "slot B is healthy" "$W/out.txt" || fail "the trial did not pass: $(cat "$W/out.txt")"
+grep -qx "status mark-good" "$W/rauc.log" || fail "not marked good: $(cat "$W/rauc.log")"
+[ "$(field state "$W/run/state")" = marked_good ] && [ "$(field sha256 "$W/run/state")" = "$(field sha256 "$W/esp/ketang/update.state")" ] \
+  || fail "the step is not 'marked_good' with the bundle's hash: $(cat "$W/run/state")"
+
+log "ketang-firstboot: the config directory is a link to root's directory"
+fresh
+daemon ln -s "$W/victim/etc" "$W/data/config"
+if "$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1; then fail "firstboot wrote through the link: $(cat "$W/out.txt")"; fi
+victims_untouched "ketang-firstboot (config)"
+log "ketang-firstboot: keys is a link to root's file"
+fresh
+daemon ln -s "$W/victim/loader.conf" "$W/data/keys"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || true
+victims_untouched "ketang-firstboot (keys)"
+
+log "ketang-firstboot: a provisioning file on the ESP is applied by the daemon's user"
+fresh
+hash=$(printf 'root-scripts-password\n' | "$KETANGD_BIN" hash-password)
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ndevice_id = "kt-root-1"\ntechnician_password_hash = "%s"\n' "$hash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+chmod 0600 "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+[ ! -e "$W/esp/ketang/ketang-provision.toml" ] || fail "the provisioning file stayed: $(cat "$W/out.txt")"
+grep -q 'device_id = "kt-root-1"' "$W/data/config/ketang.toml" || fail "not provisioned: $(cat "$W/out.txt")"
+bad=$(find "$W/data" ! -user nobody -printf '%p ')
+[ -z "$bad" ] || fail "root left files of its own in the data directory: $bad"
+ls /run/ketang-provision.* >/dev/null 2>&1 && fail "a private copy stayed in /run"
+log "passed"
