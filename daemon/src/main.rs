@@ -113,6 +113,9 @@ enum Command {
         /// Ketang image, although no installer takes them here (trying the update flow).
         #[arg(long)]
         accept_updates: bool,
+        /// Trust only this CA (PEM) for `system.update` downloads (`update.ca_file`).
+        #[arg(long, value_name = "FILE")]
+        update_ca: Option<PathBuf>,
     },
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.
@@ -222,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_max_bytes,
             models,
             accept_updates,
+            update_ca,
         } => {
             logging::init();
             let broker = broker
@@ -247,6 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cfg.sync.telemetry_every =
                 (telemetry_every_s > 0).then(|| std::time::Duration::from_secs(telemetry_every_s));
             cfg.update.enabled |= accept_updates;
+            if update_ca.is_some() {
+                cfg.update.ca_file = update_ca;
+            }
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {
                 Some("now") => Clock::system(tz),

@@ -53,23 +53,25 @@ pub(crate) struct SyncHooks {
     pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
-/// Checks `system.update`'s values (the types were checked by parsing): an http(s) URL
-/// and a SHA-256 of 64 hex digits; returns the digest in lowercase.
-fn check_update(url: &str, sha256: &str) -> Result<String, Vec<String>> {
+/// Checks `system.update`'s values (the types were checked by parsing): an https URL
+/// and a SHA-256 of 64 hex digits; returns the URL as parsed and the digest in lowercase.
+fn check_update(url: &str, sha256: &str) -> Result<(String, String), Vec<String>> {
     let mut problems = Vec::new();
-    match url::Url::parse(url) {
-        Ok(p) if (p.scheme() == "https" || p.scheme() == "http") && p.host().is_some() => {}
-        _ => problems.push("system.update: \"url\" must be an http(s) URL".to_owned()),
-    }
+    let url = match url::Url::parse(url) {
+        Ok(p) if p.scheme() == "https" && p.host().is_some() => Some(p.to_string()),
+        _ => {
+            problems.push("system.update: \"url\" must be an https:// URL".to_owned());
+            None
+        }
+    };
     if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
         problems.push(
             "system.update: \"sha256\" must be the bundle's SHA-256 as 64 hex digits".to_owned(),
         );
     }
-    if problems.is_empty() {
-        Ok(sha256.to_ascii_lowercase())
-    } else {
-        Err(problems)
+    match url {
+        Some(url) if problems.is_empty() => Ok((url, sha256.to_ascii_lowercase())),
+        _ => Err(problems),
     }
 }
 
@@ -81,7 +83,7 @@ impl CommandHandler for SyncHooks {
     async fn command(&self, cmd: Command) -> Result<(), Vec<String>> {
         let action = match RemoteCommand::parse(&cmd.name, &cmd.args).map_err(|e| vec![e])? {
             RemoteCommand::SystemUpdate { url, sha256 } => {
-                let sha256 = check_update(&url, &sha256)?;
+                let (url, sha256) = check_update(&url, &sha256)?;
                 return self
                     .updater
                     .start_download(url, sha256, self.stop.clone())
@@ -130,15 +132,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_update_needs_an_http_url_and_a_sha256_and_says_which_is_wrong() {
+    fn an_update_needs_an_https_url_and_a_sha256_and_says_which_is_wrong() {
         let sha = "AB".repeat(32);
         assert_eq!(
             check_update("https://cdn.example.cn/k.raucb", &sha),
-            Ok("ab".repeat(32))
+            Ok(("https://cdn.example.cn/k.raucb".to_owned(), "ab".repeat(32)))
         );
-        let e = check_update("ftp://x/k.raucb", &sha).unwrap_err();
-        assert_eq!(e.len(), 1);
-        assert!(e[0].contains("\"url\""), "{e:?}");
+        for url in ["ftp://x/k.raucb", "http://cdn.example.cn/k.raucb"] {
+            let e = check_update(url, &sha).unwrap_err();
+            assert_eq!(e.len(), 1);
+            assert!(
+                e[0].contains("\"url\"") && e[0].contains("https://"),
+                "{e:?}"
+            );
+        }
+        // Globbing characters are the URL's, passed on as parsed (curl made four requests
+        // of b[1-4].raucb).
+        let (u, _) = check_update("https://cdn.example.cn/b[1-4].raucb", &sha).unwrap();
+        assert_eq!(u, "https://cdn.example.cn/b[1-4].raucb");
         let e = check_update("https://cdn.example.cn/k.raucb", "abc").unwrap_err();
         assert!(e[0].contains("64 hex digits"), "{e:?}");
         assert_eq!(check_update("nonsense", "xyz").unwrap_err().len(), 2);

@@ -121,7 +121,7 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
         port,
         "dl-u1",
         &format!(
-            r#"{{"name":"system.update","args":{{"url":"http://127.0.0.1:{}/none.raucb","sha256":"{}"}}}}"#,
+            r#"{{"name":"system.update","args":{{"url":"https://127.0.0.1:{}/none.raucb","sha256":"{}"}}}}"#,
             free_port(),
             "0".repeat(64)
         ),

@@ -240,44 +240,6 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
     }
 }
 
-/// Serves `body` at `/bundle.raucb` (anything else: 404) over plain HTTP, forever.
-fn serve_bundle(body: Vec<u8>) -> u16 {
-    use std::io::{Read as _, Write as _};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut c in l.incoming().flatten() {
-            let mut req = Vec::new();
-            let mut b = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut b) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&b[..n]),
-                }
-            }
-            let ok = req.starts_with(b"GET /bundle.raucb ");
-            let (head, data): (String, &[u8]) = if ok {
-                (
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    ),
-                    &body,
-                )
-            } else {
-                (
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned(),
-                    b"",
-                )
-            };
-            let _ = c.write_all(head.as_bytes());
-            let _ = c.write_all(data);
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it_over() {
     use sha2::Digest as _;
@@ -286,7 +248,15 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
     let port = free_port();
     let _broker = mosquitto(&dir.path().join("broker"), port);
     let (_sub, got) = collector(port);
-    let _demo = demo_args(&data, port, &["--accept-updates"]);
+    // The bundle's server: HTTPS with a CA of its own, which the board is told to trust.
+    let pki = dir.path().join("pki");
+    ketang_testkit::pki(&pki, "Update server");
+    let ca = pki.join("ca.pem");
+    let _demo = demo_args(
+        &data,
+        port,
+        &["--accept-updates", "--update-ca", ca.to_str().unwrap()],
+    );
     let bundle: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
@@ -294,8 +264,15 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let http = serve_bundle(bundle.clone());
-    let url = format!("http://127.0.0.1:{http}/bundle.raucb");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("bundle.raucb"), &bundle).unwrap();
+    // A bundle over the board's limit (demo: 2048 MiB is too big to serve here, so the
+    // limit is checked in daemon/src/system/download.rs's tests; this one checks globbing).
+    std::fs::write(www.join("b[1-4].raucb"), b"not a bundle").unwrap();
+    let server = ketang_testkit::HttpsServer::start(&www, &pki);
+    let https = server.port;
+    let url = format!("https://127.0.0.1:{https}/bundle.raucb");
     let send = |id: &str, body: &str| send_command(port, id, body);
     let find = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -319,7 +296,7 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
     }
     let spool = data.join("update");
 
-    // Bad arguments: refused in the ack, each problem named.
+    // Bad arguments: refused in the ack, each problem named; plain http is refused.
     send(
         "dl-up-0",
         r#"{"name":"system.update","args":{"url":"ftp://x/b","sha256":"zz"}}"#,
@@ -327,7 +304,38 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
     let a = ack("dl-up-0");
     assert_eq!(a["ok"], false, "{a}");
     assert_eq!(a["problems"].as_array().unwrap().len(), 2, "{a}");
+    send(
+        "dl-up-0h",
+        &format!(
+            r#"{{"name":"system.update","args":{{"url":"http://127.0.0.1:{https}/bundle.raucb","sha256":"{sha}"}}}}"#
+        ),
+    );
+    let a = ack("dl-up-0h");
+    assert_eq!(a["ok"], false, "{a}");
+    assert!(
+        a["problems"][0].as_str().unwrap().contains("https://"),
+        "{a}"
+    );
 
+    // Brackets in the URL are the file's name, not a pattern: one request, the one file
+    // (curl made four requests of b[1-4]), whose hash is not the command's.
+    send(
+        "dl-up-g",
+        &format!(
+            r#"{{"name":"system.update","args":{{"url":"https://127.0.0.1:{https}/b[1-4].raucb","sha256":"{sha}"}}}}"#
+        ),
+    );
+    assert_eq!(ack("dl-up-g")["ok"], true);
+    let f = find("the bracketed file fetched and refused", &|e| {
+        e["stream"] == "update"
+            && e["body"]["state"] == "failed"
+            && e["body"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("SHA-256"))
+    });
+    assert_eq!(f["sha256"], sha.as_str(), "{f}");
+
+    got.lock().unwrap().clear();
     // A hash that does not match: accepted, downloaded, not handed over, reported.
     let zeros = "0".repeat(64);
     send(
@@ -345,7 +353,7 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
     send(
         "dl-up-2",
         &format!(
-            r#"{{"name":"system.update","args":{{"url":"http://127.0.0.1:{http}/nope","sha256":"{sha}"}}}}"#
+            r#"{{"name":"system.update","args":{{"url":"https://127.0.0.1:{https}/nope?token=s3cret","sha256":"{sha}"}}}}"#
         ),
     );
     assert_eq!(ack("dl-up-2")["ok"], true);
@@ -356,7 +364,37 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
                 .as_str()
                 .is_some_and(|d| d.contains("refused"))
     });
-    assert!(f["detail"].as_str().unwrap().contains("404"), "{f}");
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("404") && detail.contains("127.0.0.1"),
+        "{f}"
+    );
+    assert!(
+        !detail.contains("s3cret") && !detail.contains("nope"),
+        "{f}"
+    );
+
+    // A server whose certificate the board does not trust: refused at once, not retried.
+    let other = dir.path().join("pki-other");
+    ketang_testkit::pki(&other, "Someone else");
+    let untrusted = ketang_testkit::HttpsServer::start(&www, &other);
+    send(
+        "dl-up-t",
+        &format!(
+            r#"{{"name":"system.update","args":{{"url":"https://127.0.0.1:{}/bundle.raucb","sha256":"{sha}"}}}}"#,
+            untrusted.port
+        ),
+    );
+    assert_eq!(ack("dl-up-t")["ok"], true);
+    let f = find("an untrusted server refused", &|e| {
+        e["stream"] == "update"
+            && e["body"]["state"] == "failed"
+            && e["body"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("not trusted"))
+    });
+    assert!(f["detail"].as_str().unwrap().contains("127.0.0.1"), "{f}");
+    drop(untrusted);
 
     // The right bundle: handed to the installer.
     send(

@@ -427,99 +427,13 @@ async fn snapshots_apply_atomically_with_versions_and_a_repeated_id_applies_once
     run.stop().await;
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let st = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        st.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, all made here.
-fn pki(dir: &std::path::Path, name: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} CA"),
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for who in ["server", "client"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={who}"),
-                "-keyout",
-                &format!("{who}.key"),
-                "-out",
-                &format!("{who}.csr"),
-            ],
-        );
-        let csr = format!("{who}.csr");
-        let out = format!("{who}.pem");
-        let ext = format!("{who}.ext");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &out,
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-    let _ = std::process::Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(dir)
-        .status();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("pki");
     let evil = dir.path().join("evil");
-    pki(&good, "Ketang test");
-    pki(&evil, "Someone else");
+    ketang_testkit::pki(&good, "Ketang test");
+    ketang_testkit::pki(&evil, "Someone else");
     let port = free_port();
     let conf = format!(
         "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nrequire_certificate true\n",

@@ -4,6 +4,8 @@
 //! [update]
 //! enabled = true        # default: true on a Ketang image (/etc/rauc/system.conf exists)
 //! max_bundle_mb = 2048  # a larger upload or download is refused
+//! ca_file = "update-ca.pem"   # optional: trust only this CA for system.update downloads
+//!                             # (default: the public Web PKI, Mozilla's roots built in)
 //! ```
 //!
 //! The daemon only receives a bundle (an upload on the technician page or a `system.update`
@@ -21,6 +23,7 @@ use super::ConfigError;
 pub(super) struct RawUpdate {
     enabled: Option<bool>,
     max_bundle_mb: Option<i64>,
+    ca_file: Option<String>,
 }
 
 /// Checked `[update]`.
@@ -35,6 +38,8 @@ pub(crate) struct UpdateConfig {
     /// by root where the daemon cannot write; elsewhere (the demo trying the update flow)
     /// `state` in the spool.
     pub(crate) installer_state: PathBuf,
+    /// Trust only this CA for downloads (else the public Web PKI).
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// The file whose presence says this system has the RAUC installer.
@@ -46,11 +51,31 @@ const INSTALLER_STATE: &str = "/run/ketang-update/state";
 impl UpdateConfig {
     /// The defaults: enabled where the installer is.
     pub(crate) fn detect(data_dir: &Path) -> Self {
-        validate(RawUpdate::default(), data_dir, &mut Vec::new())
+        validate(RawUpdate::default(), data_dir, data_dir, &mut Vec::new())
     }
 }
 
-pub(super) fn validate(r: RawUpdate, data_dir: &Path, errs: &mut Vec<ConfigError>) -> UpdateConfig {
+pub(super) fn validate(
+    r: RawUpdate,
+    base: &Path,
+    data_dir: &Path,
+    errs: &mut Vec<ConfigError>,
+) -> UpdateConfig {
+    let ca_file = r.ca_file.map(|v| {
+        let p = super::resolve(base, &v);
+        match std::fs::read_to_string(&p) {
+            Ok(t) if t.contains("-----BEGIN CERTIFICATE-----") => {}
+            Ok(_) => errs.push(ConfigError::new(
+                "update.ca_file",
+                format!("{} holds no PEM certificate", p.display()),
+            )),
+            Err(e) => errs.push(ConfigError::new(
+                "update.ca_file",
+                format!("cannot read {}: {e}", p.display()),
+            )),
+        }
+        p
+    });
     let mut max_bundle_bytes = 2048 * 1024 * 1024;
     match r.max_bundle_mb {
         None => {}
@@ -73,5 +98,6 @@ pub(super) fn validate(r: RawUpdate, data_dir: &Path, errs: &mut Vec<ConfigError
             spool.join("state")
         },
         spool,
+        ca_file,
     }
 }

@@ -150,7 +150,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         &data_dir,
         typed::<update::RawUpdate>("update", section("update"), &mut errs),
     ) {
-        (Some(d), Some(r)) => Some(update::validate(r, d, &mut errs)),
+        (Some(d), Some(r)) => Some(update::validate(r, base, d, &mut errs)),
         _ => None,
     };
     // The camera is a device like the others (status page, health).

@@ -1,8 +1,9 @@
 //! The board as a system, beside the classroom: provisioning (`provision.rs`), factory
-//! reset (`reset.rs`), signed updates (`update.rs`) and the local health check that the
+//! reset (`reset.rs`), signed updates (`update.rs`, their downloads in `download.rs`) and the local health check that the
 //! post-update trial and the kiosk ask (`health.rs`). The root side of these lives in
 //! `image/rootfs/` (docs/development.md).
 
+mod download;
 pub(crate) mod health;
 pub(crate) mod provision;
 pub(crate) mod reset;

@@ -116,7 +116,7 @@ fn hex(d: &[u8]) -> String {
 }
 
 /// Free bytes on the file system holding `p`.
-fn free_bytes(p: &Path) -> Option<u64> {
+pub(super) fn free_bytes(p: &Path) -> Option<u64> {
     let s = nix::sys::statvfs::statvfs(p).ok()?;
     Some(s.blocks_available().saturating_mul(s.fragment_size()))
 }
@@ -395,10 +395,12 @@ impl Updater {
         .await;
         let spool = self.inner.cfg.spool.clone();
         let part = spool.join(PART);
-        let result = tokio::select! {
-            r = fetch(url, &part, self.inner.cfg.max_bundle_bytes) => r,
-            () = stop.cancelled() => Err("the daemon stopped during the download".to_owned()),
+        let limits = super::download::Limits {
+            max_bytes: self.inner.cfg.max_bundle_bytes,
+            margin_bytes: MARGIN_BYTES,
+            ca_file: self.inner.cfg.ca_file.clone(),
         };
+        let result = fetch(url, &part, limits, stop).await;
         let result = match result {
             Ok(()) => {
                 let p = part.clone();
@@ -498,65 +500,39 @@ fn file_sha256(p: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// Downloads `url` into `part` with curl, resuming after a broken connection (school
+/// Downloads `url` into `part` (`download.rs`), resuming after a broken connection (school
 /// networks drop for minutes); gives up after about half an hour of failures.
-async fn fetch(url: &str, part: &Path, max: u64) -> Result<(), String> {
+async fn fetch(
+    url: &str,
+    part: &Path,
+    limits: super::download::Limits,
+    stop: CancellationToken,
+) -> Result<(), String> {
+    use super::download::{Failed, agent, attempt};
+    let agent = agent(limits.ca_file.as_deref())?;
     let mut delay = Duration::from_secs(5);
     let mut last = String::new();
-    for attempt in 1..=10 {
-        let out = tokio::process::Command::new("curl")
-            .args([
-                "--silent",
-                "--show-error",
-                "--fail",
-                "--location",
-                "--proto",
-                "=http,https",
-                "--proto-redir",
-                "=http,https",
-                "--connect-timeout",
-                "30",
-                "--speed-limit",
-                "1024",
-                "--speed-time",
-                "60",
-                "--continue-at",
-                "-",
-                "--max-filesize",
-            ])
-            .arg(max.to_string())
-            .arg("--output")
-            .arg(part)
-            .arg(url)
-            .kill_on_drop(true)
-            .output()
+    for n in 1..=10 {
+        let (agent, url, part, limits, stop2) = (
+            agent.clone(),
+            url.to_owned(),
+            part.to_owned(),
+            limits.clone(),
+            stop.clone(),
+        );
+        let r = tokio::task::spawn_blocking(move || attempt(&agent, &url, &part, &limits, &stop2))
             .await
-            .map_err(|e| format!("cannot run curl (is it installed?): {e}"))?;
-        let code = out.status.code().unwrap_or(-1);
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        match code {
-            0 => return Ok(()),
-            // The server cannot resume: start again from the beginning.
-            33 | 36 => {
-                let _ = std::fs::remove_file(part);
-            }
-            22 => return Err(format!("the server refused the download: {stderr}")),
-            23 => {
-                return Err(format!(
-                    "writing the download failed (is the data partition full?): {stderr}"
-                ));
-            }
-            63 => {
-                return Err(format!(
-                    "the bundle is larger than {} MiB (update.max_bundle_mb)",
-                    max / MIB
-                ));
-            }
-            _ => {}
+            .map_err(|e| format!("the download task failed: {e}"))?;
+        match r {
+            Ok(_) => return Ok(()),
+            Err(Failed::Permanent(why)) => return Err(why),
+            Err(Failed::Transient(why)) => last = why,
         }
-        last = format!("curl exit {code}: {stderr}");
-        tracing::warn!(attempt, error = %last, "Update download interrupted; resuming later.");
-        tokio::time::sleep(delay).await;
+        tracing::warn!(attempt = n, error = %last, "Update download interrupted; resuming later.");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return Err("the daemon stopped during the download".to_owned()),
+        }
         delay = (delay * 2).min(Duration::from_secs(300));
     }
     Err(format!("the download failed 10 times; last: {last}"))

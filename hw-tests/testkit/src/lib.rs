@@ -173,3 +173,129 @@ impl Drop for Broker {
         self.kill9();
     }
 }
+
+/// Runs `openssl ARGS` in `dir`.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        st.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// A test PKI made in `dir`: a CA (`ca.pem`, `ca.key`, named `name`), a server certificate
+/// for 127.0.0.1 (`server.pem`, `server.key`) and a client certificate (`client.pem`,
+/// `client.key`), all readable by anyone (Mosquitto may drop privileges).
+pub fn pki(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_subject = format!("/CN={name} CA");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &ca_subject,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (subject, key, csr) = (
+            format!("/CN={who}"),
+            format!("{who}.key"),
+            format!("{who}.csr"),
+        );
+        openssl(
+            dir,
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-keyout", &key, "-out",
+                &csr,
+            ],
+        );
+        let (out, ext) = (format!("{who}.pem"), format!("{who}.ext"));
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &out,
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir).status();
+}
+
+/// An HTTPS server on 127.0.0.1 (`openssl s_server -WWW`) serving the files of `root` with
+/// the server certificate of a [`pki`] in `pki_dir`; stopped on drop.
+#[derive(Debug)]
+pub struct HttpsServer {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl HttpsServer {
+    /// Starts it and waits until it accepts connections.
+    #[must_use]
+    pub fn start(root: &Path, pki_dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(pki_dir.join("server.pem"))
+            .arg("-key")
+            .arg(pki_dir.join("server.key"))
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

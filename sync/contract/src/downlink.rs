@@ -19,7 +19,7 @@ pub enum RemoteCommand {
     /// `system.update`: fetch a signed update bundle from `url` and install it if its
     /// SHA-256 matches.
     SystemUpdate {
-        /// Where the bundle is (http or https).
+        /// Where the bundle is (https only).
         url: String,
         /// The bundle's SHA-256, 64 hex digits.
         sha256: String,
