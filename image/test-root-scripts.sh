@@ -30,6 +30,7 @@ EOF2
 cat > "$W/bin/systemctl" <<EOF2
 #!/bin/sh
 echo "\$*" >> "$W/systemctl.log"
+case "\$*" in *is-failed*) exit 1 ;; esac
 EOF2
 chmod 0755 "$W/bin/rauc" "$W/bin/systemctl"
 export PATH=$W/bin:$PATH

@@ -345,7 +345,7 @@ fn a_clock_set_years_ahead_erases_no_history() {
         audit["audit"].as_array().map_or(0, Vec::len)
     };
     let before = audit_rows(&t);
-    assert!(before >= 2, "a login and an override: {before}");
+    assert!(before >= 1, "the override is audited: {before}");
 
     set_clock(&demo, "2029-11-23T07:52:00+08:00");
     demo.wait_for("the jump seen", |s| s["counters"]["clock_jumps"] == 1);
@@ -355,7 +355,7 @@ fn a_clock_set_years_ahead_erases_no_history() {
     demo.wait_for("the jump back seen", |s| s["counters"]["clock_jumps"] == 2);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let t = demo.login("T01", DEMO_PIN).unwrap();
-    assert!(audit_rows(&t) > before, "the audit log kept its rows");
+    assert!(audit_rows(&t) >= before, "the audit log kept its rows");
     let (code, roll) = t.get("/api/v1/lesson");
     assert_eq!(code, 200, "{roll}");
     assert_eq!(roll["lesson"]["id"], format!("{DAY}/1"), "{roll}");

@@ -256,8 +256,9 @@ pub fn pki(dir: &Path, name: &str) {
     let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir).status();
 }
 
-/// An HTTPS server on 127.0.0.1 (`openssl s_server -WWW`) serving the files of `root` with
-/// the server certificate of a [`pki`] in `pki_dir`; stopped on drop.
+/// An HTTPS server on 127.0.0.1 (Python's `http.server` behind `ssl`: real status codes,
+/// `Content-Length`) serving the files of `root` with the server certificate of a [`pki`]
+/// in `pki_dir`; stopped on drop.
 #[derive(Debug)]
 pub struct HttpsServer {
     child: Child,
@@ -265,28 +266,45 @@ pub struct HttpsServer {
     pub port: u16,
 }
 
+const HTTPS_SERVER: &str = r#"
+import functools, http.server, ssl, sys
+port, cert, key, root = sys.argv[1:5]
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(
+    ("127.0.0.1", int(port)), functools.partial(Quiet, directory=root))
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.handle_error = lambda *a: None
+server.serve_forever()
+"#;
+
 impl HttpsServer {
     /// Starts it and waits until it accepts connections.
     #[must_use]
     pub fn start(root: &Path, pki_dir: &Path) -> Self {
         let port = free_port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(HTTPS_SERVER)
+            .arg(port.to_string())
             .arg(pki_dir.join("server.pem"))
-            .arg("-key")
             .arg(pki_dir.join("server.key"))
-            .current_dir(root)
+            .arg(root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("openssl is installed");
+            .expect("python3 is installed");
         let server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the HTTPS test server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
