@@ -5,7 +5,8 @@
 const I18N = {
   zh: {
     teacher_mode: "教师", offline: "与设备的连接已断开，正在重新连接…", today: "今日课表", notices: "通知",
-    raise_alarm: "紧急报警", drill: "演练 DRILL", alarm_title: "紧急警报",
+    raise_alarm: "紧急报警", hold_hint: "按住 1.5 秒", hold_to_raise: "请按住报警按钮 1.5 秒，进度条走满即报警",
+    drill: "演练 DRILL", alarm_title: "紧急警报",
     alarm_step1: "保持冷静，听从老师指挥", alarm_step2: "按疏散路线有序离开教室", alarm_step3: "到达集合点后清点人数",
     clear_alarm: "解除警报（需教师解锁）", unlock_title: "教师解锁", unlock_card_hint: "选择您的名字并输入PIN码，或在读卡器上刷教师卡。",
     cancel: "取消", tab_roll: "点名", tab_report: "课堂报告", tab_followups: "缺勤跟进", tab_notice: "发布通知",
@@ -28,7 +29,8 @@ const I18N = {
   },
   en: {
     teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
-    raise_alarm: "Emergency", drill: "DRILL", alarm_title: "EMERGENCY",
+    raise_alarm: "Emergency", hold_hint: "hold 1.5 s", hold_to_raise: "Hold the alarm button for 1.5 s, until the bar is full",
+    drill: "DRILL", alarm_title: "EMERGENCY",
     alarm_step1: "Stay calm and follow your teacher", alarm_step2: "Leave the room by the evacuation route", alarm_step3: "Count everyone at the assembly point",
     clear_alarm: "Clear the alarm (teacher unlock)", unlock_title: "Teacher unlock", unlock_card_hint: "Choose your name and enter your PIN, or tap your staff card on the reader.",
     cancel: "Cancel", tab_roll: "Roll", tab_report: "Lesson report", tab_followups: "Follow-ups", tab_notice: "Post a notice",
@@ -453,6 +455,27 @@ async function raiseAlarm(drill) {
   refresh();
 }
 
+// The alarm button is pressed and held (HOLD_MS, a bar fills as it is held): raising is
+// deliberate but fast, and one stray tap never sends the police. Touch, mouse and keyboard
+// (Enter or Space held) alike; letting go early says how.
+const HOLD_MS = 1500;
+let hold = null;
+function holdStart(e) {
+  e.preventDefault();
+  if (hold) return;
+  const b = $("sos");
+  b.style.setProperty("--hold-ms", HOLD_MS + "ms");
+  b.classList.add("holding");
+  hold = setTimeout(() => { holdEnd(true); raiseAlarm(false); }, HOLD_MS);
+}
+function holdEnd(done) {
+  if (!hold) return;
+  clearTimeout(hold);
+  hold = null;
+  $("sos").classList.remove("holding");
+  if (!done) toast("warn", "", t("hold_to_raise"));
+}
+
 async function clearAlarm(id) {
   if (!S.session) { S.pendingClear = id; openUnlock(); return; }
   try { await act({ action: "clear_alarm", alarm_id: id }); } catch (e) { alert(explain(e)); }
@@ -484,7 +507,11 @@ $("teacher").onclick = () => S.session ? $("panel").classList.remove("hidden") :
 $("unlock-cancel").onclick = () => { $("unlock").classList.add("hidden"); S.pendingClear = null; };
 $("lock").onclick = lock;
 $("lang").onclick = () => { S.lang = S.lang === "en" ? "zh" : "en"; localStorage.setItem("ketang.lang", S.lang); render(); if (S.session) refreshPanel(); };
-$("sos").onclick = () => raiseAlarm(false);
+$("sos").addEventListener("pointerdown", holdStart);
+for (const ev of ["pointerup", "pointerleave", "pointercancel"]) $("sos").addEventListener(ev, () => holdEnd(false));
+$("sos").addEventListener("keydown", e => { if ((e.key === "Enter" || e.key === " ") && !e.repeat) holdStart(e); });
+$("sos").addEventListener("keyup", e => { if (e.key === "Enter" || e.key === " ") holdEnd(false); });
+$("sos").addEventListener("contextmenu", e => e.preventDefault());
 $("drill").onclick = () => raiseAlarm(true);
 $("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
 $("notice-post").onclick = postNotice;
