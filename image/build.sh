@@ -202,8 +202,16 @@ mkfs.ext4 -q -L rootA -d "$R" -E root_owner=0:0 "$ROOTA" "${ROOT_MB}M"
 # The same file system is what an update bundle carries (image/bundle.sh).
 cp --sparse=always "$ROOTA" "$OUT/ketang-$VARIANT-amd64.rootfs.ext4"
 DATA=$WORK/data.img
+# The data partition is the daemon's from birth (its user's ids from the root file
+# system): first boot never has to chown anything there as root.
+KUID=$(awk -F: '$1 == "ketang" { print $3 }' "$R/etc/passwd")
+KGID=$(awk -F: '$1 == "ketang" { print $4 }' "$R/etc/passwd")
+[ -n "$KUID" ] && [ -n "$KGID" ] || { echo "image/build.sh: no user ketang in the root file system" >&2; exit 1; }
+rm -rf "$WORK/data"
 mkdir -p "$WORK/data/config" "$WORK/data/keys"
-mkfs.ext4 -q -L data -d "$WORK/data" "$DATA" 256M
+chmod 0700 "$WORK/data/keys"
+chown -R "$KUID:$KGID" "$WORK/data"
+mkfs.ext4 -q -L data -d "$WORK/data" -E root_owner="$KUID:$KGID" "$DATA" 256M
 ROOTB=$WORK/rootB.img
 mkfs.ext4 -q -L rootB "$ROOTB" "${ROOT_MB}M"
 

@@ -21,6 +21,8 @@ mod demo;
 mod devices;
 mod engine;
 mod facekey;
+#[cfg(test)]
+mod fuzz_tests;
 mod inference;
 mod logging;
 mod startup;

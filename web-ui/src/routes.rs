@@ -211,7 +211,35 @@ fn router_with<D: DeviceApi>(
     }
     r.fallback(not_found)
         .layer(axum::middleware::from_fn(auth::check_host))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Every refusal is JSON `{"error": …}` (docs/api.md), also the ones axum makes itself: a
+/// body over its limit (413), a method the path does not take (405). Found by fuzzing.
+async fn json_errors(res: Response) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let code = res.status();
+    let json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(code.is_client_error() || code.is_server_error()) || json {
+        return res;
+    }
+    let why = match code {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "this path does not take that method".to_owned(),
+        other => other.canonical_reason().unwrap_or("refused").to_lowercase(),
+    };
+    let mut out = (code, Json(serde_json::json!({ "error": why }))).into_response();
+    for (k, v) in res.headers() {
+        if k != CONTENT_TYPE && k != CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Serves `device` on `listener` until `shutdown` resolves, then finishes in-flight requests.

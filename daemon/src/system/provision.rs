@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
+pub(crate) struct File {
     school_id: String,
     classroom_id: String,
     #[serde(default)]
@@ -140,21 +140,11 @@ pub(crate) async fn apply(
     Ok(applied)
 }
 
-/// Applies a provisioning file's `text` (from `origin`, for messages and the config's
-/// header). With `live`, the technician password goes into that open store (the running
-/// daemon's: the technician page) instead of opening the store.
+/// A provisioning file's `text` parsed and checked (every problem named), nothing applied.
 ///
 /// # Errors
-/// As [`apply`].
-pub(crate) async fn apply_text(
-    text: &str,
-    origin: &str,
-    etc: &Path,
-    data_dir: &Path,
-    force: bool,
-    live: Option<&ketang_sync::StoreHandle>,
-) -> anyhow::Result<Applied> {
-    let src = Path::new(origin);
+/// Not TOML of the documented keys, or values that do not fit together.
+pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
     let f: File = toml::from_str(text)
         .with_context(|| format!("{origin} is not a valid provisioning file"))?;
     let mut problems = Vec::new();
@@ -181,16 +171,35 @@ pub(crate) async fn apply_text(
             problems.push(format!("{k}: not PEM text (-----BEGIN …)"));
         }
     }
-    let device_id = match &f.device_id {
-        Some(d) => d.clone(),
-        None => derived_device_id()?,
-    };
     if !problems.is_empty() {
         anyhow::bail!(
             "{origin} has problems; nothing was applied:\n  {}",
             problems.join("\n  ")
         );
     }
+    Ok(f)
+}
+
+/// Applies a provisioning file's `text` (from `origin`, for messages and the config's
+/// header). With `live`, the technician password goes into that open store (the running
+/// daemon's: the technician page) instead of opening the store.
+///
+/// # Errors
+/// As [`apply`].
+pub(crate) async fn apply_text(
+    text: &str,
+    origin: &str,
+    etc: &Path,
+    data_dir: &Path,
+    force: bool,
+    live: Option<&ketang_sync::StoreHandle>,
+) -> anyhow::Result<Applied> {
+    let src = Path::new(origin);
+    let f = checked(text, origin)?;
+    let device_id = match &f.device_id {
+        Some(d) => d.clone(),
+        None => derived_device_id()?,
+    };
     // Design: nothing live is touched until everything checked out. Files are staged in
     // `etc/.provision`, the config is validated against the staged files, the password is
     // stored, and only then are the files moved into place and the config written.
