@@ -84,7 +84,7 @@ impl Noise {
 
     fn failing(&mut self) -> bool {
         self.n = self.n.wrapping_add(1);
-        self.fail_every != 0 && self.n % self.fail_every == 0
+        self.fail_every != 0 && self.n.is_multiple_of(self.fail_every)
     }
 }
 
