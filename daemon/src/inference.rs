@@ -307,6 +307,8 @@ impl Worker {
         let mut models: Option<Models> = None;
         let mut tried: Option<Instant> = None;
         let mut gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
+        // What the status says of the gallery (a count and the model: never who).
+        let mut gallery_note = format!("gallery 0 ({EMBEDDER_MODEL})");
         let mut last_seen: HashMap<String, Instant> = HashMap::new();
         let mut frames = 0u64;
         let mut pose_offset = 0usize;
@@ -319,7 +321,7 @@ impl Worker {
                         self.hw.set_state(
                             CAMERA,
                             DeviceState::Ok,
-                            Some("waiting for frames".into()),
+                            Some(format!("waiting for frames · {gallery_note}")),
                         );
                         if m.vad.is_some() {
                             self.hw.set_state(
@@ -347,6 +349,14 @@ impl Worker {
                         gallery.add(&id, v);
                     }
                     tracing::info!(templates = gallery.len(), "Face gallery loaded.");
+                    gallery_note = format!("gallery {} ({EMBEDDER_MODEL})", gallery.len());
+                    if models.is_some() {
+                        self.hw.set_state(
+                            CAMERA,
+                            DeviceState::Ok,
+                            Some(format!("gallery loaded · {gallery_note}")),
+                        );
+                    }
                 }
                 Next::Job(Job::Audio { channels, ends_at }) => {
                     let Some(v) = models.as_ref().and_then(|m| m.vad.as_ref()) else {
@@ -441,7 +451,7 @@ impl Worker {
                         CAMERA,
                         DeviceState::Ok,
                         Some(format!(
-                            "{} faces · {recognised} recognised · {} ms · frames {frames} (dropped {dropped})",
+                            "{} faces · {recognised} recognised · {} ms · frames {frames} (dropped {dropped}) · {gallery_note}",
                             faces.len(),
                             started.elapsed().as_millis()
                         )),

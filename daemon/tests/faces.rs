@@ -50,8 +50,9 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
     let consent = format!(
         r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":true,"granted_at":"2026-09-01T09:00:00+08:00"}}"#
     );
-    let (code, _) = demo.act(&consent);
+    let (code, v) = demo.act(&consent);
     assert_eq!(code, 401);
+    assert!(v.to_string().contains("needs the technician"), "{v}");
     let (code, v) = tech.act(&consent);
     assert_eq!(code, 200, "{v}");
     // A photo without one clear face is refused with the reason.
@@ -113,10 +114,33 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
         "no student ids on the status page: {cam}"
     );
 
+    // A restart (a power cut, a reboot, an update) keeps face attendance: the gallery is
+    // loaded at start, and the status says how many templates of which model it holds.
+    let _ = demo.terminate();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    let s = demo.wait_for("the gallery loaded at start", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("gallery 1 (mobilefacenet_192_b1)"))
+    });
+    assert_eq!(camera(&s)["state"], "ok", "{s}");
+    assert_eq!(post_frame(&demo, &mirrored), 202);
+    demo.wait_for("the student recognised after the restart", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 faces · 1 recognised"))
+    });
+    let tech = demo.technician();
+    let before = demo.status()["counters"]["check_ins"].as_u64().unwrap();
+
     // Cards still work next to the camera.
     demo.tap(CARD_1);
     demo.wait_for("the card check-in", |s| {
-        s["counters"]["check_ins"].as_u64() == Some(before + 2)
+        s["counters"]["check_ins"].as_u64() == Some(before + 1)
     });
 
     // Withdrawal: templates deleted, and the student is no longer recognised.
@@ -127,6 +151,12 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
     assert_eq!(v["templates_deleted"], 1, "{v}");
     let (_, f) = tech.get("/api/v1/tech/faces");
     assert_eq!(f["consents"], serde_json::json!([]), "{f}");
+    // Withdrawing again: there is nothing to withdraw (404), and no audit row says so.
+    let (code, v) = tech.act(&format!(
+        r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":false}}"#
+    ));
+    assert_eq!(code, 404, "{v}");
+    assert!(v.to_string().contains("no face consent to withdraw"), "{v}");
     assert_eq!(post_frame(&demo, &photo("astronaut.png")), 202);
     demo.wait_for("the frame looked at, nobody recognised", |s| {
         camera(s)["detail"]
@@ -147,6 +177,15 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
     ] {
         assert!(actions.contains(&a), "{a} audited: {actions:?}");
     }
+    // The withdrawal is audited once (the empty second one is not).
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "face.consent_withdrawn")
+            .count(),
+        1,
+        "{actions:?}"
+    );
     // Bad frames are refused with a reason.
     assert_eq!(post_frame(&demo, b"not an image"), 400);
 }

@@ -672,10 +672,7 @@ async fn act<D: DeviceApi>(
     let actor = session.map_or_else(Actor::kiosk, |f| f.actor);
     if !action.allowed(actor.role) {
         return Err(if actor.role == auth::Role::Kiosk {
-            ApiError::Unauthorized(format!(
-                "{} needs teacher mode: unlock first",
-                action.name()
-            ))
+            needs_login(action.allowed(auth::Role::Teacher), action.name())
         } else {
             ApiError::Forbidden(format!(
                 "a {} may not {}",
@@ -685,6 +682,16 @@ async fn act<D: DeviceApi>(
         });
     }
     Ok(Json(s.device.act(actor, action).await?).into_response())
+}
+
+/// 401 for the board's screen without a session: a teacher's unlock, or the technician's
+/// login where only the technician may.
+fn needs_login(a_teacher_may: bool, what: &str) -> ApiError {
+    ApiError::Unauthorized(if a_teacher_may {
+        format!("{what} needs teacher mode: unlock first")
+    } else {
+        format!("{what} needs the technician: log in on /tech first")
+    })
 }
 
 async fn view<D: DeviceApi>(
@@ -698,7 +705,7 @@ async fn view<D: DeviceApi>(
         .map_or_else(Actor::kiosk, |f| f.actor);
     if !view.allowed(actor.role) {
         return Err(if actor.role == auth::Role::Kiosk {
-            ApiError::Unauthorized("this needs teacher mode: unlock first".to_owned())
+            needs_login(view.allowed(auth::Role::Teacher), "this")
         } else {
             ApiError::Forbidden(format!("a {} may not see this", actor.role.as_str()))
         });

@@ -133,11 +133,14 @@ impl Classroom {
                     source: "technician",
                 },
             );
-            let r = self
+            let n = match self
                 .store
                 .face_consent_withdraw(student_id.clone(), audit)
-                .await;
-            let n = self.stored("withdrawing consent", r)?;
+                .await
+            {
+                Err(ketang_sync::Error::Invalid(m)) => return Err(ActionError::NotFound(m)),
+                r => self.stored("withdrawing consent", r)?,
+            };
             self.reload_gallery().await;
             tracing::info!(templates = n, "Face consent withdrawn; templates deleted.");
             Ok(Reply::Consent {

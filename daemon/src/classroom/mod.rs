@@ -203,6 +203,10 @@ impl Classroom {
         mut cmds: mpsc::Receiver<crate::classroom::Cmd>,
         stop: CancellationToken,
     ) {
+        // Face attendance works from the first frame after a start (a power cut, a reboot,
+        // an update): the gallery is loaded from the stored templates now, not only after
+        // the next enrolment.
+        self.reload_gallery().await;
         // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while
         // the board was off (since it first ran) are finalised right after a reboot.
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

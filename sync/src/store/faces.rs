@@ -112,11 +112,19 @@ impl StoreHandle {
                     [&student_id],
                 )
                 .ctx("deleting face templates")?;
-            tx.execute(
-                "DELETE FROM face_consent WHERE student_id = ?1",
-                [&student_id],
-            )
-            .ctx("deleting consent")?;
+            let consents = tx
+                .execute(
+                    "DELETE FROM face_consent WHERE student_id = ?1",
+                    [&student_id],
+                )
+                .ctx("deleting consent")?;
+            if consents == 0 && n == 0 {
+                // Nothing to withdraw: no audit row for a withdrawal that did nothing.
+                return Err(Error::Invalid(format!(
+                    "student {} has no face consent to withdraw",
+                    crate::limits::excerpt(&student_id)
+                )));
+            }
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             if let Some(o) = audit.detail.as_object_mut() {
                 o.insert("templates_deleted".into(), n.into());
