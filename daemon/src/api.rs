@@ -42,6 +42,8 @@ pub(crate) struct Daemon {
     pub(crate) inference: Option<crate::inference::Inference>,
     /// System updates (bundles handed to the installer).
     pub(crate) updater: crate::system::update::Updater,
+    /// SHA-256 of the board's HTTPS certificate (`None`: no HTTPS).
+    pub(crate) https_fingerprint: Option<String>,
     /// The config file (`ketangd run`), which provisioning on the technician page replaces.
     pub(crate) config_path: Option<std::path::PathBuf>,
     /// Ends the daemon cleanly so that systemd starts it again with a new config.
@@ -538,7 +540,8 @@ impl Daemon {
                        "device_id": c.device.device_id, "class_name": c.device.class_name},
             "data_dir": c.data_dir.display().to_string(),
             "data_max_bytes": c.data_max_bytes,
-            "http": {"listen": c.http.listen.to_string()},
+            "http": {"listen": c.http.listen.to_string(),
+                     "https_fingerprint_sha256": self.https_fingerprint},
             "sync": {
                 "broker_url": s.broker.as_ref().map(crate::config::BrokerUrl::redacted),
                 "ca_file": shown(&s.ca_file), "client_cert": shown(&s.client_cert),

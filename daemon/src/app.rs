@@ -180,6 +180,25 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         }
     };
 
+    // HTTPS for the other devices on the LAN (docs/privacy.md, "Cleartext"). Without it
+    // the board still serves its own screen; logins from other devices are refused.
+    let https =
+        crate::system::https::open_or_create(&cfg.data_dir.join("keys"), &cfg.device.device_id)
+            .and_then(|id| {
+                let tls = ketang_web::server::tls_config(id.cert_der, id.key_der)
+                    .map_err(anyhow::Error::msg)?;
+                Ok((tls, id.fingerprint))
+            });
+    let (tls, https_fingerprint) = match https {
+        Ok((tls, fp)) => {
+            tracing::info!(fingerprint = %fp, "HTTPS ready for other devices on the LAN.");
+            (Some(tls), Some(fp))
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "No HTTPS: other devices cannot log in (only the board's own screen can).");
+            (None, None)
+        }
+    };
     let restart = Arc::new(tokio::sync::Notify::new());
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
@@ -201,6 +220,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         sign,
         inference,
         updater,
+        https_fingerprint,
         config_path: opts.config_path.clone(),
         restart: restart.clone(),
     });
@@ -223,6 +243,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let mut server = tokio::spawn(ketang_web::serve(
         listener,
         daemon.clone(),
+        tls,
         stop.clone().cancelled_owned(),
     ));
     tracing::info!(addr = %local, mode = opts.mode, "HTTP API listening.");

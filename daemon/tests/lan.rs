@@ -10,6 +10,55 @@ use std::io::{Read, Write};
 
 use common::*;
 
+/// A byte stream to the board: plain TCP or TLS.
+trait Io: Read + Write {}
+impl<T: Read + Write> Io for T {}
+
+/// A TLS connection to the board at `addr` as a teacher's device has it after checking the
+/// fingerprint once: trusting only the board's own certificate (pinned from its data
+/// folder `data`). Returns the stream and the certificate the board presented.
+fn tls(addr: &str, data: &std::path::Path) -> (Box<dyn Io>, Vec<u8>) {
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = std::fs::read(data.join("keys/https.pem")).unwrap();
+    let cert = rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // The certificate names the board `localhost` (its addresses change with DHCP).
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    let presented = conn.peer_certificates().unwrap()[0].to_vec();
+    (Box::new(rustls::StreamOwned::new(conn, sock)), presented)
+}
+
+/// One request over TLS from this machine's LAN address (see [`tls`]).
+fn raw_tls(addr: &str, data: &std::path::Path, request: &str) -> (u16, String) {
+    let (mut s, _) = tls(addr, data);
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    // A TLS peer may close without close_notify after `Connection: close`.
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, answer)
+}
+
 /// One request with raw headers (so the test controls `Host` and `Content-Type`).
 fn raw(addr: &str, request: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -163,11 +212,12 @@ fn still_open(mut s: &std::net::TcpStream) -> bool {
 
 /// Logs in with a PIN from `addr` (a raw request, so the source address is this
 /// machine's LAN address), sending `cookie` if given: (cookie, csrf token).
-fn login_from(addr: &str, cookie: Option<&str>) -> (String, String) {
+fn login_from(addr: &str, data: &std::path::Path, cookie: Option<&str>) -> (String, String) {
     let body = format!(r#"{{"staff_id":"T01","pin":"{DEMO_PIN}"}}"#);
     let extra = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
-    let (code, answer) = raw(
+    let (code, answer) = raw_tls(
         addr,
+        data,
         &format!(
             "POST /api/v1/session HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -180,16 +230,18 @@ fn login_from(addr: &str, cookie: Option<&str>) -> (String, String) {
             l.strip_prefix("set-cookie: ")
                 .or(l.strip_prefix("Set-Cookie: "))
         })
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+        .unwrap();
+    // A session made over TLS is a Secure cookie: a browser never sends it in clear.
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
     let csrf = answer.split("\"csrf_token\":\"").nth(1).unwrap();
     (cookie, csrf[..csrf.find('"').unwrap()].to_owned())
 }
 
-fn get_with(addr: &str, path: &str, cookie: &str) -> u16 {
-    raw(
+fn get_with(addr: &str, data: &std::path::Path, path: &str, cookie: &str) -> u16 {
+    raw_tls(
         addr,
+        data,
         &format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
         ),
@@ -201,29 +253,27 @@ fn get_with(addr: &str, path: &str, cookie: &str) -> u16 {
 /// event stream on another device stops carrying names the moment she logs out.
 #[test]
 fn sessions_rotate_on_login_and_the_live_stream_forgets_names_after_logout() {
-    let Some((_dir, demo, lan, _)) = lan_demo() else {
+    let Some((dir, demo, lan, _)) = lan_demo() else {
         return;
     };
-    let (first, _) = login_from(&lan, None);
-    assert_eq!(get_with(&lan, "/api/v1/lesson", &first), 200);
-    let (second, csrf) = login_from(&lan, Some(&first));
+    let data = dir.path().join("data");
+    let (first, _) = login_from(&lan, &data, None);
+    assert_eq!(get_with(&lan, &data, "/api/v1/lesson", &first), 200);
+    let (second, csrf) = login_from(&lan, &data, Some(&first));
     assert_eq!(
-        get_with(&lan, "/api/v1/lesson", &first),
+        get_with(&lan, &data, "/api/v1/lesson", &first),
         401,
         "the old session still works"
     );
-    assert_eq!(get_with(&lan, "/api/v1/lesson", &second), 200);
+    assert_eq!(get_with(&lan, &data, "/api/v1/lesson", &second), 200);
 
     // The live stream on the teacher's device, unlocked.
-    let mut stream = std::net::TcpStream::connect(&lan).unwrap();
+    let (mut stream, _) = tls(&lan, &data);
     write!(
         stream,
         "GET /api/v1/events HTTP/1.1\r\nHost: {lan}\r\nCookie: {second}\r\n\r\n"
     )
     .unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
     let mut reader = std::io::BufReader::new(stream);
     let mut next_checkin = || -> String {
         use std::io::BufRead as _;
@@ -241,8 +291,9 @@ fn sessions_rotate_on_login_and_the_live_stream_forgets_names_after_logout() {
     let named = next_checkin();
     assert!(named.contains("\"name\""), "{named}");
     // She locks (logs out) on her device; the page stays open.
-    let (code, body) = raw(
+    let (code, body) = raw_tls(
         &lan,
+        &data,
         &format!(
             "DELETE /api/v1/session HTTP/1.1\r\nHost: {lan}\r\nCookie: {second}\r\nX-CSRF-Token: {csrf}\r\nConnection: close\r\n\r\n"
         ),
@@ -253,6 +304,64 @@ fn sessions_rotate_on_login_and_the_live_stream_forgets_names_after_logout() {
     assert!(
         !anonymous.contains("\"name\""),
         "names after logout: {anonymous}"
+    );
+}
+
+/// Issue 16, finding 5: no credential crosses the LAN in clear. Over plain HTTP from
+/// another device a login and a request with a session cookie are refused and the board's
+/// pages redirect to https; over TLS the same login works, and the certificate the board
+/// presents is the one whose fingerprint its technician page shows.
+#[test]
+fn no_pin_password_or_session_crosses_the_lan_in_clear() {
+    let Some((dir, demo, lan, _)) = lan_demo() else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let login = format!(r#"{{"staff_id":"T01","pin":"{DEMO_PIN}"}}"#);
+    let (code, body) = post(&lan, &lan, "/api/v1/session", "application/json", &login);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains(&format!("https://{lan}/")), "{body}");
+    let (code, body) = raw(
+        &lan,
+        &format!(
+            "GET /api/v1/lesson HTTP/1.1\r\nHost: {lan}\r\nCookie: ketang_session=x\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = raw(
+        &lan,
+        &format!("GET /tech HTTP/1.1\r\nHost: {lan}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(code, 308, "{body}");
+    assert!(
+        body.to_lowercase()
+            .contains(&format!("location: https://{lan}/tech")),
+        "{body}"
+    );
+    // Public reads stay plain (the status page, the health check).
+    let (code, _) = raw(
+        &lan,
+        &format!("GET /api/v1/status HTTP/1.1\r\nHost: {lan}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(code, 200);
+    // Over TLS the login works; the certificate is the board's, as /tech shows it.
+    let (cookie, _) = login_from(&lan, &data, None);
+    assert!(cookie.starts_with("ketang_session="));
+    let (_, presented) = tls(&lan, &data);
+    let fingerprint: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&presented)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let (code, tech) = demo.technician().get("/api/v1/tech");
+    assert_eq!(code, 200);
+    assert_eq!(
+        tech["config"]["http"]["https_fingerprint_sha256"], fingerprint,
+        "{}",
+        tech["config"]["http"]
     );
 }
 

@@ -298,6 +298,73 @@ pub(crate) async fn check_host(
     }
 }
 
+/// No credential crosses the school network in clear (docs/privacy.md, "Cleartext"). From
+/// another device over plain HTTP, a login, the technician password's provisioning and any
+/// request sent with a session cookie are refused (403, naming the https address), and
+/// the board's pages redirect to https; public reads (`/healthz`, the status, the live
+/// outcomes) stay plain. The board's own screen (loopback) needs no TLS. Over TLS the
+/// session cookie is also `Secure`.
+pub(crate) async fn cleartext(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{Method, StatusCode, header};
+    use axum::response::IntoResponse as _;
+    let secure = req
+        .extensions()
+        .get::<crate::server::Secure>()
+        .is_some_and(|s| s.0);
+    let lan = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| !is_loopback(c.0.ip()));
+    if lan && !secure {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| host_allowed(h))
+            .map(str::to_owned);
+        let path = req.uri().path();
+        let page = req.method() == Method::GET && (path == "/" || path == "/tech");
+        if let (true, Some(h)) = (page, &host) {
+            let to = format!("https://{h}{path}");
+            return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response();
+        }
+        let credential = cookie(req.headers(), COOKIE).is_some()
+            || (path == "/api/v1/session" && req.method() != Method::GET)
+            || (path == "/api/v1/tech/provision" && req.method() == Method::POST);
+        if credential {
+            let at = host.map_or_else(
+                || "https://<board>/".to_owned(),
+                |h| format!("https://{h}/"),
+            );
+            return ApiError::Forbidden(format!(
+                "from another device, log in over {at} (PINs, passwords and sessions never cross the network in clear; check the certificate fingerprint against the board's technician page)"
+            ))
+            .into_response();
+        }
+    }
+    let mut res = next.run(req).await;
+    if secure {
+        let cookies: Vec<_> = res
+            .headers_mut()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(|s| format!("{s}; Secure")))
+            .collect();
+        if !cookies.is_empty() {
+            res.headers_mut().remove(header::SET_COOKIE);
+            for c in cookies {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&c) {
+                    res.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+        }
+    }
+    res
+}
+
 /// CSRF rule for a state-changing request (see the module docs).
 pub(crate) fn check_csrf(headers: &HeaderMap, session: Option<&Found>) -> Result<(), ApiError> {
     match session {
@@ -333,6 +400,97 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    /// The cleartext rule on a router of two dummy routes: (status, Location, Set-Cookie).
+    async fn through_cleartext(
+        method: &str,
+        path: &str,
+        from: &str,
+        secure: bool,
+        cookie_sent: bool,
+    ) -> (u16, Option<String>, Option<String>) {
+        use tower::ServiceExt as _;
+        let ok = || async {
+            (
+                [(
+                    axum::http::header::SET_COOKIE,
+                    "ketang_session=t; Path=/; HttpOnly",
+                )],
+                "ok",
+            )
+        };
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(ok))
+            .route("/api/v1/status", axum::routing::get(ok))
+            .route("/api/v1/session", axum::routing::post(ok))
+            .layer(axum::middleware::from_fn(cleartext));
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "192.168.1.10:8080");
+        if cookie_sent {
+            req = req.header("cookie", "ketang_session=abc");
+        }
+        let mut req = req.body(axum::body::Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                from.parse().unwrap(),
+            ));
+        req.extensions_mut().insert(crate::server::Secure(secure));
+        let res = app.oneshot(req).await.unwrap();
+        let h = |n| {
+            res.headers()
+                .get(n)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (
+            res.status().as_u16(),
+            h(axum::http::header::LOCATION),
+            h(axum::http::header::SET_COOKIE),
+        )
+    }
+
+    #[tokio::test]
+    async fn no_credential_crosses_the_lan_in_clear() {
+        let lan = "192.168.1.23:50000";
+        // A login from another device over plain HTTP: refused, naming the https address.
+        assert_eq!(
+            through_cleartext("POST", "/api/v1/session", lan, false, false)
+                .await
+                .0,
+            403
+        );
+        // Anything sent with a session cookie: refused.
+        assert_eq!(
+            through_cleartext("GET", "/api/v1/status", lan, false, true)
+                .await
+                .0,
+            403
+        );
+        // The board's page redirects to https; public reads stay plain.
+        let (code, to, _) = through_cleartext("GET", "/", lan, false, false).await;
+        assert_eq!(
+            (code, to.as_deref()),
+            (308, Some("https://192.168.1.10:8080/"))
+        );
+        assert_eq!(
+            through_cleartext("GET", "/api/v1/status", lan, false, false)
+                .await
+                .0,
+            200
+        );
+        // Over TLS: allowed, and the cookie is Secure.
+        let (code, _, cookie) =
+            through_cleartext("POST", "/api/v1/session", lan, true, false).await;
+        assert_eq!(code, 200);
+        assert!(cookie.unwrap().ends_with("; Secure"));
+        // The board's own screen (loopback) needs no TLS.
+        let (code, _, cookie) =
+            through_cleartext("POST", "/api/v1/session", "127.0.0.1:5", false, true).await;
+        assert_eq!(code, 200);
+        assert!(!cookie.unwrap().contains("Secure"));
+    }
 
     fn teacher() -> Actor {
         Actor {

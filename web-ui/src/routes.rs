@@ -211,6 +211,7 @@ fn router_with<D: DeviceApi>(
     }
     r.fallback(not_found)
         .layer(axum::middleware::from_fn(auth::check_host))
+        .layer(axum::middleware::from_fn(auth::cleartext))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
 }
@@ -249,11 +250,12 @@ async fn json_errors(res: Response) -> Response {
 pub async fn serve<D: DeviceApi>(
     listener: tokio::net::TcpListener,
     device: Arc<D>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::watch::channel(false).0);
     let app = router_with(device, stopping.clone());
-    crate::server::run(listener, app, async move {
+    crate::server::run(listener, app, tls, async move {
         shutdown.await;
         let _ = stopping.send(true);
     })

@@ -3,6 +3,10 @@
 //! or idle clients on the LAN cannot use up the daemon's file descriptors. The board
 //! itself (loopback: its kiosk screen, the health check) has a reserve of its own that the
 //! LAN cannot take, so `/healthz` stays answerable under such load.
+//!
+//! One port speaks both HTTP and HTTPS: a connection whose first byte is a TLS handshake
+//! (0x16) is served over TLS with the board's own certificate, and its requests carry
+//! [`Secure`]. What may cross the LAN without TLS is decided in `auth::cleartext`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +32,29 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const MAX_LOOPBACK_CONNECTIONS: usize = 128;
 /// On shutdown, open connections get this long to finish their requests.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Whether a request came over TLS (an extension of every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secure(pub bool);
+
+/// The board's HTTPS identity: a certificate (DER) and its private key (PKCS#8 DER).
+///
+/// # Errors
+/// The key or certificate is not usable for TLS.
+pub fn tls_config(
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.into()], key)
+        .map_err(|e| format!("the board's HTTPS certificate or key: {e}"))?;
+    Ok(Arc::new(cfg))
+}
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -100,9 +127,11 @@ impl Drop for Slot {
 pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let limits = Arc::new(Limits::default());
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -126,26 +155,30 @@ pub(crate) async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let acceptor = acceptor.clone();
         conns.spawn(async move {
             let _slot = slot;
-            let svc = app.map_request(move |mut req: axum::http::Request<_>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            // A TLS handshake starts with 0x16; anything else is plain HTTP. The first byte
+            // must come within the header deadline either way.
+            let mut first = [0u8; 1];
+            let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await
+            {
+                Ok(Ok(1)) => first[0] == 0x16,
+                _ => return,
+            };
+            match (tls, acceptor) {
+                (true, Some(acceptor)) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await
+                    else {
+                        tracing::debug!("A TLS handshake failed or took too long.");
+                        return;
+                    };
+                    serve_io(TokioIo::new(stream), app, peer, Secure(true), stop).await;
                 }
+                (true, None) => {}
+                (false, _) => serve_io(TokioIo::new(stream), app, peer, Secure(false), stop).await,
             }
         });
     }
@@ -153,6 +186,36 @@ pub(crate) async fn run(
     let _ = tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} }).await;
     conns.abort_all();
     Ok(())
+}
+
+/// Serves one connection until it ends or the server stops.
+async fn serve_io<I>(
+    io: I,
+    app: Router,
+    peer: SocketAddr,
+    secure: Secure,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = app.map_request(move |mut req: axum::http::Request<_>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        req.extensions_mut().insert(secure);
+        req
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(io, TowerToHyperService::new(svc));
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 #[cfg(test)]

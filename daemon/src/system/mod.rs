@@ -5,6 +5,7 @@
 
 mod download;
 pub(crate) mod health;
+pub(crate) mod https;
 pub(crate) mod provision;
 pub(crate) mod reset;
 pub(crate) mod update;

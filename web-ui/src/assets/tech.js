@@ -83,7 +83,8 @@ async function dash() {
   $("who").textContent = `${s.device.school_id} / ${s.device.classroom_id} / ${s.device.device_id}`;
   $("device").innerHTML = rows([["device_id", s.device.device_id], ["class", s.device.class_name], ["version", s.version],
     ["mode", s.mode], ["uptime_s", s.uptime_s], ["clock", `${s.clock.now} (${s.clock.timezone}${s.clock.synced ? ", NTP" : ""})`],
-    ["store", `${s.store.path} · v${s.store.schema_version}${s.store.disk_full ? " · DISK FULL" : ""}`]]);
+    ["store", `${s.store.path} · v${s.store.schema_version}${s.store.disk_full ? " · DISK FULL" : ""}`],
+    ["HTTPS SHA-256", v.config.http.https_fingerprint_sha256 || t("none")]]);
   $("network").innerHTML = rows([["broker", s.sync.broker || t("none")],
     ["state", s.sync.connected ? t("connected") : t("disconnected") + " · " + s.sync.state, s.sync.connected ? "ok" : "warn"],
     ["security", s.sync.insecure ? t("insecure") : "TLS", s.sync.insecure ? "bad" : "ok"],
