@@ -19,5 +19,5 @@ check() { # check UNIT-FILE CEILING
 check "$ROOT/image/ketangd.service" 2.0
 check "$ROOT/image/rootfs/ketang-health.service" 2.5
 check "$ROOT/image/rootfs/ketang-firstboot.service" 2.0
-check "$ROOT/image/rootfs/ketang-update.service" 7.0
+check "$ROOT/image/rootfs/ketang-update.service" 7.5
 exit $fail
