@@ -64,7 +64,7 @@ BIN=$ROOT/target/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils"
+PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
@@ -123,6 +123,8 @@ for f in rauc-bootloader ketang-health ketang-update; do
   install -m 0755 "$ROOT/image/rootfs/$f" "$R/usr/lib/ketang/$f"
 done
 install -m 0644 "$ROOT/image/rootfs/ketang-lib.sh" "$R/usr/lib/ketang/lib.sh"
+# Time: chrony with NTS first (image/rootfs/chrony.conf; docs/technician.md, "Time").
+install -m 0644 "$ROOT/image/rootfs/chrony.conf" "$R/etc/chrony/chrony.conf"
 install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
   "$ROOT/image/rootfs/ketang-update.path" "$R/etc/systemd/system/"
 mkdir -p "$R/usr/lib/repart.d"
@@ -142,7 +144,7 @@ chroot "$R" /bin/sh -e -c '
     --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input,video,audio ketang
   passwd -l root >/dev/null
   systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service ketang-update.path \
-    systemd-networkd.service systemd-timesyncd.service >/dev/null 2>&1
+    systemd-networkd.service chrony.service >/dev/null 2>&1
   systemctl mask ssh.service >/dev/null 2>&1 || true
 '
 if [ "$VARIANT" = kiosk ]; then

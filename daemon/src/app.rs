@@ -225,6 +225,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         restart: restart.clone(),
     });
 
+    if !opts.clock.is_simulated() {
+        tokio::spawn(crate::clock::watch_chrony(stop.clone()));
+    }
     if let Some(every) = cfg.sync.telemetry_every {
         tokio::spawn(crate::telemetry::run(daemon.clone(), every, stop.clone()));
     }

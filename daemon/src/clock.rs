@@ -3,18 +3,58 @@
 //! /api/v1/sim/clock`) to run a school day in minutes. Clones share the simulated time.
 //!
 //! Whether the clock is NTP-synchronised is recorded with every event: a board may boot
-//! with a wrong clock. `synced()` reports what systemd-timesyncd says
-//! (`/run/systemd/timesync/synchronized` exists once it has synchronised); a simulated clock
-//! counts as synced.
+//! with a wrong clock. `synced()` reports what the time service says: chrony on the image
+//! (asked every minute by [`watch_chrony`]; NTS first, `image/rootfs/chrony.conf`), or
+//! systemd-timesyncd elsewhere (`/run/systemd/timesync/synchronized` exists once it has
+//! synchronised); a simulated clock counts as synced.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 const TIMESYNC_FLAG: &str = "/run/systemd/timesync/synchronized";
+const CHRONYC: &str = "/usr/bin/chronyc";
+
+/// What chrony said last (false until it says it is synchronised).
+static CHRONY_SYNCED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `chronyc -c tracking` says the clock is synchronised: its last field, the leap
+/// status, is `Normal` (or announces a leap second), not `Not synchronised`.
+pub(crate) fn chrony_says_synced(csv: &str) -> bool {
+    csv.lines()
+        .next()
+        .and_then(|l| l.rsplit(',').next())
+        .is_some_and(|leap| matches!(leap.trim(), "Normal" | "Insert second" | "Delete second"))
+}
+
+/// Asks chrony, where it is installed, every minute until `stop`.
+pub(crate) async fn watch_chrony(stop: tokio_util::sync::CancellationToken) {
+    if !Path::new(CHRONYC).exists() {
+        return;
+    }
+    loop {
+        let out = tokio::process::Command::new(CHRONYC)
+            .args(["-n", "-c", "tracking"])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let synced = matches!(
+            tokio::time::timeout(Duration::from_secs(5), out).await,
+            Ok(Ok(o)) if o.status.success() && chrony_says_synced(&String::from_utf8_lossy(&o.stdout))
+        );
+        if CHRONY_SYNCED.swap(synced, Ordering::Relaxed) != synced {
+            tracing::info!(synced, "chrony's view of the clock changed.");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Clock {
@@ -71,7 +111,9 @@ impl Clock {
     }
 
     pub(crate) fn synced(&self) -> bool {
-        self.simulated.is_some() || Path::new(TIMESYNC_FLAG).exists()
+        self.simulated.is_some()
+            || CHRONY_SYNCED.load(Ordering::Relaxed)
+            || Path::new(TIMESYNC_FLAG).exists()
     }
 
     pub(crate) fn is_simulated(&self) -> bool {
@@ -86,6 +128,15 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chronys_leap_status_says_whether_the_clock_is_synchronised() {
+        let synced = "A29FC87B,time.cloudflare.com,3,1764982800.123,-0.000012,0.000010,0.000020,-12.345,0.001,0.020,0.012,0.001,64.5,Normal\n";
+        assert!(chrony_says_synced(synced));
+        let not = "00000000,,0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,1.0,0.0,Not synchronised\n";
+        assert!(!chrony_says_synced(not));
+        assert!(!chrony_says_synced(""));
+    }
 
     #[test]
     fn a_simulated_clock_starts_where_it_is_told_and_runs_forward() {
