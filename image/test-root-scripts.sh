@@ -98,10 +98,14 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 mkdir -p "$W/etc"
 printf 'data_dir = "%s"\n[device]\nschool_id = "hf-0042"\nclassroom_id = "g7-c3"\ndevice_id = "kt-1"\n[http]\nlisten = "127.0.0.1:%s"\n' \
   "$W/daemon-data" "$PORT" > "$W/etc/ketang.toml"
-"$KETANGD_BIN" run --config "$W/etc/ketang.toml" > "$W/daemon.log" 2>&1 &
+mkdir -p "$W/rt"
+RUNTIME_DIRECTORY=$W/rt "$KETANGD_BIN" run --config "$W/etc/ketang.toml" > "$W/daemon.log" 2>&1 &
 DPID=$!
 trap 'kill $DPID 2>/dev/null || true; rm -rf "$W"' EXIT
 KETANG_HEALTH_CONFIG=$W/etc/ketang.toml "$ROOT/image/rootfs/ketang-health" > "$W/out.txt" 2>&1 || fail "ketang-health exited $?: $(cat "$W/out.txt")"
+# The URL the kiosk opens is the one the daemon serves on (not an assumed 127.0.0.1:8080).
+[ "$(cat "$W/rt/board-url")" = "http://127.0.0.1:$PORT/" ] && [ "$(stat -c %a "$W/rt/board-url")" = 644 ] \
+  || fail "board-url: $(cat "$W/rt/board-url" 2>&1) ($(stat -c %a "$W/rt/board-url" 2>&1))"
 kill $DPID; wait $DPID 2>/dev/null || true
 grep -q "slot B is healthy" "$W/out.txt" || fail "the trial did not pass: $(cat "$W/out.txt")"
 grep -qx "status mark-good" "$W/rauc.log" || fail "not marked good: $(cat "$W/rauc.log")"

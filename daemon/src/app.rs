@@ -250,6 +250,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         stop.clone().cancelled_owned(),
     ));
     tracing::info!(addr = %local, mode = opts.mode, "HTTP API listening.");
+    publish_board_url(local);
     if opts.announce {
         announce(local, &opts.clock);
     }
@@ -345,5 +346,36 @@ async fn watchdog(store: StoreHandle, every: Duration) {
             }
             Err(_) => tracing::error!("Store did not answer; not petting the watchdog."),
         }
+    }
+}
+
+/// Under systemd (`RuntimeDirectory=ketang`: `$RUNTIME_DIRECTORY`), writes the class
+/// board's local URL to `board-url` there, readable by all: the kiosk's browser opens
+/// what the daemon really listens on, not an assumed `127.0.0.1:8080`.
+fn publish_board_url(local: std::net::SocketAddr) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
+        return;
+    };
+    let Some(dir) = std::env::split_paths(&dir).next() else {
+        return;
+    };
+    let path = dir.join("board-url");
+    let tmp = dir.join("board-url.tmp");
+    let url = crate::system::health::local_url(local);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+            f.write_all(url.as_bytes())
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, path = %path.display(), "The board's URL could not be written for the kiosk.");
     }
 }
