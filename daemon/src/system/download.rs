@@ -262,6 +262,45 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_over_the_limit_is_refused_and_one_within_it_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        ketang_testkit::pki(&pki, "Bundles");
+        let www = dir.path().join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("big.raucb"), vec![7u8; 3 * MIB as usize]).unwrap();
+        let server = ketang_testkit::HttpsServer::start(&www, &pki);
+        let url = format!("https://127.0.0.1:{}/big.raucb", server.port);
+        let part = dir.path().join("part");
+        let limits = |max_bytes| Limits {
+            max_bytes,
+            margin_bytes: 0,
+            ca_file: Some(pki.join("ca.pem")),
+        };
+        let agent = agent(Some(&pki.join("ca.pem"))).unwrap();
+        let stop = CancellationToken::new();
+        let e = attempt(&agent, &url, &part, &limits(MIB), &stop).unwrap_err();
+        assert!(
+            matches!(&e, Failed::Permanent(m) if m.contains("larger than 1 MiB")),
+            "{e:?}"
+        );
+        let n = attempt(&agent, &url, &part, &limits(4 * MIB), &stop).unwrap();
+        assert_eq!(n, 3 * MIB);
+        assert_eq!(std::fs::metadata(&part).unwrap().len(), 3 * MIB);
+        // Room is checked before a byte is written: a partition that cannot take it.
+        let tight = Limits {
+            margin_bytes: u64::MAX / 2,
+            ..limits(4 * MIB)
+        };
+        std::fs::remove_file(&part).unwrap();
+        let e = attempt(&agent, &url, &part, &tight, &stop).unwrap_err();
+        assert!(
+            matches!(&e, Failed::Permanent(m) if m.contains("MiB free")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn a_ca_file_without_certificates_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ca.pem");
