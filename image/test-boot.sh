@@ -36,7 +36,7 @@ provision_disk "$WORK/disk.img" "$WORK"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 boot() {
-  qemu-system-x86_64 -machine q35 -m 1536 -smp 2 -nographic -no-reboot \
+  qemu-system-x86_64 -machine q35 -cpu max -m 1536 -smp 2 -nographic -no-reboot \
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
     -drive if=pflash,format=raw,file="$WORK/vars.fd" \
     -drive file="$WORK/disk.img",format=raw,if=virtio \

@@ -43,7 +43,7 @@ boot() { # boot [STICK]: one power-on; QEMU exits when the guest reboots (-no-re
   local extra=()
   [ -n "${1:-}" ] && extra=(-drive "file=$WORK/$1.img,format=raw,if=virtio,readonly=on")
   : > "$WORK/console.log"
-  qemu-system-x86_64 -machine q35 -m 1536 -smp 2 -nographic -no-reboot \
+  qemu-system-x86_64 -machine q35 -cpu max -m 1536 -smp 2 -nographic -no-reboot \
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
     -drive if=pflash,format=raw,file="$WORK/vars.fd" \
     -drive file="$WORK/disk.img",format=raw,if=virtio "${extra[@]}" \
@@ -105,6 +105,8 @@ log "technician uploads the good bundle on /tech ($(( $(stat -c %s "$GOOD") / 10
 # The host reaches the guest from outside its loopback (QEMU's user network): credentials go
 # over the board's HTTPS, as from a laptop on the school network (-k: the board's own
 # certificate; a technician checks its fingerprint on the board).
+# (QEMU runs with -cpu max: the emulated default CPU has no AES instructions, and the
+# upload's TLS would crawl at a quarter of a megabyte per second.)
 CSRF=$(curl -skf -c "$WORK/cookies" -H 'Content-Type: application/json' \
   -d "{\"password\": \"$TECH_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/session" | json_field "['csrf_token']") \
   || fail "the technician could not log in"
