@@ -102,7 +102,11 @@ mkdir -p "$W/rt"
 RUNTIME_DIRECTORY=$W/rt "$KETANGD_BIN" run --config "$W/etc/ketang.toml" > "$W/daemon.log" 2>&1 &
 DPID=$!
 trap 'kill $DPID 2>/dev/null || true; rm -rf "$W"' EXIT
-KETANG_HEALTH_CONFIG=$W/etc/ketang.toml "$ROOT/image/rootfs/ketang-health" > "$W/out.txt" 2>&1 || fail "ketang-health exited $?: $(cat "$W/out.txt")"
+# As on the board: the config is the daemon's (0600 in a 0700 folder), and the unit leaves
+# root only CAP_DAC_READ_SEARCH.
+chown -R nobody:nogroup "$W/etc"; chmod 0700 "$W/etc"; chmod 0600 "$W/etc/ketang.toml"
+KETANG_HEALTH_CONFIG=$W/etc/ketang.toml setpriv --inh-caps=-all --bounding-set=-all,+dac_read_search -- \
+  "$ROOT/image/rootfs/ketang-health" > "$W/out.txt" 2>&1 || fail "ketang-health exited $?: $(cat "$W/out.txt")"
 # The URL the kiosk opens is the one the daemon serves on (not an assumed 127.0.0.1:8080).
 [ "$(cat "$W/rt/board-url")" = "http://127.0.0.1:$PORT/" ] && [ "$(stat -c %a "$W/rt/board-url")" = 644 ] \
   || fail "board-url: $(cat "$W/rt/board-url" 2>&1) ($(stat -c %a "$W/rt/board-url" 2>&1))"
