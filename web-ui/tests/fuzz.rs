@@ -157,3 +157,16 @@ fn every_action_seed_is_accepted_from_the_board() {
         }
     }
 }
+
+/// Found by fuzzing: a body over axum's 2 MB limit was refused in plain text.
+#[test]
+fn a_body_over_the_limit_is_refused_in_json() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (code, text) = rt.block_on(post("/api/v1/actions", vec![b' '; 3 << 20], "127.0.0.1:1"));
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("too large"), "{v}");
+}
