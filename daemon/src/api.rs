@@ -48,6 +48,8 @@ pub(crate) struct Daemon {
     pub(crate) config_path: Option<std::path::PathBuf>,
     /// Ends the daemon cleanly so that systemd starts it again with a new config.
     pub(crate) restart: Arc<tokio::sync::Notify>,
+    /// The school path and the SMS fallback (status only; the classroom uses them).
+    pub(crate) alarm_path: crate::classroom::AlarmPath,
 }
 
 /// Checks `pin` against an Argon2 PHC hash (constant time in the hash crate). Hashes
@@ -236,6 +238,47 @@ impl DeviceApi for Daemon {
             today,
             alarms,
             notices,
+            school: self.alarm_path.school.as_ref().map(|link| {
+                let (connected, state, refused) = link.status();
+                ketang_web::SchoolInfo {
+                    connected,
+                    state,
+                    duty_room: self.alarm_path.role == Some(ketang_sync::SchoolRole::DutyRoom),
+                    refused,
+                    boards: link
+                        .boards()
+                        .into_iter()
+                        .map(|b| ketang_web::SchoolBoard {
+                            device_id: b.device_id,
+                            classroom_id: b.classroom_id,
+                            class_name: b.class_name,
+                            duty_room: b.role == ketang_sync::SchoolRole::DutyRoom,
+                            alarms: b
+                                .alarms
+                                .into_iter()
+                                .map(|a| ketang_web::SchoolAlarmInfo {
+                                    alarm_id: a.alarm_id,
+                                    drill: a.drill,
+                                    raised_at: a.raised_at,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            }),
+            alarm_sms: (!self.alarm_path.config.sms_numbers.is_empty()).then(|| {
+                let s = self
+                    .alarm_path
+                    .sms
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                ketang_web::AlarmSmsInfo {
+                    numbers: self.alarm_path.config.sms_numbers.len(),
+                    after_s: self.alarm_path.config.sms_after.as_secs(),
+                    sent: s.sent,
+                    last: s.last.clone(),
+                }
+            }),
             counters: ketang_web::Counters {
                 camera_frames: self.inference.as_ref().map_or(0, |i| i.offered()),
                 ..self.counters.snapshot()

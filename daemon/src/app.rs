@@ -129,6 +129,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
     drop(tx);
 
+    let alarm_path = school_path(&cfg, &events, &stop);
     let (urgent, urgent_rx) = ketang_sync::mqtt::Urgent::channel();
     let classroom = Classroom::new(Wiring {
         store: store.clone(),
@@ -148,6 +149,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         face_key,
         urgent: cfg.sync.broker.is_some().then(|| urgent.clone()),
         identity: board_identity,
+        alarm_path: alarm_path.clone(),
     });
     let classroom_task = tokio::spawn(classroom.run(rx, cmd_rx, stop.clone()));
     let updater = crate::system::update::Updater::new(
@@ -223,6 +225,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         https_fingerprint,
         config_path: opts.config_path.clone(),
         restart: restart.clone(),
+        alarm_path,
     });
 
     if !opts.clock.is_simulated() {
@@ -305,6 +308,57 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             SHUTDOWN_BUDGET.as_secs()
         ),
     }
+}
+
+/// The school's own alarm path (`[school_link]`) and the SMS fallback (`[alarm]`). A
+/// school path that cannot start (its TLS files) is logged and left out: the board's own
+/// alarm and the region still work.
+fn school_path(
+    cfg: &Config,
+    events: &tokio::sync::broadcast::Sender<ketang_web::BoardEvent>,
+    stop: &CancellationToken,
+) -> crate::classroom::AlarmPath {
+    let mut path = crate::classroom::AlarmPath {
+        config: cfg.alarm.clone(),
+        ..Default::default()
+    };
+    let Some(l) = &cfg.school_link else {
+        return path;
+    };
+    let settings = ketang_sync::mqtt::SchoolLinkSettings {
+        host: l.broker.host.clone(),
+        port: l.broker.port,
+        tls: l.broker.tls.then(|| ketang_sync::mqtt::TlsSettings {
+            ca_file: l.ca_file.clone(),
+            client_auth: l.client_cert.clone().zip(l.client_key.clone()),
+        }),
+        credentials: l
+            .credentials
+            .as_ref()
+            .map(|c| (c.username.clone(), c.password.expose().to_owned())),
+        school_id: cfg.device.school_id.clone(),
+        device_id: cfg.device.device_id.clone(),
+        keep_alive: l.keep_alive,
+    };
+    let events = events.clone();
+    let on_change = move || {
+        let _ = events.send(ketang_web::BoardEvent::Changed);
+    };
+    match ketang_sync::mqtt::SchoolLink::start(settings, on_change, stop.clone()) {
+        Ok(link) => {
+            tracing::info!(broker = %l.broker.redacted(), duty_room = l.duty_room, "School path starting.");
+            path.school = Some(link);
+            path.role = Some(if l.duty_room {
+                ketang_sync::SchoolRole::DutyRoom
+            } else {
+                ketang_sync::SchoolRole::Classroom
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "The school path cannot start; alarms reach the region only.")
+        }
+    }
+    path
 }
 
 #[allow(

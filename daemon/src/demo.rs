@@ -90,6 +90,92 @@ pub(crate) fn config(
             noon_check: (t(12, 30), t(14, 30)),
             health_pairing: Duration::from_secs(10),
         },
+        school_link: None,
+        alarm: crate::config::AlarmConfig::default(),
+    }
+}
+
+/// A demo board's identity, school path and alarm SMS, so several demo boards can be one
+/// school (`ketangd demo --help`).
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct BoardFlags {
+    /// This board's device id (default demo-board-1).
+    #[arg(long, value_name = "ID")]
+    device_id: Option<String>,
+    /// This board's classroom id (default g7-c3).
+    #[arg(long, value_name = "ID")]
+    classroom_id: Option<String>,
+    /// The class or room name on screen and on the other boards.
+    #[arg(long, value_name = "NAME")]
+    class_name: Option<String>,
+    /// The school's local broker (`school_link.broker_url`): other boards and the duty
+    /// room learn of this board's alarms there.
+    #[arg(long, value_name = "URL")]
+    school_link: Option<String>,
+    /// This board's login on the school broker (`school_link.credentials_file`).
+    #[arg(long, value_name = "FILE", requires = "school_link")]
+    school_credentials: Option<PathBuf>,
+    /// CA of the school broker's certificate (`school_link.ca_file`, with mqtts://).
+    #[arg(long, value_name = "FILE", requires = "school_link")]
+    school_ca: Option<PathBuf>,
+    /// This board is the duty room's (`school_link.role = "duty_room"`).
+    #[arg(long, requires = "school_link")]
+    duty_room: bool,
+    /// Text this number when an alarm is acknowledged by neither the region nor the
+    /// school path in time (`alarm.sms_numbers`; repeatable).
+    #[arg(long, value_name = "NUMBER")]
+    sms_to: Vec<String>,
+    /// Seconds to wait for an acknowledgement before texting (`alarm.sms_after_s`).
+    #[arg(long, value_name = "S")]
+    sms_after_s: Option<i64>,
+}
+
+impl BoardFlags {
+    /// Applies the flags, checked as the config file's sections are.
+    pub(crate) fn apply(&self, cfg: &mut Config) -> Result<(), String> {
+        let d = &mut cfg.device;
+        for (flag, value, field) in [
+            ("--device-id", &self.device_id, &mut d.device_id),
+            ("--classroom-id", &self.classroom_id, &mut d.classroom_id),
+        ] {
+            if let Some(v) = value {
+                if !crate::config::is_id(v) {
+                    return Err(format!("{flag}: {v:?} is not 1-64 of A-Z a-z 0-9 - _ ."));
+                }
+                v.clone_into(field);
+            }
+        }
+        if let Some(n) = &self.class_name {
+            n.clone_into(&mut d.class_name);
+        }
+        let (link, alarm) = crate::config::school_sections(
+            self.school_link.clone(),
+            self.school_credentials.clone(),
+            self.school_ca.clone(),
+            self.duty_room,
+            self.sms_to.clone(),
+            self.sms_after_s,
+        )
+        .and_then(|(link, alarm)| {
+            let mut errs = Vec::new();
+            if let Some(l) = &link {
+                crate::config::check_login(l, &cfg.device.device_id, &mut errs);
+            }
+            if errs.is_empty() {
+                Ok((link, alarm))
+            } else {
+                Err(errs)
+            }
+        })
+        .map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        cfg.school_link = link;
+        cfg.alarm = alarm;
+        Ok(())
     }
 }
 

@@ -118,6 +118,10 @@ enum Command {
         /// Trust only this CA (PEM) for `system.update` downloads (`update.ca_file`).
         #[arg(long, value_name = "FILE")]
         update_ca: Option<PathBuf>,
+        /// Who this demo board is, its school path and alarm SMS (several demo boards of
+        /// one school: docs/technician.md, "The school's alarm path").
+        #[command(flatten)]
+        board: demo::BoardFlags,
     },
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.
@@ -228,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             models,
             accept_updates,
             update_ca,
+            board,
         } => {
             logging::init();
             let broker = broker
@@ -256,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if update_ca.is_some() {
                 cfg.update.ca_file = update_ca;
             }
+            board.apply(&mut cfg).map_err(usage)?;
             let tz = cfg.school.timezone;
             let clock = match clock.as_deref() {
                 Some("now") => Clock::system(tz),

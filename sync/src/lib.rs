@@ -30,9 +30,9 @@ pub use ketang_contract::{
     AckBody, AlarmBody, AttendanceBody, AttendanceCounts, BehaviourBody, ClassScope, DroppedBody,
     FollowupBody, HealthCheckBody, HealthWindow, LessonBody, LessonEvent, LessonReport,
     LessonState, RejectedBody, RemoteCommand, ReportAttendance, ReportBehaviour, ReportHeadCount,
-    ReportHealth, ReportTalkTime, TelemetryBody, TelemetryCounters, TelemetryHardware,
-    TelemetryInference, TelemetrySync, UpdateBody, WhiteboardBody, WhiteboardEvent,
-    WhiteboardSource,
+    ReportHealth, ReportTalkTime, SchoolAlarm, SchoolAlarmState, SchoolRole, TelemetryBody,
+    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
+    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).

@@ -39,10 +39,68 @@ pub struct StatusReport {
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.
     pub notices: Vec<NoticeInfo>,
+    /// The school's own alarm path; `None` when the board has none.
+    pub school: Option<SchoolInfo>,
+    /// The SMS fallback of alarms; `None` when no numbers are configured.
+    pub alarm_sms: Option<AlarmSmsInfo>,
     /// Event counters since start.
     pub counters: Counters,
     /// The installed system: booted slot, image, updates.
     pub system: SystemInfo,
+}
+
+/// The school path (`docs/technician.md`, "The school's alarm path").
+#[derive(Debug, Clone, Serialize)]
+pub struct SchoolInfo {
+    /// Connected to the school broker.
+    pub connected: bool,
+    /// What the link is doing ("connected", "offline: …").
+    pub state: String,
+    /// This board is the duty room's.
+    pub duty_room: bool,
+    /// Messages refused (wrong school or board, malformed, too long).
+    pub refused: u64,
+    /// Every other board heard from, with its alarms now.
+    pub boards: Vec<SchoolBoard>,
+}
+
+/// Another board of the school, as the school path last heard of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchoolBoard {
+    /// Its device id.
+    pub device_id: String,
+    /// Its classroom.
+    pub classroom_id: String,
+    /// Its class or room name.
+    pub class_name: String,
+    /// The duty room's board.
+    pub duty_room: bool,
+    /// Its alarms not yet cleared.
+    pub alarms: Vec<SchoolAlarmInfo>,
+}
+
+/// An alarm on another board.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchoolAlarmInfo {
+    /// The alarm.
+    pub alarm_id: String,
+    /// A drill.
+    pub drill: bool,
+    /// When (RFC 3339).
+    pub raised_at: String,
+}
+
+/// The SMS fallback of alarms.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmSmsInfo {
+    /// How many numbers are configured (the numbers are not shown).
+    pub numbers: usize,
+    /// Seconds after a press without any acknowledgement before texting.
+    pub after_s: u64,
+    /// Messages sent since start.
+    pub sent: u64,
+    /// The last attempt, if any: when and what came of it.
+    pub last: Option<String>,
 }
 
 /// The installed system (an appliance image with A/B slots), for technicians.

@@ -79,6 +79,7 @@ async fn room(at: &str) -> Room {
         face_key: None,
         urgent: None,
         identity,
+        alarm_path: Default::default(),
     });
     Room {
         room,

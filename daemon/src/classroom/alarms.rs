@@ -46,6 +46,15 @@ impl Classroom {
         // The siren goes first: it must not wait for the disk.
         self.hw.set_output(DeviceKind::Siren, true);
         bump(&self.counters.alarms);
+        // Then the other boards and the duty room, over the school LAN: not waiting for
+        // the disk or the region either.
+        self.announced.push(ketang_sync::SchoolAlarm {
+            alarm_id: id.clone(),
+            drill,
+            source: source.clone(),
+            raised_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        });
+        self.announce();
         let alarm = AlarmRecord {
             id: id.clone(),
             source: source.clone(),
@@ -78,6 +87,7 @@ impl Classroom {
             Ok(seq) => {
                 self.store_health.ok();
                 tracing::warn!(source = %source, drill, seq, "Emergency alarm raised.");
+                self.sms_fallback(&id, Some(seq), drill, at);
                 Ok(Reply::Alarm(AlarmReply {
                     alarm_id: id,
                     state: "raised",
@@ -103,6 +113,7 @@ impl Classroom {
                 });
                 tracing::error!(source = %source, drill, sent_direct = sent, "Emergency alarm raised on a full disk: published directly, stored when there is room.");
                 self.unstored_alarms.push((alarm_kept, out_direct));
+                self.sms_fallback(&id, None, drill, at);
                 Ok(Reply::Alarm(AlarmReply {
                     alarm_id: id,
                     state: "raised",
@@ -151,6 +162,8 @@ impl Classroom {
                 if !remaining {
                     self.hw.set_output(DeviceKind::Siren, false);
                 }
+                self.announced.retain(|a| a.alarm_id != id);
+                self.announce();
                 tracing::warn!(seq, drill = alarm.drill, "Alarm cleared.");
                 Ok(Reply::Alarm(AlarmReply {
                     alarm_id: id,
@@ -178,5 +191,115 @@ impl Classroom {
                 Err(_) => return,
             }
         }
+    }
+}
+
+impl Classroom {
+    /// Announces this board's alarms on the school path (replacing its previous state).
+    fn announce(&self) {
+        let Some(link) = &self.alarm_path.school else {
+            return;
+        };
+        link.announce(ketang_sync::SchoolAlarmState {
+            v: 1,
+            school_id: self.identity.school_id.clone(),
+            device_id: self.identity.device_id.clone(),
+            classroom_id: self.identity.classroom_id.clone(),
+            class_name: self.class_name.chars().take(64).collect(),
+            role: self
+                .alarm_path
+                .role
+                .unwrap_or(ketang_sync::SchoolRole::Classroom),
+            alarms: self.announced.clone(),
+            at: self
+                .clock
+                .now_fixed()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        });
+    }
+
+    /// At start: the active alarms from the store are this board's state on the school
+    /// path (an alarm survives a restart there as it does on the board).
+    pub(super) async fn announce_loaded(&mut self) {
+        if self.alarm_path.school.is_none() {
+            return;
+        }
+        match self.store.active_alarms().await {
+            Ok(active) => {
+                self.announced = active
+                    .into_iter()
+                    .map(|a| ketang_sync::SchoolAlarm {
+                        alarm_id: a.id,
+                        drill: a.drill,
+                        source: a.source,
+                        raised_at: a
+                            .raised_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Reading active alarms for the school path failed.")
+            }
+        }
+        self.announce();
+    }
+
+    /// The last fallback: after `alarm.sms_after_s`, if the alarm is still active and
+    /// neither the region (its record left the outbox on PUBACK) nor the school path (the
+    /// school broker sent this board's state back with it) has it, text the configured
+    /// numbers through the modem. Never delays the siren or the screens.
+    fn sms_fallback(
+        &self,
+        id: &str,
+        seq: Option<u64>,
+        drill: bool,
+        at: chrono::DateTime<chrono::FixedOffset>,
+    ) {
+        let cfg = &self.alarm_path.config;
+        if cfg.sms_numbers.is_empty() || (drill && !cfg.sms_on_drill) {
+            return;
+        }
+        let (numbers, after) = (cfg.sms_numbers.clone(), cfg.sms_after);
+        let (store, school, state) = (
+            self.store.clone(),
+            self.alarm_path.school.clone(),
+            self.alarm_path.sms.clone(),
+        );
+        let id = id.to_owned();
+        let text = format!(
+            "{}{}（{}，学校 {}）{} 一键报警。区域平台和校内网络均未确认收到，请立即处置。",
+            if drill {
+                "【演练】"
+            } else {
+                "【紧急报警】"
+            },
+            self.class_name,
+            self.identity.classroom_id,
+            self.identity.school_id,
+            at.format("%m-%d %H:%M:%S"),
+        );
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            match store.active_alarms().await {
+                Ok(active) if !active.iter().any(|a| a.id == id) => return,
+                _ => {}
+            }
+            let region = match seq {
+                Some(seq) => matches!(store.outbox_has(seq).await, Ok(false)),
+                None => false,
+            };
+            let school = school.as_ref().is_some_and(|s| s.delivered(&id));
+            if region || school {
+                tracing::info!(region, school, "Alarm acknowledged in time; no SMS.");
+                return;
+            }
+            let outcome = crate::system::sms::send_all(&numbers, &text).await;
+            let now = clock
+                .now_fixed()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+            crate::system::sms::record(&state, &now, &outcome);
+        });
     }
 }

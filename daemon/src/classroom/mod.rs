@@ -126,6 +126,21 @@ pub(crate) struct Classroom {
     identity: ketang_sync::Identity,
     /// Alarms raised while the disk was full: stored as soon as there is room again.
     unstored_alarms: Vec<(AlarmRecord, OutboxRecord)>,
+    /// The school's own alarm path and the SMS fallback.
+    alarm_path: AlarmPath,
+    /// This board's alarms as last announced on the school path.
+    announced: Vec<ketang_sync::SchoolAlarm>,
+}
+
+/// Where an alarm goes besides the siren and the regional outbox (`docs/domain.md`,
+/// "Alarms"): the school path to the other boards and the duty room, and an SMS when
+/// neither the region nor the school path has it in time.
+#[derive(Clone, Default)]
+pub(crate) struct AlarmPath {
+    pub(crate) school: Option<ketang_sync::mqtt::SchoolLink>,
+    pub(crate) role: Option<ketang_sync::SchoolRole>,
+    pub(crate) config: crate::config::AlarmConfig,
+    pub(crate) sms: crate::system::sms::SharedSms,
 }
 
 /// What the classroom actor is wired to: built by `app.rs` for the daemon, or by a test.
@@ -148,6 +163,7 @@ pub(crate) struct Wiring {
     pub(crate) face_key: Option<Arc<crate::facekey::FaceKey>>,
     pub(crate) urgent: Option<ketang_sync::mqtt::Urgent>,
     pub(crate) identity: ketang_sync::Identity,
+    pub(crate) alarm_path: AlarmPath,
 }
 
 impl Classroom {
@@ -180,6 +196,8 @@ impl Classroom {
             urgent: w.urgent,
             identity: w.identity,
             unstored_alarms: Vec::new(),
+            alarm_path: w.alarm_path,
+            announced: Vec::new(),
         }
     }
 }
@@ -207,6 +225,8 @@ impl Classroom {
         // an update): the gallery is loaded from the stored templates now, not only after
         // the next enrolment.
         self.reload_gallery().await;
+        // The other boards and the duty room learn this board's alarms (none, usually).
+        self.announce_loaded().await;
         // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while
         // the board was off (since it first ran) are finalised right after a reboot.
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

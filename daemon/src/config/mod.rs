@@ -9,6 +9,7 @@ mod error;
 mod hardware;
 mod inference;
 mod raw;
+mod school_link;
 #[cfg(test)]
 mod tests;
 mod update;
@@ -26,7 +27,9 @@ pub(crate) use hardware::{
     DeviceConfig, DeviceDriver, DeviceKind, GpioLine, HardwareConfig, WhiteboardDialect,
 };
 pub(crate) use inference::InferenceConfig;
+pub(crate) use school_link::{AlarmConfig, SchoolLinkConfig, check_login, school_sections};
 pub(crate) use update::UpdateConfig;
+pub(crate) use validate::is_id;
 pub(crate) use validate_sync::parse_broker;
 
 /// A validated configuration.
@@ -42,6 +45,10 @@ pub(crate) struct Config {
     pub(crate) school: SchoolConfig,
     pub(crate) inference: InferenceConfig,
     pub(crate) update: UpdateConfig,
+    /// The school's own alarm path; `None` when the school has no local broker.
+    pub(crate) school_link: Option<SchoolLinkConfig>,
+    /// The SMS fallback of alarms.
+    pub(crate) alarm: AlarmConfig,
 }
 
 /// Who this board is. Each id is 1–64 characters of `A-Z a-z 0-9 - _ .` (they appear in MQTT

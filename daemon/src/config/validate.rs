@@ -14,11 +14,13 @@ use super::resolve;
 use super::validate_sync::sync;
 use super::*;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "device",
     "data_dir",
     "data_max_mb",
     "http",
+    "school_link",
+    "alarm",
     "sync",
     "hardware",
     "school",
@@ -135,6 +137,17 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     let http = typed::<RawHttp>("http", section("http"), &mut errs).map(|h| http(h, &mut errs));
     let sync =
         typed::<RawSync>("sync", section("sync"), &mut errs).map(|s| sync(s, base, &mut errs));
+    let school_link = typed::<super::school_link::RawSchoolLink>(
+        "school_link",
+        section("school_link"),
+        &mut errs,
+    )
+    .map(|r| super::school_link::school_link(r, base, &mut errs));
+    if let (Some(d), Some(Some(link))) = (&device, &school_link) {
+        super::school_link::check_login(link, &d.device_id, &mut errs);
+    }
+    let alarm = typed::<super::school_link::RawAlarm>("alarm", section("alarm"), &mut errs)
+        .map(|r| super::school_link::alarm(r, &mut errs));
     let hardware = typed::<RawHardware>("hardware", section("hardware"), &mut errs)
         .map(|h| hardware::validate(h, &mut errs));
     let school =
@@ -163,7 +176,16 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     });
 
     match (
-        device, data_dir, http, sync, hardware, school, inference, update,
+        device,
+        data_dir,
+        http,
+        sync,
+        hardware,
+        school,
+        inference,
+        update,
+        school_link,
+        alarm,
     ) {
         (
             Some(device),
@@ -174,7 +196,11 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             Some(school),
             Some(inference),
             Some(update),
+            Some(school_link),
+            Some(alarm),
         ) if errs.is_empty() => Ok(Config {
+            school_link,
+            alarm,
             device,
             data_dir,
             data_max_bytes,

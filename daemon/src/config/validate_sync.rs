@@ -94,7 +94,7 @@ pub(super) fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> Sync
     }
     let credentials = s
         .credentials_file
-        .and_then(|f| credentials(&resolve(base, &f), errs));
+        .and_then(|f| credentials("sync.credentials_file", &resolve(base, &f), errs));
     let keep_alive = match s.keep_alive_s {
         None => Duration::from_secs(30),
         Some(n) if (5..=1200).contains(&n) => Duration::from_secs(n.unsigned_abs()),
@@ -152,14 +152,17 @@ struct CredentialsFile {
 }
 
 /// Reads a credentials file: TOML with `username` and `password`, mode 0600 or stricter.
-fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> {
+pub(super) fn credentials(
+    field: &str,
+    path: &Path,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Credentials> {
     use std::os::unix::fs::PermissionsExt;
-    const FIELD: &str = "sync.credentials_file";
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
             errs.push(ConfigError::new(
-                FIELD,
+                field,
                 format!("cannot read {}: {e}", path.display()),
             ));
             return None;
@@ -167,7 +170,7 @@ fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> 
     };
     if meta.permissions().mode() & 0o077 != 0 {
         errs.push(ConfigError::new(
-            FIELD,
+            field,
             format!(
                 "{} is readable by group or others; run chmod 600 on it",
                 path.display()
@@ -178,7 +181,7 @@ fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> 
         Ok(t) => t,
         Err(e) => {
             errs.push(ConfigError::new(
-                FIELD,
+                field,
                 format!("cannot read {}: {e}", path.display()),
             ));
             return None;
@@ -192,7 +195,7 @@ fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> 
         }),
         Ok(_) => {
             errs.push(ConfigError::new(
-                FIELD,
+                field,
                 format!(
                     "{}: username and password must not be empty",
                     path.display()
@@ -203,7 +206,7 @@ fn credentials(path: &Path, errs: &mut Vec<ConfigError>) -> Option<Credentials> 
         // The parser's message is not repeated: it may quote the password.
         Err(_) => {
             errs.push(ConfigError::new(
-                FIELD,
+                field,
                 format!("{} is not valid: expected TOML with exactly `username = \"...\"` and `password = \"...\"`", path.display()),
             ));
             None

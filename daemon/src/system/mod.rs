@@ -8,4 +8,5 @@ pub(crate) mod health;
 pub(crate) mod https;
 pub(crate) mod provision;
 pub(crate) mod reset;
+pub(crate) mod sms;
 pub(crate) mod update;

@@ -9,11 +9,15 @@
 
 mod downlink;
 mod enums;
+mod school;
 mod uplink;
 
 pub use downlink::RemoteCommand;
 pub use enums::{
     AttendanceCounts, AttendanceSource, AttendanceStatus, HealthWindow, LessonState, ParseError,
+};
+pub use school::{
+    MAX_SCHOOL_ALARM_BYTES, MAX_SCHOOL_ALARMS, SchoolAlarm, SchoolAlarmState, SchoolRole,
 };
 pub use uplink::{
     AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,

@@ -5,6 +5,7 @@
 
 mod downlink;
 mod refusal;
+mod school;
 mod settings;
 mod state;
 mod status;
@@ -18,6 +19,7 @@ pub use downlink::{
     Command, Downlink, DownlinkBody, KINDS, MAX_DOWNLINK_BYTES, Rejected, parse_downlink,
 };
 pub use refusal::{MAX_OUTGOING_PACKET, connect_failure};
+pub use school::{SchoolLink, SchoolLinkSettings, school_alarm_topic};
 pub use settings::{MqttSettings, TlsSettings, default_budgets};
 pub use state::{Failure, InFlight, Reconnect, TokenBucket};
 pub use status::{CommandHandler, SyncStatus};

@@ -363,6 +363,25 @@ impl StoreHandle {
         self.call(|db| q_pending(&db.conn)).await
     }
 
+    /// Whether record `seq` still waits in the outbox (it leaves on the broker's PUBACK,
+    /// or when it is moved aside as refused).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn outbox_has(&self, seq: u64) -> Result<bool> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.call(move |db| {
+            db.conn
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM outbox WHERE seq = ?1)",
+                    [seq],
+                    |r| r.get::<_, bool>(0),
+                )
+                .ctx("reading the outbox")
+        })
+        .await
+    }
+
     /// The stored envelopes of the outbox in drain order (lane, then seq), at most `limit`.
     ///
     /// # Errors

@@ -6,7 +6,7 @@ const I18N = {
   zh: {
     teacher_mode: "教师", offline: "与设备的连接已断开，正在重新连接…", today: "今日课表", notices: "通知",
     raise_alarm: "紧急报警", hold_hint: "按住 1.5 秒", hold_to_raise: "请按住报警按钮 1.5 秒，进度条走满即报警",
-    drill: "演练 DRILL", alarm_title: "紧急警报",
+    drill: "演练 DRILL", alarm_title: "紧急警报", alarm_in: "报警教室：",
     alarm_step1: "保持冷静，听从老师指挥", alarm_step2: "按疏散路线有序离开教室", alarm_step3: "到达集合点后清点人数",
     clear_alarm: "解除警报（需教师解锁）", unlock_title: "教师解锁", unlock_card_hint: "选择您的名字并输入PIN码，或在读卡器上刷教师卡。",
     cancel: "取消", tab_roll: "点名", tab_report: "课堂报告", tab_followups: "缺勤跟进", tab_notice: "发布通知",
@@ -30,7 +30,7 @@ const I18N = {
   en: {
     teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
     raise_alarm: "Emergency", hold_hint: "hold 1.5 s", hold_to_raise: "Hold the alarm button for 1.5 s, until the bar is full",
-    drill: "DRILL", alarm_title: "EMERGENCY",
+    drill: "DRILL", alarm_title: "EMERGENCY", alarm_in: "Alarm in: ",
     alarm_step1: "Stay calm and follow your teacher", alarm_step2: "Leave the room by the evacuation route", alarm_step3: "Count everyone at the assembly point",
     clear_alarm: "Clear the alarm (teacher unlock)", unlock_title: "Teacher unlock", unlock_card_hint: "Choose your name and enter your PIN, or tap your staff card on the reader.",
     cancel: "Cancel", tab_roll: "Roll", tab_report: "Lesson report", tab_followups: "Follow-ups", tab_notice: "Post a notice",
@@ -140,6 +140,8 @@ function tickClock() {
 function render() {
   const s = S.status;
   if (!s) return;
+  // A duty-room board shows the whole school (/duty).
+  if (s.school && s.school.duty_room) { location.replace("/duty"); return; }
   document.documentElement.lang = S.lang === "en" ? "en" : "zh-CN";
   document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
   $("lang").textContent = S.lang === "en" ? "中文" : "EN";
@@ -195,13 +197,26 @@ function renderNotices(s) {
   if (em) { $("broadcast-title").textContent = em.title; $("broadcast-body").textContent = em.body; }
 }
 
+// Alarms of the other boards of the school, from the school path (docs/domain.md, "Alarms").
+function schoolAlarms(s) {
+  const boards = s.school ? s.school.boards : [];
+  return boards.flatMap(b => b.alarms.map(a => ({ drill: a.drill, raised_at: a.raised_at, where: b.class_name || b.classroom_id })));
+}
+
 function renderAlarm(s) {
-  const on = s.alarms.length > 0;
-  const allDrill = on && s.alarms.every(a => a.drill);
+  const own = s.alarms.length > 0;
+  const remote = schoolAlarms(s);
+  const list = own ? s.alarms.concat(remote) : remote;
+  const on = list.length > 0;
+  const allDrill = on && list.every(a => a.drill);
   $("alarm").classList.toggle("hidden", !on);
   $("alarm").classList.toggle("drill", allDrill);
   $("alarm-drill").classList.toggle("hidden", !allDrill);
-  if (on) $("alarm-time").textContent = hm(s.alarms[0].raised_at);
+  // Another classroom's alarm names the classroom; it is cleared on the board that raised it.
+  $("alarm-where").classList.toggle("hidden", remote.length === 0);
+  $("alarm-where").textContent = t("alarm_in") + [...new Set(remote.map(a => a.where))].join("、");
+  $("alarm-clear").classList.toggle("hidden", !own);
+  if (on) $("alarm-time").textContent = hm(list[0].raised_at);
 }
 
 // --- Live events ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ mod tests;
 
 use events::events;
 use pages::{
-    board, board_css, board_js, device_qr, epaper_png, healthz, index, metrics_text, status,
+    board, board_css, board_js, device_qr, duty, epaper_png, healthz, index, metrics_text, status,
     tech_js, tech_page,
 };
 use session::{login, logout, session_info};
@@ -193,6 +193,7 @@ fn router_with<D: DeviceApi>(
     let mut r = Router::new()
         .route("/", get(board))
         .route("/status", get(index))
+        .route("/duty", get(duty))
         .route("/assets/board.js", get(board_js))
         .route("/assets/board.css", get(board_css))
         .route("/healthz", get(healthz::<D>))

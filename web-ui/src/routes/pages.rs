@@ -32,6 +32,15 @@ pub(super) async fn board_css() -> impl IntoResponse {
     )
 }
 
+/// The duty-room view: every board of the school on the school path (read-only, no names
+/// of people, so any browser in the duty room may keep it open).
+pub(super) async fn duty() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(include_str!("../assets/duty.html")),
+    )
+}
+
 pub(super) async fn index() -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-cache")],

@@ -66,6 +66,8 @@ fn report() -> StatusReport {
         today: vec![],
         alarms: vec![],
         notices: vec![],
+        school: None,
+        alarm_sms: None,
         counters: Counters {
             card_taps: 4,
             ..Counters::default()
