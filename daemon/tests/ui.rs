@@ -689,3 +689,153 @@ async fn tap_to_screen_latency() {
     );
     c.close().await.unwrap();
 }
+
+/// The school's alarm path (issue 19) on screen: a second board shows a takeover naming the
+/// classroom that raised the alarm (and no clear button: it is cleared where it was raised),
+/// the duty-room board shows `/duty`, and clearing and drills follow the same path. The
+/// school broker is the one `image/school-broker/setup.sh` makes, with a login per board.
+#[cfg(feature = "mqtt-integration-tests")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_school_alarm_on_a_second_board_and_in_the_duty_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let school = dir.path().join("school");
+    let port = free_port();
+    let root = ketang_testkit::repo_root();
+    let st = Command::new(root.join("image/school-broker/setup.sh"))
+        .arg("demo-school")
+        .arg(&school)
+        .args(["127.0.0.1", &port.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut creds = Vec::new();
+    for board in ["demo-board-1", "board-4", "duty"] {
+        let out = Command::new(root.join("image/school-broker/add-board.sh"))
+            .arg(&school)
+            .arg(board)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = dir.path().join(format!("{board}.toml"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        creds.push(file);
+    }
+    let _broker = common::mqtt::Proc(
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(school.join("mosquitto.conf"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed"),
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let board = |data: &str, creds: &std::path::Path, extra: &[&str]| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--school-link".into(),
+            url.clone().into(),
+            "--school-credentials".into(),
+            creds.into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsString::as_os_str).collect();
+        Demo::start_args(&dir.path().join(data), Some(MONDAY_0755), &refs)
+    };
+    let room3 = board("d1", &creds[0], &[]);
+    let room4 = board(
+        "d2",
+        &creds[1],
+        &[
+            "--device-id",
+            "board-4",
+            "--classroom-id",
+            "g7-c4",
+            "--class-name",
+            "七年级(4)班",
+        ],
+    );
+    let duty = board(
+        "d3",
+        &creds[2],
+        &[
+            "--device-id",
+            "duty",
+            "--classroom-id",
+            "duty-room",
+            "--class-name",
+            "门卫室",
+            "--duty-room",
+        ],
+    );
+    for d in [&room3, &room4, &duty] {
+        d.wait_secs("the school path", 10, |s| {
+            s["school"]["connected"] == json!(true)
+        });
+    }
+
+    let driver = chromedriver();
+    let c = open(&driver, &room4, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "board 4",
+        "return document.getElementById('class-name').textContent === '七年级(4)班';",
+    )
+    .await;
+    // The duty room's board opens the duty-room view by itself.
+    let d = open(&driver, &duty, "/", 1920, 1080).await;
+    wait_js(&d, "the duty-room view", "return location.pathname === '/duty' && document.querySelectorAll(\"[data-testid='duty-board']\").length === 2;").await;
+    assert!(!visible(&c, "alarm").await);
+
+    // 七年级(3)班 raises an alarm: board 4 and the duty room show it, naming the classroom.
+    let (code, raised) = room3.act(r#"{"action":"raise_alarm"}"#);
+    assert_eq!(code, 200, "{raised}");
+    let pressed = Instant::now();
+    wait_js(&c, "the takeover on board 4", "const w = document.querySelector(\"[data-testid='alarm-where']\"); return !document.getElementById('alarm').classList.contains('hidden') && w.textContent.includes('七年级(3)班');").await;
+    let shown = pressed.elapsed();
+    assert!(
+        shown < Duration::from_secs(2),
+        "board 4 showed the alarm after {shown:?}"
+    );
+    assert!(
+        !visible(&c, "alarm-clear").await,
+        "another classroom's alarm is cleared where it was raised"
+    );
+    assert!(!visible(&c, "alarm-drill").await);
+    shot(&c, "alarm-other-board-1920x1080").await;
+    wait_js(&d, "the duty-room banner", "const b = document.querySelector(\"[data-testid='duty-banner']\"); return b.classList.contains('on') && b.textContent.includes('七年级(3)班') && b.textContent.includes('紧急报警');").await;
+    shot(&d, "duty-room-1920x1080").await;
+
+    // Cleared on 七年级(3)班: gone everywhere.
+    let t = room3.login("T01", DEMO_PIN).unwrap();
+    let (code, v) = t.act(&format!(
+        r#"{{"action":"clear_alarm","alarm_id":{}}}"#,
+        raised["alarm_id"]
+    ));
+    assert_eq!(code, 200, "{v}");
+    wait_js(
+        &c,
+        "the takeover gone",
+        "return document.getElementById('alarm').classList.contains('hidden');",
+    )
+    .await;
+    wait_js(
+        &d,
+        "the banner gone",
+        "return !document.querySelector(\"[data-testid='duty-banner']\").classList.contains('on');",
+    )
+    .await;
+
+    // A drill (started in teacher mode) goes the same way, shown as a drill.
+    let (code, v) = t.act(r#"{"action":"raise_alarm","drill":true}"#);
+    assert_eq!(code, 200, "{v}");
+    wait_js(&c, "the drill on board 4", "return !document.getElementById('alarm').classList.contains('hidden') && !document.getElementById('alarm-drill').classList.contains('hidden');").await;
+    wait_js(&d, "the drill in the duty room", "const b = document.querySelector(\"[data-testid='duty-banner']\"); return b.classList.contains('drill') && b.textContent.includes('演练');").await;
+    c.close().await.unwrap();
+    d.close().await.unwrap();
+}
