@@ -121,7 +121,7 @@ enum Command {
         /// Who this demo board is, its school path and alarm SMS (several demo boards of
         /// one school: docs/technician.md, "The school's alarm path").
         #[command(flatten)]
-        board: demo::BoardFlags,
+        board: Box<demo::BoardFlags>,
     },
     /// Hash a teacher's PIN (read from stdin, 4-12 digits) for the `pin_hash` of the staff
     /// list in roster snapshots; prints an Argon2id PHC string.

@@ -779,6 +779,26 @@ async fn the_school_alarm_on_a_second_board_and_in_the_duty_room() {
         });
     }
 
+    // What the school path carries, for the contract check of ./scripts/test (the duty
+    // room's login may read the whole school).
+    let out = root.join("target/contract");
+    std::fs::create_dir_all(&out).unwrap();
+    let duty_pw = std::fs::read_to_string(&creds[2]).unwrap();
+    let duty_pw = duty_pw
+        .lines()
+        .find_map(|l| l.strip_prefix("password = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let _capture = common::mqtt::Proc(
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-v"])
+            .args(["-u", "duty", "-P", &duty_pw])
+            .args(["-t", "ketang/v1/demo-school/+/school/alarm"])
+            .stdout(std::fs::File::create(out.join("school-path.txt")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let driver = chromedriver();
     let c = open(&driver, &room4, "/?lang=zh", 1920, 1080).await;
     wait_js(

@@ -7,7 +7,8 @@
 //   node scripts/contract/validate.mjs docs/asyncapi.yaml CAPTURE... [--require s1,s2,...]
 //
 // Each CAPTURE holds `mosquitto_sub -v` lines: "<topic> <json payload>". --require lists
-// uplink streams that must appear at least once over all captures. Exit 0 when every
+// uplink streams (or SchoolAlarmState, the school path's message) that must appear at
+// least once over all captures. Exit 0 when every
 // message is valid.
 import { readFileSync } from 'node:fs';
 import { Parser, fromFile } from '@asyncapi/parser';
@@ -37,7 +38,7 @@ const validators = {};
 for (const m of document.components().messages()) {
   validators[m.id()] = ajv.compile(m.payload().json());
 }
-for (const name of ['Uplink', 'Status', 'Downlink']) {
+for (const name of ['Uplink', 'Status', 'Downlink', 'SchoolAlarmState']) {
   if (!validators[name]) {
     console.error(`contract: ${docPath} has no message ${name}`);
     process.exit(1);
@@ -75,6 +76,7 @@ for (const line of lines) {
   if (/\/up\/[a-z_]+$/.test(topic)) kind = 'Uplink';
   else if (topic.endsWith('/status')) kind = 'Status';
   else if (/\/down\/[a-z_]+$/.test(topic)) kind = 'Downlink';
+  else if (topic.endsWith('/school/alarm')) kind = 'SchoolAlarmState';
   else continue;
   if (kind === 'Downlink' && refused.has(payload.id)) {
     skipped += 1;

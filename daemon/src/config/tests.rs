@@ -448,3 +448,62 @@ fn telemetry_every_s_takes_0_or_10_to_86400_and_defaults_to_five_minutes() {
         assert!(has(&errs, "sync.telemetry_every_s"), "{bad}: {errs:?}");
     }
 }
+
+#[test]
+fn the_school_path_needs_the_boards_own_login_named_by_its_device_id() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("school.credentials");
+    let write = |user: &str| {
+        std::fs::write(&f, format!("username = \"{user}\"\npassword = \"pw-9x\"\n")).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    // No login at all: refused (anyone on the LAN could then raise alarms).
+    let bare = format!("{GOOD}\n[school_link]\nbroker_url = \"mqtt://192.168.1.10:1883\"\n");
+    assert!(
+        has(&errors(&bare), "school_link.credentials_file: missing"),
+        "{:#?}",
+        errors(&bare)
+    );
+    let with = format!("{bare}credentials_file = \"{}\"\n", f.display());
+    write("kt-0002");
+    let errs = errors(&with);
+    assert!(has(&errs, "must be this board's device id"), "{errs:#?}");
+    write("kt-0001");
+    let c = parse(&with).unwrap_or_else(|e| panic!("{e}"));
+    let link = c.school_link.unwrap();
+    assert_eq!((link.broker.port, link.duty_room), (1883, false));
+    assert_eq!(link.keep_alive, std::time::Duration::from_secs(5));
+    assert!(!format!("{:?}", link.credentials).contains("pw-9x"));
+    let duty = format!("{with}role = \"duty_room\"\n");
+    assert!(parse(&duty).unwrap().school_link.unwrap().duty_room);
+    let odd = format!("{with}role = \"gate\"\nkeep_alive_s = 1\n");
+    let errs = errors(&odd);
+    assert!(
+        has(&errs, "school_link.role") && has(&errs, "school_link.keep_alive_s"),
+        "{errs:#?}"
+    );
+    // Without a school path the board runs as before.
+    assert!(parse(GOOD).unwrap().school_link.is_none());
+}
+
+#[test]
+fn alarm_sms_numbers_are_checked_without_echoing_them() {
+    let c = parse(&format!(
+        "{GOOD}\n[alarm]\nsms_numbers = [\"+8613800000001\", \"13900000002\"]\nsms_after_s = 15\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alarm.sms_numbers.len(), 2);
+    assert_eq!(c.alarm.sms_after, std::time::Duration::from_secs(15));
+    assert!(!c.alarm.sms_on_drill);
+    let errs = errors(&format!(
+        "{GOOD}\n[alarm]\nsms_numbers = [\"call 110 now\"]\nsms_after_s = 1\n"
+    ));
+    assert!(
+        has(&errs, "alarm.sms_numbers[0]: not a phone number"),
+        "{errs:#?}"
+    );
+    assert!(!errs.iter().any(|e| e.contains("call 110")), "{errs:#?}");
+    assert!(has(&errs, "alarm.sms_after_s"), "{errs:#?}");
+    assert!(parse(GOOD).unwrap().alarm.sms_numbers.is_empty());
+}
