@@ -64,7 +64,7 @@ BIN=$ROOT/target/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils"
+PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
@@ -125,6 +125,10 @@ done
 install -m 0644 "$ROOT/image/rootfs/ketang-lib.sh" "$R/usr/lib/ketang/lib.sh"
 # Time: chrony with NTS first (image/rootfs/chrony.conf; docs/technician.md, "Time").
 install -m 0644 "$ROOT/image/rootfs/chrony.conf" "$R/etc/chrony/chrony.conf"
+# The alarm's SMS fallback: ModemManager drives a cellular modem if one is plugged in, and
+# polkit lets the daemon's user send messages (docs/technician.md, "The school's alarm path").
+install -d -m 0755 "$R/etc/polkit-1/rules.d"
+install -m 0644 "$ROOT/image/rootfs/50-ketang-sms.rules" "$R/etc/polkit-1/rules.d/50-ketang-sms.rules"
 install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
   "$ROOT/image/rootfs/ketang-update.path" "$R/etc/systemd/system/"
 mkdir -p "$R/usr/lib/repart.d"
