@@ -170,5 +170,41 @@ mod tests {
         assert!(e.unwrap_err().contains("9000 bytes"));
         let e = SchoolAlarmState::parse(br#"{"v":1}"#, "hf-1", "kt-1");
         assert!(e.unwrap_err().contains("not a school alarm state"));
+        let long = format!(r#"{{"{}":1}}"#, "k".repeat(5000));
+        let e = SchoolAlarmState::parse(long.as_bytes(), "hf-1", "kt-1").unwrap_err();
+        assert!(e.len() < 200, "{e}");
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives on the school path: no panic; a state that is read holds to
+        /// the limits; a refusal is short and never quotes the message.
+        #[test]
+        fn any_message_is_read_within_limits_or_refused_briefly(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..10_000),
+            name in "\\PC{0,100}",
+            n in 0usize..12,
+            cut in 0usize..400,
+        ) {
+            let mut s = state();
+            s.class_name = name.clone();
+            s.alarms = vec![s.alarms[0].clone(); n];
+            let bytes = serde_json::to_vec(&s).unwrap();
+            let cut = bytes[..cut.min(bytes.len())].to_vec();
+            for input in [junk, bytes, cut] {
+                match SchoolAlarmState::parse(&input, "hf-1", "kt-1") {
+                    Ok(s) => {
+                        proptest::prop_assert!(s.alarms.len() <= MAX_SCHOOL_ALARMS);
+                        proptest::prop_assert!(s.class_name.chars().count() <= 64);
+                        proptest::prop_assert_eq!(&s.device_id, "kt-1");
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(e.len() <= 300, "{} chars: {}", e.len(), e);
+                        if name.chars().count() > 8 {
+                            proptest::prop_assert!(!e.contains(&name), "the refusal quotes the input: {}", e);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
