@@ -71,8 +71,13 @@ impl SchoolAlarmState {
                 bytes.len()
             ));
         }
-        let s: Self =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a school alarm state: {e}"))?;
+        let s: Self = serde_json::from_slice(bytes).map_err(|e| {
+            // serde names unknown fields and variants: keep only a short excerpt.
+            let e = e.to_string();
+            let short: String = e.chars().take(120).collect();
+            let more = if short.len() < e.len() { "…" } else { "" };
+            format!("not a school alarm state: {short}{more}")
+        })?;
         if s.v != 1 {
             return Err(format!("version {} is not 1", s.v));
         }
