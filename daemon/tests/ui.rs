@@ -250,6 +250,23 @@ async fn the_board_in_chromium_landscape() {
     )
     .await;
     shot(&c, "checkin-1920x1080").await;
+    // A fever reading followed by the student's tap: the red 体温偏高 stays, the check-in is
+    // added to it (it used to be painted over in green 5 ms later).
+    let (code, body) = demo.post("/api/v1/sim/temperature", r#"{"celsius":38.2}"#);
+    assert_eq!(code, 202, "{body}");
+    demo.tap(CARD_2);
+    wait_js(&c, "the fever toast with the check-in", "const e = document.getElementById('toast'); return e.classList.contains('fever') && e.textContent.includes('体温偏高') && e.textContent.includes('已签到');").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        c.execute(
+            "return document.getElementById('toast').classList.contains('fever');",
+            vec![]
+        )
+        .await
+        .unwrap()
+            == json!(true),
+        "the fever toast was painted over"
+    );
     demo.tap(UNKNOWN_CARD);
     wait_js(&c, "the unknown-card toast", "const n = document.querySelector(\"[data-testid='toast-text']\"); return n && n.textContent === '未登记的卡';").await;
 
@@ -281,7 +298,27 @@ async fn the_board_in_chromium_landscape() {
     // Start and end the lesson; see the report.
     click(&c, "start-lesson").await;
     wait_js(&c, "in progress", "return document.querySelector(\"[data-testid='roll-title']\").textContent.includes('上课中');").await;
+    // 下课 with students unmarked asks first, in the board's own Chinese dialog (not the
+    // browser's confirm(), whose buttons are English on the kiosk), saying how many.
     click(&c, "end-lesson").await;
+    wait_js(&c, "the end-lesson question", "return !document.getElementById('confirm').classList.contains('hidden') && document.getElementById('confirm-title').textContent === '还有 38 名学生未签到';").await;
+    assert!(text(&c, "confirm-body").await.contains("记为缺勤"));
+    assert_eq!(text(&c, "confirm-yes").await, "仍然下课");
+    shot(&c, "confirm-end-1920x1080").await;
+    click(&c, "confirm-no").await;
+    wait_js(
+        &c,
+        "the question gone",
+        "return document.getElementById('confirm').classList.contains('hidden');",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        text(&c, "roll-title").await.contains("上课中"),
+        "backing out must not end the lesson"
+    );
+    click(&c, "end-lesson").await;
+    click(&c, "confirm-yes").await;
     // Ended: the roll moves on to the next lesson.
     wait_js(&c, "ended", "return document.querySelector(\"[data-testid='roll-title']\").textContent.includes('第2节');").await;
     click(&c, "tab-report").await;
@@ -289,6 +326,13 @@ async fn the_board_in_chromium_landscape() {
     assert_eq!(text(&c, "report-sick").await, "1");
     assert_eq!(text(&c, "report-absent").await, "38");
     shot(&c, "teacher-report-1920x1080").await;
+    // 取消本节 asks in the board's own dialog too; backing out cancels nothing.
+    click(&c, "tab-roll").await;
+    click(&c, "cancel-lesson").await;
+    wait_js(&c, "the cancel question", "return !document.getElementById('confirm').classList.contains('hidden') && document.getElementById('confirm-title').textContent === '确定取消本节课吗？';").await;
+    assert_eq!(text(&c, "confirm-no").await, "返回");
+    click(&c, "confirm-no").await;
+    assert!(!text(&c, "roll-title").await.contains("已取消"));
     click(&c, "lock").await;
     wait_js(
         &c,

@@ -21,7 +21,9 @@ const I18N = {
     unlocked_as: n => `${n}（教师模式）`, lock_in: s => `${s}秒后自动锁定`,
     need_unlock: "需要教师解锁", conflict: "当前不能执行：", bad_input: "输入有误：", not_found: "未找到：",
     failed: "操作失败，请重试", wrong_pin: "PIN码错误", too_many: s => `错误次数过多，请${s}秒后再试`,
-    done: "已完成", confirm_cancel: "确定取消本节课吗？", report_none: "本节课结束后才有报告",
+    done: "已完成", confirm_cancel: "确定取消本节课吗？", confirm_cancel_body: "取消后本节课不记考勤，已签到的记录保留。",
+    back: "返回", end_anyway: "仍然下课",
+    confirm_end: n => `还有 ${n} 名学生未签到`, confirm_end_body: n => `现在下课，这 ${n} 名学生将记为缺勤。请先确认他们是否请假或迟到。`, report_none: "本节课结束后才有报告",
     roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
@@ -45,7 +47,9 @@ const I18N = {
     unlocked_as: n => `${n} (teacher mode)`, lock_in: s => `locks in ${s} s`,
     need_unlock: "Teacher unlock needed", conflict: "Not possible now: ", bad_input: "Check the input: ", not_found: "Not found: ",
     failed: "That failed; try again", wrong_pin: "Wrong PIN", too_many: s => `Too many attempts; try again in ${s} s`,
-    done: "Done", confirm_cancel: "Cancel this lesson?", report_none: "The report exists once the lesson has ended",
+    done: "Done", confirm_cancel: "Cancel this lesson?", confirm_cancel_body: "A cancelled lesson keeps no attendance; check-ins already made are kept.",
+    back: "Back", end_anyway: "End anyway",
+    confirm_end: n => `${n} students have not checked in`, confirm_end_body: n => `If the lesson ends now, these ${n} students are marked absent. Check first whether they are on leave or late.`, report_none: "The report exists once the lesson has ended",
     roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
@@ -221,16 +225,24 @@ function renderAlarm(s) {
 
 // --- Live events ----------------------------------------------------------------------
 let toastTimer = null;
-function toast(cls, big, small) {
+function toast(cls, big, small, ms) {
   const el = $("toast");
   el.className = "toast " + cls;
   el.innerHTML = (big ? `<div class="name" data-testid="toast-name">${esc(big)}</div>` : "") + `<div data-testid="toast-text">${esc(small)}</div>`;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.classList.add("fade"); toastTimer = setTimeout(() => el.classList.add("hidden"), 400); }, 2500);
+  toastTimer = setTimeout(() => { el.classList.add("fade"); toastTimer = setTimeout(() => el.classList.add("hidden"), 400); }, ms || 2500);
 }
+
+// A fever reading stays on screen: the check-in that follows it (same tap) is added to the
+// red toast, never painted over it in green.
+const FEVER_MS = 4000;
 
 function onTap(d) {
   const o = d.outcome;
+  if ((o === "checked_in" || o === "repeat") && Date.now() < (S.feverUntil || 0)) {
+    toast("fever", S.feverName || d.name, t("fever") + " · " + (o === "repeat" ? t("repeat") : t("checked_in")), FEVER_MS);
+    return;
+  }
   if (o === "checked_in" || o === "repeat") {
     toast(d.status === "late" ? "late" : "", d.name, (o === "repeat" ? t("repeat") : t("checked_in")) + (d.status === "late" ? " · " + t("late") : "")
       + (d.source === "face" ? " · " + t("by_face") : ""));
@@ -245,7 +257,9 @@ function onTap(d) {
 
 function onHealth(d) {
   // Discreet for the student: no number on screen; the teacher sees the flag in teacher mode.
-  toast(d.fever ? "fever" : "", d.name, d.fever ? t("fever") : t("normal_temp"));
+  toast(d.fever ? "fever" : "", d.name, d.fever ? t("fever") : t("normal_temp"), d.fever ? FEVER_MS : 0);
+  S.feverUntil = d.fever ? Date.now() + FEVER_MS : 0;
+  S.feverName = d.name;
 }
 
 function connect() {
@@ -395,10 +409,33 @@ async function setStatus(student, status) {
   } catch (e) { msg(explain(e), true); }
 }
 
+// The board's own confirmation dialog, in the board's language: resolves true or false.
+function ask(title, body, yes) {
+  return new Promise(resolve => {
+    $("confirm-title").textContent = title;
+    $("confirm-body").textContent = body;
+    $("confirm-yes").textContent = yes;
+    $("confirm-no").textContent = t("back");
+    $("confirm").classList.remove("hidden");
+    const done = v => {
+      $("confirm").classList.add("hidden");
+      $("confirm-yes").onclick = $("confirm-no").onclick = null;
+      touch();
+      resolve(v);
+    };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+    $("confirm-no").focus();
+  });
+}
+
 async function lessonAction(action) {
   const L = S.roll && S.roll.lesson;
   if (!L) return;
-  if (action === "cancel_lesson" && !confirm(t("confirm_cancel"))) return;
+  if (action === "cancel_lesson" && !(await ask(t("confirm_cancel"), t("confirm_cancel_body"), t("cancel_lesson")))) return;
+  // Ending with students still unmarked marks them absent: say how many, and ask.
+  const unmarked = action === "end_lesson" ? S.roll.roll.filter(e => !e.status).length : 0;
+  if (unmarked > 0 && !(await ask(t("confirm_end", unmarked), t("confirm_end_body", unmarked), t("end_anyway")))) return;
   try {
     await act({ action, lesson_id: L.id });
     msg(t("done"));
@@ -493,7 +530,7 @@ function holdEnd(done) {
 
 async function clearAlarm(id) {
   if (!S.session) { S.pendingClear = id; openUnlock(); return; }
-  try { await act({ action: "clear_alarm", alarm_id: id }); } catch (e) { alert(explain(e)); }
+  try { await act({ action: "clear_alarm", alarm_id: id }); } catch (e) { toast("warn", "", explain(e)); }
   refresh();
 }
 
