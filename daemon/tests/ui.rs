@@ -903,3 +903,65 @@ async fn the_school_alarm_on_a_second_board_and_in_the_duty_room() {
     c.close().await.unwrap();
     d.close().await.unwrap();
 }
+
+/// The alarm button is never pushed off the screen (#18): with five long notices and the
+/// offline banner, at 1920×1080 and at the portrait door board's 1080×1920, it is whole on
+/// the screen and on top where it is pressed; the cards scroll inside instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alarm_button_stays_on_screen_with_many_notices_and_the_offline_banner() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    for i in 1..=5 {
+        let body =
+            "请各位家长注意：本周五下午举行家长会，地点在学校礼堂，请准时参加并带好学生的作业本。"
+                .repeat(3);
+        let (code, v) = t.act(&json!({"action": "post_notice", "title": format!("通知 {i}"), "body": body, "priority": 50}).to_string());
+        assert_eq!(code, 200, "{v}");
+    }
+    for (w, h) in [(1920, 1080), (1080, 1920)] {
+        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
+        wait_js(
+            &c,
+            "eight notices",
+            "return document.querySelectorAll('#notices li').length >= 8;",
+        )
+        .await;
+        // The banner the board shows when its daemon is unreachable.
+        c.execute(
+            "document.getElementById('offline').classList.remove('hidden');",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let v = c
+            .execute(
+                "const b = document.getElementById('sos').getBoundingClientRect();
+                 const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+                 return [b.top, b.bottom, window.innerHeight, !!hit && !!hit.closest('#sos'), document.body.scrollHeight];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (top, bottom, inner) = (
+            v[0].as_f64().unwrap(),
+            v[1].as_f64().unwrap(),
+            v[2].as_f64().unwrap(),
+        );
+        assert!(
+            top >= 0.0 && bottom <= inner,
+            "{w}x{h}: the alarm button is at {top}..{bottom} of {inner} px"
+        );
+        assert_eq!(
+            v[3],
+            json!(true),
+            "{w}x{h}: something covers the alarm button"
+        );
+        assert!(
+            v[4].as_f64().unwrap() <= inner + 1.0,
+            "{w}x{h}: the page scrolls: {v}"
+        );
+        c.close().await.unwrap();
+    }
+}
