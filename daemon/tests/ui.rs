@@ -288,11 +288,20 @@ async fn the_board_in_chromium_landscape() {
     wait_js(
         &c,
         "the panel state",
-        "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('on');",
+        "return document.querySelector(\"[data-testid='wb-state']\").textContent.startsWith('一体机：开');",
     )
     .await;
     click(&c, "wb-hdmi1").await;
-    wait_js(&c, "HDMI 1", "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('hdmi1');").await;
+    wait_js(&c, "HDMI 1", "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('HDMI 1');").await;
+    // In Chinese: no raw state words of the panel's protocol.
+    assert!(
+        !text(&c, "wb-state").await.contains("on"),
+        "{}",
+        text(&c, "wb-state").await
+    );
+    // A check-in during teacher mode shows above the teacher's panel.
+    demo.tap(CARD_1);
+    wait_js(&c, "the toast above teacher mode", "const e = document.getElementById('toast'); if (e.classList.contains('hidden')) return false; const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); return !!hit && !!hit.closest('#toast');").await;
     shot(&c, "teacher-roll-1920x1080").await;
 
     // Start and end the lesson; see the report.

@@ -23,6 +23,7 @@ const I18N = {
     failed: "操作失败，请重试", wrong_pin: "PIN码错误", too_many: s => `错误次数过多，请${s}秒后再试`,
     done: "已完成", confirm_cancel: "确定取消本节课吗？", confirm_cancel_body: "取消后本节课不记考勤，已签到的记录保留。",
     back: "返回", end_anyway: "仍然下课",
+    wb_on: "开", wb_off: "关", wb_ops: "内置电脑", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "故障", hw_absent: "未连接",
     confirm_end: n => `还有 ${n} 名学生未签到`, confirm_end_body: n => `现在下课，这 ${n} 名学生将记为缺勤。请先确认他们是否请假或迟到。`, report_none: "本节课结束后才有报告",
     roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
@@ -49,6 +50,7 @@ const I18N = {
     failed: "That failed; try again", wrong_pin: "Wrong PIN", too_many: s => `Too many attempts; try again in ${s} s`,
     done: "Done", confirm_cancel: "Cancel this lesson?", confirm_cancel_body: "A cancelled lesson keeps no attendance; check-ins already made are kept.",
     back: "Back", end_anyway: "End anyway",
+    wb_on: "on", wb_off: "off", wb_ops: "built-in PC", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "fault", hw_absent: "not connected",
     confirm_end: n => `${n} students have not checked in`, confirm_end_body: n => `If the lesson ends now, these ${n} students are marked absent. Check first whether they are on leave or late.`, report_none: "The report exists once the lesson has ended",
     roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
@@ -375,7 +377,12 @@ async function loadRoll() {
   document.querySelectorAll("[data-lesson-action]").forEach(b => { b.disabled = !L; });
   const wb = S.status && S.status.hardware.find(h => h.kind === "whiteboard");
   $("wb-controls").classList.toggle("hidden", !wb);
-  if (wb) $("wb-state").textContent = `${t("whiteboard")}：${wb.state === "ok" ? (wb.detail || "") : wb.state + " · " + (wb.detail || "")}`;
+  if (wb) $("wb-state").textContent = `${t("whiteboard")}：${wb.state === "ok" ? wbWords(wb.detail) : t("hw_" + wb.state) + " · " + wbWords(wb.detail)}`;
+}
+
+// The flat panel's state in the board's language ("on · ops" → "开 · 内置电脑").
+function wbWords(detail) {
+  return String(detail || "").split(" · ").map(w => t("wb_" + w) === "wb_" + w ? w : t("wb_" + w)).join(" · ");
 }
 
 async function whiteboard(body) {
