@@ -204,6 +204,41 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// axe-core (`scripts/contract/node_modules`, installed by `./scripts/test`) on the page as
+/// it is now: fails on any critical or serious WCAG 2.1 A/AA violation, naming each.
+async fn axe(c: &Client, page: &str) {
+    let path =
+        ketang_testkit::repo_root().join("scripts/contract/node_modules/axe-core/axe.min.js");
+    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run npm ci in scripts/contract; ./scripts/test does)",
+            path.display()
+        )
+    });
+    c.execute(&src, vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(r => done(r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious')
+                 .map(v => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 4).map(n => n.target.join(' ')).join(', ')}`)))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found = found.as_array().cloned().unwrap_or_default();
+    assert!(
+        found.is_empty(),
+        "axe-core on {page}: {}",
+        found
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 async fn unlock(c: &Client) {
     click(c, "staff-T01").await;
     for k in ["2", "4", "6", "8"] {
@@ -238,6 +273,7 @@ async fn the_board_in_chromium_landscape() {
     .await;
     assert_eq!(text(&c, "lesson-state").await, "签到中");
     shot(&c, "board-1920x1080").await;
+    axe(&c, "the class board").await;
 
     // A simulated card tap appears on the board: name and status, then the count.
     demo.tap(CARD_1);
@@ -278,6 +314,7 @@ async fn the_board_in_chromium_landscape() {
     }
     wait_js(&c, "the wrong-PIN message", "return document.querySelector(\"[data-testid='unlock-error']\").textContent === 'PIN码错误';").await;
     shot(&c, "unlock-1920x1080").await;
+    axe(&c, "the unlock dialog").await;
     unlock(&c).await;
 
     // Override a status in two taps: the tile changes.
@@ -303,6 +340,7 @@ async fn the_board_in_chromium_landscape() {
     demo.tap(CARD_1);
     wait_js(&c, "the toast above teacher mode", "const e = document.getElementById('toast'); if (e.classList.contains('hidden')) return false; const r = e.getBoundingClientRect(); const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); return !!hit && !!hit.closest('#toast');").await;
     shot(&c, "teacher-roll-1920x1080").await;
+    axe(&c, "teacher mode: the roll").await;
 
     // Start and end the lesson; see the report.
     click(&c, "start-lesson").await;
@@ -314,6 +352,7 @@ async fn the_board_in_chromium_landscape() {
     assert!(text(&c, "confirm-body").await.contains("记为缺勤"));
     assert_eq!(text(&c, "confirm-yes").await, "仍然下课");
     shot(&c, "confirm-end-1920x1080").await;
+    axe(&c, "the end-lesson question").await;
     click(&c, "confirm-no").await;
     wait_js(
         &c,
@@ -335,6 +374,7 @@ async fn the_board_in_chromium_landscape() {
     assert_eq!(text(&c, "report-sick").await, "1");
     assert_eq!(text(&c, "report-absent").await, "38");
     shot(&c, "teacher-report-1920x1080").await;
+    axe(&c, "teacher mode: the report").await;
     // 取消本节 asks in the board's own dialog too; backing out cancels nothing.
     click(&c, "tab-roll").await;
     click(&c, "cancel-lesson").await;
@@ -386,6 +426,7 @@ async fn the_board_in_chromium_landscape() {
         "a real alarm is not marked as a drill"
     );
     shot(&c, "alarm-1920x1080").await;
+    axe(&c, "the alarm takeover").await;
     click(&c, "alarm-clear").await;
     unlock(&c).await;
     wait_js(
@@ -483,6 +524,7 @@ async fn technician_provisioning_login_and_overview() {
     )
     .await;
     assert!(!visible(&c, "tech-login").await && !visible(&c, "tech-dash").await);
+    axe(&c, "/tech: the provisioning form").await;
     let (code, _) = get(&format!("{}/api/v1/tech", demo.base)).unwrap();
     assert_eq!(code, 401, "the overview needs a technician");
     let fill = |id: &'static str, v: &'static str| {
@@ -553,6 +595,7 @@ async fn technician_provisioning_login_and_overview() {
     click(&c, "selftest-siren").await;
     wait_js(&c, "the siren's self-test", "const r = document.querySelector(\"[data-testid='selftest-result-siren']\"); return r && r.textContent.startsWith('通过') && r.textContent.includes('300 ms');").await;
     shot(&c, "technician-1920x1080").await;
+    axe(&c, "/tech: the overview").await;
     c.close().await.unwrap();
 }
 
@@ -883,6 +926,8 @@ async fn the_school_alarm_on_a_second_board_and_in_the_duty_room() {
     shot(&c, "alarm-other-board-1920x1080").await;
     wait_js(&d, "the duty-room banner", "const b = document.querySelector(\"[data-testid='duty-banner']\"); return b.classList.contains('on') && b.textContent.includes('七年级(3)班') && b.textContent.includes('紧急报警');").await;
     shot(&d, "duty-room-1920x1080").await;
+    axe(&d, "the duty-room view").await;
+    axe(&c, "another classroom's alarm").await;
 
     // Cleared on 七年级(3)班: gone everywhere.
     let t = room3.login("T01", DEMO_PIN).unwrap();
