@@ -491,6 +491,33 @@ async fn the_portrait_door_board_and_a_restart_under_an_open_page() {
     )
     .await;
     shot(&c, "board-1080x1920").await;
+    // Words stay whole on the portrait board: the date, the class, and (in teacher mode)
+    // the tabs and the lesson buttons each fit on one line.
+    const LINES: &str = "const lines = el => { const r = document.createRange(); r.selectNodeContents(el); return new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top))).size; };
+         return [...document.querySelectorAll(arguments[0])].filter(e => e.offsetParent && lines(e) > 1).map(e => e.textContent);";
+    let broken = c
+        .execute(
+            LINES,
+            vec![json!("#date, #time, #class-name, #sync, .badge")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(broken, json!([]), "broken across lines at 1080 px");
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    let broken = c
+        .execute(
+            LINES,
+            vec![json!(".tabs button, [data-lesson-action], #panel-who")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        broken,
+        json!([]),
+        "broken across lines at 1080 px in teacher mode"
+    );
+    click(&c, "lock").await;
 
     // The daemon restarts under the open page: it says so, reconnects, shows current state.
     let (st, _) = demo.terminate();
