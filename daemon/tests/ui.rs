@@ -1003,12 +1003,8 @@ async fn the_alarm_button_stays_on_screen_with_many_notices_and_the_offline_bann
     }
     for (w, h) in [(1920, 1080), (1080, 1920)] {
         let c = open(&driver, &demo, "/?lang=zh", w, h).await;
-        wait_js(
-            &c,
-            "eight notices",
-            "return document.querySelectorAll('#notices li').length >= 8;",
-        )
-        .await;
+        // Four shown, highest priority first; the other four counted.
+        wait_js(&c, "four notices and a count", "const m = document.querySelector(\"[data-testid='notices-more']\"); return document.querySelectorAll('#notices li:not(.more)').length === 4 && m && m.textContent === '另有 4 条通知';").await;
         // The banner the board shows when its daemon is unreachable.
         c.execute(
             "document.getElementById('offline').classList.remove('hidden');",

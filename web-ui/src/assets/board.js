@@ -22,7 +22,7 @@ const I18N = {
     need_unlock: "需要教师解锁", conflict: "当前不能执行：", bad_input: "输入有误：", not_found: "未找到：",
     failed: "操作失败，请重试", wrong_pin: "PIN码错误", too_many: s => `错误次数过多，请${s}秒后再试`,
     done: "已完成", confirm_cancel: "确定取消本节课吗？", confirm_cancel_body: "取消后本节课不记考勤，已签到的记录保留。",
-    back: "返回", end_anyway: "仍然下课",
+    back: "返回", end_anyway: "仍然下课", more_notices: n => `另有 ${n} 条通知`,
     wb_on: "开", wb_off: "关", wb_ops: "内置电脑", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "故障", hw_absent: "未连接",
     confirm_end: n => `还有 ${n} 名学生未签到`, confirm_end_body: n => `现在下课，这 ${n} 名学生将记为缺勤。请先确认他们是否请假或迟到。`, report_none: "本节课结束后才有报告",
     roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
@@ -49,7 +49,7 @@ const I18N = {
     need_unlock: "Teacher unlock needed", conflict: "Not possible now: ", bad_input: "Check the input: ", not_found: "Not found: ",
     failed: "That failed; try again", wrong_pin: "Wrong PIN", too_many: s => `Too many attempts; try again in ${s} s`,
     done: "Done", confirm_cancel: "Cancel this lesson?", confirm_cancel_body: "A cancelled lesson keeps no attendance; check-ins already made are kept.",
-    back: "Back", end_anyway: "End anyway",
+    back: "Back", end_anyway: "End anyway", more_notices: n => `${n} more notices`,
     wb_on: "on", wb_off: "off", wb_ops: "built-in PC", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "fault", hw_absent: "not connected",
     confirm_end: n => `${n} students have not checked in`, confirm_end_body: n => `If the lesson ends now, these ${n} students are marked absent. Check first whether they are on leave or late.`, report_none: "The report exists once the lesson has ended",
     roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
@@ -195,9 +195,13 @@ function renderTimetable(s) {
     </li>`).join("") || `<li class="muted">${t("none_today")}</li>`;
 }
 
+const NOTICES_SHOWN = 4;
 function renderNotices(s) {
+  // At most NOTICES_SHOWN (highest priority first, as the status lists them); the rest are counted.
   const list = s.notices.filter(n => !n.emergency);
-  $("notices").innerHTML = list.map(n => `<li><b>${esc(n.title)}</b>${esc(n.body)}</li>`).join("");
+  const more = list.length - NOTICES_SHOWN;
+  $("notices").innerHTML = list.slice(0, NOTICES_SHOWN).map(n => `<li><b>${esc(n.title)}</b>${esc(n.body)}</li>`).join("")
+    + (more > 0 ? `<li class="more" data-testid="notices-more">${esc(t("more_notices", more))}</li>` : "");
   const em = s.notices.find(n => n.emergency);
   $("broadcast").classList.toggle("hidden", !em);
   if (em) { $("broadcast-title").textContent = em.title; $("broadcast-body").textContent = em.body; }
