@@ -36,9 +36,17 @@ chmod 755 "$work"
 pids=()
 hosts=(R S A B D X)
 cleanup() {
+  # Processes started with `ip netns exec` are grandchildren of the recorded pids: kill
+  # everything inside each namespace, then what was started outside.
+  for h in "${hosts[@]}" SW; do
+    for p in $(ip netns pids "k$h$tag" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for h in "${hosts[@]}" SW; do ip netns del "k$h$tag" 2>/dev/null || true; done
+  sleep 0.5
+  for h in "${hosts[@]}" SW; do
+    for p in $(ip netns pids "k$h$tag" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns del "k$h$tag" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
