@@ -440,6 +440,37 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    match &cfg.school_link {
+        None => println!("  school path none (alarms reach the region and this room only)"),
+        Some(l) => {
+            println!(
+                "  school path {} as {}{}",
+                l.broker.redacted(),
+                if l.duty_room {
+                    "the duty room"
+                } else {
+                    "a classroom"
+                },
+                if l.broker.tls {
+                    ""
+                } else {
+                    " (mqtt://: unencrypted on the LAN)"
+                }
+            );
+        }
+    }
+    if !cfg.alarm.sms_numbers.is_empty() {
+        println!(
+            "  alarm SMS   {} numbers after {} s without an acknowledgement{}",
+            cfg.alarm.sms_numbers.len(),
+            cfg.alarm.sms_after.as_secs(),
+            if cfg.alarm.sms_on_drill {
+                ", drills too"
+            } else {
+                ""
+            }
+        );
+    }
     for dev in &cfg.hardware.devices {
         let how = match &dev.driver {
             DeviceDriver::Simulated => "simulated".to_owned(),
