@@ -8,7 +8,7 @@
 #      and a second boot comes up with the same identity, without provisioning again.
 #
 #   image/test-boot.sh [IMAGE]      default: target/image/ketang-headless-amd64.img, built
-#                                   by image/build.sh --no-compress when missing
+#                                   by image/build.sh --debug --no-compress when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,7 +17,7 @@ log() { printf '==> boot test [%4d s]: %s\n' "$SECONDS" "$*" >&2; }
 fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 60 "$WORK/console.log" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 ovmf >/dev/null
 [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ovmf >/dev/null
-[ -s "$IMG" ] || image/build.sh --no-compress
+[ -s "$IMG" ] || image/build.sh --debug --no-compress
 
 WORK=$(mktemp -d)
 QPID=

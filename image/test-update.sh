@@ -19,7 +19,7 @@ QPID=
 fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 40 "$WORK/console.log" >&2; exit 1; }
 cleanup() { [ -n "$QPID" ] && kill -9 "$QPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-[ -s "$IMG" ] || image/build.sh --no-compress
+[ -s "$IMG" ] || image/build.sh --debug --no-compress
 log "bundles (a broken one and a good one)"
 BAD=$(image/bundle.sh --broken --out "$WORK/bad.raucb")
 GOOD=$(image/bundle.sh --out "$WORK/good.raucb")
