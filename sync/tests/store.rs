@@ -664,3 +664,43 @@ fn pin_hashes_that_would_make_a_check_cost_gigabytes_are_refused() {
     assert!(e.contains("staff[0]") && e.contains("m=4194304"), "{e}");
     rt.block_on(store.shutdown()).unwrap();
 }
+
+/// A school-wide roster snapshot (every class of the school on `all/down/roster`) must not
+/// make every board follow up every class (#18): the morning follow-ups concern the class
+/// rosters this board's timetable teaches.
+#[tokio::test]
+async fn follow_ups_concern_only_the_classes_of_this_boards_timetable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    let mut s = school();
+    for i in 1..=2 {
+        s.students.push(StudentRow {
+            id: format!("T{i:03}"),
+            name: format!("别班学生{i}"),
+            class_id: "g7-4".into(),
+            gender: None,
+            cards: vec![],
+            face_consent: None,
+        });
+    }
+    s.rosters.push(Roster {
+        id: "g7-4".into(),
+        name: "七年级(4)班".into(),
+        kind: "class".into(),
+        members: vec!["T001".into(), "T002".into()],
+    });
+    store.replace_school(s).await.unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let p = store
+        .day_presence(
+            date,
+            (
+                at("2026-11-23T07:00:00+08:00"),
+                at("2026-11-23T08:30:00+08:00"),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.class_members, vec!["S001", "S002", "S003"]);
+    store.shutdown().await.unwrap();
+}

@@ -294,9 +294,13 @@ impl StoreHandle {
                 let rows = stmt.query_map(p, |r| r.get::<_, String>(0)).ctx("reading the day")?;
                 rows.collect::<rusqlite::Result<_>>().ctx("reading the day")
             };
+            // Design: the board's class is the class roster(s) its own timetable teaches. A
+            // school-wide roster snapshot holds every class; following up all of them on
+            // every board would flood each class teacher with other classes' absences.
             let class_members = strings(
                 "SELECT DISTINCT m.student_id FROM roster_members m JOIN rosters r ON r.id = m.roster_id
-                 WHERE r.kind = 'class' ORDER BY m.student_id",
+                 WHERE r.kind = 'class' AND r.id IN (SELECT roster_id FROM timetable_periods)
+                 ORDER BY m.student_id",
                 &[],
             )?;
             let mut checked = std::collections::HashSet::new();
@@ -427,7 +431,7 @@ pub struct RollEntry {
 /// Who was seen on a day, for the morning-check follow-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DayPresence {
-    /// Members of the class rosters (kind `class`).
+    /// Members of the class rosters (kind `class`) that this board's timetable teaches.
     pub class_members: Vec<String>,
     /// Students with a health check in the morning window.
     pub checked: std::collections::HashSet<String>,
