@@ -171,3 +171,83 @@ async fn the_roster_grants_and_withdraws_its_own_consents_but_not_a_technicians(
     );
     assert_eq!(log[0].detail["templates_deleted"], 1);
 }
+
+/// A student the roster snapshot no longer lists has left (#18, docs/privacy.md): consent,
+/// face templates, cards, roster places and name go, with an audit row; the records the
+/// school keeps (attendance) stay under the school number until retention prunes them.
+#[tokio::test]
+async fn a_student_who_left_loses_consent_templates_cards_and_name_with_an_audit_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    store
+        .face_consent_grant(
+            "S003".into(),
+            "2026-09-01T00:00:00+08:00".into(),
+            "technician".into(),
+            Some("tech".into()),
+            audit("face.consent", "S003"),
+        )
+        .await
+        .unwrap();
+    store
+        .face_enrol(template("S003"), audit("face.enrol", "S003"))
+        .await
+        .unwrap();
+    store
+        .check_in(check_in("S003", "2026-11-23T07:55:00+08:00"))
+        .await
+        .unwrap();
+    // S003 leaves the school: the next snapshot lists S001 and S002 only.
+    let mut next = school();
+    next.students.retain(|s| s.id != "S003");
+    next.rosters[0].members.retain(|m| m != "S003");
+    store.replace_school(next).await.unwrap();
+
+    assert!(
+        store
+            .face_templates("mobilefacenet_192".into())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .face_consents()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.student_id != "S003")
+    );
+    assert_eq!(store.card_owner("04A1B2C3".into()).await.unwrap(), None);
+    let name = store.student_name("S003".into()).await.unwrap();
+    assert!(
+        name.as_deref().is_none_or(str::is_empty),
+        "the name is kept: {name:?}"
+    );
+    let audit = store.audit_tail(20).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "student.departed" && a.target == "S003"),
+        "{audit:?}"
+    );
+    // The others are untouched, and a second snapshot does not audit S003 again.
+    assert_eq!(
+        store.student_name("S001".into()).await.unwrap().as_deref(),
+        Some("学生1")
+    );
+    let mut again = school();
+    again.students.retain(|s| s.id != "S003");
+    again.rosters[0].members.retain(|m| m != "S003");
+    store.replace_school(again).await.unwrap();
+    let n = store
+        .audit_tail(50)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.action == "student.departed")
+        .count();
+    assert_eq!(n, 1);
+    store.shutdown().await.unwrap();
+}

@@ -233,6 +233,7 @@ fn apply_data(
             tx.execute_batch("DELETE FROM roster_members; DELETE FROM cards; DELETE FROM rosters WHERE id NOT IN (SELECT roster_id FROM timetable_periods);")
                 .ctx("clearing rosters")?;
             insert_students(tx, &snap.students, &now)?;
+            super::school::remove_departed(tx, &snap.students, &now)?;
             insert_rosters(tx, &snap.rosters)?;
             if !keep_staff {
                 replace_staff(tx, &snap.staff, &now)?;

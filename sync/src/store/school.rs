@@ -32,6 +32,7 @@ impl StoreHandle {
             )
             .ctx("clearing the previous school data")?;
             insert_students(&tx, &snapshot.students, &now)?;
+            remove_departed(&tx, &snapshot.students, &now)?;
             insert_rosters(&tx, &snapshot.rosters)?;
             insert_periods(&tx, &snapshot.periods)?;
             replace_staff(&tx, &snapshot.staff, &now)?;
@@ -455,6 +456,61 @@ pub(crate) fn insert_students(tx: &Connection, students: &[StudentRow], now: &st
         }
     }
     Ok(())
+}
+
+/// Students the snapshot no longer lists have left (docs/privacy.md, "Retention"): their
+/// guardian's consent and face templates, cards, roster places and name are deleted, with
+/// an audit row each (`student.departed`). The school number stays on the records the
+/// school keeps (attendance, health checks, follow-ups) until retention prunes them; a
+/// departed student's row has an empty name, so a later snapshot does not audit them again.
+pub(crate) fn remove_departed(
+    tx: &Connection,
+    students: &[StudentRow],
+    now: &str,
+) -> Result<usize> {
+    let listed: std::collections::HashSet<&str> = students.iter().map(|s| s.id.as_str()).collect();
+    let mut stmt = tx
+        .prepare("SELECT id FROM students WHERE name != ''")
+        .ctx("reading students")?;
+    let stored: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .ctx("reading students")?
+        .collect::<rusqlite::Result<_>>()
+        .ctx("reading students")?;
+    drop(stmt);
+    let mut n = 0;
+    for id in stored.iter().filter(|id| !listed.contains(id.as_str())) {
+        let templates = tx
+            .execute("DELETE FROM face_templates WHERE student_id = ?1", [id])
+            .ctx("deleting a departed student's face templates")?;
+        let consent = tx
+            .execute("DELETE FROM face_consent WHERE student_id = ?1", [id])
+            .ctx("deleting a departed student's consent")?;
+        tx.execute("DELETE FROM cards WHERE student_id = ?1", [id])
+            .ctx("deleting a departed student's cards")?;
+        tx.execute("DELETE FROM roster_members WHERE student_id = ?1", [id])
+            .ctx("deleting a departed student's roster places")?;
+        tx.execute(
+            "UPDATE students SET name = '', class_id = '', gender = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )
+        .ctx("removing a departed student's name")?;
+        tx.execute(
+            "INSERT INTO audit_log (at, clock_synced, actor, role, action, target, detail)
+             VALUES (?1, 1, 'cloud', 'roster', 'student.departed', ?2, ?3)",
+            params![
+                now,
+                id,
+                format!(
+                    "{{\"templates_deleted\":{templates},\"consent_deleted\":{}}}",
+                    consent > 0
+                )
+            ],
+        )
+        .ctx("writing the audit log")?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Inserts or renames rosters and inserts their members (members must have been cleared).
