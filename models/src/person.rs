@@ -168,15 +168,35 @@ impl PersonDetector {
     }
 }
 
-/// People in the room: every person the detector found, plus every face outside all of
-/// their boxes (someone whose body is hidden behind a desk or another student).
+/// People in the room: every person the detector found, plus every face no person box
+/// accounts for (someone whose body is hidden behind a desk or another student).
+///
+/// Each person accounts for at most one face: the one inside its box nearest to where its
+/// head would be (the top centre of the box), most confident person first. A second face
+/// inside someone's box is another person half hidden behind them: in a crowded room it
+/// counts (the old rule, "any face inside any box is that box's person", undercounted
+/// crowded photos: 3 of 4, 3 of 5).
 #[must_use]
 pub fn head_count(people: &[Person], face_centres: &[(f32, f32)]) -> usize {
-    people.len()
-        + face_centres
+    let mut order: Vec<&Person> = people.iter().collect();
+    order.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut claimed = vec![false; face_centres.len()];
+    for p in order {
+        let head = (p.x + p.w / 2.0, p.y + p.h * 0.15);
+        let nearest = face_centres
             .iter()
-            .filter(|c| !people.iter().any(|p| p.contains(**c)))
-            .count()
+            .enumerate()
+            .filter(|(i, c)| !claimed[*i] && p.contains(**c))
+            .min_by(|(_, a), (_, b)| {
+                let d = |c: &(f32, f32)| (c.0 - head.0).powi(2) + (c.1 - head.1).powi(2);
+                d(a).total_cmp(&d(b))
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = nearest {
+            claimed[i] = true;
+        }
+    }
+    people.len() + claimed.iter().filter(|c| !**c).count()
 }
 
 #[cfg(test)]
@@ -195,5 +215,26 @@ mod tests {
         assert_eq!(head_count(&p, &[(50.0, 30.0)]), 1);
         assert_eq!(head_count(&p, &[(50.0, 30.0), (300.0, 40.0)]), 2);
         assert_eq!(head_count(&[], &[(1.0, 1.0)]), 1);
+        // A second face inside the box is someone behind: two people.
+        assert_eq!(head_count(&p, &[(50.0, 30.0), (40.0, 150.0)]), 2);
+        // Two people side by side, each with their face: two, not four.
+        let two = [
+            p[0].clone(),
+            Person {
+                x: 100.0,
+                ..p[0].clone()
+            },
+        ];
+        assert_eq!(head_count(&two, &[(50.0, 30.0), (150.0, 30.0)]), 2);
+        // Overlapping boxes (one person in front of another): each face is claimed once.
+        let overlap = [
+            p[0].clone(),
+            Person {
+                x: 40.0,
+                score: 0.8,
+                ..p[0].clone()
+            },
+        ];
+        assert_eq!(head_count(&overlap, &[(50.0, 30.0), (90.0, 30.0)]), 2);
     }
 }

@@ -179,3 +179,56 @@ fn nanodet_finds_each_person_and_the_head_count_merges_faces_inside_them() {
         faces.len()
     );
 }
+
+/// Crowded rooms (#20): a face inside another person's box is someone else when that
+/// person's own face is already there (a student half hidden behind a classmate). Built from
+/// a packaged photo with a known answer: the astronaut, and a second head pasted over her
+/// suit, inside her person box: two people.
+#[test]
+fn a_face_inside_another_persons_box_counts_when_that_person_has_their_own() {
+    const K: usize = 2;
+    const DX: usize = 60;
+    const DY: usize = 330;
+    use ketang_models::person::{PersonDetector, head_count};
+    let a = Frame::open(&data("astronaut.png")).unwrap();
+    let (w, h) = (512usize, 512usize);
+    assert_eq!(a.rgb().len(), w * h * 3);
+    let mut rgb = a.rgb().to_vec();
+    // Her head (about x 150..300, y 30..210) copied at scale 1/K onto her suit: the head
+    // of someone behind her, whose body she hides.
+    let (sx, sy, cw, ch, dx, dy) = (150usize, 30usize, 150usize, 180usize, DX, DY);
+    for y in 0..ch / K {
+        for x in 0..cw / K {
+            let s = ((sy + y * K) * w + sx + x * K) * 3;
+            let d = ((dy + y) * w + dx + x) * 3;
+            let px = [a.rgb()[s], a.rgb()[s + 1], a.rgb()[s + 2]];
+            rgb[d..d + 3].copy_from_slice(&px);
+        }
+    }
+    let crowd = Frame::from_rgb(512, 512, rgb).unwrap();
+    let people = PersonDetector::load(&model("nanodet.onnx"), 0.5)
+        .unwrap()
+        .detect(&crowd)
+        .unwrap();
+    let faces: Vec<(f32, f32)> = full()
+        .detect(&crowd)
+        .unwrap()
+        .iter()
+        .map(Face::centre)
+        .collect();
+    assert_eq!(faces.len(), 2, "both faces are found: {faces:?}");
+    let inside = faces
+        .iter()
+        .filter(|f| people.iter().any(|p| p.contains(**f)))
+        .count();
+    assert_eq!(
+        inside, 2,
+        "the test needs both faces inside a person box: {people:?} {faces:?}"
+    );
+    assert_eq!(
+        head_count(&people, &faces),
+        2,
+        "{} people, faces {faces:?}: {people:?}",
+        people.len()
+    );
+}
