@@ -392,6 +392,11 @@ impl Worker {
                     }
                     let started = Instant::now();
                     let faces = match m.room.detect_tiled(&frame, self.cfg.tile_px) {
+                        // Design: the classroom (full-range) detector misses a face that
+                        // fills the frame (someone leaning into the camera, a door-side
+                        // board); the near detector, the enrolment one, finds it. Tried only
+                        // when the room detector found nobody, so a full room costs nothing more.
+                        Ok(f) if f.is_empty() => m.near.detect(&frame).unwrap_or_default(),
                         Ok(f) => f,
                         Err(e) => {
                             self.hw

@@ -461,3 +461,48 @@ audio_device = "hw:9,0"
     // The daemon itself stays healthy (cards with a degraded camera: the test above).
     assert_eq!(get(&format!("{}/healthz", board.base)).unwrap().0, 200);
 }
+
+/// A tight crop (a face filling the frame, as a student leaning into a door-side camera)
+/// is found on the camera path too (#20): the classroom detector (full range) misses faces
+/// that fill the frame, so the near detector (the enrolment one) is tried when it finds none.
+#[test]
+fn a_face_filling_the_frame_still_checks_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::models_dir();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the camera's models loaded", |s| camera(s)["state"] == "ok");
+    let tech = demo.technician();
+    let (code, v) = tech.act(&format!(
+        r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":true,"granted_at":"2026-09-01T09:00:00+08:00"}}"#
+    ));
+    assert_eq!(code, 200, "{v}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(photo("astronaut.png"));
+    let (code, v) = tech.act(&format!(
+        r#"{{"action":"face_enrol","student_id":"{STUDENT}","image_base64":"{b64}"}}"#
+    ));
+    assert_eq!(code, 200, "{v}");
+    // Her face, cropped tight (forehead to chin, 100 × 100 px) and mirrored (another frame
+    // than the enrolment photo): the classroom detector alone found no face in it.
+    let tight = {
+        let img = image::load_from_memory(&photo("astronaut.png"))
+            .unwrap()
+            .crop_imm(175, 80, 100, 100)
+            .fliph();
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    assert_eq!(post_frame(&demo, &tight), 202);
+    demo.wait_for("a face check-in from the tight crop", |s| {
+        s["counters"]["check_ins"].as_u64() == Some(1)
+    });
+    demo.wait_for("the camera's counts", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 faces · 1 recognised"))
+    });
+}
