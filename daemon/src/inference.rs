@@ -405,11 +405,16 @@ impl Worker {
                         }
                     };
                     let mut recognised = 0usize;
+                    // The closest a face that was not recognised came to a template.
+                    let mut best_miss: Option<f32> = None;
                     for face in &faces {
                         let Ok(e) = m.embedder.embed(&frame, face) else {
                             continue; // too small to recognise: counted, not matched
                         };
                         let Some(hit) = gallery.best(&e) else {
+                            if let Some(s) = gallery.nearest(&e) {
+                                best_miss = Some(best_miss.map_or(s, |b: f32| b.max(s)));
+                            }
                             continue;
                         };
                         recognised += 1;
@@ -456,8 +461,12 @@ impl Worker {
                         CAMERA,
                         DeviceState::Ok,
                         Some(format!(
-                            "{} faces · {recognised} recognised · {} ms · frames {frames} (dropped {dropped}) · {gallery_note}",
+                            "{} faces · {recognised} recognised{} · {} ms · frames {frames} (dropped {dropped}) · {gallery_note}",
                             faces.len(),
+                            best_miss.map_or(String::new(), |b| format!(
+                                " · best unmatched {b:.2} (threshold {:.2})",
+                                gallery.threshold()
+                            )),
                             started.elapsed().as_millis()
                         )),
                     );

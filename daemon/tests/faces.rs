@@ -505,4 +505,20 @@ fn a_face_filling_the_frame_still_checks_in() {
             .as_str()
             .is_some_and(|d| d.contains("1 faces · 1 recognised"))
     });
+    // Someone not enrolled: the technician sees how close they came (a number, not who),
+    // to tune the threshold on site.
+    assert_eq!(post_frame(&demo, &photo("camera.png")), 202);
+    let s = demo.wait_for("the closest miss", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("0 recognised · best unmatched 0."))
+    });
+    assert!(
+        camera(&s)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(threshold 0."),
+        "{}",
+        camera(&s)
+    );
 }

@@ -67,6 +67,12 @@ impl Gallery {
         self.entries.retain(|(id, _)| id != student_id);
     }
 
+    /// The similarity a match needs.
+    #[must_use]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// Templates held.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -77,6 +83,16 @@ impl Gallery {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The highest similarity of `embedding` to any template, matched or not: shown (as a
+    /// number, never who) to the technician for tuning the threshold on site.
+    #[must_use]
+    pub fn nearest(&self, embedding: &[f32]) -> Option<f32> {
+        self.entries
+            .iter()
+            .map(|(_, t)| cosine(embedding, t))
+            .max_by(f32::total_cmp)
     }
 
     /// The enrolled student `embedding` belongs to, if any.
@@ -134,5 +150,18 @@ mod tests {
         assert!(g.is_empty());
         assert_eq!(g.best(&unit(&[1.0, 0.0])), None);
         assert_eq!(format!("{g:?}"), "Gallery(0 templates)");
+    }
+
+    #[test]
+    fn nearest_reports_the_closest_template_even_below_the_threshold() {
+        let mut g = Gallery::new(0.9, 0.0);
+        assert_eq!(g.nearest(&unit(&[1.0, 0.0])), None);
+        g.add("a", unit(&[1.0, 0.0]));
+        g.add("b", unit(&[0.0, 1.0]));
+        let probe = unit(&[1.0, 1.0]);
+        assert!(g.best(&probe).is_none());
+        let n = g.nearest(&probe).unwrap();
+        assert!((n - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5, "{n}");
+        assert!((g.threshold() - 0.9).abs() < f32::EPSILON);
     }
 }
