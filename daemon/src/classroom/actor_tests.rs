@@ -315,3 +315,39 @@ async fn a_recognised_face_checks_in_once_and_a_stranger_to_the_roster_does_not(
     assert!(r.taps().is_empty());
     assert_eq!(r.pending("attendance").await, 1);
 }
+
+/// Follow-ups after the noon check too (#18): a student seen in the morning but not since
+/// noon (no noon check, no afternoon check-in) is followed up with the noon reason; one
+/// checked in to the afternoon lesson is not; nobody is followed up twice in a day.
+#[tokio::test]
+async fn the_noon_check_opens_follow_ups_for_students_gone_since_the_morning() {
+    const OTHER: (&str, &str) = ("2025070302", "0458CBAA");
+    let mut r = room("07:55:00").await;
+    r.tap(STUDENT.1).await;
+    r.tap(OTHER.1).await;
+    r.at("08:31");
+    assert!(r.room.followups_due().await);
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let morning = r.store.followups(date).await.unwrap();
+    assert_eq!(morning.len(), 38, "the 38 unseen in the morning");
+    // After lunch only OTHER checks in, to the 14:00 lesson.
+    r.at("13:55");
+    r.tap(OTHER.1).await;
+    r.at("14:31");
+    assert!(r.room.followups_due().await);
+    let all = r.store.followups(date).await.unwrap();
+    assert_eq!(
+        all.len(),
+        39,
+        "one more: the student gone since the morning"
+    );
+    let noon: Vec<_> = all
+        .iter()
+        .filter(|f| f.reason == "absent_at_noon_check")
+        .collect();
+    assert_eq!(noon.len(), 1);
+    assert_eq!(noon[0].student_id, STUDENT.0);
+    // Once a day per window.
+    assert!(!r.room.followups_due().await);
+    assert_eq!(r.pending("followup").await, 39);
+}

@@ -16,25 +16,42 @@ use super::actions::AuditDetail;
 use super::actions::text;
 
 impl Classroom {
-    /// Once a day, when the morning check window closes: opens the follow-ups.
-    /// Whether follow-ups were opened (or tried) now.
+    /// Once a day after each health-check window closes (morning, then noon): opens the
+    /// follow-ups. Whether follow-ups were opened (or tried) now.
     pub(super) async fn followups_due(&mut self) -> bool {
+        let mut any = false;
+        for noon in [false, true] {
+            any |= self.followups_due_for(noon).await;
+        }
+        any
+    }
+
+    async fn followups_due_for(&mut self, noon: bool) -> bool {
         let now = self.clock.now();
         let date = now.date_naive();
-        if self.followups_done == Some(date) || now.time() < self.school.morning_check.1 {
+        let (window, done) = if noon {
+            (self.school.noon_check, self.noon_followups_done)
+        } else {
+            (self.school.morning_check, self.followups_done)
+        };
+        if done == Some(date) || now.time() < window.1 {
             return false;
         }
+        let mark = |room: &mut Self| {
+            if noon {
+                room.noon_followups_done = Some(date);
+            } else {
+                room.followups_done = Some(date);
+            }
+        };
         let tz = now.timezone();
         let local = |t: chrono::NaiveTime| {
             tz.from_local_datetime(&date.and_time(t))
                 .earliest()
                 .map(|d| d.fixed_offset())
         };
-        let (Some(start), Some(end)) = (
-            local(self.school.morning_check.0),
-            local(self.school.morning_check.1),
-        ) else {
-            self.followups_done = Some(date);
+        let (Some(start), Some(end)) = (local(window.0), local(window.1)) else {
+            mark(self);
             return false;
         };
         let school_day = !self
@@ -46,25 +63,31 @@ impl Classroom {
         // Design: not on days without lessons, and not when this board first ran only after
         // the window closed (it saw nobody).
         if !school_day || self.since >= end {
-            self.followups_done = Some(date);
+            mark(self);
             return false;
         }
-        match self.open_followups(date, (start, end)).await {
+        match self.open_followups(date, (start, end), noon).await {
             Ok(n) => {
-                tracing::info!(%date, opened = n, "Morning check closed; follow-ups opened for students unseen without leave.");
-                self.followups_done = Some(date);
+                let check = if noon { "Noon" } else { "Morning" };
+                tracing::info!(%date, opened = n, "{check} check closed; follow-ups opened for students unseen without leave.");
+                mark(self);
             }
             Err(e) => self.store_health.failed("opening follow-ups", &e),
         }
         true
     }
 
+    /// Opens the follow-ups of one window. At noon "seen" means a noon health check or a
+    /// check-in since the window opened (who was there in the morning may have gone home);
+    /// a student already followed up that day is not followed up twice.
     pub(super) async fn open_followups(
         &self,
         date: chrono::NaiveDate,
         window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
+        noon: bool,
     ) -> Result<usize, ketang_sync::Error> {
-        let presence = self.store.day_presence(date, window).await?;
+        let since = noon.then_some(window.0);
+        let presence = self.store.day_presence_since(date, window, since).await?;
         let unseen = followup::unseen(&presence);
         let mut on_leave = HashSet::new();
         for s in &unseen {
@@ -77,7 +100,12 @@ impl Classroom {
             .open_followups(
                 date,
                 list,
-                followup::ABSENT_AT_MORNING_CHECK.to_owned(),
+                if noon {
+                    followup::ABSENT_AT_NOON_CHECK
+                } else {
+                    followup::ABSENT_AT_MORNING_CHECK
+                }
+                .to_owned(),
                 self.clock.now_fixed(),
                 self.clock.synced(),
             )

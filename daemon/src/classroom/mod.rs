@@ -96,6 +96,8 @@ pub(crate) struct Classroom {
     since: DateTime<FixedOffset>,
     /// The last date whose morning follow-ups were handled.
     followups_done: Option<chrono::NaiveDate>,
+    /// The last date whose noon follow-ups were handled.
+    noon_followups_done: Option<chrono::NaiveDate>,
     /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
     unlock: Arc<Mutex<Option<crate::classroom::PendingUnlock>>>,
     clock_watch: crate::engine::lesson::ClockWatch,
@@ -180,6 +182,7 @@ impl Classroom {
             store_health: w.store_health,
             since: w.since,
             followups_done: None,
+            noon_followups_done: None,
             unlock: w.unlock,
             clock_watch: crate::engine::lesson::ClockWatch::default(),
             events: w.events,

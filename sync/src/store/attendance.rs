@@ -287,6 +287,20 @@ impl StoreHandle {
         date: chrono::NaiveDate,
         window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
     ) -> Result<DayPresence> {
+        self.day_presence_since(date, window, None).await
+    }
+
+    /// As [`Self::day_presence`], counting only check-ins recorded at or after `since` when
+    /// given (the noon check: who was seen since noon, not since the morning).
+    ///
+    /// # Errors
+    /// SQLite fails.
+    pub async fn day_presence_since(
+        &self,
+        date: chrono::NaiveDate,
+        window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
+        since: Option<DateTime<FixedOffset>>,
+    ) -> Result<DayPresence> {
         self.call(move |db| {
             let conn = &db.conn;
             let strings = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<String>> {
@@ -317,13 +331,25 @@ impl StoreHandle {
                     checked.insert(student);
                 }
             }
-            let checked_in = strings(
-                "SELECT DISTINCT a.student_id FROM attendance a JOIN lessons l ON l.id = a.lesson_id
-                 WHERE l.date = ?1 AND a.status IN ('present', 'late')",
-                &[&day_start],
-            )?
-            .into_iter()
-            .collect();
+            let mut checked_in = std::collections::HashSet::new();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT a.student_id, a.recorded_at FROM attendance a JOIN lessons l ON l.id = a.lesson_id
+                     WHERE l.date = ?1 AND a.status IN ('present', 'late')",
+                )
+                .ctx("reading check-ins")?;
+            let rows = stmt
+                .query_map([&day_start], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .ctx("reading check-ins")?;
+            for row in rows {
+                let (student, at) = row.ctx("reading check-ins")?;
+                let recent = since.is_none_or(|since| {
+                    DateTime::parse_from_rfc3339(&at).is_ok_and(|t| t >= since)
+                });
+                if recent {
+                    checked_in.insert(student);
+                }
+            }
             let excused = strings(
                 "SELECT DISTINCT a.student_id FROM attendance a JOIN lessons l ON l.id = a.lesson_id
                  WHERE l.date = ?1 AND a.status = 'leave'",
@@ -435,7 +461,7 @@ pub struct DayPresence {
     pub class_members: Vec<String>,
     /// Students with a health check in the morning window.
     pub checked: std::collections::HashSet<String>,
-    /// Students checked in (present or late) to any lesson that day.
+    /// Students checked in (present or late) to any lesson that day (since the given time).
     pub checked_in: std::collections::HashSet<String>,
     /// Students the teacher marked `leave` in a lesson that day.
     pub excused: std::collections::HashSet<String>,
