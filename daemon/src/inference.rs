@@ -372,7 +372,7 @@ impl Worker {
                             "face models are not loaded (see the camera on the status page)"
                                 .to_owned(),
                         ),
-                        Some(m) => enrol(m, &frame),
+                        Some(m) => enrol(m, &frame, self.cfg.tile_px, self.cfg.match_threshold),
                     };
                     let _ = reply.send(r);
                 }
@@ -539,18 +539,51 @@ impl Worker {
     }
 }
 
-fn enrol(m: &Models, frame: &Frame) -> Result<Vec<f32>, String> {
+/// A template from an enrolment photo, refused unless the classroom camera's path would
+/// recognise the same photo: found by the camera path's detectors (classroom, then near)
+/// and its embedding there at least `threshold` similar to the template. Otherwise the
+/// student would be enrolled and never recognised, and nobody would know why.
+fn enrol(m: &Models, frame: &Frame, tile_px: u32, threshold: f32) -> Result<Vec<f32>, String> {
     let mut faces = m.near.detect(frame).map_err(|e| e.to_string())?;
     if faces.is_empty() {
         faces = m.room.detect(frame).map_err(|e| e.to_string())?;
     }
-    match faces.as_slice() {
-        [] => Err("no face found in the photo: one face, facing the camera, well lit".into()),
-        [f] => m.embedder.embed(frame, f).map_err(|e| e.to_string()),
-        many => Err(format!(
-            "{} faces in the photo; enrol from a photo of the student alone",
-            many.len()
+    let template = match faces.as_slice() {
+        [] => {
+            return Err("no face found in the photo: one face, facing the camera, well lit".into());
+        }
+        [f] => m.embedder.embed(frame, f).map_err(|e| e.to_string())?,
+        many => {
+            return Err(format!(
+                "{} faces in the photo; enrol from a photo of the student alone",
+                many.len()
+            ));
+        }
+    };
+    let mut seen = m
+        .room
+        .detect_tiled(frame, tile_px)
+        .map_err(|e| e.to_string())?;
+    if seen.is_empty() {
+        seen = m.near.detect(frame).map_err(|e| e.to_string())?;
+    }
+    let best = seen
+        .iter()
+        .filter_map(|f| m.embedder.embed(frame, f).ok())
+        .map(|e| ketang_models::gallery::cosine(&e, &template))
+        .max_by(f32::total_cmp);
+    camera_would_match(best, threshold).map(|()| template)
+}
+
+/// The enrolment rule: the photo as the classroom camera sees it must match its own
+/// template (`best`: the highest similarity found on the camera path, `None`: no face).
+fn camera_would_match(best: Option<f32>, threshold: f32) -> Result<(), String> {
+    match best {
+        None => Err("the classroom camera's detector finds no face in this photo: take it facing the camera, the face larger and well lit".into()),
+        Some(s) if s < threshold => Err(format!(
+            "seen as the classroom camera sees it, this photo matches itself only at {s:.2} (threshold {threshold:.2}): it would not be recognised; take another photo, facing the camera, well lit"
         )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -563,5 +596,19 @@ impl crate::devices::FrameSink for Inference {
 impl crate::devices::AudioSink for Inference {
     fn audio(&self, channels: Vec<Vec<f32>>, ends_at: chrono::DateTime<chrono::Utc>) {
         Inference::audio(self, channels, ends_at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::camera_would_match;
+
+    #[test]
+    fn an_enrolment_photo_the_camera_would_not_recognise_is_refused_with_the_score() {
+        assert!(camera_would_match(Some(0.97), 0.45).is_ok());
+        let e = camera_would_match(Some(0.38), 0.45).unwrap_err();
+        assert!(e.contains("0.38") && e.contains("threshold 0.45"), "{e}");
+        let e = camera_would_match(None, 0.45).unwrap_err();
+        assert!(e.contains("finds no face"), "{e}");
     }
 }
