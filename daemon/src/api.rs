@@ -533,7 +533,7 @@ impl DeviceApi for Daemon {
                     "staff": staff.into_iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>()
                 }))
             }
-            View::Lesson => self.lesson_view().await,
+            View::Lesson { lesson_id } => self.lesson_view(lesson_id.as_deref()).await,
             View::Report { lesson_id } => self
                 .store
                 .lesson_report(lesson_id.clone())
@@ -612,7 +612,7 @@ impl Daemon {
     }
 
     /// The current (or else next, else last) lesson of today with its roll.
-    async fn lesson_view(&self) -> Result<serde_json::Value, ApiError> {
+    async fn lesson_view(&self, lesson_id: Option<&str>) -> Result<serde_json::Value, ApiError> {
         let now = self.clock.now();
         let opens = self.cfg.school.checkin_opens;
         let (slot, state) = {
@@ -620,14 +620,27 @@ impl Daemon {
                 .timetable
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let slot = tt
-                .current(now, opens)
-                .or_else(|| tt.next(now, opens))
-                .or_else(|| {
+            let slot = match lesson_id {
+                // One of today's lessons, chosen on the board (an ended one to correct).
+                Some(id) => Some(
                     tt.slots_on(now.date_naive(), now.timezone())
                         .into_iter()
-                        .next_back()
-                });
+                        .find(|s| s.id() == id)
+                        .ok_or_else(|| {
+                            ApiError::NotFound(format!(
+                                "lesson {id:?} is not one of today's lessons"
+                            ))
+                        })?,
+                ),
+                None => tt
+                    .current(now, opens)
+                    .or_else(|| tt.next(now, opens))
+                    .or_else(|| {
+                        tt.slots_on(now.date_naive(), now.timezone())
+                            .into_iter()
+                            .next_back()
+                    }),
+            };
             let state = slot.as_ref().map(|s| tt.state(s, now, opens));
             (slot, state)
         };

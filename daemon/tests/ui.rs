@@ -329,7 +329,8 @@ async fn the_board_in_chromium_landscape() {
     )
     .await;
     click(&c, "wb-hdmi1").await;
-    wait_js(&c, "HDMI 1", "return document.querySelector(\"[data-testid='wb-state']\").textContent.includes('HDMI 1');").await;
+    wait_js(&c, "HDMI 1", "return document.querySelector(\"[data-testid='wb-state']\").textContent === '一体机：开 · HDMI 1';").await;
+    assert_eq!(text(&c, "wb-on").await, "开一体机");
     // In Chinese: no raw state words of the panel's protocol.
     assert!(
         !text(&c, "wb-state").await.contains("on"),
@@ -367,16 +368,27 @@ async fn the_board_in_chromium_landscape() {
     );
     click(&c, "end-lesson").await;
     click(&c, "confirm-yes").await;
-    // Ended: the roll moves on to the next lesson.
-    wait_js(&c, "ended", "return document.querySelector(\"[data-testid='roll-title']\").textContent.includes('第2节');").await;
+    // Ended: the roll stays on the ended lesson (it used to jump to the next one).
+    wait_js(&c, "ended", "const t = document.querySelector(\"[data-testid='roll-title']\").textContent; return t.includes('第1节') && t.includes('已下课');").await;
     click(&c, "tab-report").await;
     wait_js(&c, "the report", "const e = document.querySelector(\"[data-testid='report-present']\"); return e && e.textContent === '1';").await;
     assert_eq!(text(&c, "report-sick").await, "1");
     assert_eq!(text(&c, "report-absent").await, "38");
     shot(&c, "teacher-report-1920x1080").await;
     axe(&c, "teacher mode: the report").await;
-    // 取消本节 asks in the board's own dialog too; backing out cancels nothing.
+    // Correcting an ended lesson from the screen, counted: the lesson (1), the student (2),
+    // the status (3). 2025070303 was marked absent when the lesson ended; now late.
     click(&c, "tab-roll").await;
+    click(&c, "roll-lesson-1").await;
+    wait_js(&c, "the ended lesson's roll", "return document.querySelector(\"[data-testid='tile-2025070303']\").classList.contains('absent');").await;
+    click(&c, "tile-2025070303").await;
+    click(&c, "set-late").await;
+    wait_js(&c, "the correction", "return document.querySelector(\"[data-testid='tile-2025070303']\").classList.contains('late');").await;
+    assert!(text(&c, "roll-title").await.contains("第1节"));
+    // And on to the next lesson with one tap.
+    click(&c, "roll-lesson-2").await;
+    wait_js(&c, "the next lesson", "return document.querySelector(\"[data-testid='roll-title']\").textContent.includes('第2节');").await;
+    // 取消本节 asks in the board's own dialog too; backing out cancels nothing.
     click(&c, "cancel-lesson").await;
     wait_js(&c, "the cancel question", "return !document.getElementById('confirm').classList.contains('hidden') && document.getElementById('confirm-title').textContent === '确定取消本节课吗？';").await;
     assert_eq!(text(&c, "confirm-no").await, "返回");

@@ -346,8 +346,12 @@ impl Action {
 pub enum View {
     /// Teachers who can unlock teacher mode (id, name): the login picker (anyone).
     Staff,
-    /// The current lesson with its roll (names, statuses): teacher.
-    Lesson,
+    /// A lesson of today with its roll (names, statuses): teacher. `None`: the lesson now
+    /// (or the next, or today's last).
+    Lesson {
+        /// "YYYY-MM-DD/P" of one of today's lessons.
+        lesson_id: Option<String>,
+    },
     /// A lesson's report: teacher.
     Report {
         /// "YYYY-MM-DD/P".
@@ -421,6 +425,6 @@ mod tests {
         assert!(!set.allowed(Role::Technician));
         assert!(!set.allowed(Role::Kiosk));
         assert!(View::Staff.allowed(Role::Kiosk));
-        assert!(!View::Lesson.allowed(Role::Kiosk));
+        assert!(!View::Lesson { lesson_id: None }.allowed(Role::Kiosk));
     }
 }

@@ -23,7 +23,7 @@ const I18N = {
     failed: "操作失败，请重试", wrong_pin: "PIN码错误", too_many: s => `错误次数过多，请${s}秒后再试`,
     done: "已完成", confirm_cancel: "确定取消本节课吗？", confirm_cancel_body: "取消后本节课不记考勤，已签到的记录保留。",
     back: "返回", end_anyway: "仍然下课", more_notices: n => `另有 ${n} 条通知`,
-    wb_on: "开", wb_off: "关", wb_ops: "内置电脑", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "故障", hw_absent: "未连接",
+    wbs_on: "开", wbs_off: "关", wbs_ops: "内置电脑", wbs_hdmi1: "HDMI 1", wbs_hdmi2: "HDMI 2", wbs_dp: "DP", wbs_vga: "VGA", hw_fault: "故障", hw_absent: "未连接",
     confirm_end: n => `还有 ${n} 名学生未签到`, confirm_end_body: n => `现在下课，这 ${n} 名学生将记为缺勤。请先确认他们是否请假或迟到。`, report_none: "本节课结束后才有报告",
     roster: "应到", checked: "已检", fever_n: "发热", unchecked: "未检", health: "晨午检", morning: "晨检", noon: "午检",
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
@@ -50,7 +50,7 @@ const I18N = {
     failed: "That failed; try again", wrong_pin: "Wrong PIN", too_many: s => `Too many attempts; try again in ${s} s`,
     done: "Done", confirm_cancel: "Cancel this lesson?", confirm_cancel_body: "A cancelled lesson keeps no attendance; check-ins already made are kept.",
     back: "Back", end_anyway: "End anyway", more_notices: n => `${n} more notices`,
-    wb_on: "on", wb_off: "off", wb_ops: "built-in PC", wb_hdmi1: "HDMI 1", wb_hdmi2: "HDMI 2", wb_dp: "DP", wb_vga: "VGA", hw_fault: "fault", hw_absent: "not connected",
+    wbs_on: "on", wbs_off: "off", wbs_ops: "built-in PC", wbs_hdmi1: "HDMI 1", wbs_hdmi2: "HDMI 2", wbs_dp: "DP", wbs_vga: "VGA", hw_fault: "fault", hw_absent: "not connected",
     confirm_end: n => `${n} students have not checked in`, confirm_end_body: n => `If the lesson ends now, these ${n} students are marked absent. Check first whether they are on leave or late.`, report_none: "The report exists once the lesson has ended",
     roster: "Roster", checked: "Checked", fever_n: "Fever", unchecked: "Not checked", health: "Health checks", morning: "Morning", noon: "Noon",
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
@@ -340,6 +340,7 @@ function startSession(s) {
 
 function endSession() {
   S.session = null;
+  S.rollId = null;
   $("panel").classList.add("hidden");
   $("status-pick").classList.add("hidden");
 }
@@ -369,10 +370,19 @@ async function refreshPanel() {
   } catch (e) { msg(explain(e), true); }
 }
 
+// Today's lessons above the roll: the teacher picks one (S.rollId) to see or correct it;
+// by default the lesson now (or next). After 下课 the roll stays on the ended lesson.
+function renderRollLessons(L) {
+  const today = S.status ? S.status.today : [];
+  $("roll-lessons").innerHTML = today.map(l =>
+    `<button class="${esc(l.state)}${L && l.id === L.id ? " on" : ""}" data-roll-lesson="${esc(l.id)}" data-testid="roll-lesson-${l.period}" aria-pressed="${L && l.id === L.id}">${t("period", l.period)} ${esc(l.subject)}</button>`).join("");
+}
+
 async function loadRoll() {
-  const r = await api("/api/v1/lesson");
+  const r = await api("/api/v1/lesson" + (S.rollId ? "?id=" + encodeURIComponent(S.rollId) : ""));
   S.roll = r;
   const L = r.lesson;
+  renderRollLessons(L);
   $("roll-title").textContent = L ? `${L.subject} · ${t("period", L.period)} · ${t(L.state)}` : t("no_lesson");
   $("roll").innerHTML = r.roll.map(e => `
     <button class="tile ${e.status || ""}" data-student="${esc(e.student_id)}" data-testid="tile-${esc(e.student_id)}">
@@ -386,7 +396,7 @@ async function loadRoll() {
 
 // The flat panel's state in the board's language ("on · ops" → "开 · 内置电脑").
 function wbWords(detail) {
-  return String(detail || "").split(" · ").map(w => t("wb_" + w) === "wb_" + w ? w : t("wb_" + w)).join(" · ");
+  return String(detail || "").split(" · ").map(w => t("wbs_" + w) === "wbs_" + w ? w : t("wbs_" + w)).join(" · ");
 }
 
 async function whiteboard(body) {
@@ -450,6 +460,9 @@ async function lessonAction(action) {
   try {
     await act({ action, lesson_id: L.id });
     msg(t("done"));
+    // The roll stays on this lesson (an ended lesson can still be corrected).
+    S.rollId = L.id;
+    await refresh();
     await loadRoll();
   } catch (e) { msg(explain(e), true); }
 }
@@ -560,6 +573,7 @@ document.addEventListener("click", e => {
   else if (b.dataset.student) pickStatus(b);
   else if (b.dataset.set) setStatus($("status-pick").dataset.student, b.dataset.set);
   else if (b.dataset.lessonAction) lessonAction(b.dataset.lessonAction);
+  else if (b.dataset.rollLesson) { S.rollId = b.dataset.rollLesson; msg(""); loadRoll().catch(e => msg(explain(e), true)); }
   else if (b.dataset.report) showReport(b.dataset.report);
   else if (b.dataset.resolve) resolveFollowup(b);
   else if (b.dataset.wbPower) whiteboard({ power: b.dataset.wbPower === "true" });

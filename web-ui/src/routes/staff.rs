@@ -76,11 +76,19 @@ pub(super) async fn view_staff<D: DeviceApi>(
     view(&s, &headers, View::Staff).await
 }
 
+/// `?id=YYYY-MM-DD/P`: one of today's lessons (a teacher corrects an ended one).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LessonQuery {
+    id: Option<String>,
+}
+
 pub(super) async fn view_lesson<D: DeviceApi>(
     State(s): State<AppState<D>>,
+    axum::extract::Query(q): axum::extract::Query<LessonQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    view(&s, &headers, View::Lesson).await
+    view(&s, &headers, View::Lesson { lesson_id: q.id }).await
 }
 
 pub(super) async fn view_report<D: DeviceApi>(
