@@ -129,9 +129,9 @@ install -m 0644 "$ROOT/image/rootfs/ketang-lib.sh" "$R/usr/lib/ketang/lib.sh"
 # Time: chrony with NTS first (image/rootfs/chrony.conf; docs/technician.md, "Time").
 install -m 0644 "$ROOT/image/rootfs/chrony.conf" "$R/etc/chrony/chrony.conf"
 # The alarm's SMS fallback: ModemManager drives a cellular modem if one is plugged in, and
-# polkit lets the daemon's user send messages (docs/technician.md, "The school's alarm path").
+# polkit lets the daemon's user send messages and reboot on the cloud's command (50-ketang.rules).
 install -d -m 0755 "$R/etc/polkit-1/rules.d"
-install -m 0644 "$ROOT/image/rootfs/50-ketang-sms.rules" "$R/etc/polkit-1/rules.d/50-ketang-sms.rules"
+install -m 0644 "$ROOT/image/rootfs/50-ketang.rules" "$R/etc/polkit-1/rules.d/50-ketang.rules"
 install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/ketang-update.service" \
   "$ROOT/image/rootfs/ketang-update.path" "$R/etc/systemd/system/"
 mkdir -p "$R/usr/lib/repart.d"

@@ -75,6 +75,42 @@ fn check_update(url: &str, sha256: &str) -> Result<(String, String), Vec<String>
     }
 }
 
+impl SyncHooks {
+    /// `system.reboot`: acked once logind agrees, audited, then the board goes down
+    /// [`REBOOT_AFTER`](crate::system::power::REBOOT_AFTER) later (the ack goes out first).
+    async fn reboot(&self) -> Result<(), Vec<String>> {
+        let conn = crate::system::power::may_reboot()
+            .await
+            .map_err(|e| vec![format!("system.reboot: {e}")])?;
+        let (at, clock_synced) = (self.clock.now_fixed(), self.clock.synced());
+        let audit = ketang_sync::Audit {
+            actor: "cloud".into(),
+            role: "cloud".into(),
+            action: "system.reboot".into(),
+            target: "board".into(),
+            detail: serde_json::json!({"after_s": crate::system::power::REBOOT_AFTER.as_secs()}),
+            at,
+            clock_synced,
+        };
+        self.store.audit(audit).await.map_err(|e| {
+            vec![format!(
+                "system.reboot: not rebooting: the audit row could not be written: {e}"
+            )]
+        })?;
+        tracing::warn!(
+            after_s = crate::system::power::REBOOT_AFTER.as_secs(),
+            "Rebooting on the cloud's command."
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(crate::system::power::REBOOT_AFTER).await;
+            if let Err(e) = crate::system::power::reboot(&conn).await {
+                tracing::error!(error = %e, "The reboot the cloud asked for failed.");
+            }
+        });
+        Ok(())
+    }
+}
+
 impl CommandHandler for SyncHooks {
     fn now(&self) -> (DateTime<FixedOffset>, bool) {
         (self.clock.now_fixed(), self.clock.synced())
@@ -89,6 +125,7 @@ impl CommandHandler for SyncHooks {
                     .start_download(url, sha256, self.stop.clone())
                     .map_err(|e| vec![format!("system.update: {e}")]);
             }
+            RemoteCommand::SystemReboot => return self.reboot().await,
             RemoteCommand::WhiteboardPower { on } => ketang_web::Action::Whiteboard {
                 power: Some(on),
                 input: None,

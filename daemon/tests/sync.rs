@@ -427,3 +427,108 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
         "{a}"
     );
 }
+
+/// `system.reboot` (#21): acked once systemd-logind agrees, then logind is asked to reboot
+/// a few seconds later (a stand-in logind on a private D-Bus: `hw-tests/src/bin/fake-logind.rs`);
+/// with logind gone, refused with the reason and nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_command_is_acked_and_asks_logind_and_is_refused_without_it() {
+    let fake = std::path::Path::new(BIN).with_file_name("fake-logind");
+    assert!(
+        fake.exists(),
+        "{} is missing: cargo build -p ketang-hw-tests --bin fake-logind (./scripts/test builds every target)",
+        fake.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bus = dir.path().join("bus");
+    let address = format!("unix:path={}", bus.display());
+    let _dbus = Proc(
+        Command::new("dbus-daemon")
+            .args(["--session", "--nofork", &format!("--address={address}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed (./scripts/test installs it)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !bus.exists() {
+        assert!(Instant::now() < deadline, "dbus-daemon made no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let calls = dir.path().join("calls.jsonl");
+    let logind = Proc(
+        Command::new(&fake)
+            .arg(&calls)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let port = free_port();
+    let _broker = mosquitto(&dir.path().join("broker"), port);
+    let (_sub, got) = collector(port);
+    let _demo = Proc(
+        Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0", "--clock", MONDAY_0755])
+            .args([
+                "--broker",
+                &format!("mqtt://127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ack = |id: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
+            {
+                return a["body"].clone();
+            }
+            assert!(Instant::now() < deadline, "no ack for {id}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the board never published");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send_command(port, "dl-rb-1", r#"{"name":"system.reboot","args":{}}"#);
+    let a = ack("dl-rb-1");
+    assert_eq!(a["ok"], true, "{a}");
+    // Not at once: the ack goes out first; then logind is asked.
+    let asked = Instant::now();
+    let deadline = asked + Duration::from_secs(15);
+    while !std::fs::read_to_string(&calls).is_ok_and(|c| c.contains("\"reboot\":true")) {
+        assert!(
+            Instant::now() < deadline,
+            "logind was never asked to reboot; log: {}",
+            std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert!(log.contains("Rebooting on the cloud's command."), "{log}");
+    // logind gone: refused, naming it.
+    drop(logind);
+    std::thread::sleep(Duration::from_millis(300));
+    send_command(port, "dl-rb-2", r#"{"name":"system.reboot"}"#);
+    let a = ack("dl-rb-2");
+    assert_eq!(a["ok"], false, "{a}");
+    assert!(
+        a["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("systemd-logind"),
+        "{a}"
+    );
+}

@@ -6,6 +6,7 @@
 mod download;
 pub(crate) mod health;
 pub(crate) mod https;
+pub(crate) mod power;
 pub(crate) mod provision;
 pub(crate) mod reset;
 pub(crate) mod sms;

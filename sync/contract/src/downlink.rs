@@ -24,7 +24,14 @@ pub enum RemoteCommand {
         /// The bundle's SHA-256, 64 hex digits.
         sha256: String,
     },
+    /// `system.reboot`: restart the board (no arguments). Acked when the system has agreed
+    /// to reboot; the board goes down a few seconds later, cleanly.
+    SystemReboot,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +71,12 @@ fn args<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) ->
 
 impl RemoteCommand {
     /// The names of the commands this version executes.
-    pub const NAMES: [&'static str; 3] = ["whiteboard.power", "whiteboard.input", "system.update"];
+    pub const NAMES: [&'static str; 4] = [
+        "whiteboard.power",
+        "whiteboard.input",
+        "system.update",
+        "system.reboot",
+    ];
 
     /// The command `name` with its `args` (a JSON object), or why it is refused: an
     /// unknown command, a missing, unknown or mistyped argument.
@@ -83,6 +95,7 @@ impl RemoteCommand {
                 url: x.url,
                 sha256: x.sha256,
             }),
+            "system.reboot" => args::<NoArgs>(name, a).map(|NoArgs {}| Self::SystemReboot),
             _ => Err(format!(
                 "unknown command {name:?}; this version executes {}",
                 Self::NAMES.join(", ")
@@ -115,9 +128,18 @@ mod tests {
             e.starts_with("whiteboard.power: argument \"on\": invalid type"),
             "{e}"
         );
+        assert_eq!(
+            RemoteCommand::parse("system.reboot", &serde_json::Value::Null),
+            Ok(RemoteCommand::SystemReboot)
+        );
+        let e = RemoteCommand::parse("system.reboot", &json!({"now": true})).unwrap_err();
+        assert!(
+            e.starts_with("system.reboot: ") && e.contains("`now`"),
+            "{e}"
+        );
         let e = RemoteCommand::parse("reboot", &json!({})).unwrap_err();
         assert!(
-            e.contains("whiteboard.power, whiteboard.input, system.update"),
+            e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot"),
             "{e}"
         );
     }
