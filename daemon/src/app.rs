@@ -49,6 +49,8 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         classroom_id: cfg.device.classroom_id.clone(),
     };
     let board_identity = identity.clone();
+    // A factory reset the cloud asked for (system.factory_reset) runs before the store opens.
+    crate::system::reset::pending(&cfg.data_dir).await?;
     let data_dir = cfg.data_dir.clone();
     let cap = cfg.data_max_bytes;
     let (store, open_report) =
@@ -130,6 +132,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     drop(tx);
 
     let alarm_path = school_path(&cfg, &events, &stop);
+    let restart = Arc::new(tokio::sync::Notify::new());
     let (urgent, urgent_rx) = ketang_sync::mqtt::Urgent::channel();
     let classroom = Classroom::new(Wiring {
         store: store.clone(),
@@ -174,6 +177,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                 commands: cmd_tx.clone(),
                 updater: updater.clone(),
                 stop: stop.clone(),
+                device_id: cfg.device.device_id.clone(),
+                data_dir: cfg.data_dir.clone(),
+                restart: restart.clone(),
             });
             let (worker, status) =
                 ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());
@@ -201,7 +207,6 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
             (None, None)
         }
     };
-    let restart = Arc::new(tokio::sync::Notify::new());
     let daemon = Arc::new(Daemon {
         cfg: cfg.clone(),
         mode: opts.mode,

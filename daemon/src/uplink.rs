@@ -51,6 +51,12 @@ pub(crate) struct SyncHooks {
     /// `system.update` hands a bundle to the installer.
     pub(crate) updater: crate::system::update::Updater,
     pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// This board's device id (`system.factory_reset` must echo it).
+    pub(crate) device_id: String,
+    /// The data directory (where a factory-reset request is left for the next start).
+    pub(crate) data_dir: std::path::PathBuf,
+    /// Ends the daemon for systemd to start it again.
+    pub(crate) restart: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Checks `system.update`'s values (the types were checked by parsing): an https URL
@@ -76,6 +82,31 @@ fn check_update(url: &str, sha256: &str) -> Result<(String, String), Vec<String>
 }
 
 impl SyncHooks {
+    /// `system.factory_reset`: only with the board's own device id echoed in `confirm`.
+    /// Leaves a request in the data directory and restarts; the next start removes the
+    /// school's data before it opens the store (`crate::system::reset::pending`), as
+    /// `ketangd factory-reset` does. The ack (sent before the restart) is the cloud's record.
+    fn factory_reset(&self, confirm: &str) -> Result<(), Vec<String>> {
+        if confirm != self.device_id {
+            return Err(vec![
+                "system.factory_reset: \"confirm\" must be this board's device id; nothing was removed"
+                    .to_owned(),
+            ]);
+        }
+        crate::system::reset::request(&self.data_dir)
+            .map_err(|e| vec![format!("system.factory_reset: {e:#}")])?;
+        tracing::warn!(
+            "Factory reset on the cloud's command: restarting to remove the school's data."
+        );
+        let restart = self.restart.clone();
+        tokio::spawn(async move {
+            // The ack goes out first.
+            tokio::time::sleep(crate::system::power::REBOOT_AFTER).await;
+            restart.notify_one();
+        });
+        Ok(())
+    }
+
     /// `system.reboot`: acked once logind agrees, audited, then the board goes down
     /// [`REBOOT_AFTER`](crate::system::power::REBOOT_AFTER) later (the ack goes out first).
     async fn reboot(&self) -> Result<(), Vec<String>> {
@@ -126,6 +157,7 @@ impl CommandHandler for SyncHooks {
                     .map_err(|e| vec![format!("system.update: {e}")]);
             }
             RemoteCommand::SystemReboot => return self.reboot().await,
+            RemoteCommand::SystemFactoryReset { confirm } => return self.factory_reset(&confirm),
             RemoteCommand::WhiteboardPower { on } => ketang_web::Action::Whiteboard {
                 power: Some(on),
                 input: None,

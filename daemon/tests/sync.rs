@@ -532,3 +532,69 @@ async fn a_reboot_command_is_acked_and_asks_logind_and_is_refused_without_it() {
         "{a}"
     );
 }
+
+/// `system.factory_reset` (#21): refused unless `confirm` echoes this board's device id;
+/// with it, acked, the daemon restarts and the school's data is gone (the identity stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_factory_reset_command_needs_the_device_id_echoed_and_removes_the_schools_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let _broker = mosquitto(&dir.path().join("broker"), port);
+    let (_sub, got) = collector(port);
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let mut demo = Demo::start_with(&data, Some(MONDAY_0755), None, Some(&broker));
+    demo.tap(CARD_1);
+    demo.wait_for("the check-in", |s| s["counters"]["check_ins"] == 1);
+    let ack = |id: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
+            {
+                return a["body"].clone();
+            }
+            assert!(Instant::now() < deadline, "no ack for {id}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    send_command(
+        port,
+        "dl-fr-1",
+        r#"{"name":"system.factory_reset","args":{"confirm":"another-board"}}"#,
+    );
+    let a = ack("dl-fr-1");
+    assert_eq!(a["ok"], false, "{a}");
+    assert!(
+        a["problems"][0].as_str().unwrap().contains("device id"),
+        "{a}"
+    );
+    assert_eq!(demo.status()["lesson"]["attendance"]["present"], 1);
+    send_command(
+        port,
+        "dl-fr-2",
+        r#"{"name":"system.factory_reset","args":{"confirm":"demo-board-1"}}"#,
+    );
+    let a = ack("dl-fr-2");
+    assert_eq!(a["ok"], true, "{a}");
+    // The daemon ends for systemd to start it again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while demo.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let demo = Demo::start_with(&data, Some(MONDAY_0755), None, Some(&broker));
+    let s = demo.status();
+    assert_eq!(s["lesson"]["attendance"]["present"], 0, "{s:#}");
+    assert_eq!(s["device"]["device_id"], "demo-board-1");
+    assert!(!data.join("factory-reset-request").exists());
+    assert!(
+        demo.log_text()
+            .contains("Factory reset done, as the cloud asked"),
+        "{}",
+        demo.log_text()
+    );
+}

@@ -101,3 +101,40 @@ pub(crate) async fn factory_reset(etc: &Path, data_dir: &Path, all: bool) -> any
         kept_identity: !all,
     })
 }
+
+/// The request `system.factory_reset` leaves in the data directory for the next start.
+pub(crate) const REQUEST: &str = "factory-reset-request";
+
+/// Leaves a factory-reset request in `data_dir` (written whole, then renamed).
+///
+/// # Errors
+/// The file cannot be written (named).
+pub(crate) fn request(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(REQUEST);
+    let tmp = data_dir.join(format!("{REQUEST}.tmp"));
+    std::fs::write(&tmp, b"requested by the cloud (system.factory_reset)\n")
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// At start, before the store opens: carries out a requested factory reset (the school's
+/// data goes, the identity and the technician password stay) and removes the request.
+///
+/// # Errors
+/// The reset failed (named); the request stays, so the next start tries again.
+pub(crate) async fn pending(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(REQUEST);
+    if !path.exists() {
+        return Ok(());
+    }
+    // `etc` is only used with `all`, which a remote reset never is.
+    let done = factory_reset(Path::new("/nonexistent"), data_dir, false)
+        .await
+        .context("the factory reset the cloud asked for")?;
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    tracing::warn!(
+        removed = done.removed.len(),
+        "Factory reset done, as the cloud asked (system.factory_reset)."
+    );
+    Ok(())
+}

@@ -27,6 +27,18 @@ pub enum RemoteCommand {
     /// `system.reboot`: restart the board (no arguments). Acked when the system has agreed
     /// to reboot; the board goes down a few seconds later, cleanly.
     SystemReboot,
+    /// `system.factory_reset`: remove the school's data from the board (as `ketangd
+    /// factory-reset`: the identity stays). `confirm` must echo the board's device id.
+    SystemFactoryReset {
+        /// The board's device id, echoed back as a confirmation.
+        confirm: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetArgs {
+    confirm: String,
 }
 
 #[derive(Deserialize)]
@@ -71,11 +83,12 @@ fn args<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) ->
 
 impl RemoteCommand {
     /// The names of the commands this version executes.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "whiteboard.power",
         "whiteboard.input",
         "system.update",
         "system.reboot",
+        "system.factory_reset",
     ];
 
     /// The command `name` with its `args` (a JSON object), or why it is refused: an
@@ -96,6 +109,9 @@ impl RemoteCommand {
                 sha256: x.sha256,
             }),
             "system.reboot" => args::<NoArgs>(name, a).map(|NoArgs {}| Self::SystemReboot),
+            "system.factory_reset" => {
+                args::<ResetArgs>(name, a).map(|x| Self::SystemFactoryReset { confirm: x.confirm })
+            }
             _ => Err(format!(
                 "unknown command {name:?}; this version executes {}",
                 Self::NAMES.join(", ")
@@ -139,7 +155,7 @@ mod tests {
         );
         let e = RemoteCommand::parse("reboot", &json!({})).unwrap_err();
         assert!(
-            e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot"),
+            e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot, system.factory_reset"),
             "{e}"
         );
     }
