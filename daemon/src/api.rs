@@ -550,6 +550,7 @@ impl DeviceApi for Daemon {
                 Ok(serde_json::json!({"date": today, "followups": list}))
             }
             View::Technician => self.tech_view().await,
+            View::Diagnostics => self.diagnostics().await,
             View::Faces => {
                 let rows = self
                     .store
@@ -609,6 +610,26 @@ impl Daemon {
             "config": config,
             "logs": crate::logging::tail(200),
         }))
+    }
+
+    /// The diagnostics bundle (download on `/tech`, or `system.diagnostics` to the cloud):
+    /// the technician's overview (status, redacted config, the last log lines) plus the
+    /// versions, the system and every device's state. No student data: the status holds
+    /// counts, the log never names a student, the config holds no secrets.
+    pub(crate) async fn diagnostics(&self) -> Result<serde_json::Value, ApiError> {
+        let mut v = self.tech_view().await?;
+        let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+        v["kind"] = serde_json::json!("ketang-diagnostics");
+        v["generated_at"] = serde_json::json!(self.clock.now_fixed().to_rfc3339());
+        v["version"] = serde_json::json!(VERSION);
+        v["system"] = serde_json::json!({
+            "kernel": read("/proc/sys/kernel/osrelease"),
+            "image_release": read("/usr/lib/ketang/image-release"),
+            "uptime_s": read("/proc/uptime").and_then(|u| u.split_whitespace().next().map(str::to_owned)),
+            "loadavg": read("/proc/loadavg"),
+        });
+        v["devices"] = serde_json::json!(self.hw.statuses());
+        Ok(v)
     }
 
     /// The current (or else next, else last) lesson of today with its roll.

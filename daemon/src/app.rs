@@ -163,30 +163,38 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     );
     tokio::spawn(updater.clone().watch(stop.clone()));
 
-    let (sync_task, sync_status) = match crate::uplink::settings(&cfg, &boot_id, &opts.config_hash)
-    {
-        None => {
-            tracing::info!("No broker configured: running offline; records wait in the outbox.");
-            (None, None)
-        }
-        Some(settings) => {
-            let hooks = Arc::new(crate::uplink::SyncHooks {
-                clock: opts.clock.clone(),
-                store: store.clone(),
-                timetable: timetable.clone(),
-                commands: cmd_tx.clone(),
-                updater: updater.clone(),
-                stop: stop.clone(),
-                device_id: cfg.device.device_id.clone(),
-                data_dir: cfg.data_dir.clone(),
-                restart: restart.clone(),
-            });
-            let (worker, status) =
-                ketang_sync::mqtt::SyncWorker::new(store.clone(), settings, hooks, stop.clone());
-            let worker = worker.with_urgent(urgent_rx);
-            (Some(tokio::spawn(worker.run())), Some(status))
-        }
-    };
+    let (sync_task, sync_status, hooks) =
+        match crate::uplink::settings(&cfg, &boot_id, &opts.config_hash) {
+            None => {
+                tracing::info!(
+                    "No broker configured: running offline; records wait in the outbox."
+                );
+                (None, None, None)
+            }
+            Some(settings) => {
+                let hooks = Arc::new(crate::uplink::SyncHooks {
+                    clock: opts.clock.clone(),
+                    store: store.clone(),
+                    timetable: timetable.clone(),
+                    commands: cmd_tx.clone(),
+                    updater: updater.clone(),
+                    stop: stop.clone(),
+                    device_id: cfg.device.device_id.clone(),
+                    data_dir: cfg.data_dir.clone(),
+                    restart: restart.clone(),
+                    daemon: std::sync::OnceLock::new(),
+                    ca_file: cfg.update.ca_file.clone(),
+                });
+                let (worker, status) = ketang_sync::mqtt::SyncWorker::new(
+                    store.clone(),
+                    settings,
+                    hooks.clone(),
+                    stop.clone(),
+                );
+                let worker = worker.with_urgent(urgent_rx);
+                (Some(tokio::spawn(worker.run())), Some(status), Some(hooks))
+            }
+        };
 
     // HTTPS for the other devices on the LAN (docs/privacy.md, "Cleartext"). Without it
     // the board still serves its own screen; logins from other devices are refused.
@@ -232,6 +240,9 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         restart: restart.clone(),
         alarm_path,
     });
+    if let Some(h) = &hooks {
+        let _ = h.daemon.set(Arc::downgrade(&daemon));
+    }
 
     if !opts.clock.is_simulated() {
         tokio::spawn(crate::clock::watch_chrony(stop.clone()));

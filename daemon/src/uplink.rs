@@ -57,6 +57,10 @@ pub(crate) struct SyncHooks {
     pub(crate) data_dir: std::path::PathBuf,
     /// Ends the daemon for systemd to start it again.
     pub(crate) restart: std::sync::Arc<tokio::sync::Notify>,
+    /// The daemon (set once it exists), for the diagnostics bundle.
+    pub(crate) daemon: std::sync::OnceLock<std::sync::Weak<crate::api::Daemon>>,
+    /// CA for uploads (`update.ca_file`); `None`: the Web PKI.
+    pub(crate) ca_file: Option<std::path::PathBuf>,
 }
 
 /// Checks `system.update`'s values (the types were checked by parsing): an https URL
@@ -105,6 +109,49 @@ impl SyncHooks {
             restart.notify_one();
         });
         Ok(())
+    }
+
+    /// `system.diagnostics`: the bundle, PUT to an https URL; acked when the server took it
+    /// (2xx), refused naming why otherwise.
+    async fn upload_diagnostics(&self, url: &str) -> Result<(), Vec<String>> {
+        let fail = |e: String| vec![format!("system.diagnostics: {e}")];
+        let url = match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => u.to_string(),
+            _ => return Err(fail("\"url\" must be an https:// URL".into())),
+        };
+        let daemon = self
+            .daemon
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| fail("the board is still starting".into()))?;
+        let bundle = daemon
+            .diagnostics()
+            .await
+            .map_err(|e| fail(format!("making the bundle: {e:?}")))?;
+        let body = serde_json::to_vec(&bundle).map_err(|e| fail(e.to_string()))?;
+        let agent = crate::system::download::agent(self.ca_file.as_deref()).map_err(fail)?;
+        let size = body.len();
+        let host = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let answer = tokio::task::spawn_blocking(move || {
+            agent
+                .put(&url)
+                .content_type("application/json")
+                .send(&body[..])
+                .map(|r| r.status().as_u16())
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        match answer {
+            Ok(code) if (200..300).contains(&code) => {
+                tracing::info!(%host, bytes = size, "Diagnostics bundle uploaded.");
+                Ok(())
+            }
+            Ok(code) => Err(fail(format!("{host} answered HTTP {code}"))),
+            Err(e) => Err(fail(format!("uploading to {host}: {e}"))),
+        }
     }
 
     /// `system.reboot`: acked once logind agrees, audited, then the board goes down
@@ -158,6 +205,7 @@ impl CommandHandler for SyncHooks {
             }
             RemoteCommand::SystemReboot => return self.reboot().await,
             RemoteCommand::SystemFactoryReset { confirm } => return self.factory_reset(&confirm),
+            RemoteCommand::SystemDiagnostics { url } => return self.upload_diagnostics(&url).await,
             RemoteCommand::WhiteboardPower { on } => ketang_web::Action::Whiteboard {
                 power: Some(on),
                 input: None,

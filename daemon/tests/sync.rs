@@ -598,3 +598,87 @@ async fn a_factory_reset_command_needs_the_device_id_echoed_and_removes_the_scho
         demo.log_text()
     );
 }
+
+/// `system.diagnostics` (#21): the bundle (logs, status, redacted config, versions,
+/// devices; no student data) is PUT to an https URL and acked when the server took it;
+/// plain http is refused. The same bundle downloads on /tech for the technician only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diagnostics_command_uploads_the_bundle_without_student_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let _broker = mosquitto(&dir.path().join("broker"), port);
+    let (_sub, got) = collector(port);
+    let pki = dir.path().join("pki");
+    ketang_testkit::pki(&pki, "Diagnostics server");
+    let ca = pki.join("ca.pem");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let server = ketang_testkit::HttpsServer::start(&www, &pki);
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let demo = Demo::start_args(
+        &data,
+        Some(MONDAY_0755),
+        &[
+            "--broker".as_ref(),
+            broker.as_ref(),
+            "--update-ca".as_ref(),
+            ca.as_os_str(),
+        ],
+    );
+    demo.tap(CARD_1);
+    demo.wait_for("the check-in", |s| s["counters"]["check_ins"] == 1);
+    let ack = |id: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(a) = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
+            {
+                return a["body"].clone();
+            }
+            assert!(Instant::now() < deadline, "no ack for {id}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    send_command(
+        port,
+        "dl-dg-1",
+        r#"{"name":"system.diagnostics","args":{"url":"http://127.0.0.1:9/x"}}"#,
+    );
+    let a = ack("dl-dg-1");
+    assert_eq!(a["ok"], false, "{a}");
+    assert!(
+        a["problems"][0].as_str().unwrap().contains("https://"),
+        "{a}"
+    );
+    send_command(
+        port,
+        "dl-dg-2",
+        &format!(
+            r#"{{"name":"system.diagnostics","args":{{"url":"https://127.0.0.1:{}/diag.json"}}}}"#,
+            server.port
+        ),
+    );
+    let a = ack("dl-dg-2");
+    assert_eq!(a["ok"], true, "{a}");
+    let text = std::fs::read_to_string(www.join("diag.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["kind"], "ketang-diagnostics");
+    for key in ["status", "config", "logs", "system", "devices", "version"] {
+        assert!(!v[key].is_null(), "{key} missing: {text}");
+    }
+    // No student data: not the checked-in student's name, not her card.
+    assert!(
+        !text.contains("姜芷若") && !text.contains(CARD_1),
+        "student data in the bundle"
+    );
+    // On /tech: the technician only, as a file.
+    let (code, _) = get(&format!("{}/api/v1/tech/diagnostics", demo.base)).unwrap();
+    assert_eq!(code, 401);
+    let (code, v) = demo.technician().get("/api/v1/tech/diagnostics");
+    assert_eq!(code, 200);
+    assert_eq!(v["kind"], "ketang-diagnostics");
+}

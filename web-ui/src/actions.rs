@@ -367,6 +367,9 @@ pub enum View {
     /// Face enrolment: consent records and template counts per student (no images, no
     /// templates): technician.
     Faces,
+    /// The diagnostics bundle (`docs/technician.md`, "Diagnose"): the overview plus
+    /// versions, the system and the devices' states; never student data: technician.
+    Diagnostics,
 }
 
 impl View {
@@ -376,7 +379,9 @@ impl View {
         match self {
             Self::Staff => true,
             Self::Audit => matches!(role, Role::Teacher | Role::Technician),
-            Self::Technician | Self::Faces => matches!(role, Role::Technician),
+            Self::Technician | Self::Faces | Self::Diagnostics => {
+                matches!(role, Role::Technician)
+            }
             _ => matches!(role, Role::Teacher),
         }
     }

@@ -3,7 +3,7 @@
 //! post-update trial and the kiosk ask (`health.rs`). The root side of these lives in
 //! `image/rootfs/` (docs/development.md).
 
-mod download;
+pub(crate) mod download;
 pub(crate) mod health;
 pub(crate) mod https;
 pub(crate) mod power;

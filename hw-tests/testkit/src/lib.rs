@@ -257,7 +257,7 @@ pub fn pki(dir: &Path, name: &str) {
 }
 
 /// An HTTPS server on 127.0.0.1 (Python's `http.server` behind `ssl`: real status codes,
-/// `Content-Length`) serving the files of `root` with the server certificate of a [`pki`]
+/// `Content-Length`) serving the files of `root` (and saving a PUT's body there) with the server certificate of a [`pki`]
 /// in `pki_dir`; stopped on drop.
 #[derive(Debug)]
 pub struct HttpsServer {
@@ -267,11 +267,20 @@ pub struct HttpsServer {
 }
 
 const HTTPS_SERVER: &str = r#"
-import functools, http.server, ssl, sys
+import functools, http.server, os, ssl, sys
 port, cert, key, root = sys.argv[1:5]
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+    # An upload (system.diagnostics): the body is saved as root/<path with / as _>.
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        name = self.path.strip("/").replace("/", "_") or "upload"
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(body)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 server = http.server.ThreadingHTTPServer(
     ("127.0.0.1", int(port)), functools.partial(Quiet, directory=root))
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

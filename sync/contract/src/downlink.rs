@@ -33,6 +33,18 @@ pub enum RemoteCommand {
         /// The board's device id, echoed back as a confirmation.
         confirm: String,
     },
+    /// `system.diagnostics`: upload the diagnostics bundle (no student data) with an HTTPS
+    /// PUT to `url`.
+    SystemDiagnostics {
+        /// Where to put it (https only).
+        url: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UrlArgs {
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -83,12 +95,13 @@ fn args<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) ->
 
 impl RemoteCommand {
     /// The names of the commands this version executes.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "whiteboard.power",
         "whiteboard.input",
         "system.update",
         "system.reboot",
         "system.factory_reset",
+        "system.diagnostics",
     ];
 
     /// The command `name` with its `args` (a JSON object), or why it is refused: an
@@ -111,6 +124,9 @@ impl RemoteCommand {
             "system.reboot" => args::<NoArgs>(name, a).map(|NoArgs {}| Self::SystemReboot),
             "system.factory_reset" => {
                 args::<ResetArgs>(name, a).map(|x| Self::SystemFactoryReset { confirm: x.confirm })
+            }
+            "system.diagnostics" => {
+                args::<UrlArgs>(name, a).map(|x| Self::SystemDiagnostics { url: x.url })
             }
             _ => Err(format!(
                 "unknown command {name:?}; this version executes {}",
@@ -155,7 +171,7 @@ mod tests {
         );
         let e = RemoteCommand::parse("reboot", &json!({})).unwrap_err();
         assert!(
-            e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot, system.factory_reset"),
+            e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot, system.factory_reset, system.diagnostics"),
             "{e}"
         );
     }

@@ -215,6 +215,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/tech", get(view_tech::<D>))
         .route("/api/v1/tech/epaper.png", get(epaper_png::<D>))
         .route("/api/v1/tech/faces", get(view_faces::<D>))
+        .route("/api/v1/tech/diagnostics", get(staff::diagnostics::<D>))
         .route("/api/v1/device/qr.svg", get(device_qr::<D>))
         .route("/api/v1/tech/update", post(upload_update::<D>))
         .route("/api/v1/tech/provisioning", post(provisioning::<D>))

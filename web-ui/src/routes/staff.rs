@@ -114,6 +114,19 @@ pub(super) async fn view_tech<D: DeviceApi>(
     view(&s, &headers, View::Technician).await
 }
 
+/// The diagnostics bundle as a file to save (technician).
+pub(super) async fn diagnostics<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut r = view(&s, &headers, View::Diagnostics).await?;
+    r.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"ketang-diagnostics.json\""),
+    );
+    Ok(r)
+}
+
 /// Face enrolment state (technician).
 pub(super) async fn view_faces<D: DeviceApi>(
     State(s): State<AppState<D>>,
