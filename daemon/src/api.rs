@@ -190,6 +190,7 @@ impl DeviceApi for Daemon {
                 timezone: self.clock.timezone().name().to_owned(),
                 synced: self.clock.synced(),
                 simulated: self.clock.is_simulated(),
+                source: self.clock.source(),
             },
             store: StoreInfo {
                 path: self.open_report.path.display().to_string(),

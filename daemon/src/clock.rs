@@ -22,6 +22,28 @@ const CHRONYC: &str = "/usr/bin/chronyc";
 /// What chrony said last (false until it says it is synchronised).
 static CHRONY_SYNCED: AtomicBool = AtomicBool::new(false);
 
+/// chrony's last answer in words (`/api/v1/status` `clock.source`), once asked.
+static CHRONY_SOURCE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// `chronyc -c tracking` in words: the reference, its stratum and the offset when
+/// synchronised, else that it is not.
+pub(crate) fn chrony_source(csv: &str) -> String {
+    let line = csv.lines().next().unwrap_or_default();
+    let f: Vec<&str> = line.split(',').collect();
+    if !chrony_says_synced(csv) || f.len() < 5 {
+        return "chrony: not synchronised".to_owned();
+    }
+    let offset_ms = f[4]
+        .trim()
+        .parse::<f64>()
+        .map_or(String::new(), |s| format!(", off by {:.3} ms", s * 1000.0));
+    format!(
+        "chrony: {} (stratum {}){offset_ms}",
+        f[1].trim(),
+        f[2].trim()
+    )
+}
+
 /// Whether `chronyc -c tracking` says the clock is synchronised: its last field, the leap
 /// status, is `Normal` (or announces a leap second), not `Not synchronised`.
 pub(crate) fn chrony_says_synced(csv: &str) -> bool {
@@ -42,10 +64,18 @@ pub(crate) async fn watch_chrony(stop: tokio_util::sync::CancellationToken) {
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .output();
-        let synced = matches!(
-            tokio::time::timeout(Duration::from_secs(5), out).await,
-            Ok(Ok(o)) if o.status.success() && chrony_says_synced(&String::from_utf8_lossy(&o.stdout))
-        );
+        let (synced, source) = match tokio::time::timeout(Duration::from_secs(5), out).await {
+            Ok(Ok(o)) if o.status.success() => {
+                let csv = String::from_utf8_lossy(&o.stdout);
+                (chrony_says_synced(&csv), chrony_source(&csv))
+            }
+            Ok(Ok(o)) => (false, format!("chrony: chronyc failed ({})", o.status)),
+            Ok(Err(e)) => (false, format!("chrony: chronyc could not run: {e}")),
+            Err(_) => (false, "chrony: no answer within 5 s".to_owned()),
+        };
+        *CHRONY_SOURCE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source);
         if CHRONY_SYNCED.swap(synced, Ordering::Relaxed) != synced {
             tracing::info!(synced, "chrony's view of the clock changed.");
         }
@@ -116,6 +146,25 @@ impl Clock {
             || Path::new(TIMESYNC_FLAG).exists()
     }
 
+    /// Where the time comes from and its state, in words (`/status`).
+    pub(crate) fn source(&self) -> String {
+        if self.simulated.is_some() {
+            return "simulated (--clock)".to_owned();
+        }
+        if let Some(s) = CHRONY_SOURCE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return s;
+        }
+        if Path::new(TIMESYNC_FLAG).exists() {
+            "systemd-timesyncd: synchronised".to_owned()
+        } else {
+            "system clock: no time service seen".to_owned()
+        }
+    }
+
     pub(crate) fn is_simulated(&self) -> bool {
         self.simulated.is_some()
     }
@@ -133,7 +182,12 @@ mod tests {
     fn chronys_leap_status_says_whether_the_clock_is_synchronised() {
         let synced = "A29FC87B,time.cloudflare.com,3,1764982800.123,-0.000012,0.000010,0.000020,-12.345,0.001,0.020,0.012,0.001,64.5,Normal\n";
         assert!(chrony_says_synced(synced));
+        assert_eq!(
+            chrony_source(synced),
+            "chrony: time.cloudflare.com (stratum 3), off by -0.012 ms"
+        );
         let not = "00000000,,0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,1.0,0.0,Not synchronised\n";
+        assert_eq!(chrony_source(not), "chrony: not synchronised");
         assert!(!chrony_says_synced(not));
         assert!(!chrony_says_synced(""));
     }

@@ -33,6 +33,7 @@ fn report() -> StatusReport {
             timezone: "Asia/Shanghai".into(),
             synced: true,
             simulated: false,
+            source: "chrony: not synchronised".into(),
         },
         store: StoreInfo {
             path: "p".into(),
