@@ -49,6 +49,23 @@ fn collector(
     (Proc(child), got)
 }
 
+/// The body of the ack to downlink `id` among the collected envelopes (waits up to 30 s).
+fn ack_for(got: &std::sync::Mutex<Vec<serde_json::Value>>, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(a) = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
+        {
+            return a["body"].clone();
+        }
+        assert!(Instant::now() < deadline, "no ack for {id}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn demo(data: &std::path::Path, port: u16) -> Proc {
     demo_args(data, port, &[])
 }
@@ -173,21 +190,7 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
     let (_sub, got) = collector(port);
     let _demo = demo(&data, port);
     let send = |id: &str, body: &str| send_command(port, id, body);
-    let ack = |id: &str| -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(a) = got
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
-            {
-                return a["body"].clone();
-            }
-            assert!(Instant::now() < deadline, "no ack for {id}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let ack = |id: &str| ack_for(&got, id);
     // Wait until the board is connected and subscribed (its first records arrive).
     let deadline = Instant::now() + Duration::from_secs(20);
     while got.lock().unwrap().is_empty() {
@@ -482,21 +485,7 @@ async fn a_reboot_command_is_acked_and_asks_logind_and_is_refused_without_it() {
             .spawn()
             .unwrap(),
     );
-    let ack = |id: &str| -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(a) = got
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
-            {
-                return a["body"].clone();
-            }
-            assert!(Instant::now() < deadline, "no ack for {id}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let ack = |id: &str| ack_for(&got, id);
     let deadline = Instant::now() + Duration::from_secs(20);
     while got.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the board never published");
@@ -546,21 +535,7 @@ async fn a_factory_reset_command_needs_the_device_id_echoed_and_removes_the_scho
     let mut demo = Demo::start_with(&data, Some(MONDAY_0755), None, Some(&broker));
     demo.tap(CARD_1);
     demo.wait_for("the check-in", |s| s["counters"]["check_ins"] == 1);
-    let ack = |id: &str| -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(a) = got
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
-            {
-                return a["body"].clone();
-            }
-            assert!(Instant::now() < deadline, "no ack for {id}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let ack = |id: &str| ack_for(&got, id);
     send_command(
         port,
         "dl-fr-1",
@@ -628,21 +603,7 @@ async fn a_diagnostics_command_uploads_the_bundle_without_student_data() {
     );
     demo.tap(CARD_1);
     demo.wait_for("the check-in", |s| s["counters"]["check_ins"] == 1);
-    let ack = |id: &str| -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(a) = got
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e["stream"] == "ack" && e["body"]["downlink_id"] == id)
-            {
-                return a["body"].clone();
-            }
-            assert!(Instant::now() < deadline, "no ack for {id}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let ack = |id: &str| ack_for(&got, id);
     send_command(
         port,
         "dl-dg-1",

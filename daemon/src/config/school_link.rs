@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::validate_sync::{credentials, parse_broker};
+use super::validate_sync::{credentials, parse_broker, readable};
 use super::{BrokerUrl, ConfigError, Credentials, resolve};
 
 /// The link to the school's local broker; `None` when the school has none.
@@ -53,22 +53,6 @@ pub(super) struct RawAlarm {
     sms_on_drill: Option<bool>,
 }
 
-fn file(
-    field: &str,
-    base: &Path,
-    v: Option<String>,
-    errs: &mut Vec<ConfigError>,
-) -> Option<PathBuf> {
-    let p = resolve(base, &v?);
-    if let Err(e) = std::fs::File::open(&p) {
-        errs.push(ConfigError::new(
-            field,
-            format!("cannot read {}: {e}", p.display()),
-        ));
-    }
-    Some(p)
-}
-
 pub(super) fn school_link(
     r: RawSchoolLink,
     base: &Path,
@@ -90,9 +74,9 @@ pub(super) fn school_link(
             None
         }
     };
-    let ca_file = file("school_link.ca_file", base, r.ca_file, errs);
-    let client_cert = file("school_link.client_cert", base, r.client_cert, errs);
-    let client_key = file("school_link.client_key", base, r.client_key, errs);
+    let ca_file = readable("school_link.ca_file", base, r.ca_file, errs);
+    let client_cert = readable("school_link.client_cert", base, r.client_cert, errs);
+    let client_key = readable("school_link.client_key", base, r.client_key, errs);
     if client_cert.is_some() != client_key.is_some() {
         errs.push(ConfigError::new(
             "school_link.client_cert",

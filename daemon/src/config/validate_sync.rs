@@ -41,7 +41,7 @@ pub(crate) fn parse_broker(s: &str) -> Result<BrokerUrl, String> {
     Ok(BrokerUrl { tls, host, port })
 }
 
-fn readable(
+pub(super) fn readable(
     path_name: &str,
     base: &Path,
     v: Option<String>,
