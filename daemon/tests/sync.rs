@@ -49,6 +49,15 @@ fn collector(
     (Proc(child), got)
 }
 
+/// Waits (up to 20 s) until the board is connected and subscribed: its first records arrive.
+fn wait_first_publish(got: &std::sync::Mutex<Vec<serde_json::Value>>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the board never published");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The body of the ack to downlink `id` among the collected envelopes (waits up to 30 s).
 fn ack_for(got: &std::sync::Mutex<Vec<serde_json::Value>>, id: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -192,11 +201,7 @@ async fn remote_whiteboard_commands_are_executed_and_acked_and_bad_ones_refused(
     let send = |id: &str, body: &str| send_command(port, id, body);
     let ack = |id: &str| ack_for(&got, id);
     // Wait until the board is connected and subscribed (its first records arrive).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the board never published");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_first_publish(&got);
     send(
         "dl-wb-1",
         r#"{"name":"whiteboard.input","args":{"input":"hdmi2"}}"#,
@@ -292,11 +297,7 @@ async fn a_system_update_command_fetches_the_bundle_checks_its_hash_and_hands_it
             e["stream"] == "ack" && e["body"]["downlink_id"] == id
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the board never published");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_first_publish(&got);
     let spool = data.join("update");
 
     // Bad arguments: refused in the ack, each problem named; plain http is refused.
@@ -486,11 +487,7 @@ async fn a_reboot_command_is_acked_and_asks_logind_and_is_refused_without_it() {
             .unwrap(),
     );
     let ack = |id: &str| ack_for(&got, id);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the board never published");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_first_publish(&got);
     send_command(port, "dl-rb-1", r#"{"name":"system.reboot","args":{}}"#);
     let a = ack("dl-rb-1");
     assert_eq!(a["ok"], true, "{a}");
