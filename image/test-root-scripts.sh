@@ -139,4 +139,19 @@ grep -q 'device_id = "kt-root-1"' "$W/data/config/ketang.toml" || fail "not prov
 bad=$(find "$W/data" ! -user nobody -printf '%p ')
 [ -z "$bad" ] || fail "root left files of its own in the data directory: $bad"
 ls /run/ketang-provision.* >/dev/null 2>&1 && fail "a private copy stayed in /run"
+log "ketang-firstboot: one identity, kept in the data partition (#21)"
+# The root is read-only with an empty /etc/machine-id, so the machine id is made anew at
+# every boot. The QR code an unprovisioned board shows must still be the id it gets when
+# a provisioning file without device_id is applied at a later boot.
+fresh
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+shown=$(sed -n 's/^device_id = "\(.*\)"$/\1/p' "$W/data/config/ketang.toml")
+case "$shown" in kt-????????????) ;; *) fail "the unprovisioned id is not kt- and 12 hex digits: '$shown'" ;; esac
+[ "$(cat "$W/data/device-id")" = "$shown" ] || fail "the identity is not kept in the data partition: $(cat "$W/data/device-id" 2>&1)"
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash = "%s"\n' "$hash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+grep -q "device_id = \"$shown\"" "$W/data/config/ketang.toml" \
+  || fail "provisioned as another id than the QR code showed ($shown): $(grep device_id "$W/data/config/ketang.toml")"
+[ "$(stat -c %U "$W/data/device-id")" = nobody ] || fail "the identity file is not the daemon's"
 log "passed"

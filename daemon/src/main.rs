@@ -146,6 +146,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the board's own identity (kt- and 12 hex digits), made once and kept in the
+    /// data directory (`device-id`): what an unprovisioned board shows and what a
+    /// provisioning file without device_id gives.
+    DeviceId {
+        /// The data directory.
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/ketang")]
+        data_dir: PathBuf,
+    },
     /// Factory reset (with ketangd stopped): removes the school's data (the store with its
     /// outbox, audit log, consent records and face templates; the face template key). The
     /// device identity, certificates and technician password stay unless --all.
@@ -202,6 +210,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             force,
         } => provision(&file, &etc, &data_dir, force),
+        Command::DeviceId { data_dir } => {
+            println!("{}", system::identity::device_id(&data_dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::FactoryReset {
             etc,
             data_dir,

@@ -161,13 +161,28 @@ technician_password_hash = "{}"
     let (code, _, err) = provision(&file, dir.path(), false);
     assert_eq!(code, Some(2), "still provisioned after a reset");
     assert!(err.contains("already provisioned"), "{err}");
-    // --all: unprovisioned; a provisioning file applies again.
+    // --all: unprovisioned; a provisioning file applies again. The board's own identity
+    // (what its QR code shows, what a file without device_id gives) outlives even that.
+    let own = || {
+        let o = Command::new(BIN)
+            .arg("device-id")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let before = own();
     let (code, out) = reset(&["--all", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("the board is unprovisioned"), "{out}");
     assert!(!config.exists() && !creds.exists());
-    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(own(), before, "the identity survives a factory reset");
+    std::fs::write(&file, good.replace("device_id = \"kt-0007\"\n", "")).unwrap();
+    let (code, out, err) = provision(&file, dir.path(), false);
     assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("device {before}")), "{out}");
 }
 
 #[test]

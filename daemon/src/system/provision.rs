@@ -7,7 +7,7 @@
 //! ```toml
 //! school_id = "hf-0042"
 //! classroom_id = "g7-c3"
-//! device_id = "kt-0001"              # optional: derived from /etc/machine-id
+//! device_id = "kt-0001"              # optional: the board's own (`ketangd device-id`)
 //! class_name = "七年级(3)班"          # optional
 //! broker_url = "mqtts://mqtt.edu.example.cn:8883"   # optional: offline without
 //! ca_pem = "-----BEGIN CERTIFICATE-----…"           # optional
@@ -70,21 +70,6 @@ pub(crate) struct Applied {
     pub(crate) device_id: String,
     pub(crate) school_id: String,
     pub(crate) classroom_id: String,
-}
-
-/// The device id derived from the machine id: `kt-` and 12 hex digits of its SHA-256.
-fn derived_device_id() -> anyhow::Result<String> {
-    use sha2::Digest as _;
-    let id = std::fs::read_to_string("/etc/machine-id")
-        .context("device_id is not given and /etc/machine-id cannot be read to derive it")?;
-    let d = sha2::Sha256::digest(id.trim().as_bytes());
-    Ok(format!(
-        "kt-{}",
-        d.iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ))
 }
 
 fn toml_str(s: &str) -> String {
@@ -198,7 +183,7 @@ pub(crate) async fn apply_text(
     let f = checked(text, origin)?;
     let device_id = match &f.device_id {
         Some(d) => d.clone(),
-        None => derived_device_id()?,
+        None => super::identity::device_id(data_dir)?,
     };
     // Design: nothing live is touched until everything checked out. Files are staged in
     // `etc/.provision`, the config is validated against the staged files, the password is
