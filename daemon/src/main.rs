@@ -210,10 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             force,
         } => provision(&file, &etc, &data_dir, force),
-        Command::DeviceId { data_dir } => {
-            println!("{}", system::identity::device_id(&data_dir)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::DeviceId { data_dir } => device_id(&data_dir),
         Command::FactoryReset {
             etc,
             data_dir,
@@ -347,6 +344,12 @@ fn read_stdin_line(what: &str) -> anyhow::Result<String> {
         .read_line(&mut line)
         .map_err(|e| usage(format!("reading the {what} from stdin: {e}")))?;
     Ok(line)
+}
+
+#[allow(clippy::print_stdout, reason = "the id is the command's output")]
+fn device_id(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    println!("{}", system::identity::device_id(data_dir)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::print_stdout, reason = "the hash is the command's output")]
