@@ -35,7 +35,9 @@ def merged(runtime):
     return {m: {**rs[0], **{k: median(x[k] for x in rs) for k in ("median_ms", "ketang_ms") if k in rs[0]}}
             for m, rs in out.items()}
 ort = merged("onnxruntime")
-rows = list(merged("tract").values()) + [r for r in raw if "pipeline" in r][-1:]
+# The last round's figure of each pipeline (one per face embedder).
+pipes = {r["pipeline"]: r for r in raw if "pipeline" in r}
+rows = list(merged("tract").values()) + list(pipes.values())
 print(f"{'model':36} {'ketang ms':>9} {'tract ms':>9} {'ort ms':>8} {'ketang/ort':>10} {'tract/ort':>9}")
 for r in rows:
     if r.get("runtime") == "tract":

@@ -14,6 +14,7 @@ MODELS = [
     ("face_detection_short_range.onnx", [("float32", [1, 128, 128, 3])]),
     ("face_detection_full_range.onnx", [("float32", [1, 192, 192, 3])]),
     ("mobilefacenet_192_b1.onnx", [("float32", [1, 112, 112, 3])]),
+    ("dlib_face_recognition_resnet_v1.onnx", [("float32", [1, 150, 150, 3])]),
     ("movenet-lightning.onnx", [("int32", [1, 192, 192, 3])]),
     ("nanodet.onnx", [("float32", [1, 3, 416, 416])]),
     ("silero_vad_16k_sequence.onnx", [("float32", [31, 576]), ("float32", [1, 1, 128]), ("float32", [1, 1, 128])]),

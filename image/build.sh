@@ -111,7 +111,11 @@ log "installing Ketang into the rootfs"
 install -m 0755 "$BIN" "$R/usr/bin/ketangd"
 strip "$R/usr/bin/ketangd" 2>/dev/null || true
 mkdir -p "$R/usr/share/ketang/models" "$R/usr/share/doc/ketang"
-cp "$ROOT"/target/models/*.onnx "$R/usr/share/ketang/models/"
+# Every model with a licence; not MobileFaceNet, whose weights have none (docs/models.md).
+for m in "$ROOT"/target/models/*.onnx; do
+  case "$(basename "$m")" in mobilefacenet_*) continue ;; esac
+  cp "$m" "$R/usr/share/ketang/models/"
+done
 cp "$ROOT"/docs/*.md "$R/usr/share/doc/ketang/"
 python3 "$ROOT/image/licences.py" "$R/usr/share/doc/ketang/THIRD-PARTY.md"
 cp "$ROOT/image/ketangd.service" "$R/etc/systemd/system/ketangd.service"

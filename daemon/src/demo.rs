@@ -128,6 +128,10 @@ pub(crate) struct BoardFlags {
     /// Seconds to wait for an acknowledgement before texting (`alarm.sms_after_s`).
     #[arg(long, value_name = "S")]
     sms_after_s: Option<i64>,
+    /// The face embedding model (`inference.face_model`: dlib_resnet_v1, the default, or
+    /// mobilefacenet_192_b1), with its own thresholds.
+    #[arg(long, value_name = "NAME")]
+    face_model: Option<String>,
 }
 
 impl BoardFlags {
@@ -147,6 +151,17 @@ impl BoardFlags {
         }
         if let Some(n) = &self.class_name {
             n.clone_into(&mut d.class_name);
+        }
+        if let Some(name) = &self.face_model {
+            let e = ketang_models::face::EmbedderSpec::named(name).ok_or_else(|| {
+                format!(
+                    "--face-model: {name:?} is not one of {}",
+                    ketang_models::face::EMBEDDERS.map(|e| e.name).join(", ")
+                )
+            })?;
+            cfg.inference.embedder = e;
+            cfg.inference.match_threshold = e.threshold;
+            cfg.inference.match_margin = e.margin;
         }
         let (link, alarm) = crate::config::school_sections(
             self.school_link.clone(),
@@ -207,7 +222,7 @@ pub(crate) fn models_dir(given: Option<PathBuf>) -> PathBuf {
         .or_else(|| std::env::var_os("KETANG_MODELS").map(PathBuf::from))
         .or_else(|| {
             let t = PathBuf::from("target/models");
-            t.join(crate::inference::EMBEDDER_FILE)
+            t.join(ketang_models::face::DLIB_RESNET.file)
                 .is_file()
                 .then_some(t)
         })

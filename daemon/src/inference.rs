@@ -22,6 +22,7 @@
 //!   attendance never depend on this thread. Models are looked for again every minute.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,10 +39,6 @@ use crate::config::{DeviceDriver, InferenceConfig};
 use crate::devices::DeviceState;
 use crate::devices::{Hardware, HwEvent};
 
-/// The embedding model's file; its stem names the templates it made.
-pub(crate) const EMBEDDER_FILE: &str = "mobilefacenet_192_b1.onnx";
-/// Name stored with each template.
-pub(crate) const EMBEDDER_MODEL: &str = "mobilefacenet_192_b1";
 pub(crate) use crate::devices::{CAMERA, MICROPHONE};
 
 /// A recognised student is reported again only after this long.
@@ -58,7 +55,8 @@ enum Job {
         frame: Frame,
         reply: oneshot::Sender<Result<Vec<f32>, String>>,
     },
-    Gallery(Vec<(String, Vec<f32>)>),
+    /// The templates of this model, and how many of other models were left out.
+    Gallery(Vec<(String, Vec<f32>)>, u64),
 }
 
 #[derive(Default)]
@@ -82,6 +80,7 @@ pub(crate) struct Inference {
     offered: Arc<std::sync::atomic::AtomicU64>,
     simulated: bool,
     simulated_mic: bool,
+    model: &'static str,
 }
 
 impl std::fmt::Debug for Inference {
@@ -107,6 +106,7 @@ impl Inference {
             q: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
             offered: Arc::default(),
             simulated: camera.driver == DeviceDriver::Simulated,
+            model: cfg.embedder.name,
             simulated_mic: cfg
                 .microphone
                 .as_ref()
@@ -139,6 +139,11 @@ impl Inference {
             return None;
         }
         Some(me)
+    }
+
+    /// The face model (`inference.face_model`): the name stored with each template.
+    pub(crate) const fn model(&self) -> &'static str {
+        self.model
     }
 
     /// Whether frames come from the simulator.
@@ -207,10 +212,13 @@ impl Inference {
         self.simulated_mic
     }
 
-    /// Replaces the gallery (after enrolment or a withdrawal).
-    pub(crate) fn set_gallery(&self, templates: Vec<(String, Vec<f32>)>) {
+    /// Replaces the gallery (at start, after enrolment or a withdrawal); `other_models`
+    /// templates were made by another face model and cannot match.
+    pub(crate) fn set_gallery(&self, templates: Vec<(String, Vec<f32>)>, other_models: u64) {
         let (m, cv) = &*self.q;
-        lock(m).jobs.push_back(Job::Gallery(templates));
+        lock(m)
+            .jobs
+            .push_back(Job::Gallery(templates, other_models));
         cv.notify_one();
     }
 }
@@ -240,7 +248,7 @@ fn load(cfg: &InferenceConfig) -> Result<Models, String> {
             cfg.min_face_score,
         )
         .map_err(e)?,
-        embedder: FaceEmbedder::load(&p(EMBEDDER_FILE)).map_err(e)?,
+        embedder: FaceEmbedder::load(&p(cfg.embedder.file), cfg.embedder).map_err(e)?,
         people: PersonDetector::load(&p("nanodet.onnx"), 0.5).map_err(e)?,
         pose: if cfg.behaviour {
             Some(PoseEstimator::load(&p("movenet-lightning.onnx")).map_err(e)?)
@@ -308,7 +316,8 @@ impl Worker {
         let mut tried: Option<Instant> = None;
         let mut gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
         // What the status says of the gallery (a count and the model: never who).
-        let mut gallery_note = format!("gallery 0 ({EMBEDDER_MODEL})");
+        let model = self.cfg.embedder.name;
+        let mut gallery_note = format!("gallery 0 ({model})");
         let mut last_seen: HashMap<String, Instant> = HashMap::new();
         let mut frames = 0u64;
         let mut pose_offset = 0usize;
@@ -343,13 +352,24 @@ impl Worker {
             }
             match self.next() {
                 Next::Idle => {}
-                Next::Job(Job::Gallery(t)) => {
+                Next::Job(Job::Gallery(t, other_models)) => {
                     gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
                     for (id, v) in t {
                         gallery.add(&id, v);
                     }
                     tracing::info!(templates = gallery.len(), "Face gallery loaded.");
-                    gallery_note = format!("gallery {} ({EMBEDDER_MODEL})", gallery.len());
+                    gallery_note = format!("gallery {} ({model})", gallery.len());
+                    if other_models > 0 {
+                        tracing::warn!(
+                            other_models,
+                            model,
+                            "Face templates made by another face model cannot match: those students must enrol again."
+                        );
+                        let _ = write!(
+                            gallery_note,
+                            " · {other_models} templates of another face model: enrol again, or set inference.face_model to theirs"
+                        );
+                    }
                     if models.is_some() {
                         self.hw.set_state(
                             CAMERA,

@@ -125,7 +125,7 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
     let s = demo.wait_for("the gallery loaded at start", |s| {
         camera(s)["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("gallery 1 (mobilefacenet_192_b1)"))
+            .is_some_and(|d| d.contains("gallery 1 (dlib_resnet_v1)"))
     });
     assert_eq!(camera(&s)["state"], "ok", "{s}");
     assert_eq!(post_frame(&demo, &mirrored), 202);
@@ -133,6 +133,35 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
         camera(s)["detail"]
             .as_str()
             .is_some_and(|d| d.contains("1 faces · 1 recognised"))
+    });
+    // Another face model cannot use these templates: the status says so, never silently.
+    let _ = demo.terminate();
+    let other = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &[
+            "--models".as_ref(),
+            models.as_os_str(),
+            "--face-model".as_ref(),
+            "mobilefacenet_192_b1".as_ref(),
+        ],
+    );
+    other.wait_for("templates of another model named", |s| {
+        camera(s)["detail"].as_str().is_some_and(|d| {
+            d.contains("gallery 0 (mobilefacenet_192_b1)")
+                && d.contains("1 templates of another face model: enrol again")
+        })
+    });
+    let _ = other.terminate();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the gallery loaded again", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("gallery 1 (dlib_resnet_v1)"))
     });
     let tech = demo.technician();
     let before = demo.status()["counters"]["check_ins"].as_u64().unwrap();

@@ -717,7 +717,7 @@ async fn technician_face_enrolment_is_gated_by_consent_and_withdrawal_deletes() 
     };
     fill("tech-password", "班牌-技术员-2026".into()).await;
     click(&c, "tech-login-submit").await;
-    wait_js(&c, "the faces section", "return document.querySelector(\"[data-testid='faces-state']\").textContent.includes('mobilefacenet');").await;
+    wait_js(&c, "the faces section", "return document.querySelector(\"[data-testid='faces-state']\").textContent.includes('dlib_resnet_v1');").await;
     let photo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../models/tests/data/astronaut.png")
         .canonicalize()

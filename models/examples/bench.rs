@@ -146,6 +146,12 @@ fn main() {
     );
     bench_raw(
         &dir,
+        "dlib_face_recognition_resnet_v1.onnx",
+        &[(f32t, vec![1, 150, 150, 3])],
+        runs,
+    );
+    bench_raw(
+        &dir,
         "movenet-lightning.onnx",
         &[(i32::datum_type(), vec![1, 192, 192, 3])],
         runs,
@@ -171,34 +177,44 @@ fn main() {
         0.5,
     )
     .unwrap();
-    let emb = FaceEmbedder::load(&dir.join("mobilefacenet_192_b1.onnx")).unwrap();
-    let mut gallery = Gallery::new(0.45, 0.05);
-    for i in 0..40 {
-        let v: Vec<f32> = (0..emb.dim())
-            .map(|j| ((i * 31 + j * 7) % 13) as f32 - 6.0)
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        gallery.add(&format!("s{i:02}"), v.iter().map(|x| x / n).collect());
-    }
-    let mut detect_ms = Vec::new();
-    let mut embed_ms = Vec::new();
-    let mut found = 0;
-    for _ in 0..runs.clamp(1, 5) {
-        let t = Instant::now();
-        let faces = det.detect_tiled(&frame, 480).unwrap();
-        detect_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        for f in &faces {
-            if let Ok(e) = emb.embed(&frame, f) {
-                let _ = gallery.best(&e);
-            }
+    for spec in ketang_models::face::EMBEDDERS {
+        let Ok(emb) = FaceEmbedder::load(&dir.join(spec.file), spec) else {
+            eprintln!(
+                "bench: no {} in {}; its pipeline is skipped",
+                spec.file,
+                dir.display()
+            );
+            continue;
+        };
+        let mut gallery = Gallery::new(spec.threshold, spec.margin);
+        for i in 0..40 {
+            let v: Vec<f32> = (0..emb.dim())
+                .map(|j| ((i * 31 + j * 7) % 13) as f32 - 6.0)
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            gallery.add(&format!("s{i:02}"), v.iter().map(|x| x / n).collect());
         }
-        embed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        found = faces.len();
+        let mut detect_ms = Vec::new();
+        let mut embed_ms = Vec::new();
+        let mut found = 0;
+        for _ in 0..runs.clamp(1, 5) {
+            let t = Instant::now();
+            let faces = det.detect_tiled(&frame, 480).unwrap();
+            detect_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            for f in &faces {
+                if let Ok(e) = emb.embed(&frame, f) {
+                    let _ = gallery.best(&e);
+                }
+            }
+            embed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            found = faces.len();
+        }
+        let (d, e) = (median_ms(detect_ms), median_ms(embed_ms));
+        println!(
+            "{{\"pipeline\": \"classroom frame 1920x1080, 40 faces, {}\", \"faces_found\": {found}, \"detect_ms\": {d:.1}, \"embed_match_ms\": {e:.1}, \"total_ms\": {:.1}}}",
+            spec.name,
+            d + e
+        );
     }
-    let (d, e) = (median_ms(detect_ms), median_ms(embed_ms));
-    println!(
-        "{{\"pipeline\": \"classroom frame 1920x1080, 40 faces\", \"faces_found\": {found}, \"detect_ms\": {d:.1}, \"embed_match_ms\": {e:.1}, \"total_ms\": {:.1}}}",
-        d + e
-    );
 }

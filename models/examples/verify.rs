@@ -42,7 +42,11 @@ fn check(dir: &Path) -> Result<(), String> {
         println!("ok  {file}: face at {:?}", f[0].centre());
         faces = f;
     }
-    let emb = FaceEmbedder::load(&dir.join("mobilefacenet_192_b1.onnx")).map_err(e)?;
+    let emb = FaceEmbedder::load(
+        &dir.join("mobilefacenet_192_b1.onnx"),
+        ketang_models::face::MOBILEFACENET,
+    )
+    .map_err(e)?;
     let mirrored = astronaut.mirrored();
     let short = FaceDetector::load(
         &dir.join("face_detection_short_range.onnx"),
@@ -65,6 +69,50 @@ fn check(dir: &Path) -> Result<(), String> {
         ));
     }
     println!("ok  mobilefacenet_192_b1.onnx: mirror similarity {sim:.3}");
+    // dlib's descriptor: tract's output on a fixed chip against dlib's own (dlib 20.0.1,
+    // compute_face_descriptor on the same 150 × 150 gradient), then the pipeline.
+    let spec = ketang_models::face::DLIB_RESNET;
+    let dlib = FaceEmbedder::load(&dir.join(spec.file), spec).map_err(e)?;
+    let chip: Vec<f32> = (0..150 * 150)
+        .flat_map(|i| {
+            let (y, x) = (i / 150, i % 150);
+            [x * 255 / 149, y * 255 / 149, (x + y) * 255 / 298].map(|v| v as f32)
+        })
+        .collect();
+    let got = dlib.raw(&chip).map_err(e)?;
+    let want = [
+        -0.050978, 0.120987, 0.060109, 0.014236, -0.055703, -0.046085, -0.077943, -0.007109,
+    ];
+    let diff = want
+        .iter()
+        .zip(&got)
+        .map(|(w, g)| (w - g).abs())
+        .fold(0.0f32, f32::max);
+    if got.len() != 128 || diff > 1e-4 {
+        return Err(format!(
+            "{}: differs from dlib's own descriptor by {diff:.2e} on the fixed chip (first values {:?})",
+            spec.file,
+            &got[..got.len().min(8)]
+        ));
+    }
+    let a = dlib.embed(&astronaut, &faces[0]).map_err(e)?;
+    let b = dlib
+        .embed(
+            &mirrored,
+            fm.first().ok_or("no face in the mirrored photo")?,
+        )
+        .map_err(e)?;
+    let sim = cosine(&a, &b);
+    if sim < 0.97 {
+        return Err(format!(
+            "{}: a face and its mirror image score {sim:.3} (< 0.97)",
+            spec.file
+        ));
+    }
+    println!(
+        "ok  {}: matches dlib to {diff:.1e} on a fixed chip; mirror similarity {sim:.3}",
+        spec.file
+    );
     let pose = PoseEstimator::load(&dir.join("movenet-lightning.onnx")).map_err(e)?;
     let k = pose
         .keypoints(&astronaut, upper_body(&faces[0], &astronaut))

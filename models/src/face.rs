@@ -11,14 +11,15 @@
 //!   is shrunk to 192 px, so [`FaceDetector::detect_tiled`] also runs overlapping tiles
 //!   and merges the results.
 //! * **Alignment**: a similarity transform (least squares over four points) maps the
-//!   detector's eyes, nose tip and mouth centre onto the 112 × 112 ArcFace template; the
-//!   crop is sampled bilinearly through it.
-//! * **Embedding**: the aligned crop, `(x − 127.5) / 128`, gives a vector that is
+//!   detector's eyes, nose tip and mouth centre onto the embedder's template (dlib's
+//!   150 × 150 face chip, or the 112 × 112 ArcFace one); the crop is sampled bilinearly
+//!   through it.
+//! * **Embedding**: the aligned crop, scaled as the model wants, gives a vector that is
 //!   L2-normalised here, so cosine similarity is a dot product ([`crate::gallery`]).
 //!
-//! The embedder only needs an NHWC `[1, 112, 112, 3]` input and one `[1, D]` output, so
-//! another MobileFaceNet/ArcFace-style model can replace it (see `docs/models.md` on the
-//! licence question of the weights).
+//! An embedder is an [`EmbedderSpec`]: file, input side, template, pixel scaling and
+//! match threshold. Any model with an NHWC `[1, N, N, 3]` input and one `[1, D]` output
+//! fits; [`EMBEDDERS`] lists the ones measured (`docs/models.md`).
 
 use std::path::Path;
 
@@ -287,17 +288,79 @@ impl FaceDetector {
     }
 }
 
-/// The ArcFace 112 × 112 template: right eye, left eye (the person's: image left, image
-/// right), nose tip, mouth centre (the mean of the template's mouth corners).
-const TEMPLATE: [(f32, f32); 4] = [
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (56.1396, 92.2848),
-];
+/// A face embedding model the pipeline knows: its file, input side, where the eyes, nose
+/// and mouth go in its aligned crop, how pixels are scaled, and the cosine similarity
+/// that makes a match (`docs/models.md`, "Face embedders", measures both).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbedderSpec {
+    /// The name stored with each template it made (`inference.face_model`).
+    pub name: &'static str,
+    /// Its file in the models directory.
+    pub file: &'static str,
+    /// The side of its square NHWC RGB input.
+    pub size: usize,
+    /// Right eye, left eye (the person's: image left, image right), nose tip, mouth
+    /// centre, in input pixels.
+    pub template: [(f32, f32); 4],
+    /// Input = (pixel 0–255 − `offset`) × `scale`.
+    pub offset: f32,
+    /// See `offset`.
+    pub scale: f32,
+    /// The default match threshold (cosine of the L2-normalised embeddings).
+    pub threshold: f32,
+    /// The default lead a match needs over the second most similar student.
+    pub margin: f32,
+}
 
-/// Embedding input side.
-const EMBED_SIZE: usize = 112;
+/// dlib's ResNet face descriptor (128-d; Davis King, CC0/public domain), converted from
+/// dlib's own files by `models/obtain.sh`. Its crop is dlib's 150 × 150 face chip (padding
+/// 0.25): the template is dlib's mean face shape (`get_face_chip_details`) at those
+/// points — eye centres (mean of each eye's six points), nose tip (point 30), mouth centre
+/// (between the inner lips, points 62 and 66). The model scales pixels itself.
+pub const DLIB_RESNET: EmbedderSpec = EmbedderSpec {
+    name: "dlib_resnet_v1",
+    file: "dlib_face_recognition_resnet_v1.onnx",
+    size: 150,
+    template: [
+        (47.549, 46.599),
+        (100.476, 46.599),
+        (74.013, 76.563),
+        (74.013, 105.527),
+    ],
+    offset: 0.0,
+    scale: 1.0,
+    threshold: 0.94,
+    margin: 0.01,
+};
+
+/// MobileFaceNet-192 (weights without a licence: `docs/models.md`), on the ArcFace 112 ×
+/// 112 template (mouth centre: the mean of the template's mouth corners).
+pub const MOBILEFACENET: EmbedderSpec = EmbedderSpec {
+    name: "mobilefacenet_192_b1",
+    file: "mobilefacenet_192_b1.onnx",
+    size: 112,
+    template: [
+        (38.2946, 51.6963),
+        (73.5318, 51.5014),
+        (56.0252, 71.7366),
+        (56.1396, 92.2848),
+    ],
+    offset: 127.5,
+    scale: 1.0 / 128.0,
+    threshold: 0.45,
+    margin: 0.05,
+};
+
+/// Every embedder the pipeline knows, the default first.
+pub const EMBEDDERS: [EmbedderSpec; 2] = [DLIB_RESNET, MOBILEFACENET];
+
+impl EmbedderSpec {
+    /// The embedder called `name`.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        EMBEDDERS.into_iter().find(|e| e.name == name)
+    }
+}
 
 /// The similarity transform (`a` as a complex scale-rotation, `t` a shift) taking `src`
 /// points onto `dst` in the least-squares sense.
@@ -334,22 +397,21 @@ fn similarity(src: &[(f32, f32)], dst: &[(f32, f32)]) -> ((f32, f32), (f32, f32)
 #[derive(Debug)]
 pub struct FaceEmbedder {
     model: Model,
+    spec: EmbedderSpec,
     dim: usize,
 }
 
 impl FaceEmbedder {
-    /// Loads an embedder taking `[1, 112, 112, 3]` (e.g. `mobilefacenet_192_b1.onnx`).
+    /// Loads the embedder `spec` from `path` (its `[1, size, size, 3]` input, one `[1, D]`
+    /// output).
     ///
     /// # Errors
     /// The file is missing, or its output is not one vector.
-    pub fn load(path: &Path) -> Result<Self> {
-        let model = Model::load(
-            path,
-            &[(f32::datum_type(), &[1, EMBED_SIZE, EMBED_SIZE, 3])],
-            1,
-        )?;
-        let input = Tensor::zero::<f32>(&[1, EMBED_SIZE, EMBED_SIZE, 3])
-            .map_err(|e| ModelError::Input(e.to_string()))?;
+    pub fn load(path: &Path, spec: EmbedderSpec) -> Result<Self> {
+        let n = spec.size;
+        let model = Model::load(path, &[(f32::datum_type(), &[1, n, n, 3])], 1)?;
+        let input =
+            Tensor::zero::<f32>(&[1, n, n, 3]).map_err(|e| ModelError::Input(e.to_string()))?;
         let out = model.run(tvec!(input.into()))?;
         let shape = Model::out_shape(&out, 0);
         let dim: usize = shape.iter().product();
@@ -359,7 +421,7 @@ impl FaceEmbedder {
                 what: format!("output {shape:?} is not one embedding vector"),
             });
         }
-        Ok(Self { model, dim })
+        Ok(Self { model, spec, dim })
     }
 
     /// Length of the embeddings.
@@ -368,8 +430,14 @@ impl FaceEmbedder {
         self.dim
     }
 
-    /// The face's aligned 112 × 112 crop as the model's input.
-    fn aligned(frame: &Frame, face: &Face) -> Vec<f32> {
+    /// Which embedder this is.
+    #[must_use]
+    pub const fn spec(&self) -> EmbedderSpec {
+        self.spec
+    }
+
+    /// The face's aligned crop as the model's input.
+    fn aligned(&self, frame: &Frame, face: &Face) -> Vec<f32> {
         let src = [
             face.keypoints[0],
             face.keypoints[1],
@@ -377,15 +445,35 @@ impl FaceEmbedder {
             face.keypoints[3],
         ];
         // Template → frame, so each output pixel finds its source.
-        let (a, t) = similarity(&TEMPLATE, &src);
-        let mut input = vec![0f32; EMBED_SIZE * EMBED_SIZE * 3];
+        let (a, t) = similarity(&self.spec.template, &src);
+        let n = self.spec.size;
+        let mut input = vec![0f32; n * n * 3];
+        let (offset, scale) = (self.spec.offset, self.spec.scale);
         frame.warp_into(
-            EMBED_SIZE,
+            n,
             &mut input,
             |u, v| (a.0 * u - a.1 * v + t.0, a.1 * u + a.0 * v + t.1),
-            |p| (p - 127.5) / 128.0,
+            |p| (p - offset) * scale,
         );
         input
+    }
+
+    /// The model's own output (not normalised) for an input already aligned and scaled:
+    /// `size × size × 3` floats, row by row. For checking a converted model against the
+    /// original on fixed inputs (`models/examples/verify.rs`).
+    ///
+    /// # Errors
+    /// The input has the wrong length, or running the model failed.
+    pub fn raw(&self, input: &[f32]) -> Result<Vec<f32>> {
+        let n = self.spec.size;
+        let t = Tensor::from_shape(&[1, n, n, 3], input).map_err(|e| {
+            ModelError::Input(format!(
+                "{} floats for a {n} × {n} × 3 input: {e}",
+                input.len()
+            ))
+        })?;
+        let out = self.model.run(tvec!(t.into()))?;
+        self.model.floats(&out, 0, self.dim)
     }
 
     /// The L2-normalised embedding of `face` in `frame`.
@@ -401,8 +489,9 @@ impl FaceEmbedder {
                 "a face with eyes {eyes:.1} px apart is too small to recognise (8 px at least)"
             )));
         }
-        let input = Self::aligned(frame, face);
-        let t = Tensor::from_shape(&[1, EMBED_SIZE, EMBED_SIZE, 3], &input)
+        let input = self.aligned(frame, face);
+        let n = self.spec.size;
+        let t = Tensor::from_shape(&[1, n, n, 3], &input)
             .map_err(|e| ModelError::Input(e.to_string()))?;
         let out = self.model.run(tvec!(t.into()))?;
         let mut v = self.model.floats(&out, 0, self.dim)?;

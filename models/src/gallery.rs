@@ -3,13 +3,8 @@
 //! Embeddings are L2-normalised, so cosine similarity is their dot product. A face matches
 //! the most similar enrolled student when that similarity reaches the threshold **and**
 //! beats the second most similar student by a margin (a face halfway between two students
-//! is nobody, not a guess). Both numbers are configurable; `docs/models.md` says how the
-//! defaults were chosen.
-
-/// Default cosine threshold for MobileFaceNet-192 (see `docs/models.md`).
-pub const DEFAULT_THRESHOLD: f32 = 0.45;
-/// Default margin over the second-best student.
-pub const DEFAULT_MARGIN: f32 = 0.05;
+//! is nobody, not a guess). Both numbers are configurable; their defaults belong to the
+//! embedder (`crate::face::EmbedderSpec`), and `docs/models.md` says how they were chosen.
 
 /// A match: which enrolled student, and how sure.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{data, model};
+use ketang_models::face::{DLIB_RESNET, MOBILEFACENET};
 use ketang_models::face::{Face, FaceDetector, FaceEmbedder, Range};
-use ketang_models::gallery::{DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery};
+use ketang_models::gallery::Gallery;
 use ketang_models::{Frame, ModelError};
 
 fn full() -> FaceDetector {
@@ -68,43 +69,75 @@ fn every_face_of_the_mosaic_is_found_once_by_tiling_and_not_by_one_small_pass() 
 
 #[test]
 fn the_same_person_matches_across_mirrored_and_shifted_crops_and_others_do_not() {
-    let d = short();
-    let e = FaceEmbedder::load(&model("mobilefacenet_192_b1.onnx")).unwrap();
-    assert_eq!(e.dim(), 192);
-    let emb = |f: &Frame| {
-        let faces = d.detect(f).unwrap();
-        assert_eq!(faces.len(), 1);
-        e.embed(f, &faces[0]).unwrap()
-    };
-    let astronaut = Frame::open(&data("astronaut.png")).unwrap();
-    let camera = Frame::open(&data("camera.png")).unwrap();
-    let mut g = Gallery::new(DEFAULT_THRESHOLD, DEFAULT_MARGIN);
-    g.add("s-astronaut", emb(&astronaut));
-    g.add("s-camera", emb(&camera));
-    // The astronaut faces the camera; the cameraman is in profile behind his camera, so
-    // his mirror image is a harder probe.
-    for (probe, who, at_least) in [
-        (astronaut.mirrored(), "s-astronaut", 0.8),
-        (
-            astronaut.crop(30, 20, 460, 470).unwrap(),
-            "s-astronaut",
-            0.8,
-        ),
-        (camera.mirrored(), "s-camera", 0.5),
-        (camera.crop(12, 20, 490, 480).unwrap(), "s-camera", 0.5),
+    // Per embedder: the least similarity of the astronaut's probes and of the cameraman's
+    // (he is in profile behind his camera, so his mirror image is harder), whether his
+    // probes reach the embedder's threshold, the lead over the other person, and the most
+    // two different people may score. dlib's descriptors lie in a narrow cone (different
+    // people score ~0.85, docs/models.md), hence its own numbers; and dlib does not
+    // recognise this profile at its threshold (a miss falls back to the card, never a
+    // wrong name), MobileFaceNet does.
+    for (spec, dim, astronaut_min, camera_min, camera_matches, lead, cross_max) in [
+        (DLIB_RESNET, 128, 0.97, 0.9, false, 0.05, 0.9),
+        (MOBILEFACENET, 192, 0.8, 0.5, true, 0.3, 0.3),
     ] {
-        let m = g.best(&emb(&probe)).unwrap();
-        assert_eq!(m.student_id, who);
-        assert!(m.similarity >= at_least, "{who}: {m:?}");
-        assert!(m.margin > 0.3, "{who}: {m:?}");
+        let d = short();
+        let e = FaceEmbedder::load(&model(spec.file), spec).unwrap();
+        assert_eq!(e.dim(), dim);
+        let emb = |f: &Frame| {
+            let faces = d.detect(f).unwrap();
+            assert_eq!(faces.len(), 1);
+            e.embed(f, &faces[0]).unwrap()
+        };
+        let astronaut = Frame::open(&data("astronaut.png")).unwrap();
+        let camera = Frame::open(&data("camera.png")).unwrap();
+        let mut g = Gallery::new(spec.threshold, spec.margin);
+        let mut ranking = Gallery::new(0.0, 0.0);
+        for (id, f) in [("s-astronaut", &astronaut), ("s-camera", &camera)] {
+            g.add(id, emb(f));
+            ranking.add(id, emb(f));
+        }
+        for (probe, who, at_least, matches) in [
+            (astronaut.mirrored(), "s-astronaut", astronaut_min, true),
+            (
+                astronaut.crop(30, 20, 460, 470).unwrap(),
+                "s-astronaut",
+                astronaut_min,
+                true,
+            ),
+            (camera.mirrored(), "s-camera", camera_min, camera_matches),
+            (
+                camera.crop(12, 20, 490, 480).unwrap(),
+                "s-camera",
+                camera_min,
+                camera_matches,
+            ),
+        ] {
+            let p = emb(&probe);
+            let nearest = ranking.best(&p).unwrap();
+            assert_eq!(nearest.student_id, who, "{}", spec.name);
+            assert!(
+                nearest.similarity >= at_least,
+                "{} {who}: {nearest:?}",
+                spec.name
+            );
+            assert!(nearest.margin > lead, "{} {who}: {nearest:?}", spec.name);
+            let m = g.best(&p);
+            assert_eq!(
+                m.map(|m| m.student_id),
+                matches.then(|| who.to_owned()),
+                "{} {who}: {nearest:?} against the threshold {}",
+                spec.name,
+                spec.threshold
+            );
+        }
+        // Different people are far apart.
+        let cross = ketang_models::gallery::cosine(&emb(&astronaut), &emb(&camera));
+        assert!(cross < cross_max, "{}: {cross}", spec.name);
+        // Nobody enrolled matches a stranger: the astronaut against the cameraman alone.
+        let mut only_camera = Gallery::new(spec.threshold, spec.margin);
+        only_camera.add("s-camera", emb(&camera));
+        assert_eq!(only_camera.best(&emb(&astronaut)), None, "{}", spec.name);
     }
-    // Different people are far apart.
-    let cross = ketang_models::gallery::cosine(&emb(&astronaut), &emb(&camera));
-    assert!(cross < 0.3, "{cross}");
-    // Nobody enrolled matches a stranger: the astronaut against the cameraman alone.
-    let mut only_camera = Gallery::new(DEFAULT_THRESHOLD, DEFAULT_MARGIN);
-    only_camera.add("s-camera", emb(&camera));
-    assert_eq!(only_camera.best(&emb(&astronaut)), None);
 }
 
 #[test]
@@ -123,7 +156,7 @@ fn black_and_tiny_frames_and_bad_model_files_are_clear_errors_or_nothing() {
     let e = FaceDetector::load(&corrupt, Range::Full, 0.5).unwrap_err();
     assert!(matches!(e, ModelError::Load { .. }), "{e}");
     assert!(e.to_string().contains("corrupt.onnx"), "{e}");
-    let missing = FaceEmbedder::load(&dir.join("missing.onnx"))
+    let missing = FaceEmbedder::load(&dir.join("missing.onnx"), MOBILEFACENET)
         .unwrap_err()
         .to_string();
     assert!(
@@ -135,7 +168,7 @@ fn black_and_tiny_frames_and_bad_model_files_are_clear_errors_or_nothing() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("face_detection_short_range.onnx"), "{e}");
-    let e = FaceEmbedder::load(&model("face_detection_full_range.onnx"))
+    let e = FaceEmbedder::load(&model("face_detection_full_range.onnx"), MOBILEFACENET)
         .unwrap_err()
         .to_string();
     assert!(e.contains("face_detection_full_range.onnx"), "{e}");

@@ -22,6 +22,10 @@ const MODELS: &[(&str, &[Input])] = &[
         &[("f32", &[1, 192, 192, 3])],
     ),
     ("mobilefacenet_192_b1.onnx", &[("f32", &[1, 112, 112, 3])]),
+    (
+        "dlib_face_recognition_resnet_v1.onnx",
+        &[("f32", &[1, 150, 150, 3])],
+    ),
     ("movenet-lightning.onnx", &[("i32", &[1, 192, 192, 3])]),
     ("nanodet.onnx", &[("f32", &[1, 3, 416, 416])]),
     (

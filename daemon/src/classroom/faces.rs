@@ -36,11 +36,7 @@ impl Classroom {
         let (Some(inf), Some(key)) = (&self.inference, &self.face_key) else {
             return;
         };
-        let sealed = match self
-            .store
-            .face_templates(crate::inference::EMBEDDER_MODEL.to_owned())
-            .await
-        {
+        let sealed = match self.store.face_templates(inf.model().to_owned()).await {
             Ok(t) => t,
             Err(e) => return self.store_health.failed("reading face templates", &e),
         };
@@ -58,7 +54,15 @@ impl Classroom {
                 "Face templates that do not open with this board's key were skipped."
             );
         }
-        inf.set_gallery(open);
+        let other_models = match self
+            .store
+            .face_templates_of_other_models(inf.model().to_owned())
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return self.store_health.failed("counting face templates", &e),
+        };
+        inf.set_gallery(open, other_models);
     }
 
     pub(super) fn faces_ready(
@@ -168,19 +172,17 @@ impl Classroom {
             .map_err(ActionError::Invalid)?;
         let embedding = inf.enrol(frame).await.map_err(ActionError::Conflict)?;
         let (nonce, sealed) = key
-            .seal(&student_id, crate::inference::EMBEDDER_MODEL, &embedding)
+            .seal(&student_id, inf.model(), &embedding)
             .map_err(|e| ActionError::Internal(format!("{e:#}")))?;
         let audit = self.audit(
             actor,
             "face.enrol",
             &student_id,
-            &AuditDetail::Enrolled {
-                model: crate::inference::EMBEDDER_MODEL,
-            },
+            &AuditDetail::Enrolled { model: inf.model() },
         );
         let t = SealedTemplate {
             student_id: student_id.clone(),
-            model: crate::inference::EMBEDDER_MODEL.to_owned(),
+            model: inf.model().to_owned(),
             nonce,
             sealed,
         };
@@ -194,7 +196,7 @@ impl Classroom {
         Ok(Reply::Enrolled {
             student_id,
             enrolled: true,
-            model: crate::inference::EMBEDDER_MODEL,
+            model: inf.model(),
         })
     }
 }

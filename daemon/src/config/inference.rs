@@ -2,8 +2,9 @@
 //!
 //! ```toml
 //! [inference]
-//! enabled = true                         # default false: see docs/models.md on licences
+//! enabled = true                         # default: on when a camera is configured (consent still gates it)
 //! models_dir = "/usr/share/ketang/models"
+//! face_model = "dlib_resnet_v1"          # or "mobilefacenet_192_b1" (weights without a licence)
 //! camera = "v4l2"                        # "v4l2", "frames" or "simulated" (demo)
 //! camera_device = "/dev/video0"          # with camera = "v4l2"
 //! camera_width = 1280                    # asked of the camera (it picks the nearest size)
@@ -12,8 +13,8 @@
 //! sample_every_ms = 2000                 # one frame every 2 s at most; stale frames are dropped
 //! tile_px = 480                          # detection tiles for small faces (0 = whole frame only)
 //! min_face_score = 0.5
-//! match_threshold = 0.45                 # cosine; docs/models.md says how it was chosen
-//! match_margin = 0.05                    # lead over the second most similar student
+//! match_threshold = 0.94                 # cosine; default per face_model (docs/models.md says how)
+//! match_margin = 0.01                    # lead over the second most similar student (per face_model)
 //! key_file = "keys/face.key"             # template key, relative to data_dir; made 0600 if missing
 //! behaviour = true                       # pose rules on sampled people (class-level aggregates)
 //! pose_per_frame = 8                     # people whose pose is read per frame (rotating)
@@ -30,6 +31,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use ketang_models::face::{DLIB_RESNET, EMBEDDERS, EmbedderSpec};
+
 use super::ConfigError;
 use super::hardware::{DeviceConfig, DeviceDriver, DeviceKind};
 
@@ -37,6 +40,7 @@ use super::hardware::{DeviceConfig, DeviceDriver, DeviceKind};
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInference {
     enabled: Option<bool>,
+    face_model: Option<String>,
     models_dir: Option<String>,
     camera: Option<String>,
     camera_device: Option<String>,
@@ -62,6 +66,8 @@ pub(super) struct RawInference {
 pub(crate) struct InferenceConfig {
     pub(crate) enabled: bool,
     pub(crate) models_dir: PathBuf,
+    /// The face embedding model (`face_model`).
+    pub(crate) embedder: EmbedderSpec,
     pub(crate) sample_every: Duration,
     pub(crate) tile_px: u32,
     pub(crate) min_face_score: f32,
@@ -82,11 +88,12 @@ impl InferenceConfig {
         Self {
             enabled: false,
             models_dir: PathBuf::from("/usr/share/ketang/models"),
+            embedder: DLIB_RESNET,
             sample_every: Duration::from_secs(2),
             tile_px: 480,
             min_face_score: 0.5,
-            match_threshold: 0.45,
-            match_margin: 0.05,
+            match_threshold: DLIB_RESNET.threshold,
+            match_margin: DLIB_RESNET.margin,
             key_file: data_dir.join("keys/face.key"),
             behaviour: true,
             pose_per_frame: 8,
@@ -111,7 +118,29 @@ pub(super) fn validate(
             base.join(p)
         }
     };
-    c.enabled = r.enabled.unwrap_or(false);
+    // On when a camera is configured, unless turned off: recognition still only ever
+    // matches students whose guardians consented (docs/privacy.md).
+    c.enabled = r
+        .enabled
+        .unwrap_or(r.camera.is_some() || r.frames_dir.is_some());
+    if let Some(name) = &r.face_model {
+        match EmbedderSpec::named(name) {
+            Some(e) => c.embedder = e,
+            None => errs.push(ConfigError::new(
+                "inference.face_model",
+                format!(
+                    "{name:?} is not a face model this build knows; expected one of {}",
+                    EMBEDDERS
+                        .iter()
+                        .map(|e| format!("\"{}\"", e.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+    c.match_threshold = c.embedder.threshold;
+    c.match_margin = c.embedder.margin;
     if let Some(d) = &r.models_dir {
         c.models_dir = path(d, base);
     }

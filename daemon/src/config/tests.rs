@@ -507,3 +507,39 @@ fn alarm_sms_numbers_are_checked_without_echoing_them() {
     assert!(has(&errs, "alarm.sms_after_s"), "{errs:#?}");
     assert!(parse(GOOD).unwrap().alarm.sms_numbers.is_empty());
 }
+
+#[test]
+fn face_attendance_is_on_with_a_camera_and_the_face_model_brings_its_thresholds() {
+    // A camera configured: on, with dlib's descriptor and its threshold.
+    let c = parse(&format!("{GOOD}\n[inference]\ncamera = \"simulated\"\n")).unwrap();
+    assert!(c.inference.enabled && c.inference.camera.is_some());
+    assert_eq!(c.inference.embedder.name, "dlib_resnet_v1");
+    assert!((c.inference.match_threshold - 0.94).abs() < 1e-6);
+    // Turned off by hand, or no camera: off.
+    let c = parse(&format!(
+        "{GOOD}\n[inference]\nenabled = false\ncamera = \"simulated\"\n"
+    ))
+    .unwrap();
+    assert!(!c.inference.enabled && c.inference.camera.is_none());
+    assert!(!parse(GOOD).unwrap().inference.enabled);
+    // The other model brings its own threshold; a threshold given wins.
+    let c = parse(&format!(
+        "{GOOD}\n[inference]\ncamera = \"simulated\"\nface_model = \"mobilefacenet_192_b1\"\n"
+    ))
+    .unwrap();
+    assert!((c.inference.match_threshold - 0.45).abs() < 1e-6);
+    assert!((c.inference.match_margin - 0.05).abs() < 1e-6);
+    let c = parse(&format!(
+        "{GOOD}\n[inference]\ncamera = \"simulated\"\nmatch_threshold = 0.9\n"
+    ))
+    .unwrap();
+    assert!((c.inference.match_threshold - 0.9).abs() < 1e-6);
+    // An unknown model is named with the ones there are.
+    let e = errors(&format!(
+        "{GOOD}\n[inference]\ncamera = \"simulated\"\nface_model = \"arcface\"\n"
+    ));
+    assert!(
+        has(&e, "inference.face_model") && has(&e, "\"dlib_resnet_v1\", \"mobilefacenet_192_b1\""),
+        "{e:?}"
+    );
+}

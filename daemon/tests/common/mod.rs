@@ -394,7 +394,7 @@ pub fn camera(s: &Value) -> Value {
 /// The model folder for tests that run the real models (`ketang_testkit::models_dir`:
 /// `KETANG_MODELS`, else `target/models` from `models/obtain.sh`).
 pub fn models_dir() -> PathBuf {
-    ketang_testkit::models_dir("mobilefacenet_192_b1.onnx")
+    ketang_testkit::models_dir("dlib_face_recognition_resnet_v1.onnx")
 }
 
 /// POSTs raw bytes (an image, a recording) to `path`; the HTTP status.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// The model directory (`ketang_testkit::models_dir`: `KETANG_MODELS`, else `target/models`,
 /// what `models/obtain.sh` writes).
 pub(crate) fn models() -> PathBuf {
-    ketang_testkit::models_dir("face_detection_full_range.onnx")
+    ketang_testkit::models_dir("dlib_face_recognition_resnet_v1.onnx")
 }
 
 pub(crate) fn model(name: &str) -> PathBuf {

@@ -205,6 +205,25 @@ impl StoreHandle {
         .await
     }
 
+    /// How many stored templates were made by another model than `model` (they do not
+    /// match with it: those students must enrol again, or the board go back to that model).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn face_templates_of_other_models(&self, model: String) -> Result<u64> {
+        self.call(move |db| {
+            db.conn
+                .query_row(
+                    "SELECT COUNT(*) FROM face_templates WHERE model <> ?1",
+                    [&model],
+                    |r| r.get::<_, i64>(0),
+                )
+                .ctx("counting face templates")
+                .map(|n| n.unsigned_abs())
+        })
+        .await
+    }
+
     /// Consent records with their template counts.
     ///
     /// # Errors
