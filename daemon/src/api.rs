@@ -535,16 +535,7 @@ impl DeviceApi for Daemon {
                 }))
             }
             View::Lesson { lesson_id } => self.lesson_view(lesson_id.as_deref()).await,
-            View::Report { lesson_id } => self
-                .store
-                .lesson_report(lesson_id.clone())
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!(
-                        "report of lesson {lesson_id:?} (reports exist once a lesson has ended)"
-                    ))
-                }),
+            View::Report { lesson_id } => self.report_view(lesson_id).await,
             View::Followups => {
                 let today = self.clock.now().date_naive();
                 let list = self.store.followups(today).await.map_err(internal)?;
@@ -573,6 +564,50 @@ impl DeviceApi for Daemon {
 }
 
 impl Daemon {
+    /// A lesson's stored report, with what only the board shows (docs/api.md): how the
+    /// lesson went over its course (`timeline`) and the class's week up to its day (`week`).
+    async fn report_view(&self, lesson_id: String) -> Result<serde_json::Value, ApiError> {
+        let mut report = self
+            .store
+            .lesson_report(lesson_id.clone())
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "report of lesson {lesson_id:?} (reports exist once a lesson has ended)"
+                ))
+            })?;
+        let timeline = self
+            .store
+            .lesson_timeline(lesson_id)
+            .await
+            .map_err(internal)?;
+        let week = match report["date"]
+            .as_str()
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+        {
+            Some(day) => crate::engine::trend::week(
+                &self
+                    .store
+                    .reports_between(day - chrono::Days::new(6), day)
+                    .await
+                    .map_err(internal)?,
+            ),
+            None => Vec::new(),
+        };
+        if let Some(o) = report.as_object_mut() {
+            o.insert(
+                "timeline".into(),
+                serde_json::to_value(timeline).map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            o.insert(
+                "week".into(),
+                serde_json::to_value(week).map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+        }
+        Ok(report)
+    }
+
     /// The technician's overview. Secrets are never included: the credentials file, keys
     /// and PIN hashes are named, not shown.
     async fn tech_view(&self) -> Result<serde_json::Value, ApiError> {

@@ -311,7 +311,39 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
     for part in [&r["head_count"], &r["behaviour"], &r["talk_time"]] {
         assert!(!part.to_string().contains("2025070"), "{part}");
     }
-    // The same aggregates, once, on the behaviour stream (class scope).
+    // The board's own view adds how the lesson went (never synced) and the class's week.
+    let tl = &r["timeline"];
+    assert_eq!(tl["bucket_min"], 5, "{r}");
+    let frames: u64 = tl["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .sum();
+    assert_eq!(frames, b["frames"].as_u64().unwrap(), "{tl}");
+    // The frame came at 08:10 of a lesson from 08:00: the third bucket; heads up there.
+    assert!(tl["frames"][2].as_u64().unwrap() >= 1, "{tl}");
+    assert_eq!(tl["heads_down"][2], 0.0, "{tl}");
+    assert_eq!(
+        tl["heads_down"][0],
+        Value::Null,
+        "no frame, no figure: {tl}"
+    );
+    let st = tl["st"].as_str().unwrap();
+    assert_eq!(st.len() as u64, tt["samples"].as_u64().unwrap(), "{tl}");
+    assert!(st.chars().all(|c| c == 'T' || c == 'S'), "{st}");
+    assert_eq!(
+        st.matches('T').count() as f64 / st.len() as f64,
+        tt["rt"].as_f64().unwrap(),
+        "the sequence is the report's Rt: {st}"
+    );
+    assert_eq!(r["week"][0]["date"], "2026-11-23", "{r}");
+    assert_eq!(r["week"][0]["lessons"], 1, "{r}");
+    assert_eq!(r["week"][0]["hand_raises"], 0, "{r}");
+    for part in [&r["timeline"], &r["week"]] {
+        assert!(!part.to_string().contains("2025070"), "{part}");
+    }
+    // The same aggregates, once, on the behaviour stream (class scope), and no timeline.
     let s = demo.wait_for("a behaviour record", |s| pending(s, "behaviour") == 1);
     assert_eq!(pending(&s, "behaviour"), 1, "{}", s["outbox"]);
 }

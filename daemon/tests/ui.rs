@@ -1054,3 +1054,169 @@ async fn the_alarm_button_stays_on_screen_with_many_notices_and_the_offline_bann
         c.close().await.unwrap();
     }
 }
+
+/// Posts `png` to the simulated camera as its `nth` frame and waits until the inference
+/// thread has looked at it (the camera's line counts the frames).
+fn look(demo: &Demo, png: &[u8], nth: usize) {
+    assert_eq!(post_bytes(demo, "/api/v1/sim/frame", "image/png", png), 202);
+    demo.wait_for("the frame looked at", |s| {
+        camera(s)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("frames {nth} ")))
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_dir();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
+    let data = ketang_testkit::repo_root().join("models/tests/data");
+    let astronaut = std::fs::read(data.join("astronaut.png")).unwrap();
+    let mosaic = std::fs::read(data.join("mosaic.png")).unwrap();
+    let wav = std::fs::read(data.join("speech.wav")).unwrap();
+    // Two school days of period 1: frames through the lesson, and speech at moments that
+    // cover S-T samples (every 30 s, taken at :15 and :45 past each minute).
+    let mut frames = 0;
+    for day in ["2026-11-23", "2026-11-24"] {
+        for (at, frame) in [
+            ("08:02:20", None),
+            ("08:02:50", None),
+            ("08:05:00", Some(&astronaut)),
+            ("08:12:00", Some(&mosaic)),
+            ("08:20:20", None),
+            ("08:26:00", Some(&astronaut)),
+            ("08:31:20", None),
+            ("08:38:00", Some(&mosaic)),
+        ] {
+            set_clock(&demo, &format!("{day}T{at}+08:00"));
+            match frame {
+                Some(png) => {
+                    frames += 1;
+                    look(&demo, png, frames);
+                }
+                None => {
+                    assert_eq!(
+                        post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav),
+                        202
+                    );
+                }
+            }
+        }
+        set_clock(&demo, &format!("{day}T08:44:00+08:00"));
+        let t = demo.login("T01", DEMO_PIN).unwrap();
+        let (code, v) = t.act(&format!(
+            r#"{{"action":"end_lesson","lesson_id":"{day}/1"}}"#
+        ));
+        assert_eq!(code, 200, "{v}");
+    }
+
+    // Tuesday's report on the board, by touch: teacher mode, the report tab.
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    click(&c, "tab-report").await;
+    wait_js(
+        &c,
+        "the analysis block",
+        "return document.querySelector(\"[data-testid='ai-block']\")",
+    )
+    .await;
+    // People seen against students in the room (nobody checked in: a difference to check).
+    let hc = text(&c, "ai-headcount").await;
+    assert!(
+        hc.contains("看到人数 6") && hc.contains("在班人数 0") && hc.contains("不一致"),
+        "{hc}"
+    );
+    assert!(text(&c, "ai-behaviour").await.contains("抬头率"));
+    // The charts, each with its text alternative.
+    let alt = |id: &str| {
+        format!(
+            "return document.querySelector(\"[data-testid='{id}'] svg\").getAttribute('aria-label');"
+        )
+    };
+    let heads = c.execute(&alt("ai-heads-down"), vec![]).await.unwrap();
+    assert!(
+        heads
+            .as_str()
+            .unwrap()
+            .starts_with("低头比例（每5分钟）：0分"),
+        "{heads}"
+    );
+    let st = c.execute(&alt("ai-st-curve"), vec![]).await.unwrap();
+    assert!(st.as_str().unwrap().contains("T "), "{st}");
+    let (_, report) = demo
+        .login("T01", DEMO_PIN)
+        .unwrap()
+        .get("/api/v1/reports/2026-11-24/1");
+    let t_samples = report["timeline"]["st"]
+        .as_str()
+        .unwrap()
+        .matches('T')
+        .count();
+    assert!(t_samples >= 3, "speech covered S-T samples: {report}");
+    assert!(
+        st.as_str().unwrap().contains(&format!("T {t_samples}，S ")),
+        "the curve is the report's sequence: {st}"
+    );
+    let rtch = c.execute(&alt("ai-rtch"), vec![]).await.unwrap();
+    assert!(
+        rtch.as_str().unwrap().contains("练习型"),
+        "Rt under 0.3: {rtch}"
+    );
+    assert_eq!(text(&c, "ai-st-type").await, "练习型");
+    // The week: Monday and Tuesday, one row each.
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll(\"[data-testid='ai-week'] tbody tr\")].map(r => r.cells[0].textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, json!(["11-23", "11-24"]));
+    c.execute(
+        "document.querySelector(\"[data-testid='ai-block']\").scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "report-analysis-1920x1080").await;
+    axe(&c, "the lesson report's analysis").await;
+    // Portrait, at the door: the same block, words whole, nothing off the side.
+    let p = open(&driver, &demo, "/?lang=zh", 1080, 1920).await;
+    wait_js(
+        &p,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&p, "teacher-button").await;
+    unlock(&p).await;
+    click(&p, "tab-report").await;
+    wait_js(
+        &p,
+        "the analysis block",
+        "const b = document.querySelector(\"[data-testid='ai-block']\"); return b && b.getBoundingClientRect().right <= window.innerWidth + 1;",
+    )
+    .await;
+    p.execute(
+        "document.querySelector(\"[data-testid='ai-block']\").scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&p, "report-analysis-1080x1920").await;
+    axe(&p, "the lesson report's analysis, portrait").await;
+}

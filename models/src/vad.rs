@@ -315,13 +315,30 @@ impl StAnalysis {
     /// covers its midpoint.
     #[must_use]
     pub fn from_segments(teacher: &[Segment], duration_s: f32, interval_s: f32) -> Self {
+        Self::from_sequence(&Self::sequence(teacher, duration_s, interval_s))
+    }
+
+    /// The samples themselves, every `interval_s` over `duration_s`: `true` (T) when
+    /// `teacher` speech covers the sample's midpoint, `false` (S) otherwise.
+    #[must_use]
+    pub fn sequence(teacher: &[Segment], duration_s: f32, interval_s: f32) -> Vec<bool> {
         let n = (duration_s / interval_s).floor().max(0.0) as u32;
+        (0..n)
+            .map(|i| {
+                let mid = (i as f32 + 0.5) * interval_s;
+                teacher.iter().any(|s| s.start_s <= mid && mid < s.end_s)
+            })
+            .collect()
+    }
+
+    /// Rt and Ch of a sequence of samples (`true`: T).
+    #[must_use]
+    pub fn from_sequence(samples: &[bool]) -> Self {
+        let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
         let mut t = 0u32;
         let mut runs = 0u32;
         let mut last: Option<bool> = None;
-        for i in 0..n {
-            let mid = (i as f32 + 0.5) * interval_s;
-            let is_t = teacher.iter().any(|s| s.start_s <= mid && mid < s.end_s);
+        for &is_t in samples {
             t += u32::from(is_t);
             if last != Some(is_t) {
                 runs += 1;

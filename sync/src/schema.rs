@@ -321,6 +321,17 @@ CREATE TABLE outbox_rejected (
 ) STRICT;
 "#;
 
+/// Version 9: how a lesson went over its course, for the teacher's report on the board.
+const V9: &str = r#"
+-- Class-level series of one lesson (heads down and hands raised per 5 minutes, who spoke
+-- every 30 s): shown on the board's lesson report, never synced, never a person. Pruned
+-- with the lesson.
+CREATE TABLE lesson_timelines (
+    lesson_id TEXT PRIMARY KEY REFERENCES lessons(id),
+    timeline  TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -332,11 +343,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 8;
+pub const LATEST_VERSION: usize = 9;
 
 #[cfg(test)]
 mod tests {

@@ -382,3 +382,73 @@ async fn the_newest_audit_rows_are_kept_whatever_their_dates() {
     assert_eq!(store.audit_tail(10).await.unwrap().len(), 2);
     const { assert!(AUDIT_FLOOR >= 1_000) };
 }
+
+#[tokio::test]
+async fn a_lessons_timeline_is_kept_with_its_report_found_by_date_and_pruned_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StoreHandle::open(dir.path(), identity()).unwrap();
+    store.replace_school(school()).await.unwrap();
+    let timeline = LessonTimeline {
+        bucket_min: 5,
+        frames: vec![10, 12, 0],
+        heads_down: vec![Some(0.1), Some(0.5), None],
+        hand_raises: vec![2, 0, 0],
+        st_interval_s: 30,
+        st: "TTSST".into(),
+    };
+    let mut e = end(lesson(), vec![], report(1), at("2026-11-23T08:45:00+08:00"));
+    e.timeline = Some(timeline.clone());
+    store.finalise_lesson(e).await.unwrap().unwrap();
+    assert_eq!(
+        store.lesson_timeline("2026-11-23/1".into()).await.unwrap(),
+        Some(timeline)
+    );
+    assert_eq!(
+        store.lesson_timeline("2026-11-23/2".into()).await.unwrap(),
+        None
+    );
+    // Nothing of it is queued for the cloud: only the report.
+    assert_eq!(
+        store
+            .outbox_pending()
+            .await
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["lesson_report"]
+    );
+    // The week's reports, by date.
+    assert_eq!(
+        store
+            .reports_between(d("2026-11-17"), d("2026-11-23"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .reports_between(d("2026-11-24"), d("2026-11-30"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Past retention it goes with its lesson (before it: the lesson is referenced).
+    let mut later = audit("y");
+    later.at = at("2026-11-24T08:00:00+08:00");
+    store.audit(later).await.unwrap();
+    let n = store.prune_history(d("2026-11-24"), keep(0)).await.unwrap();
+    let get = |t: &str| n.iter().find(|(name, _)| *name == t).unwrap().1;
+    assert_eq!(
+        (
+            get("lesson_timelines"),
+            get("lesson_reports"),
+            get("lessons")
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        store.lesson_timeline("2026-11-23/1".into()).await.unwrap(),
+        None
+    );
+}

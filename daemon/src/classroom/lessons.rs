@@ -142,6 +142,14 @@ impl Classroom {
         // The class's behaviour aggregates also go on their own stream (docs/mqtt.md):
         // class-level only, never a student.
         let behaviour = self.observed_in(&id).and_then(|o| o.behaviour_body(slot));
+        // How it went over its course: kept for the board's report, never synced.
+        let timeline = self.observed_in(&id).and_then(|o| {
+            let control = self.tt().controls.get(&id).cloned().unwrap_or_default();
+            o.timeline(
+                control.started_at.unwrap_or(slot.starts_at.fixed_offset()),
+                control.ended_at.unwrap_or(slot.ends_at.fixed_offset()),
+            )
+        });
         let seq = self
             .store
             .finalise_lesson(LessonEnd {
@@ -149,6 +157,7 @@ impl Classroom {
                 marks,
                 report,
                 behaviour,
+                timeline,
                 at: self.clock.now_fixed(),
                 clock_synced: self.clock.synced(),
             })

@@ -2,7 +2,8 @@
 //! head count, behaviour (hand raising, standing, head down) and talk time.
 
 use ketang_sync::{
-    BehaviourBody, ClassScope, LessonReport, ReportBehaviour, ReportHeadCount, ReportTalkTime,
+    BehaviourBody, ClassScope, LessonReport, LessonTimeline, ReportBehaviour, ReportHeadCount,
+    ReportTalkTime,
 };
 
 use crate::engine::timetable::Slot;
@@ -15,6 +16,17 @@ use super::Classroom;
 
 /// S-T analysis samples the lesson this often.
 pub(super) const ST_INTERVAL_S: f32 = 30.0;
+
+/// The lesson timeline's buckets (the board's report draws one bar per bucket).
+const BUCKET_MIN: u32 = 5;
+
+/// One looked-at frame, class-level: when, whether most heads were down, hands that went up.
+#[derive(Debug, Clone, Copy)]
+struct FrameObs {
+    at: DateTime<Utc>,
+    most_heads_down: bool,
+    hand_raises: u32,
+}
 
 /// Rounds to three decimals for reports.
 pub(super) fn r3(x: f32) -> f64 {
@@ -33,6 +45,8 @@ pub(crate) struct LessonObs {
     lesson_id: String,
     people_max: u32,
     behaviour: LessonBehaviour,
+    /// Each frame, for the timeline (a 45-minute lesson at one frame per 2 s: ~1,400).
+    frames: Vec<FrameObs>,
     speech: Vec<(DateTime<Utc>, DateTime<Utc>, bool)>,
     heard: bool,
     method: &'static str,
@@ -57,8 +71,16 @@ impl Classroom {
 
     /// One frame's postures, into the lesson's behaviour aggregates.
     pub(crate) fn behaviour_seen(&mut self, postures: &[Posture]) {
+        let at = self.clock.now().with_timezone(&Utc);
         if let Some(o) = self.observing() {
+            let before = o.behaviour.hand_raise_events();
             o.behaviour.add_frame(postures);
+            let down = postures.iter().filter(|p| p.head_down).count();
+            o.frames.push(FrameObs {
+                at,
+                most_heads_down: !postures.is_empty() && down * 2 > postures.len(),
+                hand_raises: o.behaviour.hand_raise_events() - before,
+            });
         }
     }
 
@@ -105,10 +127,94 @@ impl LessonObs {
             lesson_id,
             people_max: 0,
             behaviour: LessonBehaviour::default(),
+            frames: Vec::new(),
             speech: Vec::new(),
             heard: false,
             method: "room_mic",
         }
+    }
+
+    /// How the lesson from `from` to `to` went over its course (`None`: nothing observed):
+    /// per 5 minutes the share of frames with most heads down and the hands that went up,
+    /// and the S-T samples.
+    pub(crate) fn timeline(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> Option<LessonTimeline> {
+        if self.frames.is_empty() && !self.heard {
+            return None;
+        }
+        let span = (to - from).num_seconds().max(0);
+        let bucket_s = i64::from(BUCKET_MIN) * 60;
+        // Every bucket the lesson touches, the one holding its last second included.
+        let n = usize::try_from(span / bucket_s + 1).unwrap_or(1);
+        let mut frames = vec![0u32; n];
+        let mut down = vec![0u32; n];
+        let mut hands = vec![0u32; n];
+        for f in &self.frames {
+            let s = (f.at.fixed_offset() - from).num_seconds();
+            let Ok(i) = usize::try_from(s / bucket_s) else {
+                continue;
+            };
+            if s < 0 || s > span || i >= n {
+                continue;
+            }
+            frames[i] += 1;
+            down[i] += u32::from(f.most_heads_down);
+            hands[i] += f.hand_raises;
+        }
+        let heads_down = frames
+            .iter()
+            .zip(&down)
+            .map(|(&f, &d)| (f > 0).then(|| r3(d as f32 / f as f32)))
+            .collect();
+        let st = if self.heard {
+            StAnalysis::sequence(&self.teacher_segments(from, to), span as f32, ST_INTERVAL_S)
+                .iter()
+                .map(|&t| if t { 'T' } else { 'S' })
+                .collect()
+        } else {
+            String::new()
+        };
+        Some(LessonTimeline {
+            bucket_min: BUCKET_MIN,
+            frames,
+            heads_down,
+            hand_raises: hands,
+            st_interval_s: ST_INTERVAL_S as u32,
+            st,
+        })
+    }
+
+    /// Speech between `from` and `to`, as seconds from `from`: (all, the teacher's).
+    fn segments(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> (Vec<Segment>, Vec<Segment>) {
+        let secs = |t: &DateTime<Utc>| (t.fixed_offset() - from).as_seconds_f32();
+        let inside: Vec<&(DateTime<Utc>, DateTime<Utc>, bool)> = self
+            .speech
+            .iter()
+            .filter(|(s, e, _)| e.fixed_offset() > from && s.fixed_offset() < to)
+            .collect();
+        let seg = |(s, e, _): &&(DateTime<Utc>, DateTime<Utc>, bool)| Segment {
+            start_s: secs(s).max(0.0),
+            end_s: secs(e),
+        };
+        (
+            inside.iter().map(seg).collect(),
+            inside.iter().filter(|x| x.2).map(seg).collect(),
+        )
+    }
+
+    fn teacher_segments(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> Vec<Segment> {
+        self.segments(from, to).1
     }
 
     /// Adds `head_count`, `behaviour` and `talk_time` to a lesson report.
@@ -146,18 +252,7 @@ impl LessonObs {
             });
         }
         if self.heard {
-            let secs = |t: &DateTime<Utc>| (t.fixed_offset() - from).as_seconds_f32();
-            let inside: Vec<&(DateTime<Utc>, DateTime<Utc>, bool)> = self
-                .speech
-                .iter()
-                .filter(|(s, e, _)| e.fixed_offset() > from && s.fixed_offset() < to)
-                .collect();
-            let seg = |(s, e, _): &&(DateTime<Utc>, DateTime<Utc>, bool)| Segment {
-                start_s: secs(s).max(0.0),
-                end_s: secs(e),
-            };
-            let all: Vec<Segment> = inside.iter().map(seg).collect();
-            let teacher: Vec<Segment> = inside.iter().filter(|x| x.2).map(seg).collect();
+            let (all, teacher) = self.segments(from, to);
             let duration = (to - from).as_seconds_f32().max(0.0);
             let st = StAnalysis::from_segments(&teacher, duration, ST_INTERVAL_S);
             report.talk_time = Some(ReportTalkTime {

@@ -11,4 +11,5 @@ pub(crate) mod health;
 pub(crate) mod ir_trigger;
 pub(crate) mod lesson;
 pub(crate) mod timetable;
+pub(crate) mod trend;
 pub(crate) mod usage;

@@ -223,10 +223,11 @@ impl StoreHandle {
             };
             let t = cut("retention.taps_before", keep.taps_days)?;
             let r = cut("retention.records_before", keep.records_days)?;
-            let steps: [(&'static str, &str, &String); 9] = [
+            let steps: [(&'static str, &str, &String); 10] = [
                 ("card_taps", "DELETE FROM card_taps WHERE substr(tapped_at, 1, 10) < ?1", &t),
                 ("attendance", "DELETE FROM attendance WHERE lesson_id IN (SELECT id FROM lessons WHERE date < ?1)", &r),
                 ("lesson_reports", "DELETE FROM lesson_reports WHERE lesson_id IN (SELECT id FROM lessons WHERE date < ?1)", &r),
+                ("lesson_timelines", "DELETE FROM lesson_timelines WHERE lesson_id IN (SELECT id FROM lessons WHERE date < ?1)", &r),
                 ("lessons", "DELETE FROM lessons WHERE date < ?1", &r),
                 ("health_checks", "DELETE FROM health_checks WHERE substr(checked_at, 1, 10) < ?1", &r),
                 ("followups", "DELETE FROM followups WHERE date < ?1", &r),

@@ -24,10 +24,32 @@ pub struct LessonEnd {
     pub report: LessonReport,
     /// The class's behaviour aggregates, queued on `behaviour` when there are any.
     pub behaviour: Option<crate::BehaviourBody>,
+    /// How the lesson went over its course (stored for the board's report, never synced).
+    pub timeline: Option<LessonTimeline>,
     /// When the lesson was finalised.
     pub at: DateTime<FixedOffset>,
     /// Whether the board's clock was synchronised then.
     pub clock_synced: bool,
+}
+
+/// How a lesson went over its course, class-level only: what the board's lesson report
+/// draws (heads down and hands raised per bucket, the S-T sequence). Kept on the board,
+/// never synced.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LessonTimeline {
+    /// Minutes per bucket, from the lesson's start.
+    pub bucket_min: u32,
+    /// Frames looked at, per bucket.
+    pub frames: Vec<u32>,
+    /// Share of those frames where most heads were down (`None`: no frame), per bucket.
+    pub heads_down: Vec<Option<f64>>,
+    /// Hands that went up, per bucket.
+    pub hand_raises: Vec<u32>,
+    /// Seconds between S-T samples.
+    pub st_interval_s: u32,
+    /// One letter per S-T sample: `T` the teacher spoke, `S` otherwise (empty: no
+    /// microphone).
+    pub st: String,
 }
 
 /// A status the engine sets at lesson end.
@@ -70,6 +92,7 @@ impl StoreHandle {
             marks,
             report,
             behaviour,
+            timeline,
             at,
             clock_synced,
         } = end;
@@ -106,6 +129,13 @@ impl StoreHandle {
                     params![lesson.id, serde_json::to_string(&report)?, now_utc()],
                 )
                 .ctx("storing a lesson report")?;
+                if let Some(t) = &timeline {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO lesson_timelines (lesson_id, timeline) VALUES (?1, ?2)",
+                        params![lesson.id, serde_json::to_string(t)?],
+                    )
+                    .ctx("storing a lesson's timeline")?;
+                }
                 let seq = e.push(OutboxRecord::new(&report, at, clock_synced))?;
                 if let Some(body) = behaviour {
                     // Same transaction as the report (docs/development.md §3): a crash cannot
@@ -139,6 +169,57 @@ impl StoreHandle {
                 .optional()
                 .ctx("reading a lesson report")?;
             Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        })
+        .await
+    }
+
+    /// How lesson `lesson_id` went over its course, if the camera or microphone observed it.
+    ///
+    /// # Errors
+    /// SQLite fails or the stored timeline does not parse.
+    pub async fn lesson_timeline(&self, lesson_id: String) -> Result<Option<LessonTimeline>> {
+        self.call(move |db| {
+            let text: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT timeline FROM lesson_timelines WHERE lesson_id = ?1",
+                    [lesson_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("reading a lesson's timeline")?;
+            Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        })
+        .await
+    }
+
+    /// The stored reports of the lessons dated `from` to `to` (inclusive), in time order.
+    ///
+    /// # Errors
+    /// SQLite fails or a stored report is not JSON.
+    pub async fn reports_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<serde_json::Value>> {
+        self.call(move |db| {
+            let mut stmt = db
+                .conn
+                .prepare_cached(
+                    "SELECT r.report FROM lesson_reports r JOIN lessons l ON l.id = r.lesson_id
+                     WHERE l.date >= ?1 AND l.date <= ?2 ORDER BY l.date, l.starts_at",
+                )
+                .ctx("reading lesson reports")?;
+            let rows = stmt
+                .query_map([from.to_string(), to.to_string()], |r| {
+                    r.get::<_, String>(0)
+                })
+                .ctx("reading lesson reports")?;
+            let mut out = Vec::new();
+            for text in rows {
+                out.push(serde_json::from_str(&text.ctx("reading lesson reports")?)?);
+            }
+            Ok(out)
         })
         .await
     }

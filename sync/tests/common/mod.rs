@@ -119,6 +119,7 @@ pub fn end(
         marks,
         report,
         behaviour: None,
+        timeline: None,
         at,
         clock_synced: true,
     }

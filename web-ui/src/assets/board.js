@@ -29,6 +29,14 @@ const I18N = {
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
     wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
+    ai: "课堂分析", ai_note: "全班统计，不针对个人", people_seen: "看到人数", in_room: "在班人数", people_differ: "不一致，请核对名单",
+    hand_raises: "举手", times: n => `${n} 次`, heads_up: "抬头率", standing_max: "同时站立最多", heads_down_chart: "低头比例（每5分钟）",
+    minute: n => `${n}分`, st_chart: "S-T 曲线（每30秒采样）", st_rtch: "Rt-Ch 图", st_type: "课型",
+    t_lecture: "讲授型", t_practice: "练习型", t_dialogue: "对话型", t_mixed: "混合型",
+    st_room_mic: "单个教室麦克风：学生发言也计为教师（T）", st_teacher_mic: "教师无线麦克风单独一路",
+    talk: "发言时长", teacher_talk: "教师", min_s: s => `${Math.floor(s / 60)}分${Math.round(s % 60)}秒`,
+    week: "本周趋势", w_date: "日期", w_lessons: "课数", w_attendance: "出勤率", w_hands: "举手", w_heads_up: "抬头率", w_rt: "Rt",
+    ai_none: "本节课没有摄像头或麦克风数据",
   },
   en: {
     teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
@@ -56,6 +64,14 @@ const I18N = {
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
     wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
+    ai: "Classroom analysis", ai_note: "class-level figures, never a student", people_seen: "People seen", in_room: "Marked in the room", people_differ: "they differ: check the roll",
+    hand_raises: "Hands raised", times: n => `${n}`, heads_up: "Heads-up rate", standing_max: "Most standing at once", heads_down_chart: "Heads down (per 5 minutes)",
+    minute: n => `${n} min`, st_chart: "S-T curve (a sample every 30 s)", st_rtch: "Rt-Ch diagram", st_type: "Lesson type",
+    t_lecture: "lecture", t_practice: "practice", t_dialogue: "dialogue", t_mixed: "mixed",
+    st_room_mic: "one room microphone: students' speech also counts as the teacher's (T)", st_teacher_mic: "the teacher's wireless microphone on its own channel",
+    talk: "Speech", teacher_talk: "teacher", min_s: s => `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`,
+    week: "This week", w_date: "Date", w_lessons: "Lessons", w_attendance: "Attendance", w_hands: "Hands", w_heads_up: "Heads up", w_rt: "Rt",
+    ai_none: "No camera or microphone data for this lesson",
   },
 };
 
@@ -490,7 +506,94 @@ async function showReport(id) {
       ${bar("present", "var(--green)", a.present)}${bar("late", "var(--amber)", a.late)}${bar("absent", "var(--red)", a.absent)}
       ${bar("leave", "var(--blue)", a.leave)}${bar("sick", "#8250df", a.sick)}
     </div>
-    <h2>${t("health")}</h2>${health || "—"}`;
+    <h2>${t("health")}</h2>${health || "—"}
+    ${aiBlock(r)}`;
+}
+
+// The classroom-analysis block of a report: class-level figures and charts (SVG, no
+// library), each chart with a text alternative.
+const pct = x => x == null ? "—" : `${Math.round(x * 100)}%`;
+function aiBlock(r) {
+  const tl = r.timeline, week = r.week || [];
+  const parts = [];
+  if (r.head_count) {
+    const h = r.head_count;
+    parts.push(`<div class="ai-fig" data-testid="ai-headcount">${t("people_seen")} <b>${h.people_max}</b> · ${t("in_room")} <b>${h.present}</b>${h.mismatch ? ` <span class="warn">${t("people_differ")}</span>` : ""}</div>`);
+  }
+  if (r.behaviour) {
+    const b = r.behaviour;
+    parts.push(`<div class="ai-fig" data-testid="ai-behaviour">${t("hand_raises")} <b>${t("times", b.hand_raise_events)}</b> · ${t("heads_up")} <b>${pct(b.heads_up_rate)}</b> · ${t("standing_max")} <b>${b.standing_max}</b></div>`);
+  }
+  const charts = [];
+  if (tl && tl.frames.some(f => f > 0)) charts.push(headsDownChart(tl));
+  if (r.talk_time) {
+    const [line, st] = stBlock(r.talk_time, tl);
+    parts.push(line);
+    charts.push(st);
+  }
+  if (charts.length) parts.push(`<div class="ai-charts">${charts.join("")}</div>`);
+  if (week.length) parts.push(weekTable(week));
+  return `<section class="ai" aria-labelledby="ai-title" data-testid="ai-block">
+    <h2 id="ai-title">${t("ai")} <span class="muted">${t("ai_note")}</span></h2>
+    ${parts.join("") || `<p class="muted">${t("ai_none")}</p>`}</section>`;
+}
+
+function headsDownChart(tl) {
+  // One bar per bucket, its share written above it; a bucket without frames is left empty.
+  const W = 520, H = 200, n = tl.heads_down.length, bw = W / Math.max(1, n);
+  const bars = tl.heads_down.map((v, i) => v == null ? "" :
+    `<rect x="${(i * bw + 3).toFixed(1)}" y="${(H - Math.max(2, v * H)).toFixed(1)}" width="${(bw - 6).toFixed(1)}" height="${Math.max(2, v * H).toFixed(1)}" fill="var(--amber)"></rect>
+     <text x="${(i * bw + bw / 2).toFixed(1)}" y="${(H - Math.max(2, v * H) - 6).toFixed(1)}" class="tick" text-anchor="middle">${pct(v)}</text>`).join("");
+  const ticks = tl.heads_down.map((_, i) => i % 2 ? "" : `<text x="${(i * bw + 2).toFixed(1)}" y="${H + 20}" class="tick">${t("minute", i * tl.bucket_min)}</text>`).join("");
+  const alt = tl.heads_down.map((v, i) => `${t("minute", i * tl.bucket_min)} ${pct(v)}`).join("，");
+  return `<figure data-testid="ai-heads-down"><figcaption>${t("heads_down_chart")}</figcaption>
+    <svg viewBox="-34 -10 ${W + 40} ${H + 34}" width="${W + 40}" height="${H + 34}" role="img" aria-label="${esc(t("heads_down_chart") + "：" + alt)}">
+      <line x1="0" y1="${H}" x2="${W}" y2="${H}" stroke="currentColor"></line><line x1="0" y1="0" x2="0" y2="${H}" stroke="currentColor"></line>
+      <text x="-32" y="6" class="tick">100%</text><text x="-18" y="${H}" class="tick">0</text>${bars}${ticks}</svg></figure>`;
+}
+
+function stBlock(tt, tl) {
+  const type = t("t_" + tt.lesson_type);
+  const head = `<div class="ai-fig" data-testid="ai-talk">${t("talk")} <b>${t("min_s", tt.speech_s)}</b>（${t("teacher_talk")} ${t("min_s", tt.teacher_s)}）
+    · Rt <b>${tt.rt.toFixed(2)}</b> · Ch <b>${tt.ch.toFixed(2)}</b> · ${t("st_type")} <b data-testid="ai-st-type">${type}</b></div>
+    <p class="muted">${t(tt.method === "teacher_mic" ? "st_teacher_mic" : "st_room_mic")}</p>`;
+  const st = tl && tl.st ? tl.st : "";
+  let curve = "";
+  if (st.length) {
+    // S-T curve: T moves right, S moves up (both axes: samples).
+    const n = st.length, S0 = 220, k = S0 / n;
+    let x = 0, y = 0;
+    const pts = ["0," + S0];
+    for (const c of st) { if (c === "T") x++; else y++; pts.push(`${(x * k).toFixed(1)},${(S0 - y * k).toFixed(1)}`); }
+    curve = `<figure data-testid="ai-st-curve"><figcaption>${t("st_chart")}</figcaption>
+      <svg viewBox="-30 -10 ${S0 + 50} ${S0 + 40}" width="${S0 + 50}" height="${S0 + 40}" role="img" aria-label="${esc(`${t("st_chart")}：T ${x}，S ${y}`)}">
+        <line x1="0" y1="${S0}" x2="${S0}" y2="${S0}" stroke="currentColor"></line><line x1="0" y1="0" x2="0" y2="${S0}" stroke="currentColor"></line>
+        <line x1="0" y1="${S0}" x2="${S0}" y2="0" stroke="var(--line)" stroke-dasharray="4 4"></line>
+        <polyline points="${pts.join(" ")}" fill="none" stroke="var(--blue)" stroke-width="3"></polyline>
+        <text x="${S0 - 10}" y="${S0 + 24}" class="tick">T</text><text x="-24" y="12" class="tick">S</text></svg></figure>`;
+  }
+  // Rt-Ch diagram: Rt across, Ch up, the lesson types' regions (Rt 0.3 and 0.7, Ch 0.4).
+  const D = 220, px = tt.rt * D, py = D - Math.min(1, tt.ch) * D;
+  const rtch = `<figure data-testid="ai-rtch"><figcaption>${t("st_rtch")}</figcaption>
+    <svg viewBox="-30 -10 ${D + 50} ${D + 40}" width="${D + 50}" height="${D + 40}" role="img" aria-label="${esc(`${t("st_rtch")}：Rt ${tt.rt.toFixed(2)}，Ch ${tt.ch.toFixed(2)}，${type}`)}">
+      <rect x="0" y="0" width="${D}" height="${D}" fill="none" stroke="currentColor"></rect>
+      <line x1="${0.3 * D}" y1="0" x2="${0.3 * D}" y2="${D}" stroke="var(--line)"></line><line x1="${0.7 * D}" y1="0" x2="${0.7 * D}" y2="${D}" stroke="var(--line)"></line>
+      <line x1="${0.3 * D}" y1="${0.6 * D}" x2="${0.7 * D}" y2="${0.6 * D}" stroke="var(--line)"></line>
+      <text x="4" y="${D - 6}" class="tick">${t("t_practice")}</text><text x="${0.72 * D}" y="${D - 6}" class="tick">${t("t_lecture")}</text>
+      <text x="${0.32 * D}" y="16" class="tick">${t("t_dialogue")}</text><text x="${0.32 * D}" y="${D - 6}" class="tick">${t("t_mixed")}</text>
+      <circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="8" fill="var(--blue)"></circle>
+      <text x="${D / 2 - 10}" y="${D + 24}" class="tick">Rt</text><text x="-26" y="${D / 2}" class="tick">Ch</text></svg></figure>`;
+  return [head, curve + rtch];
+}
+
+function weekTable(week) {
+  const max = Math.max(1, ...week.map(d => d.hand_raises || 0));
+  const rows = week.map(d => `<tr><td>${esc(d.date.slice(5))}</td><td>${d.lessons}</td><td>${pct(d.attendance_rate)}</td>
+    <td>${d.hand_raises == null ? "—" : `<i class="wbar" style="width:${(80 * d.hand_raises / max).toFixed(0)}px"></i> ${d.hand_raises}`}</td>
+    <td>${pct(d.heads_up_rate)}</td><td>${d.rt == null ? "—" : d.rt.toFixed(2)}</td></tr>`).join("");
+  return `<table class="week" data-testid="ai-week"><caption>${t("week")}</caption>
+    <thead><tr><th scope="col">${t("w_date")}</th><th scope="col">${t("w_lessons")}</th><th scope="col">${t("w_attendance")}</th><th scope="col">${t("w_hands")}</th><th scope="col">${t("w_heads_up")}</th><th scope="col">${t("w_rt")}</th></tr></thead>
+    <tbody>${rows}</tbody></table>`;
 }
 
 async function loadFollowups() {
