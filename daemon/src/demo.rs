@@ -89,6 +89,7 @@ pub(crate) fn config(
             morning_check: (t(7, 0), t(8, 30)),
             noon_check: (t(12, 30), t(14, 30)),
             health_pairing: Duration::from_secs(10),
+            health_order: crate::engine::health::Order::ReadingFirst,
         },
         school_link: None,
         alarm: crate::config::AlarmConfig::default(),

@@ -361,3 +361,31 @@ fn the_start_banner_names_the_class_board_and_its_curl_command_sends_json() {
         "{curl}"
     );
 }
+
+#[test]
+fn two_readings_before_one_tap_are_not_stored_under_a_guess() {
+    // Measure-then-tap door (the default): A and B both measure, then A taps. The board
+    // used to store B's reading (the later one) under A.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T07:20:00+08:00"));
+    for c in ["36.6", "38.4"] {
+        let (code, _) = demo.post("/api/v1/sim/temperature", &format!(r#"{{"celsius":{c}}}"#));
+        assert_eq!(code, 202);
+    }
+    demo.tap(CARD_1);
+    demo.wait_for("the tap", |s| s["counters"]["card_taps"] == 1);
+    // B's tap right after is refused too: it could pair with nobody's reading but its own,
+    // and its own was dropped with A's.
+    demo.tap(CARD_2);
+    demo.wait_for("the second tap", |s| s["counters"]["card_taps"] == 2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = demo.status();
+    assert_eq!(s["counters"]["health_checks"], 0, "{s:#}");
+    assert_eq!(pending(&s, "health_check"), 0);
+    // A window later, one student at a time pairs again.
+    set_clock(&demo, "2026-11-23T07:20:30+08:00");
+    let (code, _) = demo.post("/api/v1/sim/temperature", r#"{"celsius":36.7}"#);
+    assert_eq!(code, 202);
+    demo.tap(CARD_2);
+    demo.wait_for("one health check", |s| s["counters"]["health_checks"] == 1);
+}

@@ -305,6 +305,22 @@ async fn the_board_in_chromium_landscape() {
     );
     demo.tap(UNKNOWN_CARD);
     wait_js(&c, "the unknown-card toast", "const n = document.querySelector(\"[data-testid='toast-text']\"); return n && n.textContent === '未登记的卡';").await;
+    // Two students measured before either tapped: nothing stored under a guess, and the
+    // board says so (docs/domain.md, "Health checks").
+    for celsius in ["36.5", "36.9"] {
+        let (code, body) = demo.post(
+            "/api/v1/sim/temperature",
+            &format!(r#"{{"celsius":{celsius}}}"#),
+        );
+        assert_eq!(code, 202, "{body}");
+    }
+    demo.tap(CARD_1);
+    wait_js(
+        &c,
+        "the ambiguous-reading toast",
+        "return document.getElementById('toast').textContent.includes('无法确定是谁的体温');",
+    )
+    .await;
 
     // Teacher mode: a wrong PIN is refused in Chinese, the right one unlocks.
     click(&c, "teacher-button").await;

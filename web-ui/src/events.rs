@@ -34,6 +34,9 @@ pub enum BoardEvent {
         /// The reading, °C (trusted listeners only).
         temp_c: f64,
     },
+    /// A thermometer reading could not be told apart between students (two of them were
+    /// waiting at once): nothing was stored; the board asks them to go one at a time.
+    HealthAmbiguous,
     /// A staff card was tapped: teacher mode is offered on the board's screen.
     StaffCard {
         /// The staff member's name (trusted listeners only).
@@ -58,13 +61,14 @@ pub enum TapOutcome {
 }
 
 impl BoardEvent {
-    /// The SSE event name: `changed`, `tap`, `health`, `staff_card`.
+    /// The SSE event name: `changed`, `tap`, `health`, `health_ambiguous`, `staff_card`.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Changed => "changed",
             Self::Tap { .. } => "tap",
             Self::Health { .. } => "health",
+            Self::HealthAmbiguous => "health_ambiguous",
             Self::StaffCard { .. } => "staff_card",
         }
     }
@@ -77,7 +81,7 @@ impl BoardEvent {
             out.insert(k.to_owned(), v);
         };
         match self {
-            Self::Changed => {}
+            Self::Changed | Self::HealthAmbiguous => {}
             Self::Tap {
                 outcome,
                 status,

@@ -160,10 +160,9 @@ impl Classroom {
                 tracing::debug!(%reader, "Card tapped with no lesson open for check-in.");
             }
         }
-        // A thermometer reading just before this tap belongs to this student.
-        if let Some(p) = self.pairing.on_tap(&student_id, now) {
-            self.health_check(p).await;
-        }
+        // The tap's half of a health check (docs/domain.md, "Health checks").
+        let outcome = self.pairing.on_tap(&student_id, now);
+        self.paired(outcome).await;
     }
 
     /// A student recognised by the camera: a check-in with source `face`.

@@ -41,8 +41,39 @@ impl Classroom {
         }
         self.hw.set_health(&sensor, true, None);
         let now = self.clock.now();
-        if let Some(p) = self.pairing.on_reading(celsius, now) {
-            self.health_check(p).await;
+        if self.pairing.order() == health::Order::ReadingFirst {
+            // The student measured is at the thermometer now and has not tapped yet: the
+            // result shows at once, without a name (a fever stays red when the tap follows).
+            let fever = celsius >= self.school.fever_threshold_c;
+            let window = health::window_of(
+                now.time(),
+                self.school.morning_check,
+                self.school.noon_check,
+            );
+            self.emit(BoardEvent::Health {
+                fever,
+                window,
+                name: None,
+                temp_c: celsius,
+            });
+        }
+        let outcome = self.pairing.on_reading(celsius, now);
+        self.paired(outcome).await;
+    }
+
+    /// What the pairing made of a reading or a tap: a check to store, or an ambiguity the
+    /// board says aloud (nothing is stored under a guess).
+    pub(super) async fn paired(&mut self, outcome: health::Outcome) {
+        match outcome {
+            health::Outcome::Paired(p) => self.health_check(p).await,
+            health::Outcome::Nothing => {}
+            health::Outcome::Ambiguous => {
+                tracing::info!(
+                    order = self.pairing.order().as_str(),
+                    "A thermometer reading could not be told apart between students; not recorded."
+                );
+                self.emit(BoardEvent::HealthAmbiguous);
+            }
         }
     }
 
@@ -80,13 +111,20 @@ impl Classroom {
             Ok(seq) => {
                 self.store_health.ok();
                 bump(&self.counters.health_checks);
-                let name = self.store.student_name(student_id).await.ok().flatten();
-                self.emit(BoardEvent::Health {
-                    fever,
-                    window,
-                    name,
-                    temp_c,
-                });
+                if self.pairing.order() == health::Order::CardFirst {
+                    // The reading completes the check of the student who tapped: named.
+                    let name = self.store.student_name(student_id).await.ok().flatten();
+                    self.emit(BoardEvent::Health {
+                        fever,
+                        window,
+                        name,
+                        temp_c,
+                    });
+                } else {
+                    // Shown when it was measured; the teacher's views re-read.
+                    let _ = (student_id, temp_c);
+                    self.emit(BoardEvent::Changed);
+                }
                 tracing::info!(
                     window = window.as_str(),
                     fever,

@@ -172,7 +172,7 @@ impl Classroom {
     /// The actor, with nothing observed or pending yet.
     pub(crate) fn new(w: Wiring) -> Self {
         Self {
-            pairing: Pairing::new(w.school.health_pairing),
+            pairing: Pairing::new(w.school.health_pairing, w.school.health_order),
             store: w.store,
             school: w.school,
             clock: w.clock,

@@ -165,6 +165,8 @@ pub(crate) struct SchoolConfig {
     pub(crate) noon_check: (NaiveTime, NaiveTime),
     /// A temperature reading pairs with a card tap this close in time.
     pub(crate) health_pairing: Duration,
+    /// Which comes first at the door: the reading or the card (`health_order`).
+    pub(crate) health_order: crate::engine::health::Order,
 }
 
 impl Config {

@@ -43,6 +43,7 @@ pub(super) struct RawSchool {
     pub(super) morning_check: Option<String>,
     pub(super) noon_check: Option<String>,
     pub(super) health_pairing_s: Option<i64>,
+    pub(super) health_order: Option<String>,
     /// Dates ("2026-10-01") or ranges ("2026-10-01/2026-10-07") without lessons.
     pub(super) holidays: Option<Vec<String>>,
     /// 调休: days that run another weekday's timetable.

@@ -543,3 +543,26 @@ fn face_attendance_is_on_with_a_camera_and_the_face_model_brings_its_thresholds(
         "{e:?}"
     );
 }
+
+#[test]
+fn the_doors_health_order_is_one_of_two() {
+    use crate::engine::health::Order;
+    assert_eq!(
+        parse(GOOD).unwrap().school.health_order,
+        Order::ReadingFirst
+    );
+    let c = parse(&GOOD.replace(
+        "late_after_min = 3",
+        "late_after_min = 3\nhealth_order = \"card_first\"",
+    ))
+    .unwrap();
+    assert_eq!(c.school.health_order, Order::CardFirst);
+    let e = errors(&GOOD.replace(
+        "late_after_min = 3",
+        "late_after_min = 3\nhealth_order = \"either\"",
+    ));
+    assert!(
+        has(&e, "school.health_order") && has(&e, "card_first"),
+        "{e:?}"
+    );
+}

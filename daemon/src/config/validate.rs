@@ -475,6 +475,17 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
             Duration::from_secs(10)
         }
     };
+    let health_order = match s.health_order.as_deref() {
+        None | Some("reading_first") => crate::engine::health::Order::ReadingFirst,
+        Some("card_first") => crate::engine::health::Order::CardFirst,
+        Some(other) => {
+            errs.push(ConfigError::new(
+                "school.health_order",
+                format!("{other:?} is not \"reading_first\" (measure, then tap) or \"card_first\" (tap, then measure)"),
+            ));
+            crate::engine::health::Order::ReadingFirst
+        }
+    };
     SchoolConfig {
         timezone,
         checkin_opens,
@@ -484,5 +495,6 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
         morning_check,
         noon_check,
         health_pairing,
+        health_order,
     }
 }

@@ -29,6 +29,7 @@ const I18N = {
     resolution: "情况说明", contacted: "已联系家长", resolve: "处理", resolved: "已处理",
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
     wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
+    health_ambiguous: "无法确定是谁的体温，未记录：请一位一位地测温、刷卡",
     ai: "课堂分析", ai_note: "全班统计，不针对个人", people_seen: "看到人数", in_room: "在班人数", people_differ: "不一致，请核对名单",
     hand_raises: "举手", times: n => `${n} 次`, heads_up: "抬头率", standing_max: "同时站立最多", heads_down_chart: "低头比例（每5分钟）",
     minute: n => `${n}分`, st_chart: "S-T 曲线（每30秒采样）", st_rtch: "Rt-Ch 图", st_type: "课型",
@@ -64,6 +65,7 @@ const I18N = {
     resolution: "What happened", contacted: "Guardian contacted", resolve: "Resolve", resolved: "Resolved",
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
     wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
+    health_ambiguous: "Whose temperature it was is unclear, so it was not recorded: one student at a time, please",
     ai: "Classroom analysis", ai_note: "class-level figures, never a student", people_seen: "People seen", in_room: "Marked in the room", people_differ: "they differ: check the roll",
     hand_raises: "Hands raised", times: n => `${n}`, heads_up: "Heads-up rate", standing_max: "Most standing at once", heads_down_chart: "Heads down (per 5 minutes)",
     minute: n => `${n} min`, st_chart: "S-T curve (a sample every 30 s)", st_rtch: "Rt-Ch diagram", st_type: "Lesson type",
@@ -290,6 +292,7 @@ function connect() {
   es.addEventListener("changed", scheduleRefresh);
   es.addEventListener("tap", e => { onTap(JSON.parse(e.data)); scheduleRefresh(); });
   es.addEventListener("health", e => onHealth(JSON.parse(e.data)));
+  es.addEventListener("health_ambiguous", () => toast("warn", "", t("health_ambiguous"), FEVER_MS));
   es.addEventListener("staff_card", () => claimCard());
   es.onerror = () => { $("offline").classList.remove("hidden"); };
 }
