@@ -1236,3 +1236,110 @@ async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
     shot(&p, "report-analysis-1080x1920").await;
     axe(&p, "the lesson report's analysis, portrait").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teacher_enters_leave_over_days_by_touch() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    for (w, h) in [(1920u32, 1080u32), (1080, 1920)] {
+        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
+        wait_js(
+            &c,
+            "the board",
+            "return document.getElementById('class-name').textContent === '七年级(3)班';",
+        )
+        .await;
+        click(&c, "teacher-button").await;
+        unlock(&c).await;
+        // Sick leave from today until Friday, because of a fever: four taps.
+        let student = if w > h { "2025070305" } else { "2025070306" };
+        let mut taps = 0;
+        for id in [
+            format!("tile-{student}"),
+            "set-leave-range".to_owned(),
+            "leave-to-5".to_owned(), // Monday: this Friday is 4 days on, the chip "本周五"
+        ] {
+            let id = if id == "leave-to-5" {
+                "leave-to-4".to_owned()
+            } else {
+                id
+            };
+            click(&c, &id).await;
+            taps += 1;
+        }
+        assert_eq!(
+            text(&c, "leave-summary").await,
+            "病假：2026-11-23 至 2026-11-27（含）"
+        );
+        assert_eq!(text(&c, "leave-reason-r_fever").await, "发烧");
+        shot(&c, &format!("teacher-leave-{w}x{h}")).await;
+        axe(&c, "the leave dialog").await;
+        click(&c, "leave-yes").await;
+        taps += 1;
+        assert_eq!(taps, 4, "sick leave until Friday: four taps");
+        // Today's lesson shows it at once.
+        wait_js(&c, "the sick tile", &format!("return document.querySelector(\"[data-testid='tile-{student}']\").classList.contains('sick');")).await;
+    }
+    // Personal leave from tomorrow for one day: tile, 请假…, 事假, from 明天, 家中有事, 确定.
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    for id in [
+        "tile-2025070307",
+        "set-leave-range",
+        "leave-kind-personal",
+        "leave-from-1",
+        "leave-reason-r_family",
+    ] {
+        click(&c, id).await;
+    }
+    assert_eq!(
+        text(&c, "leave-summary").await,
+        "事假：2026-11-24 至 2026-11-24（含）"
+    );
+    click(&c, "leave-yes").await;
+    wait_js(
+        &c,
+        "done",
+        "return document.getElementById('panel').textContent.includes('已登记请假');",
+    )
+    .await;
+    assert!(
+        !c.execute(
+            "return document.querySelector(\"[data-testid='tile-2025070307']\").className;",
+            vec![]
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("leave"),
+        "leave from tomorrow leaves today's roll alone"
+    );
+    // Tuesday's first lesson ends with the first two sick and the third on leave.
+    set_clock(&demo, "2026-11-24T08:50:00+08:00");
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let report = demo.wait_for("Tuesday's lesson 1 ended", |_| {
+        t.get("/api/v1/reports/2026-11-24/1").0 == 200
+    });
+    let _ = report;
+    let (_, r) = t.get("/api/v1/reports/2026-11-24/1");
+    let sick = r["attendance"]["sick_ids"].to_string();
+    assert!(
+        sick.contains("2025070305") && sick.contains("2025070306"),
+        "{r}"
+    );
+    assert!(
+        r["attendance"]["leave_ids"]
+            .to_string()
+            .contains("2025070307"),
+        "{r}"
+    );
+}

@@ -332,6 +332,13 @@ CREATE TABLE lesson_timelines (
 ) STRICT;
 "#;
 
+/// Version 10: the kind of a leave (病假 / 事假 / other), so a sick leave ends a lesson as
+/// `sick` for the 因病缺勤 statistics.
+const V10: &str = r#"
+ALTER TABLE leaves ADD COLUMN kind TEXT NOT NULL DEFAULT 'other'
+    CHECK (kind IN ('sick', 'personal', 'other'));
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -344,11 +351,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 9;
+pub const LATEST_VERSION: usize = 10;
 
 #[cfg(test)]
 mod tests {

@@ -99,12 +99,18 @@ pub enum Action {
         /// The notice's id.
         notice_id: String,
     },
-    /// Enter approved leave for a student (from now until `until`).
+    /// Enter approved leave for a student, from `from` (default now) until `until`.
     EnterLeave {
         /// Student id.
         student_id: String,
+        /// Leave starts (RFC 3339; not before today). Default: now.
+        #[serde(default)]
+        from: Option<String>,
         /// Leave ends (RFC 3339).
         until: String,
+        /// `sick` (病假), `personal` (事假) or `other` (default).
+        #[serde(default)]
+        kind: Option<String>,
         /// Why (kept on the device).
         #[serde(default)]
         reason: Option<String>,
@@ -284,11 +290,15 @@ impl Action {
             Self::WithdrawNotice { notice_id } => limit("notice_id", notice_id, MAX_ID_CHARS),
             Self::EnterLeave {
                 student_id,
+                from,
                 until,
+                kind,
                 reason,
             } => {
                 limit("student_id", student_id, MAX_ID_CHARS)?;
+                limit("from", from.as_deref().unwrap_or(""), MAX_ID_CHARS)?;
                 limit("until", until, MAX_ID_CHARS)?;
+                limit("kind", kind.as_deref().unwrap_or(""), MAX_ID_CHARS)?;
                 limit("reason", reason.as_deref().unwrap_or(""), MAX_TEXT_CHARS)
             }
             Self::Whiteboard { input, .. } => {

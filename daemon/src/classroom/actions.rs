@@ -241,9 +241,20 @@ impl Classroom {
             }
             Action::EnterLeave {
                 student_id,
+                from,
                 until,
+                kind,
                 reason,
-            } => self.enter_leave(&actor, student_id, &until, reason).await,
+            } => {
+                self.enter_leave(
+                    &actor,
+                    student_id,
+                    (from.as_deref(), &until),
+                    kind.as_deref(),
+                    reason,
+                )
+                .await
+            }
             Action::Whiteboard { power, input } => {
                 let input = input
                     .map(|i| {

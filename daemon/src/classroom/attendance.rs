@@ -264,25 +264,68 @@ impl Classroom {
         })
     }
 
+    /// Leave entered by the teacher: from `range.0` (default now; not before today) until
+    /// `range.1` (in the future, at most 30 days after the start), of `kind`.
     pub(super) async fn enter_leave(
         &mut self,
         actor: &Actor,
         student_id: String,
-        until: &str,
+        range: (Option<&str>, &str),
+        kind: Option<&str>,
         reason: Option<String>,
     ) -> Result<Reply, ActionError> {
-        let until = parse_time("until", until)?;
+        // A date is the school's local day: `from` its start, `until` its end (the next
+        // midnight), so a range of dates reads as a teacher means it.
+        let tz = self.school.timezone;
+        let day_start = |field: &str, s: &str, next: bool| {
+            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+            let d = if next { d.succ_opt()? } else { d };
+            Some(
+                d.and_hms_opt(0, 0, 0)
+                    .and_then(|t| t.and_local_timezone(tz).earliest())
+                    .map(|t| t.fixed_offset())
+                    .ok_or_else(|| ActionError::Invalid(format!("{field}: no such local time"))),
+            )
+        };
+        let until = match day_start("until", range.1, true) {
+            Some(t) => t?,
+            None => parse_time("until", range.1)?,
+        };
         let now = self.clock.now_fixed();
-        if until <= now {
+        let from = match range.0 {
+            None => now,
+            Some(f) => match day_start("from", f, false) {
+                Some(t) => t?,
+                None => parse_time("from", f)?,
+            },
+        };
+        let today = self.clock.now().date_naive();
+        if from.with_timezone(&self.school.timezone).date_naive() < today {
             return Err(ActionError::Invalid(
-                "until is not in the future".to_owned(),
+                "from is before today: leave is entered for today or later".to_owned(),
             ));
         }
-        if until > now + TimeDelta::days(30) {
+        if until <= now || until <= from {
+            return Err(ActionError::Invalid(
+                "until is not in the future, or not after from".to_owned(),
+            ));
+        }
+        if until > from + TimeDelta::days(30) {
             return Err(ActionError::Invalid(
                 "leave longer than 30 days is approved in the cloud".to_owned(),
             ));
         }
+        let kind = match kind {
+            None | Some("other") => ketang_sync::LeaveKind::Other,
+            Some("sick") => ketang_sync::LeaveKind::Sick,
+            Some("personal") => ketang_sync::LeaveKind::Personal,
+            Some(k) => {
+                return Err(ActionError::Invalid(format!(
+                    "kind {} is not sick, personal or other",
+                    ketang_sync::limits::excerpt(k)
+                )));
+            }
+        };
         let reason = reason.map(|r| text("reason", &r, 200)).transpose()?;
         let r = self.store.student_name(student_id.clone()).await;
         if self.stored("reading a student", r)?.is_none() {
@@ -301,9 +344,10 @@ impl Classroom {
         let leave = LeaveRow {
             id: id.clone(),
             student_id,
-            starts_at: now,
+            starts_at: from,
             ends_at: until,
             reason,
+            kind,
         };
         let r = self.store.enter_leave(leave, audit).await;
         self.stored("entering leave", r)?;

@@ -91,7 +91,7 @@ impl Classroom {
         let unseen = followup::unseen(&presence);
         let mut on_leave = HashSet::new();
         for s in &unseen {
-            if self.store.on_leave(s.clone(), window.1).await? {
+            if self.store.on_leave(s.clone(), window.1).await?.is_some() {
                 on_leave.insert(s.clone());
             }
         }

@@ -1,7 +1,7 @@
 //! Lessons: the teacher's start, end and cancel, and a lesson's end for good (marks for
 //! the unmarked, the report, the behaviour aggregates).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use ketang_sync::{AttendanceStatus, LessonEnd, LessonReport, LessonRow, OutboxRecord};
 use ketang_web::Actor;
@@ -113,15 +113,15 @@ impl Classroom {
             .store
             .lesson_roll(id.clone(), slot.period.roster_id.clone())
             .await?;
-        let mut on_leave = HashSet::new();
+        let mut on_leave = HashMap::new();
         for (student, status) in &roll {
             if status.is_none()
-                && self
+                && let Some(kind) = self
                     .store
                     .on_leave(student.clone(), slot.starts_at.fixed_offset())
                     .await?
             {
-                on_leave.insert(student.clone());
+                on_leave.insert(student.clone(), kind);
             }
         }
         let marks = if cancelled {

@@ -1,32 +1,35 @@
 //! Lesson end: the students still unmarked are finalised, and the lesson report (学情报告,
 //! first version) is made.
 //!
-//! Rules: a student on the lesson's roster with no status at the end is `leave` when
-//! approved leave covers the lesson's start, otherwise `absent`. A status already recorded
+//! Rules: a student on the lesson's roster with no status at the end is `sick` when
+//! approved sick leave (病假) covers the lesson's start, `leave` for any other approved leave,
+//! otherwise `absent`. A status already recorded
 //! (card, face, teacher) is never changed here. Exactly one status per student results.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ketang_sync::{
-    AttendanceStatus, DayHealth, HealthWindow, LessonControl, LessonReport, Mark, ReportAttendance,
-    ReportHealth,
+    AttendanceStatus, DayHealth, HealthWindow, LeaveKind, LessonControl, LessonReport, Mark,
+    ReportAttendance, ReportHealth,
 };
 
 use super::timetable::Slot;
 
-/// Marks for the unmarked students of `roll`, given who is on approved leave.
+/// Marks for the unmarked students of `roll`, given who is on approved leave and of which
+/// kind: sick leave (病假) ends the lesson as `sick`, any other leave as `leave`, no leave
+/// as `absent`.
 pub(crate) fn marks(
     roll: &[(String, Option<AttendanceStatus>)],
-    on_leave: &HashSet<String>,
+    on_leave: &HashMap<String, LeaveKind>,
 ) -> Vec<Mark> {
     roll.iter()
         .filter(|(_, s)| s.is_none())
         .map(|(id, _)| Mark {
             student_id: id.clone(),
-            status: if on_leave.contains(id) {
-                AttendanceStatus::Leave
-            } else {
-                AttendanceStatus::Absent
+            status: match on_leave.get(id) {
+                Some(LeaveKind::Sick) => AttendanceStatus::Sick,
+                Some(_) => AttendanceStatus::Leave,
+                None => AttendanceStatus::Absent,
             },
         })
         .collect()
@@ -141,6 +144,8 @@ fn health_summary(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use chrono::{DateTime, NaiveTime};
     use chrono_tz::Asia::Shanghai;
     use ketang_sync::Period;
@@ -180,8 +185,13 @@ mod tests {
             ("S2".to_owned(), None),
             ("S3".to_owned(), None),
             ("S4".to_owned(), Some(AttendanceStatus::Late)),
+            ("S5".to_owned(), None),
         ];
-        let leave: HashSet<String> = ["S3".to_owned()].into();
+        let leave: HashMap<String, LeaveKind> = [
+            ("S3".to_owned(), LeaveKind::Personal),
+            ("S5".to_owned(), LeaveKind::Sick),
+        ]
+        .into();
         let m = marks(&roll, &leave);
         assert_eq!(
             m,
@@ -193,6 +203,10 @@ mod tests {
                 Mark {
                     student_id: "S3".into(),
                     status: AttendanceStatus::Leave
+                },
+                Mark {
+                    student_id: "S5".into(),
+                    status: AttendanceStatus::Sick
                 },
             ]
         );
@@ -232,7 +246,7 @@ mod tests {
         ) {
             let roll: Vec<(String, Option<AttendanceStatus>)> =
                 roll.into_iter().enumerate().map(|(i, s)| (format!("S{i:02}"), s)).collect();
-            let leave: HashSet<String> = roll.iter().zip(&leave_mask).filter(|(_, l)| **l).map(|((id, _), _)| id.clone()).collect();
+            let leave: HashMap<String, LeaveKind> = roll.iter().zip(&leave_mask).filter(|(_, l)| **l).map(|((id, _), _)| (id.clone(), LeaveKind::Other)).collect();
             let m = marks(&roll, &leave);
             // Marks only for the unmarked, one each.
             let marked: HashSet<&str> = m.iter().map(|x| x.student_id.as_str()).collect();

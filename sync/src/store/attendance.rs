@@ -362,23 +362,33 @@ impl StoreHandle {
         .await
     }
 
-    /// Approved leave covering `at` for `student_id`.
+    /// The kind of approved leave covering `at` for `student_id` (a sick leave first, when
+    /// two overlap), if any.
     ///
     /// # Errors
     /// SQLite fails.
-    pub async fn on_leave(&self, student_id: String, at: DateTime<FixedOffset>) -> Result<bool> {
+    pub async fn on_leave(
+        &self,
+        student_id: String,
+        at: DateTime<FixedOffset>,
+    ) -> Result<Option<crate::LeaveKind>> {
         self.call(move |db| {
             let mut stmt = db
                 .conn
-                .prepare_cached("SELECT starts_at, ends_at FROM leaves WHERE student_id = ?1")
+                .prepare_cached("SELECT starts_at, ends_at, kind FROM leaves WHERE student_id = ?1")
                 .ctx("reading leave")?;
             let rows = stmt
                 .query_map([student_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .ctx("reading leave")?;
+            let mut found = None;
             for row in rows {
-                let (a, b) = row.ctx("reading leave")?;
+                let (a, b, kind) = row.ctx("reading leave")?;
                 let (Ok(a), Ok(b)) = (
                     DateTime::parse_from_rfc3339(&a),
                     DateTime::parse_from_rfc3339(&b),
@@ -386,10 +396,14 @@ impl StoreHandle {
                     continue;
                 };
                 if a <= at && at < b {
-                    return Ok(true);
+                    let kind = crate::LeaveKind::from_stored(&kind);
+                    if kind == crate::LeaveKind::Sick {
+                        return Ok(Some(kind));
+                    }
+                    found = Some(kind);
                 }
             }
-            Ok(false)
+            Ok(found)
         })
         .await
     }
@@ -402,15 +416,16 @@ impl StoreHandle {
         self.call(move |db| {
             let tx = db.conn.transaction().ctx("starting a transaction")?;
             tx.execute(
-                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'local', ?6)",
+                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'local', ?6, ?7)",
                 params![
                     leave.id,
                     leave.student_id,
                     rfc3339(&leave.starts_at),
                     rfc3339(&leave.ends_at),
                     leave.reason,
-                    now_utc()
+                    now_utc(),
+                    leave.kind.as_str()
                 ],
             )
             .ctx("storing leave")?;

@@ -31,9 +31,47 @@ pub struct LeaveRow {
     pub starts_at: DateTime<FixedOffset>,
     /// Until.
     pub ends_at: DateTime<FixedOffset>,
-    /// Reason (病假, 事假, ...).
+    /// Reason (free text, kept on the device).
     #[serde(default)]
     pub reason: Option<String>,
+    /// 病假 (`sick`), 事假 (`personal`) or `other` (the default).
+    #[serde(default)]
+    pub kind: LeaveKind,
+}
+
+/// The kind of a leave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveKind {
+    /// 病假: a lesson it covers ends as `sick`.
+    Sick,
+    /// 事假: a lesson it covers ends as `leave`.
+    Personal,
+    /// Anything else: `leave`.
+    #[default]
+    Other,
+}
+
+impl LeaveKind {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sick => "sick",
+            Self::Personal => "personal",
+            Self::Other => "other",
+        }
+    }
+
+    /// From the stored name (unknown: `other`).
+    #[must_use]
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "sick" => Self::Sick,
+            "personal" => Self::Personal,
+            _ => Self::Other,
+        }
+    }
 }
 
 /// Downlink data the store applies itself.
@@ -297,10 +335,10 @@ fn apply_data(
                 )]));
             }
             tx.execute(
-                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'cloud', ?6)
-                 ON CONFLICT (id) DO UPDATE SET student_id = ?2, starts_at = ?3, ends_at = ?4, reason = ?5",
-                params![l.id, l.student_id, rfc3339(&l.starts_at), rfc3339(&l.ends_at), l.reason, now_utc()],
+                "INSERT INTO leaves (id, student_id, starts_at, ends_at, reason, origin, created_at, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'cloud', ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET student_id = ?2, starts_at = ?3, ends_at = ?4, reason = ?5, kind = ?7",
+                params![l.id, l.student_id, rfc3339(&l.starts_at), rfc3339(&l.ends_at), l.reason, now_utc(), l.kind.as_str()],
             )
             .ctx("storing leave")?;
             Ok(Ok(()))

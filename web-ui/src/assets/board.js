@@ -30,6 +30,10 @@ const I18N = {
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
     wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
     health_ambiguous: "无法确定是谁的体温，未记录：请一位一位地测温、刷卡",
+    leave_more: "请假…", leave_title: n => `请假：${n}`, leave_kind: "类型", leave_from: "开始", leave_to: "结束", leave_reason: "原因",
+    lk_sick: "病假", lk_personal: "事假", lk_other: "其他", d_today: "今天", d_tomorrow: "明天", d_friday: "本周五", d_week: "一周",
+    r_fever: "发烧", r_doctor: "看病", r_family: "家中有事", r_event: "比赛活动", r_other: "其他原因",
+    leave_yes: "确定请假", leave_sum: (k, a, b) => `${k}：${a} 至 ${b}（含）`, leave_done: "已登记请假",
     ai: "课堂分析", ai_note: "全班统计，不针对个人", people_seen: "看到人数", in_room: "在班人数", people_differ: "不一致，请核对名单",
     hand_raises: "举手", times: n => `${n} 次`, heads_up: "抬头率", standing_max: "同时站立最多", heads_down_chart: "低头比例（每5分钟）",
     minute: n => `${n}分`, st_chart: "S-T 曲线（每30秒采样）", st_rtch: "Rt-Ch 图", st_type: "课型",
@@ -66,6 +70,10 @@ const I18N = {
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
     wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
     health_ambiguous: "Whose temperature it was is unclear, so it was not recorded: one student at a time, please",
+    leave_more: "Leave…", leave_title: n => `Leave: ${n}`, leave_kind: "Kind", leave_from: "From", leave_to: "Until", leave_reason: "Reason",
+    lk_sick: "Sick", lk_personal: "Personal", lk_other: "Other", d_today: "Today", d_tomorrow: "Tomorrow", d_friday: "This Friday", d_week: "A week",
+    r_fever: "Fever", r_doctor: "Doctor", r_family: "Family matter", r_event: "Competition", r_other: "Other",
+    leave_yes: "Enter leave", leave_sum: (k, a, b) => `${k}: ${a} to ${b} (inclusive)`, leave_done: "Leave entered",
     ai: "Classroom analysis", ai_note: "class-level figures, never a student", people_seen: "People seen", in_room: "Marked in the room", people_differ: "they differ: check the roll",
     hand_raises: "Hands raised", times: n => `${n}`, heads_up: "Heads-up rate", standing_max: "Most standing at once", heads_down_chart: "Heads down (per 5 minutes)",
     minute: n => `${n} min`, st_chart: "S-T curve (a sample every 30 s)", st_rtch: "Rt-Ch diagram", st_type: "Lesson type",
@@ -430,10 +438,11 @@ async function whiteboard(body) {
 function pickStatus(tile) {
   touch();
   const pop = $("status-pick");
-  pop.innerHTML = ["present", "late", "absent", "leave", "sick"].map(s => `<button data-set="${s}" data-testid="set-${s}">${t(s)}</button>`).join("");
+  pop.innerHTML = ["present", "late", "absent", "leave", "sick"].map(s => `<button data-set="${s}" data-testid="set-${s}">${t(s)}</button>`).join("")
+    + `<button data-leave-open="1" data-testid="set-leave-range">${t("leave_more")}</button>`;
   pop.dataset.student = tile.dataset.student;
   const r = tile.getBoundingClientRect();
-  pop.style.left = Math.max(8, Math.min(r.left, innerWidth - 620)) + "px";
+  pop.style.left = Math.max(8, Math.min(r.left, innerWidth - 780)) + "px";
   pop.style.top = Math.min(r.bottom + 8, innerHeight - 100) + "px";
   pop.classList.remove("hidden");
 }
@@ -445,6 +454,72 @@ async function setStatus(student, status) {
   try {
     await act({ action: "set_attendance", lesson_id: L.id, student_id: student, status });
     msg(t("done"));
+    await loadRoll();
+  } catch (e) { msg(explain(e), true); }
+}
+
+// Leave over a range of days, by touch: kind, first day, last day, a ready-made reason.
+// Dates are the school's local days (the board's clock); the server takes YYYY-MM-DD.
+const dayOf = (offset) => {
+  const d = new Date(Date.now() + S.clockOffset + offset * 86400000);
+  return d.toLocaleDateString("sv-SE", { timeZone: S.tz }); // YYYY-MM-DD
+};
+function leaveDays() {
+  // Offsets from today: today, tomorrow, this Friday (or today on a weekend), a week.
+  const wd = new Date(Date.parse(dayOf(0) + "T12:00:00Z")).getUTCDay(); // 0 Sunday
+  const friday = wd >= 1 && wd <= 5 ? 5 - wd : 0;
+  return { today: 0, tomorrow: 1, friday, week: 6 };
+}
+function openLeave(student) {
+  $("status-pick").classList.add("hidden");
+  const e = S.roll && S.roll.roll.find(r => r.student_id === student);
+  const L = {
+    student, name: e ? e.name : student, kind: "sick", from: 0, to: 0, reason: "r_fever",
+  };
+  S.leave = L;
+  $("leave-title").textContent = t("leave_title", L.name);
+  $("leave-kind-label").textContent = t("leave_kind");
+  $("leave-from-label").textContent = t("leave_from");
+  $("leave-to-label").textContent = t("leave_to");
+  $("leave-reason-label").textContent = t("leave_reason");
+  $("leave-yes").textContent = t("leave_yes");
+  $("leave-no").textContent = t("back");
+  renderLeave();
+  $("leave").classList.remove("hidden");
+  $("leave-no").focus();
+}
+function renderLeave() {
+  const L = S.leave, days = leaveDays();
+  const chip = (group, value, label, on) => `<button class="chip" data-leave="${group}" data-value="${value}" aria-pressed="${on}" data-testid="leave-${group}-${value}">${label}</button>`;
+  $("leave-kind").innerHTML = ["sick", "personal", "other"].map(k => chip("kind", k, t("lk_" + k), L.kind === k)).join("");
+  $("leave-from").innerHTML = [["today", 0], ["tomorrow", 1]].map(([k, o]) => chip("from", o, t("d_" + k), L.from === o)).join("");
+  $("leave-to").innerHTML = Object.entries(days).filter(([, o]) => o >= L.from)
+    .filter(([k, o], i, a) => a.findIndex(([, o2]) => o2 === o) === i) // one chip per day
+    .map(([k, o]) => chip("to", o, t("d_" + k), L.to === o)).join("");
+  $("leave-reason").innerHTML = ["r_fever", "r_doctor", "r_family", "r_event", "r_other"].map(r => chip("reason", r, t(r), L.reason === r)).join("");
+  $("leave-summary").textContent = t("leave_sum", t("lk_" + L.kind), dayOf(L.from), dayOf(L.to));
+}
+function leaveChip(b) {
+  const L = S.leave;
+  const g = b.dataset.leave, v = b.dataset.value;
+  if (g === "kind") L.kind = v;
+  else if (g === "from") { L.from = Number(v); if (L.to < L.from) L.to = L.from; }
+  else if (g === "to") L.to = Number(v);
+  else if (g === "reason") L.reason = v;
+  renderLeave();
+}
+async function submitLeave() {
+  const L = S.leave;
+  try {
+    await act({ action: "enter_leave", student_id: L.student, from: dayOf(L.from), until: dayOf(L.to), kind: L.kind, reason: t(L.reason) });
+    // Leave from today: this roll's lesson shows it at once (ended lessons too can be corrected).
+    const lesson = S.roll && S.roll.lesson;
+    const entry = S.roll && S.roll.roll.find(r => r.student_id === L.student);
+    if (L.from === 0 && lesson && lesson.id.startsWith(dayOf(0)) && entry && !entry.status) {
+      await act({ action: "set_attendance", lesson_id: lesson.id, student_id: L.student, status: L.kind === "sick" ? "sick" : "leave" });
+    }
+    $("leave").classList.add("hidden");
+    msg(t("leave_done"));
     await loadRoll();
   } catch (e) { msg(explain(e), true); }
 }
@@ -678,6 +753,8 @@ document.addEventListener("click", e => {
   else if (b.dataset.tab) showTab(b.dataset.tab);
   else if (b.dataset.student) pickStatus(b);
   else if (b.dataset.set) setStatus($("status-pick").dataset.student, b.dataset.set);
+  else if (b.dataset.leaveOpen) openLeave($("status-pick").dataset.student);
+  else if (b.dataset.leave) leaveChip(b);
   else if (b.dataset.lessonAction) lessonAction(b.dataset.lessonAction);
   else if (b.dataset.rollLesson) { S.rollId = b.dataset.rollLesson; msg(""); loadRoll().catch(e => msg(explain(e), true)); }
   else if (b.dataset.report) showReport(b.dataset.report);
@@ -698,6 +775,8 @@ $("sos").addEventListener("contextmenu", e => e.preventDefault());
 $("drill").onclick = () => raiseAlarm(true);
 $("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
 $("notice-post").onclick = postNotice;
+$("leave-yes").onclick = submitLeave;
+$("leave-no").onclick = () => $("leave").classList.add("hidden");
 
 keypad();
 render();
