@@ -1343,3 +1343,83 @@ async fn a_teacher_enters_leave_over_days_by_touch() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_ups_are_resolved_by_touch_with_ready_made_reasons() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    // The morning check closes at 08:30: the students not seen are followed up.
+    let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T08:29:55+08:00"));
+    demo.wait_secs("the follow-ups", 20, |s| pending(s, "followup") > 0);
+    for (w, h) in [(1920u32, 1080u32), (1080, 1920)] {
+        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
+        wait_js(
+            &c,
+            "the board",
+            "return document.getElementById('class-name').textContent === '七年级(3)班';",
+        )
+        .await;
+        click(&c, "teacher-button").await;
+        unlock(&c).await;
+        click(&c, "tab-followups").await;
+        let student = if w > h { "2025070301" } else { "2025070302" };
+        wait_js(
+            &c,
+            "the follow-ups",
+            &format!("return document.querySelector(\"[data-testid='fu-resolve-{student}']\")"),
+        )
+        .await;
+        // Sick with a fever, back the day after tomorrow, guardian reached: five taps.
+        let mut taps = 0;
+        for id in [
+            format!("fu-outcome-sick_leave-{student}"),
+            format!("fu-illness-fever-{student}"),
+            format!("fu-back-2-{student}"),
+            format!("fu-contacted-yes-{student}"),
+        ] {
+            click(&c, &id).await;
+            taps += 1;
+        }
+        assert_eq!(
+            text(&c, &format!("fu-illness-fever-{student}")).await,
+            "发热"
+        );
+        shot(&c, &format!("teacher-followup-{w}x{h}")).await;
+        axe(&c, "the follow-ups").await;
+        click(&c, &format!("fu-resolve-{student}")).await;
+        taps += 1;
+        assert_eq!(taps, 5);
+        wait_js(
+            &c,
+            "resolved",
+            &format!("return !document.querySelector(\"[data-testid='fu-resolve-{student}']\")"),
+        )
+        .await;
+    }
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let (_, f) = t.get("/api/v1/followups");
+    let resolved: Vec<&Value> = f["followups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), 2, "{f}");
+    assert!(
+        resolved
+            .iter()
+            .all(|x| x["resolution"] == "病假" && x["contacted_guardian"] == true),
+        "{f}"
+    );
+    // A reason that is leave is leave: lesson 1 ends with both sick, not absent.
+    set_clock(&demo, "2026-11-23T08:46:00+08:00");
+    demo.wait_for("lesson 1 ended", |_| {
+        t.get("/api/v1/reports/2026-11-23/1").0 == 200
+    });
+    let (_, r) = t.get("/api/v1/reports/2026-11-23/1");
+    let sick = r["attendance"]["sick_ids"].to_string();
+    assert!(
+        sick.contains("2025070301") && sick.contains("2025070302"),
+        "{r}"
+    );
+}

@@ -28,11 +28,11 @@ pub use error::{Error, Result};
 /// The wire contract as types (the `ketang-contract` crate): domain enums and uplink bodies.
 pub use ketang_contract::{
     AckBody, AlarmBody, AttendanceBody, AttendanceCounts, BehaviourBody, ClassScope, DroppedBody,
-    FollowupBody, HealthCheckBody, HealthWindow, LessonBody, LessonEvent, LessonReport,
-    LessonState, RejectedBody, RemoteCommand, ReportAttendance, ReportBehaviour, ReportHeadCount,
-    ReportHealth, ReportTalkTime, SchoolAlarm, SchoolAlarmState, SchoolRole, TelemetryBody,
-    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
-    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+    FollowupBody, FollowupOutcome, HealthCheckBody, HealthWindow, Illness, LessonBody, LessonEvent,
+    LessonReport, LessonState, RejectedBody, RemoteCommand, ReportAttendance, ReportBehaviour,
+    ReportHeadCount, ReportHealth, ReportTalkTime, SchoolAlarm, SchoolAlarmState, SchoolRole,
+    TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync,
+    UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };
 
 /// The worker's drain calls, for benchmarks and tests only (feature `drain-api`).

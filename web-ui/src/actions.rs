@@ -62,8 +62,19 @@ pub enum Action {
     ResolveFollowup {
         /// "YYYY-MM-DD/student".
         followup_id: String,
-        /// What the teacher found out, e.g. "fever, at home".
+        /// What the teacher found out, e.g. "fever, at home" (may be empty with `outcome`).
+        #[serde(default)]
         resolution: String,
+        /// A ready-made reason: sick_leave, personal_leave, arrived, guardian_knows,
+        /// unreachable.
+        #[serde(default)]
+        outcome: Option<String>,
+        /// With sick_leave: fever, cough, diarrhoea_vomiting, rash or other.
+        #[serde(default)]
+        illness: Option<String>,
+        /// With a leave outcome: the day the student is expected back (YYYY-MM-DD).
+        #[serde(default)]
+        return_date: Option<String>,
         /// Whether the guardian was contacted.
         contacted_guardian: bool,
     },
@@ -260,9 +271,19 @@ impl Action {
             Self::ResolveFollowup {
                 followup_id,
                 resolution,
+                outcome,
+                illness,
+                return_date,
                 ..
             } => {
                 limit("followup_id", followup_id, MAX_ID_CHARS * 2)?;
+                limit("outcome", outcome.as_deref().unwrap_or(""), MAX_ID_CHARS)?;
+                limit("illness", illness.as_deref().unwrap_or(""), MAX_ID_CHARS)?;
+                limit(
+                    "return_date",
+                    return_date.as_deref().unwrap_or(""),
+                    MAX_ID_CHARS,
+                )?;
                 limit("resolution", resolution, MAX_TEXT_CHARS)
             }
             Self::RaiseAlarm { .. } => Ok(()),

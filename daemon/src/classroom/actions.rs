@@ -203,9 +203,18 @@ impl Classroom {
             Action::ResolveFollowup {
                 followup_id,
                 resolution,
+                outcome,
+                illness,
+                return_date,
                 contacted_guardian,
             } => {
-                self.resolve_followup(&actor, followup_id, &resolution, contacted_guardian)
+                let found = super::followups::Found::parse(
+                    &resolution,
+                    outcome.as_deref(),
+                    illness.as_deref(),
+                    return_date.as_deref(),
+                )?;
+                self.resolve_followup(&actor, followup_id, found, contacted_guardian)
                     .await
             }
             Action::RaiseAlarm { drill } => {

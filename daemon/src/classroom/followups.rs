@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
-use ketang_sync::{FollowupBody, OutboxRecord};
+use ketang_sync::{FollowupBody, FollowupOutcome, Illness, OutboxRecord};
 use ketang_web::Actor;
 
 use crate::engine::followup;
@@ -116,10 +116,20 @@ impl Classroom {
         &mut self,
         actor: &Actor,
         id: String,
-        resolution: &str,
+        found: Found,
         contacted_guardian: bool,
     ) -> Result<Reply, ActionError> {
-        let resolution = text("resolution", resolution, 500)?;
+        let resolution = found.resolution.clone();
+        let date = id
+            .split_once('/')
+            .and_then(|(d, _)| d.parse::<chrono::NaiveDate>().ok());
+        if let (Some(back), Some(day)) = (found.return_date, date)
+            && (back <= day || back > day + chrono::Days::new(30))
+        {
+            return Err(ActionError::Invalid(format!(
+                "return_date {back} is not within 30 days after the follow-up's day {day}"
+            )));
+        }
         let audit = self.audit(
             actor,
             "followup.resolve",
@@ -132,8 +142,11 @@ impl Classroom {
             .unwrap_or_default();
         let body = FollowupBody::Resolved {
             followup_id: id.clone(),
-            student_id: student,
+            student_id: student.clone(),
             resolution: resolution.clone(),
+            outcome: found.outcome,
+            illness: found.illness,
+            return_date: found.return_date,
             contacted_guardian,
             resolved_by: actor.id.clone(),
         };
@@ -149,11 +162,175 @@ impl Classroom {
             ))),
             Some(Ok(seq)) => {
                 tracing::info!(seq, "Follow-up resolved.");
+                // A leave reason is leave: the rest of the day's lessons (to the return day)
+                // end as sick or leave instead of absent.
+                let kind = match found.outcome {
+                    Some(FollowupOutcome::SickLeave) => Some(ketang_sync::LeaveKind::Sick),
+                    Some(FollowupOutcome::PersonalLeave) => Some(ketang_sync::LeaveKind::Personal),
+                    _ => None,
+                };
+                if let (Some(kind), Some(day)) = (kind, date) {
+                    let until = found.return_date.unwrap_or(day + chrono::Days::new(1));
+                    let _ = self
+                        .enter_leave(
+                            actor,
+                            student,
+                            (Some(&day.to_string()), &(until - chrono::Days::new(1)).to_string()),
+                            Some(kind.as_str()),
+                            Some(found.resolution.clone()),
+                        )
+                        .await
+                        .inspect_err(|e| tracing::warn!(error = %e, "The follow-up's leave could not be entered."));
+                }
                 Ok(Reply::Followup {
                     followup_id: id,
                     state: "resolved",
                 })
             }
         }
+    }
+}
+
+/// What the teacher found out about a followed-up student: a ready-made reason, the illness
+/// behind a sick leave, a return day, and words (the reason's own when none are typed).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Found {
+    pub(crate) resolution: String,
+    pub(crate) outcome: Option<FollowupOutcome>,
+    pub(crate) illness: Option<Illness>,
+    pub(crate) return_date: Option<chrono::NaiveDate>,
+}
+
+impl Found {
+    /// Checks the action's fields: an outcome or words (or both); an illness only with
+    /// `sick_leave`; a return day only with a leave.
+    pub(crate) fn parse(
+        resolution: &str,
+        outcome: Option<&str>,
+        illness: Option<&str>,
+        return_date: Option<&str>,
+    ) -> Result<Self, ActionError> {
+        let outcome: Option<FollowupOutcome> = outcome
+            .map(|o| {
+                enum_of(
+                    "outcome",
+                    o,
+                    "sick_leave, personal_leave, arrived, guardian_knows, unreachable",
+                )
+            })
+            .transpose()?;
+        let illness: Option<Illness> = illness
+            .map(|i| {
+                enum_of(
+                    "illness",
+                    i,
+                    "fever, cough, diarrhoea_vomiting, rash, other",
+                )
+            })
+            .transpose()?;
+        if illness.is_some() && outcome != Some(FollowupOutcome::SickLeave) {
+            return Err(ActionError::Invalid(
+                "illness goes with the outcome sick_leave".to_owned(),
+            ));
+        }
+        let return_date = return_date
+            .map(|d| {
+                d.parse::<chrono::NaiveDate>().map_err(|_| {
+                    ActionError::Invalid(format!(
+                        "return_date {} is not a date (YYYY-MM-DD)",
+                        ketang_sync::limits::excerpt(d)
+                    ))
+                })
+            })
+            .transpose()?;
+        if return_date.is_some()
+            && !matches!(
+                outcome,
+                Some(FollowupOutcome::SickLeave | FollowupOutcome::PersonalLeave)
+            )
+        {
+            return Err(ActionError::Invalid(
+                "return_date goes with a leave outcome (sick_leave, personal_leave)".to_owned(),
+            ));
+        }
+        let resolution = if resolution.trim().is_empty() {
+            match outcome {
+                Some(o) => outcome_words(o).to_owned(),
+                None => {
+                    return Err(ActionError::Invalid(
+                        "give an outcome or a resolution".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            text("resolution", resolution, 500)?
+        };
+        Ok(Self {
+            resolution,
+            outcome,
+            illness,
+            return_date,
+        })
+    }
+}
+
+/// `v` as one of the names of a snake_case enum, or an error listing `names`.
+fn enum_of<T: serde::de::DeserializeOwned>(
+    field: &str,
+    v: &str,
+    names: &str,
+) -> Result<T, ActionError> {
+    serde_json::from_value(serde_json::Value::String(v.to_owned())).map_err(|_| {
+        ActionError::Invalid(format!(
+            "{field} {} is not one of {names}",
+            ketang_sync::limits::excerpt(v)
+        ))
+    })
+}
+
+/// The words of a ready-made reason, as the school reads them.
+const fn outcome_words(o: FollowupOutcome) -> &'static str {
+    match o {
+        FollowupOutcome::SickLeave => "病假",
+        FollowupOutcome::PersonalLeave => "事假",
+        FollowupOutcome::Arrived => "已到校",
+        FollowupOutcome::GuardianKnows => "家长已知",
+        FollowupOutcome::Unreachable => "联系不上",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_made_reason_needs_no_typing_and_the_fields_go_together() {
+        let f = Found::parse("", Some("sick_leave"), Some("fever"), Some("2026-11-25")).unwrap();
+        assert_eq!(f.resolution, "病假");
+        assert_eq!(f.outcome, Some(FollowupOutcome::SickLeave));
+        assert_eq!(f.illness, Some(Illness::Fever));
+        assert_eq!(f.return_date.unwrap().to_string(), "2026-11-25");
+        let f = Found::parse("在门卫室等家长", Some("arrived"), None, None).unwrap();
+        assert_eq!(f.resolution, "在门卫室等家长");
+        let err = |r: Result<Found, ActionError>| match r {
+            Err(ActionError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(err(Found::parse("", None, None, None)).contains("outcome or a resolution"));
+        assert!(err(Found::parse("", Some("arrived"), Some("fever"), None)).contains("sick_leave"));
+        assert!(
+            err(Found::parse("", Some("arrived"), None, Some("2026-11-25")))
+                .contains("leave outcome")
+        );
+        let e = err(Found::parse("", Some("holiday<script>"), None, None));
+        assert!(e.contains("sick_leave, personal_leave"), "{e}");
+        assert!(
+            err(Found::parse("", Some("sick_leave"), Some("flu"), None))
+                .contains("diarrhoea_vomiting")
+        );
+        assert!(
+            err(Found::parse("", Some("sick_leave"), None, Some("tomorrow")))
+                .contains("YYYY-MM-DD")
+        );
     }
 }

@@ -21,8 +21,8 @@ pub use school::{
 };
 pub use uplink::{
     AckBody, AlarmBody, AttendanceBody, BehaviourBody, ClassScope, DroppedBody, FollowupBody,
-    HealthCheckBody, LessonBody, LessonEvent, LessonReport, RejectedBody, ReportAttendance,
-    ReportBehaviour, ReportHeadCount, ReportHealth, ReportTalkTime, TelemetryBody,
-    TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync, UpdateBody,
-    WhiteboardBody, WhiteboardEvent, WhiteboardSource,
+    FollowupOutcome, HealthCheckBody, Illness, LessonBody, LessonEvent, LessonReport, RejectedBody,
+    ReportAttendance, ReportBehaviour, ReportHeadCount, ReportHealth, ReportTalkTime,
+    TelemetryBody, TelemetryCounters, TelemetryHardware, TelemetryInference, TelemetrySync,
+    UpdateBody, WhiteboardBody, WhiteboardEvent, WhiteboardSource,
 };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{AttendanceSource, AttendanceStatus, HealthWindow, LessonState};
 
@@ -162,13 +162,54 @@ pub enum FollowupBody {
         followup_id: String,
         /// The student.
         student_id: String,
-        /// What the teacher found out.
+        /// What the teacher found out (a ready-made reason's words, or the teacher's own).
         resolution: String,
+        /// The ready-made reason, when the teacher picked one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        outcome: Option<FollowupOutcome>,
+        /// For `sick_leave`: the illness, from a fixed list (因病缺勤追踪).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        illness: Option<Illness>,
+        /// When the student is expected back (leave outcomes).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        return_date: Option<NaiveDate>,
         /// Whether the guardian was contacted.
         contacted_guardian: bool,
         /// The staff id.
         resolved_by: String,
     },
+}
+
+/// Why a followed-up student was not there: the ready-made reasons of the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowupOutcome {
+    /// 病假.
+    SickLeave,
+    /// 事假.
+    PersonalLeave,
+    /// 已到校: arrived after the check.
+    Arrived,
+    /// 家长已知: the guardian knows where the student is.
+    GuardianKnows,
+    /// 联系不上: nobody could be reached (the school takes it further).
+    Unreachable,
+}
+
+/// The illness behind a sick leave, for the 因病缺勤追踪 statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Illness {
+    /// 发热.
+    Fever,
+    /// 咳嗽.
+    Cough,
+    /// 腹泻/呕吐.
+    DiarrhoeaVomiting,
+    /// 皮疹.
+    Rash,
+    /// 其他.
+    Other,
 }
 
 /// What a teacher did to a lesson.

@@ -30,6 +30,9 @@ const I18N = {
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
     wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
     health_ambiguous: "无法确定是谁的体温，未记录：请一位一位地测温、刷卡",
+    fo_sick_leave: "病假", fo_personal_leave: "事假", fo_arrived: "已到校", fo_guardian_knows: "家长已知", fo_unreachable: "联系不上",
+    fu_illness: "病因", il_fever: "发热", il_cough: "咳嗽", il_diarrhoea_vomiting: "腹泻/呕吐", il_rash: "皮疹", il_other: "其他",
+    fu_back: "返校", back_in: n => ["", "明天", "后天", "三天后"][n], resolution_optional: "补充说明（可不填）",
     leave_more: "请假…", leave_title: n => `请假：${n}`, leave_kind: "类型", leave_from: "开始", leave_to: "结束", leave_reason: "原因",
     lk_sick: "病假", lk_personal: "事假", lk_other: "其他", d_today: "今天", d_tomorrow: "明天", d_friday: "本周五", d_week: "一周",
     r_fever: "发烧", r_doctor: "看病", r_family: "家中有事", r_event: "比赛活动", r_other: "其他原因",
@@ -70,6 +73,9 @@ const I18N = {
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
     wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
     health_ambiguous: "Whose temperature it was is unclear, so it was not recorded: one student at a time, please",
+    fo_sick_leave: "Sick leave", fo_personal_leave: "Personal leave", fo_arrived: "Arrived", fo_guardian_knows: "Guardian knows", fo_unreachable: "Unreachable",
+    fu_illness: "Illness", il_fever: "Fever", il_cough: "Cough", il_diarrhoea_vomiting: "Diarrhoea/vomiting", il_rash: "Rash", il_other: "Other",
+    fu_back: "Back", back_in: n => ["", "tomorrow", "in 2 days", "in 3 days"][n], resolution_optional: "Notes (optional)",
     leave_more: "Leave…", leave_title: n => `Leave: ${n}`, leave_kind: "Kind", leave_from: "From", leave_to: "Until", leave_reason: "Reason",
     lk_sick: "Sick", lk_personal: "Personal", lk_other: "Other", d_today: "Today", d_tomorrow: "Tomorrow", d_friday: "This Friday", d_week: "A week",
     r_fever: "Fever", r_doctor: "Doctor", r_family: "Family matter", r_event: "Competition", r_other: "Other",
@@ -674,28 +680,70 @@ function weekTable(week) {
     <tbody>${rows}</tbody></table>`;
 }
 
+// Follow-ups by touch: a ready-made reason, for 病假 the illness and the return day, whether
+// the guardian was reached; typing is optional.
+const FU_OUTCOMES = ["sick_leave", "personal_leave", "arrived", "guardian_knows", "unreachable"];
+const FU_ILLNESS = ["fever", "cough", "diarrhoea_vomiting", "rash", "other"];
+S.fu = {};
+function fuChips(f) {
+  const st = S.fu[f.id] || (S.fu[f.id] = { outcome: null, illness: null, back: null, contacted: false });
+  const sid = esc(f.student_id);
+  const chip = (k, v, label, on) => `<button class="chip" data-fu-set="${esc(f.id)}" data-k="${k}" data-v="${v}" aria-pressed="${on}" data-testid="fu-${k}-${v}-${sid}">${label}</button>`;
+  const leave = st.outcome === "sick_leave" || st.outcome === "personal_leave";
+  return `<div class="chips">${FU_OUTCOMES.map(o => chip("outcome", o, t("fo_" + o), st.outcome === o)).join("")}</div>
+    ${st.outcome === "sick_leave" ? `<div class="chips" role="group" aria-label="${t("fu_illness")}"><span class="leave-label">${t("fu_illness")}</span>${FU_ILLNESS.map(i => chip("illness", i, t("il_" + i), st.illness === i)).join("")}</div>` : ""}
+    ${leave ? `<div class="chips" role="group" aria-label="${t("fu_back")}"><span class="leave-label">${t("fu_back")}</span>${[1, 2, 3].map(d => chip("back", d, t("back_in", d), st.back === d)).join("")}</div>` : ""}
+    <div class="chips">${chip("contacted", "yes", t("contacted"), st.contacted)}</div>`;
+}
 async function loadFollowups() {
   const r = await api("/api/v1/followups");
-  $("followups").innerHTML = r.followups.map(f => f.state === "open" ? `
+  S.fuList = r.followups;
+  renderFollowups();
+}
+function renderFollowups() {
+  $("followups").innerHTML = (S.fuList || []).map(f => f.state === "open" ? `
     <div class="fu" data-fu="${esc(f.id)}">
       <b>${esc(f.name)}</b>
-      <input placeholder="${t("resolution")}" data-testid="fu-text-${esc(f.student_id)}">
-      <label class="row"><input type="checkbox" style="width:32px;height:32px" data-testid="fu-contacted-${esc(f.student_id)}">${t("contacted")}</label>
+      <div class="fu-body">${fuChips(f)}
+        <input aria-label="${t("resolution")}" placeholder="${t("resolution_optional")}" data-testid="fu-text-${esc(f.student_id)}">
+      </div>
       <button class="primary" data-resolve="${esc(f.id)}" data-testid="fu-resolve-${esc(f.student_id)}">${t("resolve")}</button>
     </div>` : `
     <div class="fu resolved"><b>${esc(f.name)}</b><span>${esc(f.resolution)}</span><span>${f.contacted_guardian ? t("contacted") : ""}</span><span>${t("resolved")}</span></div>`
   ).join("") || `<p class="muted">${t("no_followups")}</p>`;
 }
+function fuSet(b) {
+  const st = S.fu[b.dataset.fuSet], k = b.dataset.k, v = b.dataset.v;
+  if (k === "outcome") { st.outcome = st.outcome === v ? null : v; if (v !== "sick_leave") st.illness = null; st.back = null; }
+  else if (k === "illness") st.illness = st.illness === v ? null : v;
+  else if (k === "back") st.back = st.back === Number(v) ? null : Number(v);
+  else if (k === "contacted") st.contacted = !st.contacted;
+  // Keep what was typed across the re-render.
+  const typed = {};
+  document.querySelectorAll("#followups .fu[data-fu] input").forEach(i => { typed[i.closest(".fu").dataset.fu] = i.value; });
+  renderFollowups();
+  document.querySelectorAll("#followups .fu[data-fu] input").forEach(i => { i.value = typed[i.closest(".fu").dataset.fu] || ""; });
+}
 
 async function resolveFollowup(btn) {
+  const id = btn.dataset.resolve;
   const row = btn.closest(".fu");
-  const text = row.querySelector("input:not([type=checkbox])").value;
-  const contacted = row.querySelector("input[type=checkbox]").checked;
+  const text = row.querySelector("input").value;
+  const st = S.fu[id] || {};
+  const body = { action: "resolve_followup", followup_id: id, resolution: text, contacted_guardian: !!st.contacted };
+  if (st.outcome) body.outcome = st.outcome;
+  if (st.illness) body.illness = st.illness;
+  if (st.back) body.return_date = addDays(id.split("/")[0], st.back);
   try {
-    await act({ action: "resolve_followup", followup_id: btn.dataset.resolve, resolution: text, contacted_guardian: contacted });
+    await act(body);
     msg(t("done"));
+    delete S.fu[id];
     await loadFollowups();
   } catch (e) { msg(explain(e), true); }
+}
+function addDays(ymd, n) {
+  const d = new Date(Date.parse(ymd + "T12:00:00Z") + n * 86400000);
+  return d.toISOString().slice(0, 10);
 }
 
 async function postNotice() {
@@ -759,6 +807,7 @@ document.addEventListener("click", e => {
   else if (b.dataset.rollLesson) { S.rollId = b.dataset.rollLesson; msg(""); loadRoll().catch(e => msg(explain(e), true)); }
   else if (b.dataset.report) showReport(b.dataset.report);
   else if (b.dataset.resolve) resolveFollowup(b);
+  else if (b.dataset.fuSet) fuSet(b);
   else if (b.dataset.wbPower) whiteboard({ power: b.dataset.wbPower === "true" });
   else if (b.dataset.wbInput) whiteboard({ input: b.dataset.wbInput });
 });
