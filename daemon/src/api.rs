@@ -709,10 +709,40 @@ impl Daemon {
             .lesson_roll_named(slot.id(), slot.period.roster_id.clone())
             .await
             .map_err(internal)?;
+        // The day's health checks of the roster, by student: the roll flags a fever and
+        // lists symptoms (teacher mode only, like the names).
+        let mut health = serde_json::Map::new();
+        for h in self
+            .store
+            .day_health(slot.date, slot.period.roster_id.clone())
+            .await
+            .map_err(internal)?
+        {
+            let e = health.entry(h.student_id.clone()).or_insert_with(
+                || serde_json::json!({"fever": false, "symptoms": [], "temp_c": null}),
+            );
+            if h.fever {
+                e["fever"] = true.into();
+            }
+            if let Some(t) = h.temp_c {
+                e["temp_c"] = t.into();
+            }
+            if let Some(list) = e["symptoms"].as_array_mut() {
+                for s in h.symptoms {
+                    if !list
+                        .iter()
+                        .any(|x| x == &serde_json::Value::from(s.as_str()))
+                    {
+                        list.push(s.into());
+                    }
+                }
+            }
+        }
         Ok(serde_json::json!({
             "lesson": lesson_info(&slot, state.as_str(), None),
             "roster_id": slot.period.roster_id,
             "roll": roll,
+            "health": health,
         }))
     }
 }

@@ -1423,3 +1423,61 @@ async fn follow_ups_are_resolved_by_touch_with_ready_made_reasons() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symptoms_and_a_retaken_temperature_for_a_named_student_by_touch() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    // Cough and a re-taken 38.0 °C for one student: tile, 症状/复测…, 咳嗽, 38.0, 记录.
+    let mut taps = 0;
+    for id in [
+        "tile-2025070304",
+        "set-symptoms",
+        "sym-cough",
+        "sym-temp-38",
+    ] {
+        click(&c, id).await;
+        taps += 1;
+    }
+    assert_eq!(text(&c, "sym-temp").await, "38.0 °C");
+    click(&c, "sym-temp-up").await;
+    taps += 1;
+    assert_eq!(
+        text(&c, "sym-temp").await,
+        "38.1 °C",
+        "the stepper moves by 0.1"
+    );
+    shot(&c, "teacher-symptoms-1920x1080").await;
+    axe(&c, "the symptoms dialog").await;
+    click(&c, "sym-yes").await;
+    taps += 1;
+    assert_eq!(taps, 6);
+    // The roll flags the fever and names the symptom.
+    wait_js(&c, "the fever flag", "const f = document.querySelector(\"[data-testid='fever-2025070304']\"); return f && f.textContent === '发热';").await;
+    assert!(text(&c, "tile-2025070304").await.contains("咳嗽"));
+    axe(&c, "the roll with a fever flag").await;
+    // The lesson's report names the student with the fever, and the symptom.
+    set_clock(&demo, "2026-11-23T08:46:00+08:00");
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    demo.wait_for("lesson 1 ended", |_| {
+        t.get("/api/v1/reports/2026-11-23/1").0 == 200
+    });
+    click(&c, "tab-report").await;
+    click(&c, "report-2026-11-23/1").await;
+    wait_js(&c, "the named fever", "const e = document.querySelector(\"[data-testid='report-fever-names-morning']\"); return e && e.textContent.includes('咳嗽');").await;
+    let names = text(&c, "report-fever-names-morning").await;
+    assert!(
+        names.starts_with("发热学生：") && !names.contains("2025070304"),
+        "names, not ids: {names}"
+    );
+}

@@ -33,6 +33,9 @@ const I18N = {
     fo_sick_leave: "病假", fo_personal_leave: "事假", fo_arrived: "已到校", fo_guardian_knows: "家长已知", fo_unreachable: "联系不上",
     fu_illness: "病因", il_fever: "发热", il_cough: "咳嗽", il_diarrhoea_vomiting: "腹泻/呕吐", il_rash: "皮疹", il_other: "其他",
     fu_back: "返校", back_in: n => ["", "明天", "后天", "三天后"][n], resolution_optional: "补充说明（可不填）",
+    symptoms_more: "症状/复测…", symptoms_title: n => `症状与复测：${n}`, symptoms_label: "症状", retake_label: "复测体温",
+    not_retaken: "未复测", colder: "降低0.1度", warmer: "升高0.1度", record: "记录", fever_names: "发热学生",
+    sy_fever: "发热", sy_cough: "咳嗽", sy_sore_throat: "咽痛", sy_headache: "头痛", sy_vomiting: "呕吐", sy_diarrhea: "腹泻", sy_rash: "皮疹", sy_fatigue: "乏力", sy_other: "其他",
     leave_more: "请假…", leave_title: n => `请假：${n}`, leave_kind: "类型", leave_from: "开始", leave_to: "结束", leave_reason: "原因",
     lk_sick: "病假", lk_personal: "事假", lk_other: "其他", d_today: "今天", d_tomorrow: "明天", d_friday: "本周五", d_week: "一周",
     r_fever: "发烧", r_doctor: "看病", r_family: "家中有事", r_event: "比赛活动", r_other: "其他原因",
@@ -76,6 +79,9 @@ const I18N = {
     fo_sick_leave: "Sick leave", fo_personal_leave: "Personal leave", fo_arrived: "Arrived", fo_guardian_knows: "Guardian knows", fo_unreachable: "Unreachable",
     fu_illness: "Illness", il_fever: "Fever", il_cough: "Cough", il_diarrhoea_vomiting: "Diarrhoea/vomiting", il_rash: "Rash", il_other: "Other",
     fu_back: "Back", back_in: n => ["", "tomorrow", "in 2 days", "in 3 days"][n], resolution_optional: "Notes (optional)",
+    symptoms_more: "Symptoms…", symptoms_title: n => `Symptoms and re-take: ${n}`, symptoms_label: "Symptoms", retake_label: "Re-taken",
+    not_retaken: "not re-taken", colder: "0.1 degree less", warmer: "0.1 degree more", record: "Record", fever_names: "With a fever",
+    sy_fever: "fever", sy_cough: "cough", sy_sore_throat: "sore throat", sy_headache: "headache", sy_vomiting: "vomiting", sy_diarrhea: "diarrhoea", sy_rash: "rash", sy_fatigue: "fatigue", sy_other: "other",
     leave_more: "Leave…", leave_title: n => `Leave: ${n}`, leave_kind: "Kind", leave_from: "From", leave_to: "Until", leave_reason: "Reason",
     lk_sick: "Sick", lk_personal: "Personal", lk_other: "Other", d_today: "Today", d_tomorrow: "Tomorrow", d_friday: "This Friday", d_week: "A week",
     r_fever: "Fever", r_doctor: "Doctor", r_family: "Family matter", r_event: "Competition", r_other: "Other",
@@ -417,10 +423,16 @@ async function loadRoll() {
   const L = r.lesson;
   renderRollLessons(L);
   $("roll-title").textContent = L ? `${L.subject} · ${t("period", L.period)} · ${t(L.state)}` : t("no_lesson");
-  $("roll").innerHTML = r.roll.map(e => `
-    <button class="tile ${e.status || ""}" data-student="${esc(e.student_id)}" data-testid="tile-${esc(e.student_id)}">
-      <span>${esc(e.name)}</span><small>${e.status ? t(e.status) : t("unmarked")}${e.source === "manual" ? " ✎" : ""}</small>
-    </button>`).join("");
+  const hl = r.health || {};
+  $("roll").innerHTML = r.roll.map(e => {
+    const h = hl[e.student_id];
+    const flag = h && h.fever ? `<em class="fever-flag" data-testid="fever-${esc(e.student_id)}">${t("fever_n")}</em>` : "";
+    const sym = h && h.symptoms.length ? `<small class="sym">${h.symptoms.map(s => t("sy_" + s)).join("、")}</small>` : "";
+    return `
+    <button class="tile ${e.status || ""}${h && h.fever ? " has-fever" : ""}" data-student="${esc(e.student_id)}" data-testid="tile-${esc(e.student_id)}">
+      <span>${esc(e.name)}${flag}</span><small>${e.status ? t(e.status) : t("unmarked")}${e.source === "manual" ? " ✎" : ""}</small>${sym}
+    </button>`;
+  }).join("");
   document.querySelectorAll("[data-lesson-action]").forEach(b => { b.disabled = !L; });
   const wb = S.status && S.status.hardware.find(h => h.kind === "whiteboard");
   $("wb-controls").classList.toggle("hidden", !wb);
@@ -445,7 +457,8 @@ function pickStatus(tile) {
   touch();
   const pop = $("status-pick");
   pop.innerHTML = ["present", "late", "absent", "leave", "sick"].map(s => `<button data-set="${s}" data-testid="set-${s}">${t(s)}</button>`).join("")
-    + `<button data-leave-open="1" data-testid="set-leave-range">${t("leave_more")}</button>`;
+    + `<button data-leave-open="1" data-testid="set-leave-range">${t("leave_more")}</button>`
+    + `<button data-symptoms-open="1" data-testid="set-symptoms">${t("symptoms_more")}</button>`;
   pop.dataset.student = tile.dataset.student;
   const r = tile.getBoundingClientRect();
   pop.style.left = Math.max(8, Math.min(r.left, innerWidth - 780)) + "px";
@@ -530,6 +543,50 @@ async function submitLeave() {
   } catch (e) { msg(explain(e), true); }
 }
 
+// Symptoms and a re-taken temperature for a named student (晨午检), by touch.
+const SYMPTOMS = ["fever", "cough", "sore_throat", "headache", "vomiting", "diarrhea", "rash", "fatigue", "other"];
+function openSymptoms(student) {
+  $("status-pick").classList.add("hidden");
+  const e = S.roll && S.roll.roll.find(r => r.student_id === student);
+  S.sym = { student, name: e ? e.name : student, picked: [], temp: null };
+  $("sym-title").textContent = t("symptoms_title", S.sym.name);
+  $("sym-list-label").textContent = t("symptoms_label");
+  $("sym-temp-label").textContent = t("retake_label");
+  $("sym-yes").textContent = t("record");
+  $("sym-no").textContent = t("back");
+  renderSymptoms();
+  $("symptoms").classList.remove("hidden");
+  $("sym-no").focus();
+}
+function renderSymptoms() {
+  const st = S.sym;
+  $("sym-list").innerHTML = SYMPTOMS.map(s => `<button class="chip" data-sym="s" data-v="${s}" aria-pressed="${st.picked.includes(s)}" data-testid="sym-${s}">${t("sy_" + s)}</button>`).join("");
+  const temp = st.temp == null ? t("not_retaken") : `${st.temp.toFixed(1)} °C`;
+  $("sym-temp").innerHTML = `<button class="chip" data-sym="t" data-v="-0.1" aria-label="${t("colder")}" data-testid="sym-temp-down">−</button>
+    <output data-testid="sym-temp" class="${st.temp != null && st.temp >= ((S.status && S.status.school && S.status.school.fever_threshold_c) || 37.3) ? "hot" : ""}">${temp}</output>
+    <button class="chip" data-sym="t" data-v="0.1" aria-label="${t("warmer")}" data-testid="sym-temp-up">+</button>
+    ${[36.5, 37.3, 38.0, 38.5].map(v => `<button class="chip" data-sym="t=" data-v="${v}" data-testid="sym-temp-${v}">${v.toFixed(1)}</button>`).join("")}`;
+}
+function symChip(b) {
+  const st = S.sym, v = b.dataset.v;
+  if (b.dataset.sym === "s") st.picked = st.picked.includes(v) ? st.picked.filter(x => x !== v) : [...st.picked, v];
+  else if (b.dataset.sym === "t") st.temp = Math.round(((st.temp == null ? 36.5 : st.temp) + Number(v)) * 10) / 10;
+  else st.temp = Number(v);
+  if (st.temp != null) st.temp = Math.min(45, Math.max(30, st.temp));
+  renderSymptoms();
+}
+async function submitSymptoms() {
+  const st = S.sym;
+  const body = { action: "record_symptoms", student_id: st.student, symptoms: st.picked };
+  if (st.temp != null) body.temp_c = st.temp;
+  try {
+    await act(body);
+    $("symptoms").classList.add("hidden");
+    msg(t("done"));
+    await loadRoll();
+  } catch (e) { msg(explain(e), true); }
+}
+
 // The board's own confirmation dialog, in the board's language: resolves true or false.
 function ask(title, body, yes) {
   return new Promise(resolve => {
@@ -582,8 +639,13 @@ async function showReport(id) {
   const a = r.attendance;
   const max = Math.max(1, a.roster);
   const bar = (k, color, n) => `<div><span style="width:5em">${t(k)}</span><i style="width:${(600 * n / max).toFixed(0)}px;background:${color}"></i><b data-testid="report-${k}">${n}</b></div>`;
+  // Names for the report's ids (teacher mode): that lesson's roll.
+  let names = {};
+  try { (await api("/api/v1/lesson?id=" + encodeURIComponent(id))).roll.forEach(e => { names[e.student_id] = e.name; }); } catch (_) { names = {}; }
   const health = Object.entries(r.health || {}).map(([w, h]) =>
-    `<div>${t(w)}：${t("checked")} ${h.checked} · ${t("fever_n")} <b class="${h.fever ? "error" : ""}">${h.fever}</b> · ${t("unchecked")} ${h.unchecked_ids.length}</div>`).join("");
+    `<div>${t(w)}：${t("checked")} ${h.checked} · ${t("fever_n")} <b class="${h.fever ? "error" : ""}">${h.fever}</b> · ${t("unchecked")} ${h.unchecked_ids.length}</div>`
+    + (h.fever_ids.length ? `<div data-testid="report-fever-names-${w}">${t("fever_names")}：${h.fever_ids.map(s => esc(names[s] || s)
+        + ((h.symptoms[s] || []).length ? `（${h.symptoms[s].map(x => t("sy_" + x)).join("、")}）` : "")).join("，")}</div>` : "")).join("");
   $("report").innerHTML = `
     <h2>${esc(r.subject)} · ${t("period", r.period)} · ${esc(r.teacher)} ${r.cancelled ? "· " + t("cancelled") : ""} <span class="muted">${t("revision", r.revision)}</span></h2>
     <div class="report-bars">
@@ -802,6 +864,8 @@ document.addEventListener("click", e => {
   else if (b.dataset.student) pickStatus(b);
   else if (b.dataset.set) setStatus($("status-pick").dataset.student, b.dataset.set);
   else if (b.dataset.leaveOpen) openLeave($("status-pick").dataset.student);
+  else if (b.dataset.symptomsOpen) openSymptoms($("status-pick").dataset.student);
+  else if (b.dataset.sym) symChip(b);
   else if (b.dataset.leave) leaveChip(b);
   else if (b.dataset.lessonAction) lessonAction(b.dataset.lessonAction);
   else if (b.dataset.rollLesson) { S.rollId = b.dataset.rollLesson; msg(""); loadRoll().catch(e => msg(explain(e), true)); }
@@ -825,6 +889,8 @@ $("drill").onclick = () => raiseAlarm(true);
 $("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
 $("notice-post").onclick = postNotice;
 $("leave-yes").onclick = submitLeave;
+$("sym-yes").onclick = submitSymptoms;
+$("sym-no").onclick = () => $("symptoms").classList.add("hidden");
 $("leave-no").onclick = () => $("leave").classList.add("hidden");
 
 keypad();
