@@ -20,6 +20,7 @@ chmod 0755 "$W"
 export KETANG_LIB=$ROOT/image/rootfs/ketang-lib.sh
 export KETANG_DATA=$W/data KETANG_ESP_ROOT=$W/esp KETANG_RUN=$W/run KETANG_MEDIA=$W/media
 export KETANG_CMDLINE=$W/cmdline KETANG_USB_DEV=$W/no-stick KETANGD=$KETANGD_BIN
+export KETANG_TIME_DIR=$W/run-chrony
 export KETANG_AS_DAEMON="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
 daemon() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 mkdir -p "$W/bin" "$W/esp/ketang"
@@ -154,4 +155,24 @@ printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash 
 grep -q "device_id = \"$shown\"" "$W/data/config/ketang.toml" \
   || fail "provisioned as another id than the QR code showed ($shown): $(grep device_id "$W/data/config/ketang.toml")"
 [ "$(stat -c %U "$W/data/device-id")" = nobody ] || fail "the identity file is not the daemon's"
+
+log "ketang-firstboot: the school's time servers reach chrony, and nothing else does"
+fresh
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\nntp_servers = ["ntp.school.example.cn", "10.0.0.1"]\ntechnician_password_hash = "%s"\n' "$hash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+[ "$(cat "$W/run-chrony/ketang.sources")" = "$(printf 'server ntp.school.example.cn iburst\nserver 10.0.0.1 iburst')" ] \
+  || fail "chrony's sources: $(cat "$W/run-chrony/ketang.sources" 2>&1); $(cat "$W/out.txt")"
+# A compromised daemon adds directives of its own, or points the file at root's: only
+# plain server lines ever reach chrony.
+daemon sh -c "printf 'sourcedir /etc\nserver evil.example iburst key 1\nserver ok.example iburst nts\n' >> '$W/data/config/time.sources'"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+grep -qv '^server [A-Za-z0-9.:-]* iburst\( nts\)\?$' "$W/run-chrony/ketang.sources" \
+  && fail "a line other than a plain server reached chrony: $(cat "$W/run-chrony/ketang.sources")"
+grep -qx 'server ok.example iburst nts' "$W/run-chrony/ketang.sources" || fail "the NTS line was dropped"
+daemon rm -f "$W/data/config/time.sources"
+daemon ln -s "$W/victim/loader.conf" "$W/data/config/time.sources"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || true
+[ ! -s "$W/run-chrony/ketang.sources" ] || fail "root's file reached chrony: $(cat "$W/run-chrony/ketang.sources")"
+victims_untouched "ketang-firstboot (time.sources)"
 log "passed"

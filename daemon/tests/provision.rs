@@ -340,3 +340,48 @@ fn a_technician_enters_the_provisioning_file_on_the_tech_page_and_the_board_rest
     .unwrap();
     assert_eq!(code, 401, "the old one no longer does");
 }
+
+#[test]
+fn the_schools_time_servers_are_checked_and_handed_to_chrony() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ketang-provision.toml");
+    let head = format!(
+        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\n",
+        hash("班牌-技术员-2026")
+    );
+    // A directive smuggled in as a host, and NTS without servers: refused, nothing written.
+    std::fs::write(
+        &file,
+        format!("{head}ntp_servers = [\"ntp.school.cn\", \"x iburst\\nsourcedir /etc\"]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ntp_servers[1]: not a host name"), "{err}");
+    assert!(
+        !err.contains("sourcedir"),
+        "the input is not quoted back: {err}"
+    );
+    assert!(!dir.path().join("etc/time.sources").exists());
+    std::fs::write(&file, format!("{head}ntp_nts = true\n")).unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("ntp_nts goes with ntp_servers"), "{err}");
+    // Good: one source line per server, NTS when the school's servers speak it.
+    std::fs::write(
+        &file,
+        format!("{head}ntp_servers = [\"ntp.school.cn\", \"10.20.0.1\"]\nntp_nts = true\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("etc/time.sources")).unwrap(),
+        "server ntp.school.cn iburst nts\nserver 10.20.0.1 iburst nts\n"
+    );
+    // Re-provisioned without them: back to the image's own servers.
+    std::fs::write(&file, &head).unwrap();
+    let (code, _, err) = provision(&file, dir.path(), true);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!dir.path().join("etc/time.sources").exists());
+}

@@ -18,6 +18,8 @@
 //! technician_password_hash = "$argon2id$…"           # required: no default passwords
 //! timezone = "Asia/Shanghai"                         # optional
 //! http_listen = "0.0.0.0:8080"                       # optional
+//! ntp_servers = ["ntp.edu.example.cn"]               # optional: the school's time servers
+//! ntp_nts = false                                    # optional: they speak NTS (RFC 8915)
 //! [hardware]                                         # optional, copied into the config
 //! ```
 //!
@@ -60,7 +62,35 @@ pub(crate) struct File {
     #[serde(default)]
     http_listen: Option<String>,
     #[serde(default)]
+    ntp_servers: Option<Vec<String>>,
+    #[serde(default)]
+    ntp_nts: Option<bool>,
+    #[serde(default)]
     hardware: Option<toml::Table>,
+}
+
+/// At most this many time servers.
+const MAX_NTP_SERVERS: usize = 8;
+
+/// A host name or an IP address chrony can be given: letters, digits, `.`, `-`, `:`.
+fn ntp_host_ok(h: &str) -> bool {
+    (1..=253).contains(&h.len())
+        && !h.starts_with('-')
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+}
+
+/// `time.sources` (chrony's source directives, one per server), for the image's
+/// `ketang-firstboot` to hand to chrony (docs/technician.md, "Time").
+fn time_sources(f: &File) -> Option<String> {
+    let servers = f.ntp_servers.as_ref().filter(|s| !s.is_empty())?;
+    let nts = if f.ntp_nts == Some(true) { " nts" } else { "" };
+    Some(
+        servers
+            .iter()
+            .map(|s| format!("server {s} iburst{nts}\n"))
+            .collect(),
+    )
 }
 
 /// What was applied (no secrets).
@@ -146,6 +176,24 @@ pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
     }
     if f.username.is_some() != f.password.is_some() {
         problems.push("username and password come together".to_owned());
+    }
+    if let Some(servers) = &f.ntp_servers {
+        if servers.len() > MAX_NTP_SERVERS {
+            problems.push(format!(
+                "ntp_servers: {} servers; at most {MAX_NTP_SERVERS}",
+                servers.len()
+            ));
+        }
+        for (i, s) in servers.iter().enumerate() {
+            if !ntp_host_ok(s) {
+                problems.push(format!(
+                    "ntp_servers[{i}]: not a host name or an IP address (letters, digits, . - :)"
+                ));
+            }
+        }
+    }
+    if f.ntp_nts.is_some() && f.ntp_servers.as_ref().is_none_or(Vec::is_empty) {
+        problems.push("ntp_nts goes with ntp_servers".to_owned());
     }
     for (k, v) in [
         ("ca_pem", &f.ca_pem),
@@ -282,6 +330,9 @@ async fn stage_and_apply(
         .into_iter()
         .map(|(p, t, s)| (p, t.to_owned(), s))
         .collect();
+    if let Some(t) = time_sources(f) {
+        files.push(("time.sources", t, false));
+    }
     if let (Some(u), Some(p)) = (&f.username, &f.password) {
         files.push((
             "mqtt.credentials",
@@ -317,6 +368,15 @@ async fn stage_and_apply(
     for (rel, _, _) in &files {
         std::fs::rename(staging.join(rel), etc.join(rel))
             .with_context(|| format!("moving {} into place", etc.join(rel).display()))?;
+    }
+    // A re-provisioning without time servers goes back to the image's own.
+    if time_sources(f).is_none() {
+        match std::fs::remove_file(etc.join("time.sources")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("removing the old time.sources");
+            }
+            _ => {}
+        }
     }
     let cfg = config_text(f, src, device_id, data_dir, etc);
     std::fs::write(&config_path, cfg)
