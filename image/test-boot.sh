@@ -31,7 +31,14 @@ ESP="$WORK/disk.img@@1M"
 # A disk larger than the image, as on a board: the data partition grows into the rest.
 truncate -s +1G "$WORK/disk.img"
 . image/test-lib.sh
-log "writing a provisioning file onto the boot partition"
+log "writing a provisioning file onto the boot partition (with a static address and the school's time server)"
+# QEMU's user network would give DHCP 10.0.2.15; the forwarded port below goes to
+# 10.0.2.77 only, so /healthz answers only if the static address was applied.
+PROVISION_EXTRA='ntp_servers = ["10.0.2.2"]
+[network]
+address = "10.0.2.77/24"
+gateway = "10.0.2.2"
+dns = ["10.0.2.3"]'
 provision_disk "$WORK/disk.img" "$WORK"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -40,7 +47,7 @@ boot() {
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
     -drive if=pflash,format=raw,file="$WORK/vars.fd" \
     -drive file="$WORK/disk.img",format=raw,if=virtio \
-    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
+    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.77:8080 -device virtio-net-pci,netdev=n0 \
     -monitor unix:"$WORK/monitor.sock",server,nowait \
     > "$WORK/console.log" 2>&1 &
   QPID=$!
@@ -75,6 +82,11 @@ wait_healthy
   || fail "the technician password from the provisioning file is not set"
 grep -aq 'ketang-firstboot: provisioned from /boot/efi/ketang/ketang-provision.toml' "$WORK/console.log" \
   || fail "the console does not show the first-boot provisioning"
+grep -aq 'ketang-firstboot: static address 10.0.2.77/24 from provisioning' "$WORK/console.log" \
+  || fail "the console does not show the static address"
+grep -aq 'ketang-firstboot: 1 time server(s) from provisioning' "$WORK/console.log" \
+  || fail "the console does not show the school's time server"
+log "the static address 10.0.2.77/24 answers (DHCP would have given 10.0.2.15)"
 grep -aq 'rauc.slot=A' "$WORK/console.log" || log "(the kernel command line is not echoed on this console)"
 log "provisioned: hf-0042 / kt-qemu-0001, technician password set"
 [ "$(status | field "['system']['slot']")" = A ] || fail "the status does not say the board runs slot A"

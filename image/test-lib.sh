@@ -1,7 +1,8 @@
 # Shared by image/test-boot.sh and image/test-update.sh (sourced, bash).
 
 # provision_disk DISK WORK: puts a provisioning file (kt-qemu-0001, technician password
-# $TECH_PASSWORD) onto DISK's boot partition, as a technician would.
+# $TECH_PASSWORD, then $PROVISION_EXTRA: more keys or tables) onto DISK's boot partition,
+# as a technician would.
 TECH_PASSWORD='qemu-技术员-password'
 provision_disk() {
   cargo build -q -p ketang-daemon --bin ketangd
@@ -14,6 +15,7 @@ device_id = "kt-qemu-0001"
 class_name = "七年级(3)班"
 technician_password_hash = "$hash"
 http_listen = "0.0.0.0:8080"
+${PROVISION_EXTRA:-}
 EOT
   MTOOLS_SKIP_CHECK=1 mcopy -i "$1@@1M" "$2/ketang-provision.toml" ::/ketang/ketang-provision.toml
 }

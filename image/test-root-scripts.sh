@@ -20,7 +20,7 @@ chmod 0755 "$W"
 export KETANG_LIB=$ROOT/image/rootfs/ketang-lib.sh
 export KETANG_DATA=$W/data KETANG_ESP_ROOT=$W/esp KETANG_RUN=$W/run KETANG_MEDIA=$W/media
 export KETANG_CMDLINE=$W/cmdline KETANG_USB_DEV=$W/no-stick KETANGD=$KETANGD_BIN
-export KETANG_TIME_DIR=$W/run-chrony
+export KETANG_TIME_DIR=$W/run-chrony KETANG_NET_DIR=$W/run-network
 export KETANG_AS_DAEMON="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
 daemon() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 mkdir -p "$W/bin" "$W/esp/ketang"
@@ -175,4 +175,30 @@ daemon ln -s "$W/victim/loader.conf" "$W/data/config/time.sources"
 "$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || true
 [ ! -s "$W/run-chrony/ketang.sources" ] || fail "root's file reached chrony: $(cat "$W/run-chrony/ketang.sources")"
 victims_untouched "ketang-firstboot (time.sources)"
+
+log "ketang-firstboot: a static address becomes networkd's, and only addresses do"
+fresh
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash = "%s"\n[network]\naddress = "192.168.10.23/24"\ngateway = "192.168.10.1"\ndns = ["192.168.10.1", "223.5.5.5"]\n' "$hash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+want='[Match]
+Name=en* eth*
+
+[Network]
+DHCP=no
+Address=192.168.10.23/24
+Gateway=192.168.10.1
+DNS=192.168.10.1
+DNS=223.5.5.5'
+[ "$(grep -v '^#' "$W/run-network/10-ketang-static.network")" = "$want" ] \
+  || fail "networkd's file: $(cat "$W/run-network/10-ketang-static.network" 2>&1); $(cat "$W/out.txt")"
+# A compromised daemon adds sections of its own: they never reach networkd.
+daemon sh -c "printf '[Route]\nGateway=6.6.6.6\ndns=1.1.1.1 # x\nExecStart=/bin/sh\n' >> '$W/data/config/network.conf'"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+[ "$(grep -v '^#' "$W/run-network/10-ketang-static.network")" = "$want" ] \
+  || fail "something else reached networkd: $(cat "$W/run-network/10-ketang-static.network")"
+# Without a static address (re-provisioned, or none): DHCP again.
+daemon rm -f "$W/data/config/network.conf"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?"
+[ ! -e "$W/run-network/10-ketang-static.network" ] || fail "the static address outlived its file"
 log "passed"

@@ -342,7 +342,7 @@ fn a_technician_enters_the_provisioning_file_on_the_tech_page_and_the_board_rest
 }
 
 #[test]
-fn the_schools_time_servers_are_checked_and_handed_to_chrony() {
+fn the_schools_time_servers_and_a_static_address_are_checked_and_written() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ketang-provision.toml");
     let head = format!(
@@ -379,9 +379,34 @@ fn the_schools_time_servers_are_checked_and_handed_to_chrony() {
         std::fs::read_to_string(dir.path().join("etc/time.sources")).unwrap(),
         "server ntp.school.cn iburst nts\nserver 10.20.0.1 iburst nts\n"
     );
-    // Re-provisioned without them: back to the image's own servers.
+    // A static address, checked: a wrong one names the field and writes nothing.
+    std::fs::write(
+        &file,
+        format!("{head}[network]\naddress = \"192.168.10.23\"\ndns = [\"dns.example\"]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), true);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("network.address: not an address with its prefix"),
+        "{err}"
+    );
+    assert!(err.contains("network.dns[0]: not an IP address"), "{err}");
+    std::fs::write(
+        &file,
+        format!("{head}[network]\naddress = \"192.168.10.23/24\"\ngateway = \"192.168.10.1\"\ndns = [\"223.5.5.5\"]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), true);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("etc/network.conf")).unwrap(),
+        "address=192.168.10.23/24\ngateway=192.168.10.1\ndns=223.5.5.5\n"
+    );
+    // Re-provisioned without them: back to the image's own servers and DHCP.
     std::fs::write(&file, &head).unwrap();
     let (code, _, err) = provision(&file, dir.path(), true);
     assert_eq!(code, Some(0), "{err}");
     assert!(!dir.path().join("etc/time.sources").exists());
+    assert!(!dir.path().join("etc/network.conf").exists());
 }

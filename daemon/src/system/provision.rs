@@ -20,6 +20,10 @@
 //! http_listen = "0.0.0.0:8080"                       # optional
 //! ntp_servers = ["ntp.edu.example.cn"]               # optional: the school's time servers
 //! ntp_nts = false                                    # optional: they speak NTS (RFC 8915)
+//! [network]                                          # optional: a static address (else DHCP)
+//! address = "192.168.10.23/24"
+//! gateway = "192.168.10.1"                           # optional
+//! dns = ["192.168.10.1"]                             # optional, at most 3
 //! [hardware]                                         # optional, copied into the config
 //! ```
 //!
@@ -66,7 +70,46 @@ pub(crate) struct File {
     #[serde(default)]
     ntp_nts: Option<bool>,
     #[serde(default)]
+    network: Option<StaticNetwork>,
+    #[serde(default)]
     hardware: Option<toml::Table>,
+}
+
+/// A static address for school networks without DHCP for the board.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticNetwork {
+    address: String,
+    #[serde(default)]
+    gateway: Option<String>,
+    #[serde(default)]
+    dns: Vec<String>,
+}
+
+/// `IP/prefix` with a prefix the address family allows.
+fn cidr_ok(s: &str) -> bool {
+    let Some((ip, prefix)) = s.split_once('/') else {
+        return false;
+    };
+    match (ip.parse::<std::net::IpAddr>(), prefix.parse::<u8>()) {
+        (Ok(std::net::IpAddr::V4(_)), Ok(p)) => (1..=32).contains(&p),
+        (Ok(std::net::IpAddr::V6(_)), Ok(p)) => (1..=128).contains(&p),
+        _ => false,
+    }
+}
+
+/// `network.conf` (`address=`, `gateway=`, `dns=` lines), for the image's `ketang-firstboot`
+/// to turn into systemd-networkd's static configuration (docs/technician.md, "Network").
+fn network_conf(f: &File) -> Option<String> {
+    let n = f.network.as_ref()?;
+    let mut s = format!("address={}\n", n.address);
+    if let Some(g) = &n.gateway {
+        let _ = writeln!(s, "gateway={g}");
+    }
+    for d in &n.dns {
+        let _ = writeln!(s, "dns={d}");
+    }
+    Some(s)
 }
 
 /// At most this many time servers.
@@ -189,6 +232,28 @@ pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
                 problems.push(format!(
                     "ntp_servers[{i}]: not a host name or an IP address (letters, digits, . - :)"
                 ));
+            }
+        }
+    }
+    if let Some(n) = &f.network {
+        if !cidr_ok(&n.address) {
+            problems.push(
+                "network.address: not an address with its prefix (e.g. 192.168.10.23/24)"
+                    .to_owned(),
+            );
+        }
+        if n.gateway
+            .as_ref()
+            .is_some_and(|g| g.parse::<std::net::IpAddr>().is_err())
+        {
+            problems.push("network.gateway: not an IP address".to_owned());
+        }
+        if n.dns.len() > 3 {
+            problems.push(format!("network.dns: {} servers; at most 3", n.dns.len()));
+        }
+        for (i, d) in n.dns.iter().enumerate() {
+            if d.parse::<std::net::IpAddr>().is_err() {
+                problems.push(format!("network.dns[{i}]: not an IP address"));
             }
         }
     }
@@ -333,6 +398,9 @@ async fn stage_and_apply(
     if let Some(t) = time_sources(f) {
         files.push(("time.sources", t, false));
     }
+    if let Some(n) = network_conf(f) {
+        files.push(("network.conf", n, false));
+    }
     if let (Some(u), Some(p)) = (&f.username, &f.password) {
         files.push((
             "mqtt.credentials",
@@ -369,11 +437,18 @@ async fn stage_and_apply(
         std::fs::rename(staging.join(rel), etc.join(rel))
             .with_context(|| format!("moving {} into place", etc.join(rel).display()))?;
     }
-    // A re-provisioning without time servers goes back to the image's own.
-    if time_sources(f).is_none() {
-        match std::fs::remove_file(etc.join("time.sources")) {
+    // A re-provisioning without time servers or a static address goes back to the
+    // image's own servers and DHCP.
+    for (name, wanted) in [
+        ("time.sources", time_sources(f).is_some()),
+        ("network.conf", network_conf(f).is_some()),
+    ] {
+        if wanted {
+            continue;
+        }
+        match std::fs::remove_file(etc.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).context("removing the old time.sources");
+                return Err(e).with_context(|| format!("removing the old {name}"));
             }
             _ => {}
         }
