@@ -88,6 +88,7 @@ pub(crate) fn config(
             calendar: crate::engine::calendar::Calendar::default(),
             morning_check: (t(7, 0), t(8, 30)),
             noon_check: (t(12, 30), t(14, 30)),
+            evening_check: None,
             health_pairing: Duration::from_secs(10),
             health_order: crate::engine::health::Order::ReadingFirst,
         },

@@ -35,15 +35,21 @@ struct Room {
 
 /// The demo class on Monday 2026-11-23 at `at` (local time, +08:00).
 async fn room(at: &str) -> Room {
+    room_with(at, |_| {}).await
+}
+
+/// A room whose demo config `change` adjusts first.
+async fn room_with(at: &str, change: impl FnOnce(&mut crate::config::Config)) -> Room {
     let dir = tempfile::tempdir().unwrap();
     let (class_name, seed) = crate::demo::snapshot().unwrap();
-    let cfg = crate::demo::config(
+    let mut cfg = crate::demo::config(
         class_name.clone(),
         "127.0.0.1:0".parse().unwrap(),
         dir.path().to_owned(),
         None,
         dir.path().join("no-models"),
     );
+    change(&mut cfg);
     let identity = Identity {
         school_id: "demo-school".into(),
         device_id: "kt-test".into(),
@@ -350,4 +356,53 @@ async fn the_noon_check_opens_follow_ups_for_students_gone_since_the_morning() {
     // Once a day per window.
     assert!(!r.room.followups_due().await);
     assert_eq!(r.pending("followup").await, 39);
+}
+
+/// 晚检 (#18): a boarding school's evening check opens follow-ups for students not seen since
+/// it opened; a student measured in it is not followed up; without the window, nothing.
+#[tokio::test]
+async fn the_evening_check_of_a_boarding_school_opens_its_own_follow_ups() {
+    const OTHER: (&str, &str) = ("2025070302", "0458CBAA");
+    let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    let mut r = room_with("07:55:00", |c| {
+        c.school.evening_check = Some((t(18, 30), t(20, 30)));
+    })
+    .await;
+    r.tap(STUDENT.1).await;
+    r.tap(OTHER.1).await;
+    r.at("08:31");
+    assert!(r.room.followups_due().await);
+    r.at("13:55");
+    r.tap(STUDENT.1).await;
+    r.tap(OTHER.1).await;
+    r.at("14:31");
+    assert!(r.room.followups_due().await);
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    assert_eq!(r.store.followups(date).await.unwrap().len(), 38);
+    // In the dormitory at 19:00 only OTHER is measured (reading, then the card).
+    r.at("19:00");
+    r.room
+        .handle(HwEvent::Temperature {
+            sensor: "thermometer".into(),
+            celsius: 36.6,
+        })
+        .await;
+    r.tap(OTHER.1).await;
+    r.at("20:31");
+    assert!(r.room.followups_due().await);
+    let all = r.store.followups(date).await.unwrap();
+    let evening: Vec<_> = all
+        .iter()
+        .filter(|f| f.reason == "absent_at_evening_check")
+        .collect();
+    assert_eq!(evening.len(), 1, "{all:?}");
+    assert_eq!(evening[0].student_id, STUDENT.0);
+    let health = r.store.day_health(date, "g7-c3".into()).await.unwrap();
+    assert!(
+        health
+            .iter()
+            .any(|h| h.student_id == OTHER.0 && h.window == ketang_sync::HealthWindow::Evening),
+        "{health:?}"
+    );
+    assert!(!r.room.followups_due().await, "once a day");
 }

@@ -16,34 +16,33 @@ use super::actions::AuditDetail;
 use super::actions::text;
 
 impl Classroom {
-    /// Once a day after each health-check window closes (morning, then noon): opens the
-    /// follow-ups. Whether follow-ups were opened (or tried) now.
+    /// Once a day after each health-check window closes (morning, noon, and the evening
+    /// check where a boarding school has one): opens the follow-ups. Whether follow-ups were
+    /// opened (or tried) now.
     pub(super) async fn followups_due(&mut self) -> bool {
         let mut any = false;
-        for noon in [false, true] {
-            any |= self.followups_due_for(noon).await;
+        for check in [Check::Morning, Check::Noon, Check::Evening] {
+            any |= self.followups_due_for(check).await;
         }
         any
     }
 
-    async fn followups_due_for(&mut self, noon: bool) -> bool {
+    async fn followups_due_for(&mut self, check: Check) -> bool {
         let now = self.clock.now();
         let date = now.date_naive();
-        let (window, done) = if noon {
-            (self.school.noon_check, self.noon_followups_done)
-        } else {
-            (self.school.morning_check, self.followups_done)
+        let window = match check {
+            Check::Morning => self.school.morning_check,
+            Check::Noon => self.school.noon_check,
+            Check::Evening => match self.school.evening_check {
+                Some(w) => w,
+                None => return false,
+            },
         };
-        if done == Some(date) || now.time() < window.1 {
+        let i = check as usize;
+        if self.followups_done[i] == Some(date) || now.time() < window.1 {
             return false;
         }
-        let mark = |room: &mut Self| {
-            if noon {
-                room.noon_followups_done = Some(date);
-            } else {
-                room.followups_done = Some(date);
-            }
-        };
+        let mark = |room: &mut Self| room.followups_done[i] = Some(date);
         let tz = now.timezone();
         let local = |t: chrono::NaiveTime| {
             tz.from_local_datetime(&date.and_time(t))
@@ -66,10 +65,10 @@ impl Classroom {
             mark(self);
             return false;
         }
-        match self.open_followups(date, (start, end), noon).await {
+        match self.open_followups(date, (start, end), check).await {
             Ok(n) => {
-                let check = if noon { "Noon" } else { "Morning" };
-                tracing::info!(%date, opened = n, "{check} check closed; follow-ups opened for students unseen without leave.");
+                let check = check.reason();
+                tracing::info!(%date, opened = n, check, "A check closed; follow-ups opened for students unseen without leave.");
                 mark(self);
             }
             Err(e) => self.store_health.failed("opening follow-ups", &e),
@@ -84,9 +83,10 @@ impl Classroom {
         &self,
         date: chrono::NaiveDate,
         window: (DateTime<FixedOffset>, DateTime<FixedOffset>),
-        noon: bool,
+        check: Check,
     ) -> Result<usize, ketang_sync::Error> {
-        let since = noon.then_some(window.0);
+        // After the morning, "seen" is seen since this window opened.
+        let since = (check != Check::Morning).then_some(window.0);
         let presence = self.store.day_presence_since(date, window, since).await?;
         let unseen = followup::unseen(&presence);
         let mut on_leave = HashSet::new();
@@ -100,12 +100,7 @@ impl Classroom {
             .open_followups(
                 date,
                 list,
-                if noon {
-                    followup::ABSENT_AT_NOON_CHECK
-                } else {
-                    followup::ABSENT_AT_MORNING_CHECK
-                }
-                .to_owned(),
+                check.reason().to_owned(),
                 self.clock.now_fixed(),
                 self.clock.synced(),
             )
@@ -187,6 +182,26 @@ impl Classroom {
                     state: "resolved",
                 })
             }
+        }
+    }
+}
+
+/// The checks that open follow-ups when their window closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    Morning = 0,
+    Noon = 1,
+    /// 晚检, only with `school.evening_check`.
+    Evening = 2,
+}
+
+impl Check {
+    /// The follow-up's reason (a contract value).
+    const fn reason(self) -> &'static str {
+        match self {
+            Self::Morning => followup::ABSENT_AT_MORNING_CHECK,
+            Self::Noon => followup::ABSENT_AT_NOON_CHECK,
+            Self::Evening => followup::ABSENT_AT_EVENING_CHECK,
         }
     }
 }

@@ -49,6 +49,7 @@ impl Classroom {
                 now.time(),
                 self.school.morning_check,
                 self.school.noon_check,
+                self.school.evening_check,
             );
             self.emit(BoardEvent::Health {
                 fever,
@@ -83,6 +84,7 @@ impl Classroom {
             p.at.time(),
             self.school.morning_check,
             self.school.noon_check,
+            self.school.evening_check,
         );
         let at = p.at.fixed_offset();
         let synced = self.clock.synced();
@@ -180,6 +182,7 @@ impl Classroom {
             now.time(),
             self.school.morning_check,
             self.school.noon_check,
+            self.school.evening_check,
         );
         let fever = temp_c.is_some_and(|t| t >= self.school.fever_threshold_c)
             || symptoms.iter().any(|s| s == "fever");

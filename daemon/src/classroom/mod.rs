@@ -94,10 +94,9 @@ pub(crate) struct Classroom {
     /// When the engine first ran on this board: lessons that ended before are never
     /// finalised (the board knows nothing of them).
     since: DateTime<FixedOffset>,
-    /// The last date whose morning follow-ups were handled.
-    followups_done: Option<chrono::NaiveDate>,
-    /// The last date whose noon follow-ups were handled.
-    noon_followups_done: Option<chrono::NaiveDate>,
+    /// The last date whose morning, noon and evening follow-ups were handled (by
+    /// `followups::Check`).
+    followups_done: [Option<chrono::NaiveDate>; 3],
     /// A staff card tapped on the board: claimable once by the kiosk screen, briefly.
     unlock: Arc<Mutex<Option<crate::classroom::PendingUnlock>>>,
     clock_watch: crate::engine::lesson::ClockWatch,
@@ -181,8 +180,7 @@ impl Classroom {
             counters: w.counters,
             store_health: w.store_health,
             since: w.since,
-            followups_done: None,
-            noon_followups_done: None,
+            followups_done: [None; 3],
             unlock: w.unlock,
             clock_watch: crate::engine::lesson::ClockWatch::default(),
             events: w.events,

@@ -163,6 +163,8 @@ pub(crate) struct SchoolConfig {
     pub(crate) calendar: crate::engine::calendar::Calendar,
     pub(crate) morning_check: (NaiveTime, NaiveTime),
     pub(crate) noon_check: (NaiveTime, NaiveTime),
+    /// 晚检 of boarding schools (`evening_check`); none by default.
+    pub(crate) evening_check: Option<(NaiveTime, NaiveTime)>,
     /// A temperature reading pairs with a card tap this close in time.
     pub(crate) health_pairing: Duration,
     /// Which comes first at the door: the reading or the card (`health_order`).

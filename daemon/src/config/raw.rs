@@ -42,6 +42,7 @@ pub(super) struct RawSchool {
     pub(super) term_end: Option<String>,
     pub(super) morning_check: Option<String>,
     pub(super) noon_check: Option<String>,
+    pub(super) evening_check: Option<String>,
     pub(super) health_pairing_s: Option<i64>,
     pub(super) health_order: Option<String>,
     /// Dates ("2026-10-01") or ranges ("2026-10-01/2026-10-07") without lessons.

@@ -566,3 +566,28 @@ fn the_doors_health_order_is_one_of_two() {
         "{e:?}"
     );
 }
+
+#[test]
+fn the_evening_check_is_optional_and_apart_from_the_others() {
+    assert!(parse(GOOD).unwrap().school.evening_check.is_none());
+    let with = |w: &str| {
+        GOOD.replace(
+            "late_after_min = 3",
+            &format!("late_after_min = 3\nevening_check = \"{w}\""),
+        )
+    };
+    let c = parse(&with("18:30-20:30")).unwrap();
+    assert_eq!(
+        c.school
+            .evening_check
+            .map(|(a, b)| (a.to_string(), b.to_string())),
+        Some(("18:30:00".to_owned(), "20:30:00".to_owned()))
+    );
+    let e = errors(&with("13:00-19:00"));
+    assert!(
+        has(&e, "school.evening_check") && has(&e, "overlaps school.noon_check"),
+        "{e:?}"
+    );
+    let e = errors(&with("20:30-18:30"));
+    assert!(has(&e, "ends before it starts"), "{e:?}");
+}

@@ -464,6 +464,19 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
     };
     let morning_check = window("school.morning_check", s.morning_check, (7, 0, 8, 30), errs);
     let noon_check = window("school.noon_check", s.noon_check, (12, 30, 14, 30), errs);
+    // 晚检 (boarding schools): only when given, and apart from the other two.
+    let evening_check = s.evening_check.map(|e| {
+        let w = window("school.evening_check", Some(e), (18, 30, 20, 30), errs);
+        for (name, other) in [("morning_check", morning_check), ("noon_check", noon_check)] {
+            if w.0 < other.1 && other.0 < w.1 {
+                errs.push(ConfigError::new(
+                    "school.evening_check",
+                    format!("overlaps school.{name}"),
+                ));
+            }
+        }
+        w
+    });
     let health_pairing = match s.health_pairing_s {
         None => Duration::from_secs(10),
         Some(n) if (1..=60).contains(&n) => Duration::from_secs(n.unsigned_abs()),
@@ -494,6 +507,7 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
         calendar,
         morning_check,
         noon_check,
+        evening_check,
         health_pairing,
         health_order,
     }

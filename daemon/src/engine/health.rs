@@ -175,11 +175,15 @@ pub(crate) fn window_of(
     t: NaiveTime,
     morning: (NaiveTime, NaiveTime),
     noon: (NaiveTime, NaiveTime),
+    evening: Option<(NaiveTime, NaiveTime)>,
 ) -> HealthWindow {
-    if t >= morning.0 && t < morning.1 {
+    let inside = |w: (NaiveTime, NaiveTime)| t >= w.0 && t < w.1;
+    if inside(morning) {
         HealthWindow::Morning
-    } else if t >= noon.0 && t < noon.1 {
+    } else if inside(noon) {
         HealthWindow::Noon
+    } else if evening.is_some_and(inside) {
+        HealthWindow::Evening
     } else {
         HealthWindow::Other
     }
@@ -324,8 +328,13 @@ mod tests {
         let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
         let m = (t("07:00"), t("08:30"));
         let n = (t("12:30"), t("14:30"));
-        assert_eq!(window_of(t("07:45"), m, n), HealthWindow::Morning);
-        assert_eq!(window_of(t("13:00"), m, n), HealthWindow::Noon);
-        assert_eq!(window_of(t("08:30"), m, n), HealthWindow::Other);
+        assert_eq!(window_of(t("07:45"), m, n, None), HealthWindow::Morning);
+        assert_eq!(window_of(t("13:00"), m, n, None), HealthWindow::Noon);
+        assert_eq!(window_of(t("08:30"), m, n, None), HealthWindow::Other);
+        // 晚检 only where the school has one (boarding schools).
+        assert_eq!(window_of(t("19:00"), m, n, None), HealthWindow::Other);
+        let e = Some((t("18:30"), t("20:30")));
+        assert_eq!(window_of(t("19:00"), m, n, e), HealthWindow::Evening);
+        assert_eq!(window_of(t("20:30"), m, n, e), HealthWindow::Other);
     }
 }

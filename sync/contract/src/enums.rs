@@ -223,13 +223,15 @@ pub enum HealthWindow {
     Morning,
     /// The noon check (午检).
     Noon,
-    /// Outside both windows (a re-check, a teacher's entry later in the day).
+    /// The evening check of boarding schools (晚检), when the school has one.
+    Evening,
+    /// Outside the windows (a re-check, a teacher's entry later in the day).
     Other,
 }
 
 impl HealthWindow {
     /// Every window, in the day's order.
-    pub const ALL: [Self; 3] = [Self::Morning, Self::Noon, Self::Other];
+    pub const ALL: [Self; 4] = [Self::Morning, Self::Noon, Self::Evening, Self::Other];
 
     /// Its name (database and wire).
     #[must_use]
@@ -237,6 +239,7 @@ impl HealthWindow {
         match self {
             Self::Morning => "morning",
             Self::Noon => "noon",
+            Self::Evening => "evening",
             Self::Other => "other",
         }
     }
@@ -260,7 +263,7 @@ impl std::str::FromStr for HealthWindow {
     fn from_str(s: &str) -> Result<Self, ParseError> {
         Self::parse(s).ok_or(ParseError {
             what: "health check window",
-            expected: "morning, noon, other",
+            expected: "morning, noon, evening, other",
         })
     }
 }
