@@ -160,6 +160,8 @@ impl DeviceApi for Daemon {
             .notices
             .into_iter()
             .map(|n| NoticeInfo {
+                // Design: the board names its own notices `local-…` (classroom/notices.rs).
+                local: n.id.starts_with("local-"),
                 id: n.id,
                 title: n.title,
                 body: n.body,

@@ -1481,3 +1481,90 @@ async fn symptoms_and_a_retaken_temperature_for_a_named_student_by_touch() {
         "names, not ids: {names}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_is_posted_prioritised_and_withdrawn_by_touch() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    // A ready-made notice, important, for three days: tab, phrase, 重要, 三天, 发布.
+    let mut taps = 0;
+    for id in [
+        "tab-notice",
+        "notice-phrase-np_pe_indoor",
+        "notice-prio-80",
+        "notice-until-2",
+    ] {
+        click(&c, id).await;
+        taps += 1;
+    }
+    let title = c
+        .execute(
+            "return document.getElementById('notice-title').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(title, json!("体育课改在室内"));
+    shot(&c, "teacher-notice-1920x1080").await;
+    axe(&c, "the notice form").await;
+    click(&c, "notice-post").await;
+    taps += 1;
+    assert_eq!(taps, 5);
+    // On the board, first (important), and in the list of this board's notices.
+    let s = demo.wait_for("the notice", |s| {
+        s["notices"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|x| x["title"] == "体育课改在室内"))
+    });
+    assert_eq!(
+        s["notices"][0]["title"], "体育课改在室内",
+        "priority first: {}",
+        s["notices"]
+    );
+    assert_eq!(s["notices"][0]["local"], true);
+    assert!(
+        s["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["title"] != "体育课改在室内")
+            .all(|n| n["local"] == false),
+        "the cloud's are not the board's to withdraw"
+    );
+    wait_js(
+        &c,
+        "the withdraw button",
+        "return document.querySelector(\"[data-testid='notice-withdraw-体育课改在室内']\")",
+    )
+    .await;
+    // Shown for three days: still there on Wednesday evening, gone on Thursday.
+    set_clock(&demo, "2026-11-25T20:00:00+08:00");
+    let s = demo.status();
+    assert!(
+        s["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["title"] == "体育课改在室内"),
+        "{}",
+        s["notices"]
+    );
+    set_clock(&demo, "2026-11-23T08:00:00+08:00");
+    // Withdrawn in one tap.
+    click(&c, "notice-withdraw-体育课改在室内").await;
+    demo.wait_for("the notice withdrawn", |s| {
+        s["notices"]
+            .as_array()
+            .is_some_and(|n| n.iter().all(|x| x["title"] != "体育课改在室内"))
+    });
+}

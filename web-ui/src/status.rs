@@ -271,6 +271,8 @@ pub struct NoticeInfo {
     pub body: String,
     /// Emergency broadcast.
     pub emergency: bool,
+    /// Posted on this board by a teacher (a teacher may withdraw it); otherwise from the cloud.
+    pub local: bool,
 }
 
 /// Event counters since start.

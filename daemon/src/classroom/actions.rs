@@ -69,6 +69,25 @@ pub(super) fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, 
     })
 }
 
+/// An RFC 3339 time, or a date `YYYY-MM-DD` of the school's local days: its start, or with
+/// `end_of_day` its end (the next midnight), so a range of dates reads as a teacher means it.
+pub(super) fn parse_time_or_day(
+    field: &str,
+    s: &str,
+    tz: chrono_tz::Tz,
+    end_of_day: bool,
+) -> Result<DateTime<FixedOffset>, ActionError> {
+    use chrono::TimeZone as _;
+    let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") else {
+        return parse_time(field, s);
+    };
+    let d = if end_of_day { d.succ_opt() } else { Some(d) };
+    d.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| tz.from_local_datetime(&t).earliest())
+        .map(|t| t.fixed_offset())
+        .ok_or_else(|| ActionError::Invalid(format!("{field}: no such local day")))
+}
+
 pub(super) fn text(field: &str, s: &str, max: usize) -> Result<String, ActionError> {
     let t = s.trim();
     if t.is_empty() {

@@ -12,7 +12,7 @@ use crate::engine::timetable::{LessonState, Slot};
 use super::ActionError;
 use super::Reply;
 use super::actions::AuditDetail;
-use super::actions::{parse_time, text};
+use super::actions::{parse_time_or_day, text};
 use super::lessons::{CORRECTION_DAYS, lesson_row};
 use super::{Classroom, bump};
 
@@ -274,30 +274,12 @@ impl Classroom {
         kind: Option<&str>,
         reason: Option<String>,
     ) -> Result<Reply, ActionError> {
-        // A date is the school's local day: `from` its start, `until` its end (the next
-        // midnight), so a range of dates reads as a teacher means it.
         let tz = self.school.timezone;
-        let day_start = |field: &str, s: &str, next: bool| {
-            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-            let d = if next { d.succ_opt()? } else { d };
-            Some(
-                d.and_hms_opt(0, 0, 0)
-                    .and_then(|t| t.and_local_timezone(tz).earliest())
-                    .map(|t| t.fixed_offset())
-                    .ok_or_else(|| ActionError::Invalid(format!("{field}: no such local time"))),
-            )
-        };
-        let until = match day_start("until", range.1, true) {
-            Some(t) => t?,
-            None => parse_time("until", range.1)?,
-        };
+        let until = parse_time_or_day("until", range.1, tz, true)?;
         let now = self.clock.now_fixed();
         let from = match range.0 {
             None => now,
-            Some(f) => match day_start("from", f, false) {
-                Some(t) => t?,
-                None => parse_time("from", f)?,
-            },
+            Some(f) => parse_time_or_day("from", f, tz, false)?,
         };
         let today = self.clock.now().date_naive();
         if from.with_timezone(&self.school.timezone).date_naive() < today {

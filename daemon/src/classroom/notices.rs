@@ -8,7 +8,7 @@ use super::ActionError;
 use super::Classroom;
 use super::Reply;
 use super::actions::AuditDetail;
-use super::actions::{parse_time, text};
+use super::actions::{parse_time_or_day, text};
 
 impl Classroom {
     pub(super) async fn post_notice(
@@ -26,12 +26,13 @@ impl Classroom {
             return Err(ActionError::Invalid("priority is not 0..=100".to_owned()));
         }
         let now = self.clock.now();
+        let tz = self.school.timezone;
         let from = valid_from
-            .map(|s| parse_time("valid_from", &s))
+            .map(|s| parse_time_or_day("valid_from", &s, tz, false))
             .transpose()?
             .unwrap_or_else(|| now.fixed_offset());
         let until = match valid_until {
-            Some(s) => parse_time("valid_until", &s)?,
+            Some(s) => parse_time_or_day("valid_until", &s, tz, true)?,
             None => {
                 let end = now.date_naive().and_hms_opt(23, 59, 59).unwrap_or_default();
                 now.timezone()

@@ -33,6 +33,11 @@ const I18N = {
     fo_sick_leave: "病假", fo_personal_leave: "事假", fo_arrived: "已到校", fo_guardian_knows: "家长已知", fo_unreachable: "联系不上",
     fu_illness: "病因", il_fever: "发热", il_cough: "咳嗽", il_diarrhoea_vomiting: "腹泻/呕吐", il_rash: "皮疹", il_other: "其他",
     fu_back: "返校", back_in: n => ["", "明天", "后天", "三天后"][n], resolution_optional: "补充说明（可不填）",
+    notice_phrases: "常用", notice_priority: "重要性", notice_until: "显示到", notice_mine: "本班牌发布的通知", notice_none: "还没有本班牌发布的通知",
+    prio_normal: "普通", prio_high: "重要", d_three: "三天", withdraw: "撤回",
+    np_supplies_t: "带齐学习用品", np_supplies_b: "请同学们明天带齐各科课本和作业。", np_cleaning_t: "值日安排", np_cleaning_b: "今天的值日生放学后留下打扫教室卫生。",
+    np_pe_indoor_t: "体育课改在室内", np_pe_indoor_b: "因天气原因，今天的体育课改在教室上。", np_sign_t: "回执请签字", np_sign_b: "请把家长签字的回执明天交给班主任。",
+    np_parents_t: "家长会通知", np_parents_b: "本周五下午召开家长会，请通知家长准时参加。",
     symptoms_more: "症状/复测…", symptoms_title: n => `症状与复测：${n}`, symptoms_label: "症状", retake_label: "复测体温",
     not_retaken: "未复测", colder: "降低0.1度", warmer: "升高0.1度", record: "记录", fever_names: "发热学生",
     sy_fever: "发热", sy_cough: "咳嗽", sy_sore_throat: "咽痛", sy_headache: "头痛", sy_vomiting: "呕吐", sy_diarrhea: "腹泻", sy_rash: "皮疹", sy_fatigue: "乏力", sy_other: "其他",
@@ -79,6 +84,11 @@ const I18N = {
     fo_sick_leave: "Sick leave", fo_personal_leave: "Personal leave", fo_arrived: "Arrived", fo_guardian_knows: "Guardian knows", fo_unreachable: "Unreachable",
     fu_illness: "Illness", il_fever: "Fever", il_cough: "Cough", il_diarrhoea_vomiting: "Diarrhoea/vomiting", il_rash: "Rash", il_other: "Other",
     fu_back: "Back", back_in: n => ["", "tomorrow", "in 2 days", "in 3 days"][n], resolution_optional: "Notes (optional)",
+    notice_phrases: "Ready-made", notice_priority: "Priority", notice_until: "Shown until", notice_mine: "Notices posted on this board", notice_none: "No notices posted on this board yet",
+    prio_normal: "Normal", prio_high: "Important", d_three: "3 days", withdraw: "Withdraw",
+    np_supplies_t: "Bring your books", np_supplies_b: "Bring every subject's books and homework tomorrow.", np_cleaning_t: "Cleaning duty", np_cleaning_b: "Today's duty students stay after school to clean the classroom.",
+    np_pe_indoor_t: "PE indoors", np_pe_indoor_b: "Because of the weather, today's PE lesson is in the classroom.", np_sign_t: "Signed slips", np_sign_b: "Hand the slip signed by your parents to the class teacher tomorrow.",
+    np_parents_t: "Parents' meeting", np_parents_b: "The parents' meeting is on Friday afternoon; please tell your parents.",
     symptoms_more: "Symptoms…", symptoms_title: n => `Symptoms and re-take: ${n}`, symptoms_label: "Symptoms", retake_label: "Re-taken",
     not_retaken: "not re-taken", colder: "0.1 degree less", warmer: "0.1 degree more", record: "Record", fever_names: "With a fever",
     sy_fever: "fever", sy_cough: "cough", sy_sore_throat: "sore throat", sy_headache: "headache", sy_vomiting: "vomiting", sy_diarrhea: "diarrhoea", sy_rash: "rash", sy_fatigue: "fatigue", sy_other: "other",
@@ -406,6 +416,7 @@ async function refreshPanel() {
     if (S.tab === "roll") await loadRoll();
     else if (S.tab === "report") await loadReports();
     else if (S.tab === "followups") await loadFollowups();
+    else if (S.tab === "notice") renderNoticeForm();
   } catch (e) { msg(explain(e), true); }
 }
 
@@ -808,11 +819,44 @@ function addDays(ymd, n) {
   return d.toISOString().slice(0, 10);
 }
 
+// Notices by touch: ready-made phrases fill title and text (the kiosk has no keyboard),
+// priority and how long it shows are chips; the board's own notices can be withdrawn.
+const PHRASES = ["np_supplies", "np_cleaning", "np_pe_indoor", "np_sign", "np_parents"];
+S.notice = { prio: 0, until: 0 };
+function renderNoticeForm() {
+  const N = S.notice;
+  const chip = (k, v, label, on, id) => `<button class="chip" data-notice="${k}" data-v="${v}" aria-pressed="${on}" data-testid="notice-${k}-${id ?? v}">${label}</button>`;
+  $("notice-phrases").innerHTML = PHRASES.map(p => chip("phrase", p, t(p + "_t"), false)).join("");
+  $("notice-prio").innerHTML = [[0, "prio_normal"], [80, "prio_high"]].map(([v, k]) => chip("prio", v, t(k), N.prio === v)).join("");
+  $("notice-until").innerHTML = [[0, "d_today"], [2, "d_three"], [6, "d_week"]].map(([v, k]) => chip("until", v, t(k), N.until === v)).join("");
+  const mine = ((S.status && S.status.notices) || []).filter(n => n.local);
+  $("notice-mine").innerHTML = mine.map(n => `<div class="fu"><b>${esc(n.title)}</b><span>${esc(n.body)}</span>
+    <button data-withdraw="${esc(n.id)}" data-testid="notice-withdraw-${esc(n.title)}">${t("withdraw")}</button></div>`).join("") || `<p class="hint">${t("notice_none")}</p>`;
+}
+function noticeChip(b) {
+  const k = b.dataset.notice, v = b.dataset.v;
+  if (k === "phrase") { $("notice-title").value = t(v + "_t"); $("notice-body").value = t(v + "_b"); }
+  else if (k === "prio") S.notice.prio = Number(v);
+  else if (k === "until") S.notice.until = Number(v);
+  renderNoticeForm();
+}
 async function postNotice() {
   try {
-    await act({ action: "post_notice", title: $("notice-title").value, body: $("notice-body").value });
+    await act({ action: "post_notice", title: $("notice-title").value, body: $("notice-body").value,
+      priority: S.notice.prio, valid_until: dayOf(S.notice.until) });
     $("notice-title").value = ""; $("notice-body").value = "";
+    S.notice = { prio: 0, until: 0 };
     msg(t("done"));
+    await refresh();
+    renderNoticeForm();
+  } catch (e) { msg(explain(e), true); }
+}
+async function withdrawNotice(id) {
+  try {
+    await act({ action: "withdraw_notice", notice_id: id });
+    msg(t("done"));
+    await refresh();
+    renderNoticeForm();
   } catch (e) { msg(explain(e), true); }
 }
 
@@ -872,6 +916,8 @@ document.addEventListener("click", e => {
   else if (b.dataset.report) showReport(b.dataset.report);
   else if (b.dataset.resolve) resolveFollowup(b);
   else if (b.dataset.fuSet) fuSet(b);
+  else if (b.dataset.notice) noticeChip(b);
+  else if (b.dataset.withdraw) withdrawNotice(b.dataset.withdraw);
   else if (b.dataset.wbPower) whiteboard({ power: b.dataset.wbPower === "true" });
   else if (b.dataset.wbInput) whiteboard({ input: b.dataset.wbInput });
 });
