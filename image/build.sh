@@ -68,7 +68,7 @@ models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
 PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
-if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,chromium,fonts-wqy-microhei"; fi
+if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,xwayland,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
 if [ ! -s "$BASE" ]; then
