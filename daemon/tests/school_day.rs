@@ -169,13 +169,20 @@ fn a_school_day() {
     );
 
     // --- The morning check closed at 08:30: the unseen without leave are followed up.
-    // Seen: 1 (checked and in), 2 (in), 3 (checked); 4 is on leave: 36 follow-ups.
+    // Seen: 1 (checked and in), 2 (in), 3 (checked); 4 is on leave: 36 follow-ups, and
+    // 3's fever (38.2 °C at 07:20) opened one of its own: 37.
     set_clock(&demo, &at("08:31"));
-    demo.wait_secs("the follow-ups", 10, |s| pending(s, "followup") == 36);
+    demo.wait_secs("the follow-ups", 10, |s| pending(s, "followup") == 37);
     let (code, f) = t.get("/api/v1/followups");
     assert_eq!(code, 200);
     let list = f["followups"].as_array().unwrap();
-    assert_eq!(list.len(), 36);
+    assert_eq!(list.len(), 37);
+    let fever: Vec<&Value> = list
+        .iter()
+        .filter(|x| x["reason"] == "fever_at_check")
+        .collect();
+    assert_eq!(fever.len(), 1, "{f}");
+    assert_eq!(fever[0]["student_id"], S(3));
     assert!(
         list.iter()
             .all(|x| x["state"] == "open" && x["student_id"] != S(4))
@@ -275,7 +282,7 @@ fn a_school_day() {
         4,
         "p1 twice (revision 2), p2, p3: {s:#}"
     );
-    assert_eq!(pending(&s, "followup"), 37);
+    assert_eq!(pending(&s, "followup"), 38);
     assert_eq!(pending(&s, "alarm"), 4);
     assert_eq!(pending(&s, "health_check"), 2);
     // The schedule's off (07:20) and on (07:52), the teacher's input.

@@ -1466,6 +1466,11 @@ async fn symptoms_and_a_retaken_temperature_for_a_named_student_by_touch() {
     wait_js(&c, "the fever flag", "const f = document.querySelector(\"[data-testid='fever-2025070304']\"); return f && f.textContent === '发热';").await;
     assert!(text(&c, "tile-2025070304").await.contains("咳嗽"));
     axe(&c, "the roll with a fever flag").await;
+    // And on the follow-up list, flagged as a fever (因病缺勤追踪).
+    click(&c, "tab-followups").await;
+    wait_js(&c, "the fever follow-up", "const e = document.querySelector(\"[data-testid='fu-reason-2025070304']\"); return e && e.textContent === '发热';").await;
+    axe(&c, "the follow-up list with a fever").await;
+    click(&c, "tab-roll").await;
     // The lesson's report names the student with the fever, and the symptom.
     set_clock(&demo, "2026-11-23T08:46:00+08:00");
     let t = demo.login("T01", DEMO_PIN).unwrap();

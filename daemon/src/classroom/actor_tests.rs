@@ -406,3 +406,36 @@ async fn the_evening_check_of_a_boarding_school_opens_its_own_follow_ups() {
     );
     assert!(!r.room.followups_due().await, "once a day");
 }
+
+/// A fever at the door puts the student on the day's follow-up list at once (#18), once.
+#[tokio::test]
+async fn a_fever_at_the_check_opens_a_follow_up_for_that_student_once() {
+    let mut r = room("07:30:00").await;
+    for celsius in [38.4, 38.6] {
+        r.room
+            .handle(HwEvent::Temperature {
+                sensor: "thermometer".into(),
+                celsius,
+            })
+            .await;
+        r.tap(STUDENT.1).await;
+        r.at("07:31");
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let list = r.store.followups(date).await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0].student_id.as_str(), list[0].reason.as_str()),
+        (STUDENT.0, "fever_at_check")
+    );
+    assert_eq!(r.pending("followup").await, 1);
+    // A normal reading opens nothing.
+    r.room
+        .handle(HwEvent::Temperature {
+            sensor: "thermometer".into(),
+            celsius: 36.5,
+        })
+        .await;
+    r.tap("0458CBAA").await;
+    assert_eq!(r.store.followups(date).await.unwrap().len(), 1);
+}

@@ -113,6 +113,9 @@ impl Classroom {
             Ok(seq) => {
                 self.store_health.ok();
                 bump(&self.counters.health_checks);
+                if fever {
+                    self.fever_followup(&student_id, p.at.date_naive()).await;
+                }
                 if self.pairing.order() == health::Order::CardFirst {
                     // The reading completes the check of the student who tapped: named.
                     let name = self.store.student_name(student_id).await.ok().flatten();
@@ -135,6 +138,26 @@ impl Classroom {
                 );
             }
             Err(e) => self.store_health.failed("recording a health check", &e),
+        }
+    }
+
+    /// A fever at a check puts the student on the day's follow-up list (因病缺勤追踪: the
+    /// teacher records what came of it), once a day like every follow-up: one already open
+    /// for the student that day stands.
+    async fn fever_followup(&mut self, student_id: &str, date: chrono::NaiveDate) {
+        let r = self
+            .store
+            .open_followups(
+                date,
+                vec![student_id.to_owned()],
+                crate::engine::followup::FEVER_AT_CHECK.to_owned(),
+                self.clock.now_fixed(),
+                self.clock.synced(),
+            )
+            .await;
+        match r {
+            Ok(n) => tracing::info!(opened = n, "A fever at a check: followed up."),
+            Err(e) => self.store_health.failed("opening a fever follow-up", &e),
         }
     }
 
@@ -215,6 +238,9 @@ impl Classroom {
         let r = self.store.record_health_check(rec, out, Some(audit)).await;
         let seq = self.stored("recording symptoms", r)?;
         crate::classroom::bump(&self.counters.health_checks);
+        if fever {
+            self.fever_followup(&student_id, now.date_naive()).await;
+        }
         tracing::info!(
             window = window.as_str(),
             fever,

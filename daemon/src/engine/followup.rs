@@ -13,6 +13,8 @@ use ketang_sync::DayPresence;
 pub(crate) const ABSENT_AT_MORNING_CHECK: &str = "absent_at_morning_check";
 /// Not seen at the noon check (午检) though the day has lessons: gone home at lunch, say.
 pub(crate) const ABSENT_AT_NOON_CHECK: &str = "absent_at_noon_check";
+/// A fever at a health check (the reading, or the teacher's re-take or symptoms).
+pub(crate) const FEVER_AT_CHECK: &str = "fever_at_check";
 /// Not seen at the evening check (晚检) of a boarding school.
 pub(crate) const ABSENT_AT_EVENING_CHECK: &str = "absent_at_evening_check";
 

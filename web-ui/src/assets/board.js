@@ -30,6 +30,7 @@ const I18N = {
     no_followups: "今天没有需要跟进的学生", revision: n => `第${n}版`, drill_on: "演练进行中",
     wb_on: "开一体机", wb_off: "关一体机", wb_ops: "内置电脑", whiteboard: "一体机", wb_none: "未配置一体机",
     health_ambiguous: "无法确定是谁的体温，未记录：请一位一位地测温、刷卡",
+    fr_absent_at_morning_check: "晨检未到", fr_absent_at_noon_check: "午检未到", fr_absent_at_evening_check: "晚检未到", fr_fever_at_check: "发热",
     fo_sick_leave: "病假", fo_personal_leave: "事假", fo_arrived: "已到校", fo_guardian_knows: "家长已知", fo_unreachable: "联系不上",
     fu_illness: "病因", il_fever: "发热", il_cough: "咳嗽", il_diarrhoea_vomiting: "腹泻/呕吐", il_rash: "皮疹", il_other: "其他",
     fu_back: "返校", back_in: n => ["", "明天", "后天", "三天后"][n], resolution_optional: "补充说明（可不填）",
@@ -81,6 +82,7 @@ const I18N = {
     no_followups: "Nobody to follow up today", revision: n => `revision ${n}`, drill_on: "Drill in progress",
     wb_on: "Panel on", wb_off: "Panel off", wb_ops: "Built-in PC", whiteboard: "Panel", wb_none: "No panel configured",
     health_ambiguous: "Whose temperature it was is unclear, so it was not recorded: one student at a time, please",
+    fr_absent_at_morning_check: "not at the morning check", fr_absent_at_noon_check: "not at the noon check", fr_absent_at_evening_check: "not at the evening check", fr_fever_at_check: "fever",
     fo_sick_leave: "Sick leave", fo_personal_leave: "Personal leave", fo_arrived: "Arrived", fo_guardian_knows: "Guardian knows", fo_unreachable: "Unreachable",
     fu_illness: "Illness", il_fever: "Fever", il_cough: "Cough", il_diarrhoea_vomiting: "Diarrhoea/vomiting", il_rash: "Rash", il_other: "Other",
     fu_back: "Back", back_in: n => ["", "tomorrow", "in 2 days", "in 3 days"][n], resolution_optional: "Notes (optional)",
@@ -776,7 +778,7 @@ async function loadFollowups() {
 function renderFollowups() {
   $("followups").innerHTML = (S.fuList || []).map(f => f.state === "open" ? `
     <div class="fu" data-fu="${esc(f.id)}">
-      <b>${esc(f.name)}</b>
+      <b>${esc(f.name)}<small class="fu-reason ${f.reason === "fever_at_check" ? "fever" : ""}" data-testid="fu-reason-${esc(f.student_id)}">${t("fr_" + f.reason)}</small></b>
       <div class="fu-body">${fuChips(f)}
         <input aria-label="${t("resolution")}" placeholder="${t("resolution_optional")}" data-testid="fu-text-${esc(f.student_id)}">
       </div>
