@@ -239,6 +239,21 @@ async fn axe(c: &Client, page: &str) {
     );
 }
 
+/// The board in Chinese at `width` × `height`, once it shows the class, with teacher
+/// mode unlocked by touch (T01's PIN).
+async fn teacher_mode(driver: &Driver, demo: &Demo, width: u32, height: u32) -> Client {
+    let c = open(driver, demo, "/?lang=zh", width, height).await;
+    wait_js(
+        &c,
+        "the board",
+        "return document.getElementById('class-name').textContent === '七年级(3)班';",
+    )
+    .await;
+    click(&c, "teacher-button").await;
+    unlock(&c).await;
+    c
+}
+
 async fn unlock(c: &Client) {
     click(c, "staff-T01").await;
     for k in ["2", "4", "6", "8"] {
@@ -1134,15 +1149,7 @@ async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
     }
 
     // Tuesday's report on the board, by touch: teacher mode, the report tab.
-    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
-    wait_js(
-        &c,
-        "the board",
-        "return document.getElementById('class-name').textContent === '七年级(3)班';",
-    )
-    .await;
-    click(&c, "teacher-button").await;
-    unlock(&c).await;
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     click(&c, "tab-report").await;
     wait_js(
         &c,
@@ -1211,15 +1218,7 @@ async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
     shot(&c, "report-analysis-1920x1080").await;
     axe(&c, "the lesson report's analysis").await;
     // Portrait, at the door: the same block, words whole, nothing off the side.
-    let p = open(&driver, &demo, "/?lang=zh", 1080, 1920).await;
-    wait_js(
-        &p,
-        "the board",
-        "return document.getElementById('class-name').textContent === '七年级(3)班';",
-    )
-    .await;
-    click(&p, "teacher-button").await;
-    unlock(&p).await;
+    let p = teacher_mode(&driver, &demo, 1080, 1920).await;
     click(&p, "tab-report").await;
     wait_js(
         &p,
@@ -1243,15 +1242,7 @@ async fn a_teacher_enters_leave_over_days_by_touch() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
     for (w, h) in [(1920u32, 1080u32), (1080, 1920)] {
-        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
-        wait_js(
-            &c,
-            "the board",
-            "return document.getElementById('class-name').textContent === '七年级(3)班';",
-        )
-        .await;
-        click(&c, "teacher-button").await;
-        unlock(&c).await;
+        let c = teacher_mode(&driver, &demo, w, h).await;
         // Sick leave from today until Friday, because of a fever: four taps.
         let student = if w > h { "2025070305" } else { "2025070306" };
         let mut taps = 0;
@@ -1282,15 +1273,7 @@ async fn a_teacher_enters_leave_over_days_by_touch() {
         wait_js(&c, "the sick tile", &format!("return document.querySelector(\"[data-testid='tile-{student}']\").classList.contains('sick');")).await;
     }
     // Personal leave from tomorrow for one day: tile, 请假…, 事假, from 明天, 家中有事, 确定.
-    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
-    wait_js(
-        &c,
-        "the board",
-        "return document.getElementById('class-name').textContent === '七年级(3)班';",
-    )
-    .await;
-    click(&c, "teacher-button").await;
-    unlock(&c).await;
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     for id in [
         "tile-2025070307",
         "set-leave-range",
@@ -1352,15 +1335,7 @@ async fn follow_ups_are_resolved_by_touch_with_ready_made_reasons() {
     let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T08:29:55+08:00"));
     demo.wait_secs("the follow-ups", 20, |s| pending(s, "followup") > 0);
     for (w, h) in [(1920u32, 1080u32), (1080, 1920)] {
-        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
-        wait_js(
-            &c,
-            "the board",
-            "return document.getElementById('class-name').textContent === '七年级(3)班';",
-        )
-        .await;
-        click(&c, "teacher-button").await;
-        unlock(&c).await;
+        let c = teacher_mode(&driver, &demo, w, h).await;
         click(&c, "tab-followups").await;
         let student = if w > h { "2025070301" } else { "2025070302" };
         wait_js(
@@ -1429,15 +1404,7 @@ async fn symptoms_and_a_retaken_temperature_for_a_named_student_by_touch() {
     let driver = chromedriver();
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
-    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
-    wait_js(
-        &c,
-        "the board",
-        "return document.getElementById('class-name').textContent === '七年级(3)班';",
-    )
-    .await;
-    click(&c, "teacher-button").await;
-    unlock(&c).await;
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     // Cough and a re-taken 38.0 °C for one student: tile, 症状/复测…, 咳嗽, 38.0, 记录.
     let mut taps = 0;
     for id in [
@@ -1492,15 +1459,7 @@ async fn a_notice_is_posted_prioritised_and_withdrawn_by_touch() {
     let driver = chromedriver();
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
-    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
-    wait_js(
-        &c,
-        "the board",
-        "return document.getElementById('class-name').textContent === '七年级(3)班';",
-    )
-    .await;
-    click(&c, "teacher-button").await;
-    unlock(&c).await;
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     // A ready-made notice, important, for three days: tab, phrase, 重要, 三天, 发布.
     let mut taps = 0;
     for id in [
