@@ -85,10 +85,11 @@ fn args<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) ->
     };
     serde_path_to_error::deserialize(args).map_err(|e| {
         let path = e.path().to_string();
+        let inner = crate::bounded_serde_message(&e.inner().to_string());
         if path == "." {
-            format!("{name}: {}", e.inner())
+            format!("{name}: {inner}")
         } else {
-            format!("{name}: argument {path:?}: {}", e.inner())
+            crate::bounded_serde_message(&format!("{name}: argument {path:?}: {inner}"))
         }
     })
 }
@@ -128,10 +129,10 @@ impl RemoteCommand {
             "system.diagnostics" => {
                 args::<UrlArgs>(name, a).map(|x| Self::SystemDiagnostics { url: x.url })
             }
-            _ => Err(format!(
+            _ => Err(crate::bounded_serde_message(&format!(
                 "unknown command {name:?}; this version executes {}",
                 Self::NAMES.join(", ")
-            )),
+            ))),
         }
     }
 }
@@ -174,5 +175,18 @@ mod tests {
             e.contains("whiteboard.power, whiteboard.input, system.update, system.reboot, system.factory_reset, system.diagnostics"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn refusals_quote_a_long_name_or_argument_only_briefly() {
+        let long = "w".repeat(700);
+        for e in [
+            RemoteCommand::parse(&long, &json!({})).unwrap_err(),
+            RemoteCommand::parse("whiteboard.power", &json!({long.as_str(): 1})).unwrap_err(),
+            RemoteCommand::parse("whiteboard.power", &json!({"on": long})).unwrap_err(),
+        ] {
+            assert!(e.chars().count() < 300, "{} chars: {e}", e.chars().count());
+            assert!(e.contains("(700 characters)"), "{e}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 mod downlink;
 mod enums;
+mod quote;
 mod school;
 mod uplink;
 
@@ -16,6 +17,7 @@ pub use downlink::RemoteCommand;
 pub use enums::{
     AttendanceCounts, AttendanceSource, AttendanceStatus, HealthWindow, LessonState, ParseError,
 };
+pub use quote::{QUOTED_CHARS, bounded_serde_message};
 pub use school::{
     MAX_SCHOOL_ALARM_BYTES, MAX_SCHOOL_ALARMS, SchoolAlarm, SchoolAlarmState, SchoolRole,
 };

@@ -73,10 +73,10 @@ impl SchoolAlarmState {
         }
         let s: Self = serde_json::from_slice(bytes).map_err(|e| {
             // serde names unknown fields and variants: keep only a short excerpt.
-            let e = e.to_string();
-            let short: String = e.chars().take(120).collect();
-            let more = if short.len() < e.len() { "…" } else { "" };
-            format!("not a school alarm state: {short}{more}")
+            format!(
+                "not a school alarm state: {}",
+                crate::bounded_serde_message(&e.to_string())
+            )
         })?;
         if s.v != 1 {
             return Err(format!("version {} is not 1", s.v));
@@ -177,7 +177,7 @@ mod tests {
         assert!(e.unwrap_err().contains("not a school alarm state"));
         let long = format!(r#"{{"{}":1}}"#, "k".repeat(5000));
         let e = SchoolAlarmState::parse(long.as_bytes(), "hf-1", "kt-1").unwrap_err();
-        assert!(e.len() < 200, "{e}");
+        assert!(e.chars().count() < 300, "{e}");
     }
 
     proptest::proptest! {

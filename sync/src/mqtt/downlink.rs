@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::topics::Target;
 use crate::limits::excerpt;
 use crate::{DownlinkData, ENVELOPE_SCHEMA, LeaveRow, NoticeRow, Period, Roster, StudentRow};
+use ketang_contract::bounded_serde_message;
 
 /// Largest downlink payload accepted (a roster of a large school fits easily).
 pub const MAX_DOWNLINK_BYTES: usize = 1024 * 1024;
@@ -138,7 +139,15 @@ pub fn parse_downlink(
     }
     let raw: RawEnvelope = match serde_json::from_slice(payload) {
         Ok(r) => r,
-        Err(e) => return Err(reject(recover_id(), vec![format!("invalid envelope: {e}")])),
+        Err(e) => {
+            return Err(reject(
+                recover_id(),
+                vec![format!(
+                    "invalid envelope: {}",
+                    bounded_serde_message(&e.to_string())
+                )],
+            ));
+        }
     };
     if !valid_id(&raw.id) {
         return Err(reject(
@@ -191,7 +200,8 @@ pub fn parse_downlink(
         return Err(reject(Some(raw.id), problems));
     }
     fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
-        serde_json::from_value(v).map_err(|e| format!("invalid body: {e}"))
+        serde_json::from_value(v)
+            .map_err(|e| format!("invalid body: {}", bounded_serde_message(&e.to_string())))
     }
     let parsed = match kind {
         "roster" => body::<RosterBody>(raw.body).and_then(|b| {
@@ -312,6 +322,27 @@ mod tests {
         let r = parse("notice", &json!({"id": "dl-7", "kind": "notice"})).unwrap_err();
         assert_eq!(r.id.as_deref(), Some("dl-7"));
         assert!(r.problems[0].contains("invalid envelope"));
+    }
+
+    #[test]
+    fn serde_refusals_quote_names_and_values_only_as_short_excerpts() {
+        // Found by the fuzz test in CI: an unknown field of 900 `{` came back whole in
+        // the refusal (and so in the ack and the log).
+        let long = "{".repeat(900);
+        let mut v = env("notice", json!({"id": "n1", "title": "t", "body": "b"}));
+        v[long.as_str()] = json!(1);
+        let r = parse("notice", &v).unwrap_err();
+        let p = &r.problems[0];
+        assert!(p.contains("unknown field"), "{p}");
+        assert!(p.contains("(900 characters)"), "{p}");
+        assert!(p.chars().count() < 300, "{} chars: {p}", p.chars().count());
+        // The same for a value inside the body.
+        let v = env(
+            "notice",
+            json!({"id": "n1", "title": ["x"], "body": "b", "priority": "z".repeat(500)}),
+        );
+        let p = &parse("notice", &v).unwrap_err().problems[0];
+        assert!(p.chars().count() < 300, "{} chars: {p}", p.chars().count());
     }
 
     #[test]
