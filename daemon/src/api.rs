@@ -109,6 +109,54 @@ fn lesson_info(s: &Slot, state: &str, attendance: Option<AttendanceCounts>) -> L
         starts_at: s.starts_at.to_rfc3339_opts(SecondsFormat::Secs, false),
         ends_at: s.ends_at.to_rfc3339_opts(SecondsFormat::Secs, false),
         attendance,
+        change: s.change.as_ref().map(|c| ketang_web::LessonChangeInfo {
+            kind: c.kind.as_str().to_owned(),
+            was_subject: c
+                .was
+                .as_ref()
+                .filter(|(sub, _)| *sub != s.period.subject)
+                .map(|(sub, _)| sub.clone()),
+            was_teacher: c
+                .was
+                .as_ref()
+                .filter(|(_, t)| *t != s.period.teacher)
+                .map(|(_, t)| t.clone()),
+            note: c.note.clone(),
+        }),
+    }
+}
+
+/// Today in the calendar: its name, the version in force, the lessons it cancelled.
+fn day_info(
+    tt: &crate::engine::timetable::Timetable,
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> ketang_web::DayInfo {
+    let date = now.date_naive();
+    let cal = tt.calendar_on(date, now.timezone());
+    let rosters = tt.rosters();
+    let weekday = cal.runs(date);
+    let mut cancelled: Vec<ketang_web::CancelledLesson> = cal
+        .cancelled_on(date, &rosters)
+        .filter_map(|c| {
+            let p = tt.periods.iter().find(|p| {
+                Some(p.weekday) == weekday && p.roster_id == c.roster_id && p.period == c.period
+            })?;
+            let starts =
+                chrono::TimeZone::from_local_datetime(&now.timezone(), &date.and_time(p.starts))
+                    .earliest()?;
+            Some(ketang_web::CancelledLesson {
+                period: p.period,
+                subject: p.subject.clone(),
+                starts_at: starts.to_rfc3339_opts(SecondsFormat::Secs, false),
+                note: c.note.clone(),
+            })
+        })
+        .collect();
+    cancelled.sort_by_key(|c| c.period);
+    ketang_web::DayInfo {
+        name: cal.names.get(&date).cloned(),
+        calendar_version: cal.version,
+        cancelled,
     }
 }
 
@@ -116,7 +164,7 @@ impl DeviceApi for Daemon {
     async fn status(&self) -> Result<StatusReport, ApiError> {
         let now = self.clock.now();
         let opens = self.cfg.school.checkin_opens;
-        let (current, next, today) = {
+        let (current, next, today, day) = {
             let tt = self
                 .timetable
                 .read()
@@ -128,7 +176,12 @@ impl DeviceApi for Daemon {
                 .iter()
                 .map(|s| lesson_info(s, tt.state(s, now, opens).as_str(), None))
                 .collect();
-            (current.zip(state), tt.next(now, opens), today)
+            (
+                current.zip(state),
+                tt.next(now, opens),
+                today,
+                day_info(&tt, now),
+            )
         };
         // One store job: the status is a consistent snapshot.
         let snap = self
@@ -239,6 +292,7 @@ impl DeviceApi for Daemon {
             lesson,
             next_lesson,
             today,
+            day,
             alarms,
             notices,
             school: self.alarm_path.school.as_ref().map(|link| {

@@ -81,7 +81,13 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     let periods = store.timetable().await.context("reading the timetable")?;
     let timetable = Arc::new(RwLock::new(Timetable {
         periods,
-        calendar: cfg.school.calendar.clone(),
+        calendar: crate::engine::calendar::Calendars::with_history(
+            cfg.school.calendar.clone(),
+            &store
+                .calendars()
+                .await
+                .context("reading the school calendar")?,
+        ),
         controls: store
             .lesson_controls(opts.clock.now().date_naive() - chrono::Days::new(7))
             .await

@@ -227,6 +227,24 @@ impl CommandHandler for SyncHooks {
     }
 
     async fn applied(&self, kind: &str) {
+        if kind == "calendar" {
+            match self.store.calendars().await {
+                Ok(docs) => {
+                    self.timetable
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .calendar
+                        .set_history(&docs);
+                    tracing::info!(
+                        versions = docs.len(),
+                        "School calendar reloaded after a downlink."
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Reading the school calendar failed; the previous one stays in force.")
+                }
+            }
+        }
         if kind == "timetable" || kind == "roster" {
             match self.store.timetable().await {
                 Ok(periods) => {

@@ -112,6 +112,12 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
         r#"{"id":"n1","title":"明天带画笔","body":"美术课需要水彩笔。"}"#,
     );
     send_down(port, "notice", "dl-n2", r#"{"id":"n2","title":"x"}"#);
+    send_down(
+        port,
+        "calendar",
+        "dl-cal-1",
+        r#"{"version":1,"term":{"start":"2026-09-01","end":"2027-01-22"},"holidays":[{"from":"2027-01-01","name":"元旦"}],"makeup_days":[{"date":"2026-10-10","runs":1}],"days_off":[{"from":"2026-11-27","name":"运动会"}],"changes":[{"date":"2026-11-24","roster_id":"g7-c3","period":1,"kind":"substitute","teacher":"林雅","teacher_id":"T10"},{"date":"2026-11-24","roster_id":"g7-c3","period":8,"kind":"extra","subject":"英语","teacher":"李雪梅","starts":"16:45:00","ends":"17:30:00"}]}"#,
+    );
     send_command(
         port,
         "dl-c1",

@@ -1532,3 +1532,113 @@ async fn a_notice_is_posted_prioritised_and_withdrawn_by_touch() {
             .is_some_and(|n| n.iter().all(|x| x["title"] != "体育课改在室内"))
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _broker = common::mqtt::mosquitto(&dir.path().join("broker"), port);
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--broker".as_ref(), url.as_ref()],
+    );
+    demo.wait_for("the broker", |s| s["sync"]["connected"] == true);
+    // Monday: 林雅 (T10, who does not teach this class) substitutes period 1, period 3 is
+    // cancelled (moved), period 5 is an exam, and a lesson is added after school; Friday is
+    // the sports day.
+    common::mqtt::send_down(
+        port,
+        "calendar",
+        "dl-cal-1",
+        r#"{"version": 1,
+            "term": {"start": "2026-09-01", "end": "2027-01-22"},
+            "days_off": [{"from": "2026-11-27", "name": "运动会"}],
+            "changes": [
+              {"date": "2026-11-23", "roster_id": "g7-c3", "period": 1, "kind": "substitute", "teacher": "林雅", "teacher_id": "T10"},
+              {"date": "2026-11-23", "roster_id": "g7-c3", "period": 3, "kind": "cancel", "note": "移至周三第6节"},
+              {"date": "2026-11-23", "roster_id": "g7-c3", "period": 5, "kind": "event", "subject": "期中考试", "note": "数学"},
+              {"date": "2026-11-23", "roster_id": "g7-c3", "period": 8, "kind": "extra", "subject": "英语", "teacher": "李雪梅", "starts": "16:45:00", "ends": "17:30:00"}
+            ]}"#,
+    );
+    let s = demo.wait_for("the calendar", |s| s["day"]["calendar_version"] == 1);
+    let today = s["today"].as_array().unwrap();
+    let by = |p: u64| today.iter().find(|l| l["period"] == p);
+    assert_eq!(by(1).unwrap()["teacher"], "林雅");
+    assert_eq!(by(1).unwrap()["change"]["kind"], "substitute");
+    assert_eq!(by(1).unwrap()["change"]["was_teacher"], "王丽华");
+    assert!(by(3).is_none(), "period 3 is cancelled: {today:#?}");
+    assert_eq!(s["day"]["cancelled"][0]["period"], 3);
+    assert_eq!(by(5).unwrap()["subject"], "期中考试");
+    assert_eq!(by(5).unwrap()["change"]["was_subject"], "体育");
+    assert_eq!(by(8).unwrap()["change"]["kind"], "extra");
+    // On the board: the lesson now says 代课 and whom it replaces; the day's list shows
+    // each change and the cancelled lesson.
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the changes on the board",
+        "return document.querySelector(\"[data-testid='cancelled-3']\") && document.querySelector(\"[data-testid='change-extra']\");",
+    )
+    .await;
+    let meta = c
+        .execute(
+            "return document.querySelector('#lesson .meta').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let meta = meta.as_str().unwrap();
+    assert!(
+        meta.contains("林雅") && meta.contains("代课") && meta.contains("原 王丽华"),
+        "{meta}"
+    );
+    assert!(text(&c, "cancelled-3").await.contains("停课"));
+    shot(&c, "calendar-changes-1920x1080").await;
+    axe(&c, "the board with the calendar's changes").await;
+    // The substitute is listed among today's teachers and unlocks teacher mode.
+    click(&c, "teacher-button").await;
+    let order = wait_js(
+        &c,
+        "the staff list",
+        "const b = [...document.querySelectorAll('#staff button')].map(x => x.dataset.staff); return b.length ? b : null;",
+    )
+    .await;
+    let order: Vec<&str> = order
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let at = |id: &str| order.iter().position(|x| *x == id).unwrap();
+    assert!(
+        at("T10") < at("T04"),
+        "the substitute comes before teachers without a lesson today: {order:?}"
+    );
+    click(&c, "staff-T10").await;
+    for k in ["2", "4", "6", "8"] {
+        click(&c, &format!("key-{k}")).await;
+    }
+    click(&c, "key-ok").await;
+    wait_js(
+        &c,
+        "teacher mode for the substitute",
+        "const p = document.getElementById('panel'); return !p.classList.contains('hidden') && document.getElementById('panel-who').textContent.includes('林雅');",
+    )
+    .await;
+    // Friday is the sports day: no lessons, and the board says why.
+    set_clock(&demo, "2026-11-27T08:00:00+08:00");
+    let s = demo.wait_for("Friday", |s| s["day"]["name"] == "运动会");
+    assert_eq!(s["today"], json!([]));
+    let p = open(&driver, &demo, "/?lang=zh", 1080, 1920).await;
+    wait_js(
+        &p,
+        "the day's name",
+        "return document.querySelector(\"[data-testid='no-lesson']\").textContent.includes('运动会');",
+    )
+    .await;
+    shot(&p, "calendar-day-off-1080x1920").await;
+    axe(&p, "a day off").await;
+}

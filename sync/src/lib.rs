@@ -14,6 +14,7 @@
 //!   worker moves the outbox cursor. Benchmarks and tests reach them through [`drain`], which
 //!   exists only with the `drain-api` feature (the crate's own dev-dependency turns it on).
 
+pub mod calendar;
 mod contract;
 mod error;
 pub mod limits;

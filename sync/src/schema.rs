@@ -339,6 +339,17 @@ ALTER TABLE leaves ADD COLUMN kind TEXT NOT NULL DEFAULT 'other'
     CHECK (kind IN ('sick', 'personal', 'other'));
 "#;
 
+/// Version 11: the school calendar from the cloud (`calendar` downlink), every version kept
+/// with when it was applied, so a past day's lessons finalise against the calendar in force
+/// that day.
+const V11: &str = r#"
+CREATE TABLE calendars (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -352,11 +363,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 10;
+pub const LATEST_VERSION: usize = 11;
 
 #[cfg(test)]
 mod tests {

@@ -31,9 +31,10 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "roster",
     "timetable",
+    "calendar",
     "leave",
     "notice",
     "config",
@@ -88,9 +89,16 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
 
 fn parse(kind: &str, payload: &[u8]) -> Result<(), Vec<String>> {
     let now = DateTime::parse_from_rfc3339("2026-11-23T08:00:00+08:00").unwrap();
-    parse_downlink(kind, &Target::Device, payload, "hf-1", "kt-1", now)
-        .map(|_| ())
-        .map_err(|r| r.problems)
+    let d = parse_downlink(kind, &Target::Device, payload, "hf-1", "kt-1", now)
+        .map_err(|r| r.problems)?;
+    // A calendar is checked as a whole before it is stored: that must not panic either.
+    if let ketang_sync::mqtt::DownlinkBody::Data(ketang_sync::DownlinkData::Calendar(c)) = &d.body {
+        let problems = ketang_sync::calendar::check_calendar(c);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(())
 }
 
 /// Parses, and checks the refusal and the bytes allocated.

@@ -428,6 +428,84 @@ async fn snapshots_apply_atomically_with_versions_and_a_repeated_id_applies_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_apply_by_version_school_wide_keep_their_history_and_bad_ones_name_every_problem()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.replace_school(school()).await.unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/ack").await;
+    let run = start(&store, settings(broker.port));
+    col.wait_for("connection", 10, |_| run.status.connected())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let v1 = json!({"version": 1,
+        "term": {"start": "2026-09-01", "end": "2027-01-22"},
+        "holidays": [{"from": "2026-10-01", "until": "2026-10-07", "name": "国庆节"}],
+        "makeup_days": [{"date": "2026-10-10", "runs": 1}]});
+    let mut v2 = v1.clone();
+    v2["version"] = json!(2);
+    v2["days_off"] = json!([{"from": "2026-11-27", "name": "运动会"}]);
+    v2["changes"] = json!([
+        {"date": "2026-11-24", "roster_id": "g7-3", "period": 1, "kind": "substitute", "teacher": "李老师", "teacher_id": "T07"}]);
+    let mut bad = v1.clone();
+    bad["version"] = json!(3);
+    bad["makeup_days"] = json!([{"date": "2026-10-03", "runs": 8}]);
+    let school_wide = |id: &str, body: &serde_json::Value| {
+        let mut m = down(id, "calendar", body.clone());
+        m.as_object_mut().unwrap().remove("device_id");
+        serde_json::to_vec(&m).unwrap()
+    };
+    for (id, body) in [
+        ("dl-cal-1", &v1),
+        ("dl-cal-2", &v2),
+        ("dl-cal-1b", &v1),
+        ("dl-cal-3", &bad),
+    ] {
+        let msg = school_wide(id, body);
+        publish_down(broker.port, "calendar", msg, false).await;
+    }
+    col.wait_for("four acks", 15, |c| c.up("ack").len() >= 4)
+        .await;
+    let acks: Vec<_> = col
+        .up("ack")
+        .into_iter()
+        .map(|a| a["body"].clone())
+        .collect();
+    assert_eq!(acks[0]["ok"], true, "{acks:#?}");
+    assert_eq!(acks[1]["ok"], true, "{acks:#?}");
+    assert_eq!(acks[2]["ok"], false);
+    assert!(
+        acks[2]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not newer"),
+        "{acks:#?}"
+    );
+    let problems = acks[3]["problems"].to_string();
+    assert!(
+        problems.contains("makeup_days[0].runs: 8 is not a weekday 1-7"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("makeup_days[0]: 2026-10-03 is also a holiday or day off"),
+        "{problems}"
+    );
+    // Both good versions are kept, in order, with when they were applied; the bad one is not.
+    let kept = store.calendars().await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[1].1.version, 2);
+    assert_eq!(kept[1].1.changes[0].teacher_id.as_deref(), Some("T07"));
+    assert!(kept[0].0 <= kept[1].0);
+    assert_eq!(
+        *run.hooks.applied.lock().unwrap(),
+        vec!["calendar".to_owned(), "calendar".to_owned()]
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("pki");

@@ -35,6 +35,8 @@ pub struct StatusReport {
     pub next_lesson: Option<LessonInfo>,
     /// Today's lessons in time order, with their states (the board's timetable).
     pub today: Vec<LessonInfo>,
+    /// Today in the school calendar: its name, the calendar's version, cancelled lessons.
+    pub day: DayInfo,
     /// Alarms not yet cleared.
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.
@@ -243,6 +245,46 @@ pub struct LessonInfo {
     pub ends_at: String,
     /// Attendance counts (for the current lesson).
     pub attendance: Option<AttendanceCounts>,
+    /// What the school calendar changed about this lesson today, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<LessonChangeInfo>,
+}
+
+/// A dated change to a lesson (the `calendar` downlink's `changes`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LessonChangeInfo {
+    /// swap (调课), substitute (代课), event (exam or event), extra (加课) or cancel (停课).
+    pub kind: String,
+    /// The weekly timetable's subject, when the change replaced it.
+    pub was_subject: Option<String>,
+    /// The weekly timetable's teacher, when the change replaced them.
+    pub was_teacher: Option<String>,
+    /// The school's note, e.g. 与第5节对调.
+    pub note: Option<String>,
+}
+
+/// Today in the school calendar.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayInfo {
+    /// The holiday's, day off's or make-up day's name (国庆节, 运动会, 国庆调休).
+    pub name: Option<String>,
+    /// The calendar version in force today (0: the config's calendar).
+    pub calendar_version: u64,
+    /// Lessons the calendar cancelled today (停课), in period order.
+    pub cancelled: Vec<CancelledLesson>,
+}
+
+/// A lesson of the weekly timetable that the calendar cancelled for today.
+#[derive(Debug, Clone, Serialize)]
+pub struct CancelledLesson {
+    /// Period number.
+    pub period: u8,
+    /// The weekly timetable's subject.
+    pub subject: String,
+    /// The weekly timetable's start (RFC 3339).
+    pub starts_at: String,
+    /// The school's note.
+    pub note: Option<String>,
 }
 
 pub use ketang_contract::AttendanceCounts;

@@ -61,7 +61,7 @@ async fn room_with(at: &str, change: impl FnOnce(&mut crate::config::Config)) ->
     let clock = Clock::starting_at(cfg.school.timezone, start);
     let timetable = Timetable {
         periods: store.timetable().await.unwrap(),
-        calendar: cfg.school.calendar.clone(),
+        calendar: crate::engine::calendar::Calendars::new(cfg.school.calendar.clone()),
         controls: HashMap::new(),
     };
     let (tx, hw_events) = mpsc::channel(64);

@@ -461,6 +461,7 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
         term,
         holidays,
         makeup,
+        ..crate::engine::calendar::Calendar::default()
     };
     let morning_check = window("school.morning_check", s.morning_check, (7, 0, 8, 30), errs);
     let noon_check = window("school.noon_check", s.noon_check, (12, 30, 14, 30), errs);

@@ -175,6 +175,7 @@ mod tests {
             },
             starts_at: at("2026-11-23T08:00:00+08:00"),
             ends_at: at("2026-11-23T08:45:00+08:00"),
+            change: None,
         }
     }
 

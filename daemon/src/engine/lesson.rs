@@ -167,6 +167,7 @@ mod tests {
             },
             starts_at: at("08:00"),
             ends_at: at("08:45"),
+            change: None,
         }
     }
 

@@ -13,9 +13,10 @@ use ketang_contract::bounded_serde_message;
 pub const MAX_DOWNLINK_BYTES: usize = 1024 * 1024;
 
 /// The kinds a device understands.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "roster",
     "timetable",
+    "calendar",
     "leave",
     "notice",
     "config",
@@ -228,6 +229,12 @@ pub fn parse_downlink(
         "notice" => {
             body::<NoticeRow>(raw.body).map(|n| DownlinkBody::Data(DownlinkData::Notice(n)))
         }
+        "calendar" => body::<crate::calendar::CalendarDoc>(raw.body).and_then(|c| {
+            if c.version == 0 {
+                return Err("version must be at least 1".into());
+            }
+            Ok(DownlinkBody::Data(DownlinkData::Calendar(c)))
+        }),
         "config" => Ok(DownlinkBody::Config(raw.body)),
         _ => body::<Command>(raw.body).map(DownlinkBody::Command),
     };

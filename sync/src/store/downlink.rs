@@ -99,6 +99,9 @@ pub enum DownlinkData {
     Leave(LeaveRow),
     /// A notice (insert or replace by id).
     Notice(NoticeRow),
+    /// The school calendar and dated lesson changes, replacing the previous version
+    /// (which is kept in the history).
+    Calendar(crate::calendar::CalendarDoc),
 }
 
 /// What became of a downlink message.
@@ -113,6 +116,10 @@ pub struct DownlinkOutcome {
     /// Seq of the `ack` record.
     pub ack_seq: u64,
 }
+
+/// Calendar versions are kept this many days after they were replaced (a board that was
+/// off longer finalises its missed days against the calendar in force before them).
+pub(crate) const CALENDAR_HISTORY_DAYS: i64 = 60;
 
 /// Downlink ids remembered for duplicate detection: those of the last 30 days, at most
 /// this many.
@@ -171,7 +178,7 @@ impl StoreHandle {
                     && let Some(data) = data
                 {
                     let sp = tx.savepoint().ctx("starting a savepoint")?;
-                    match apply_data(&sp, data)? {
+                    match apply_data(&sp, data, &at)? {
                         Ok(()) => sp.commit().ctx("applying downlink data")?,
                         Err(p) => {
                             problems = crate::limits::bound_problems(&p);
@@ -192,6 +199,35 @@ impl StoreHandle {
             .await?;
         self.notify_outbox();
         Ok(out)
+    }
+
+    /// Every kept calendar version, oldest first, with when it was applied.
+    ///
+    /// # Errors
+    /// SQLite fails, or a stored calendar does not parse.
+    pub async fn calendars(
+        &self,
+    ) -> Result<Vec<(DateTime<FixedOffset>, crate::calendar::CalendarDoc)>> {
+        self.call(|db| {
+            let mut stmt = db
+                .conn
+                .prepare("SELECT applied_at, body FROM calendars ORDER BY version")
+                .ctx("reading calendars")?;
+            let rows: Vec<(String, String)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("reading calendars")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading calendars")?;
+            rows.into_iter()
+                .map(|(at, body)| {
+                    let at = DateTime::parse_from_rfc3339(&at).map_err(|e| {
+                        crate::Error::Invalid(format!("calendars.applied_at {at:?}: {e}"))
+                    })?;
+                    Ok((at, serde_json::from_str(&body)?))
+                })
+                .collect()
+        })
+        .await
     }
 
     /// The applied roster and timetable versions (0 = none yet).
@@ -226,8 +262,41 @@ pub(super) fn seen(conn: &rusqlite::Connection, id: &str) -> Result<Option<(bool
 fn apply_data(
     tx: &rusqlite::Connection,
     data: DownlinkData,
+    at: &DateTime<FixedOffset>,
 ) -> Result<std::result::Result<(), Vec<String>>> {
     match data {
+        DownlinkData::Calendar(doc) => {
+            let current = meta_u64(tx, "calendar.version")?;
+            if doc.version <= current {
+                return Ok(Err(vec![format!(
+                    "calendar version {} is not newer than the applied version {current}",
+                    doc.version
+                )]));
+            }
+            let problems = crate::calendar::check_calendar(&doc);
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            tx.execute(
+                "INSERT INTO calendars (version, applied_at, body) VALUES (?1, ?2, ?3)",
+                params![
+                    i64::try_from(doc.version).unwrap_or(i64::MAX),
+                    rfc3339(at),
+                    serde_json::to_string(&doc)?
+                ],
+            )
+            .ctx("storing the calendar")?;
+            // The history a board needs: the versions of the last CALENDAR_HISTORY_DAYS
+            // days, and the one in force before them.
+            tx.execute(
+                "DELETE FROM calendars WHERE version < (SELECT COALESCE(MAX(version), 0) FROM calendars \
+                 WHERE julianday(applied_at) < julianday(?2) - ?1)",
+                params![CALENDAR_HISTORY_DAYS, rfc3339(at)],
+            )
+            .ctx("pruning old calendars")?;
+            set_meta(tx, "calendar.version", doc.version)?;
+            Ok(Ok(()))
+        }
         DownlinkData::Roster {
             version,
             students,

@@ -13,6 +13,8 @@ const I18N = {
     lock: "锁定", start_lesson: "开始上课", end_lesson: "下课", cancel_lesson: "取消本节", drill_start: "报警演练",
     notice_title: "标题", notice_body: "内容", post: "发布",
     period: n => `第${n}节`, no_lesson: "当前没有课", next: "下一节", none_today: "今天没有课",
+    ch_swap: "调课", ch_substitute: "代课", ch_event: "考试/活动", ch_extra: "加课", ch_cancel: "停课", was: "原",
+    day_named: n => `今天：${n}，没有课`, makeup_named: n => `今天：${n}`,
     open: "签到中", in_progress: "上课中", ended: "已下课", upcoming: "未开始", cancelled: "已取消",
     present: "已到", late: "迟到", absent: "缺勤", leave: "请假", sick: "病假", unmarked: "未到",
     checked_in: "已签到", by_face: "人脸识别", repeat: "已签到过", unknown_card: "未登记的卡", not_on_roster: "不在本节课名单中",
@@ -65,6 +67,8 @@ const I18N = {
     lock: "Lock", start_lesson: "Start lesson", end_lesson: "End lesson", cancel_lesson: "Cancel lesson", drill_start: "Alarm drill",
     notice_title: "Title", notice_body: "Text", post: "Post",
     period: n => `Period ${n}`, no_lesson: "No lesson now", next: "Next", none_today: "No lessons today",
+    ch_swap: "Swapped", ch_substitute: "Substitute", ch_event: "Exam/event", ch_extra: "Extra", ch_cancel: "Cancelled", was: "was",
+    day_named: n => `Today: ${n}, no lessons`, makeup_named: n => `Today: ${n}`,
     open: "Check-in open", in_progress: "In progress", ended: "Ended", upcoming: "Upcoming", cancelled: "Cancelled",
     present: "Present", late: "Late", absent: "Absent", leave: "Leave", sick: "Sick", unmarked: "Not in",
     checked_in: "Checked in", by_face: "by face", repeat: "Already checked in", unknown_card: "Unknown card", not_on_roster: "Not on this lesson's roster",
@@ -218,7 +222,8 @@ function renderLesson(s) {
   const L = s.lesson;
   const next = s.next_lesson ? `<div class="next">${t("next")}：${esc(s.next_lesson.subject)} · ${t("period", s.next_lesson.period)} · ${hm(s.next_lesson.starts_at)}</div>` : "";
   if (!L) {
-    el.innerHTML = `<div class="idle" data-testid="no-lesson">${s.today.length ? t("no_lesson") : t("none_today")}</div>${next}`;
+    const idle = s.today.length ? t("no_lesson") : (s.day && s.day.name ? t("day_named", s.day.name) : t("none_today"));
+    el.innerHTML = `<div class="idle" data-testid="no-lesson">${esc(idle)}</div>${next}`;
     return;
   }
   const a = L.attendance || { roster: 0, present: 0, late: 0, absent: 0, leave: 0, sick: 0, unmarked: 0 };
@@ -226,7 +231,7 @@ function renderLesson(s) {
   const pct = n => a.roster ? (100 * n / a.roster).toFixed(1) : 0;
   el.innerHTML = `
     <div class="subject" data-testid="subject">${esc(L.subject)}<span class="badge ${L.state}" data-testid="lesson-state">${t(L.state)}</span></div>
-    <div class="meta">${t("period", L.period)} · ${esc(L.teacher)} · ${hm(L.starts_at)}–${hm(L.ends_at)}${L.room ? " · " + esc(L.room) : ""}</div>
+    <div class="meta">${t("period", L.period)} · ${esc(L.teacher)}${changeNote(L)} · ${hm(L.starts_at)}–${hm(L.ends_at)}${L.room ? " · " + esc(L.room) : ""}</div>
     <div class="counts" data-testid="counts">
       <div class="count present"><b data-testid="count-in">${inRoom}</b>${t("present")} / ${a.roster}</div>
       <div class="count late"><b data-testid="count-late">${a.late}</b>${t("late")}</div>
@@ -237,12 +242,30 @@ function renderLesson(s) {
     ${next}`;
 }
 
+// A dated change (calendar downlink): its tag, and who or what the weekly timetable had.
+function changeTag(c) {
+  return c ? `<span class="change ${esc(c.kind)}" data-testid="change-${esc(c.kind)}">${t("ch_" + c.kind)}</span>` : "";
+}
+function changeNote(l) {
+  const c = l.change;
+  if (!c) return "";
+  const was = [c.was_subject, c.was_teacher].filter(Boolean).map(esc).join(" ");
+  return `${changeTag(c)}${was ? `<span class="was">（${t("was")} ${was}）</span>` : ""}${c.note ? `<span class="was">${esc(c.note)}</span>` : ""}`;
+}
+
 function renderTimetable(s) {
   const cur = s.lesson && s.lesson.id;
-  $("timetable").innerHTML = s.today.map(l => `
+  const day = s.day || { cancelled: [] };
+  const rows = s.today.map(l => ({ at: l.starts_at, html: `
     <li class="${l.id === cur ? "now" : l.state}" data-lesson="${esc(l.id)}">
-      <span class="t">${hm(l.starts_at)}–${hm(l.ends_at)}</span><span>${esc(l.subject)}</span><span class="muted">${esc(l.teacher)}</span>
-    </li>`).join("") || `<li class="muted">${t("none_today")}</li>`;
+      <span class="t">${hm(l.starts_at)}–${hm(l.ends_at)}</span><span>${esc(l.subject)}</span><span class="muted">${esc(l.teacher)}</span>${changeTag(l.change)}
+    </li>` })).concat(day.cancelled.map(c => ({ at: c.starts_at, html: `
+    <li class="dropped" data-testid="cancelled-${c.period}">
+      <span class="t">${hm(c.starts_at)}</span><span class="struck">${esc(c.subject)}</span>${changeTag({ kind: "cancel" })}${c.note ? `<span class="muted">${esc(c.note)}</span>` : ""}
+    </li>` })));
+  rows.sort((a, b) => a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
+  const named = day.name && s.today.length ? `<li class="muted" data-testid="day-name">${esc(t("makeup_named", day.name))}</li>` : "";
+  $("timetable").innerHTML = named + rows.map(r => r.html).join("") || `<li class="muted">${esc(day.name ? t("day_named", day.name) : t("none_today"))}</li>`;
 }
 
 const NOTICES_SHOWN = 4;

@@ -65,6 +65,11 @@ fn report() -> StatusReport {
         lesson: None,
         next_lesson: None,
         today: vec![],
+        day: DayInfo {
+            name: None,
+            calendar_version: 0,
+            cancelled: vec![],
+        },
         alarms: vec![],
         notices: vec![],
         school: None,
