@@ -164,7 +164,7 @@ impl DeviceApi for Daemon {
     async fn status(&self) -> Result<StatusReport, ApiError> {
         let now = self.clock.now();
         let opens = self.cfg.school.checkin_opens;
-        let (current, next, today, day) = {
+        let (current, next, today, day, runs) = {
             let tt = self
                 .timetable
                 .read()
@@ -181,7 +181,43 @@ impl DeviceApi for Daemon {
                 tt.next(now, opens),
                 today,
                 day_info(&tt, now),
+                tt.calendar_on(now.date_naive(), now.timezone())
+                    .runs(now.date_naive()),
             )
+        };
+        let content = self
+            .store
+            .board_content(now.date_naive(), runs)
+            .await
+            .map_err(internal)?;
+        let content = ketang_web::ContentInfo {
+            honours: content
+                .honours
+                .into_iter()
+                .zip(content.honour_images)
+                .map(|(h, img)| ketang_web::HonourInfo {
+                    image: img.then(|| format!("/api/v1/honours/{}/image", h.id)),
+                    id: h.id,
+                    title: h.title,
+                    text: h.text,
+                    date: h.date.map(|d| d.to_string()),
+                })
+                .collect(),
+            duty: content
+                .duty
+                .filter(|(_, names)| !names.is_empty())
+                .map(|(task, names)| ketang_web::DutyInfo { task, names }),
+            homework: content
+                .homework
+                .map(|h| h.items)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| ketang_web::HomeworkInfo {
+                    subject: i.subject,
+                    text: i.text,
+                    due: i.due.map(|d| d.to_string()),
+                })
+                .collect(),
         };
         // One store job: the status is a consistent snapshot.
         let snap = self
@@ -293,6 +329,7 @@ impl DeviceApi for Daemon {
             next_lesson,
             today,
             day,
+            content,
             alarms,
             notices,
             school: self.alarm_path.school.as_ref().map(|link| {
@@ -483,6 +520,14 @@ impl DeviceApi for Daemon {
             ));
         }
         Ok(())
+    }
+
+    async fn honour_image(&self, id: String) -> Result<(&'static str, Vec<u8>), ApiError> {
+        self.store
+            .honour_image(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::NotFound("no honour with that id has an image".to_owned()))
     }
 
     fn epaper_png(&self) -> Option<Vec<u8>> {

@@ -118,6 +118,24 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
         "dl-cal-1",
         r#"{"version":1,"term":{"start":"2026-09-01","end":"2027-01-22"},"holidays":[{"from":"2027-01-01","name":"元旦"}],"makeup_days":[{"date":"2026-10-10","runs":1}],"days_off":[{"from":"2026-11-27","name":"运动会"}],"changes":[{"date":"2026-11-24","roster_id":"g7-c3","period":1,"kind":"substitute","teacher":"林雅","teacher_id":"T10"},{"date":"2026-11-24","roster_id":"g7-c3","period":8,"kind":"extra","subject":"英语","teacher":"李雪梅","starts":"16:45:00","ends":"17:30:00"}]}"#,
     );
+    send_down(
+        port,
+        "honours",
+        "dl-h1",
+        r#"{"version":1,"items":[{"id":"h1","title":"流动红旗","text":"第十二周卫生评比第一名","date":"2026-11-20"}]}"#,
+    );
+    send_down(
+        port,
+        "duty",
+        "dl-d1",
+        r#"{"version":1,"days":[{"weekday":1,"students":["2025070301","2025070302"],"task":"擦黑板"}]}"#,
+    );
+    send_down(
+        port,
+        "homework",
+        "dl-w1",
+        r#"{"date":"2026-11-23","items":[{"subject":"数学","text":"练习册第12页","due":"2026-11-24"}]}"#,
+    );
     send_command(
         port,
         "dl-c1",

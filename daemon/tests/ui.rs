@@ -1642,3 +1642,99 @@ async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
     shot(&p, "calendar-day-off-1080x1920").await;
     axe(&p, "a day off").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn honours_duty_and_homework_from_the_school_on_the_board() {
+    use base64::Engine as _;
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _broker = common::mqtt::mosquitto(&dir.path().join("broker"), port);
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--broker".as_ref(), url.as_ref()],
+    );
+    demo.wait_for("the broker", |s| s["sync"]["connected"] == true);
+    // A small picture for the first honour, made from a packaged photo.
+    let photo = image::open(ketang_testkit::repo_root().join("models/tests/data/astronaut.png"))
+        .unwrap()
+        .thumbnail(160, 120);
+    let mut png = Vec::new();
+    photo
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    common::mqtt::send_down(
+        port,
+        "honours",
+        "dl-h-1",
+        &format!(
+            r#"{{"version":1,"items":[{{"id":"h1","title":"流动红旗","text":"第十二周卫生评比第一名","date":"2026-11-20","image":"{b64}"}},{{"id":"h2","title":"校运会团体第二","text":"男子4×100米接力第一"}}]}}"#
+        ),
+    );
+    common::mqtt::send_down(
+        port,
+        "duty",
+        "dl-d-1",
+        r#"{"version":1,"days":[{"weekday":1,"students":["2025070301","2025070302"],"task":"擦黑板、扫地"},{"weekday":2,"students":["2025070303"]}]}"#,
+    );
+    common::mqtt::send_down(
+        port,
+        "homework",
+        "dl-w-1",
+        r#"{"date":"2026-11-23","items":[{"subject":"数学","text":"练习册第12页","due":"2026-11-24"},{"subject":"语文","text":"背诵《春》第一段"}]}"#,
+    );
+    let s = demo.wait_for("the content", |s| {
+        s["content"]["homework"]
+            .as_array()
+            .is_some_and(|h| h.len() == 2)
+            && s["content"]["honours"]
+                .as_array()
+                .is_some_and(|h| h.len() == 2)
+            && !s["content"]["duty"].is_null()
+    });
+    assert_eq!(s["content"]["duty"]["names"], json!(["姜芷若", "蔡天佑"]));
+    assert_eq!(
+        s["content"]["honours"][0]["image"],
+        "/api/v1/honours/h1/image"
+    );
+    assert!(s["content"]["honours"][1]["image"].is_null());
+    // The image is served as it came, with its type; an honour without one is a 404.
+    let res = ureq::get(&format!("{}/api/v1/honours/h1/image", demo.base))
+        .call()
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.into_body().read_to_vec().unwrap(), png);
+    let (code, _) = get(&format!("{}/api/v1/honours/h2/image", demo.base))
+        .map_err(|e| e.to_string())
+        .unwrap_or((404, String::new()));
+    assert_eq!(code, 404);
+    for (w, h) in [(1920, 1080), (1080, 1920)] {
+        let c = open(&driver, &demo, "/?lang=zh", w, h).await;
+        wait_js(
+            &c,
+            "the school's content with the honour's picture loaded",
+            "const i = document.querySelector(\"[data-testid='honour-h1'] img\"); return i && i.complete && i.naturalWidth > 0;",
+        )
+        .await;
+        assert!(text(&c, "duty").await.contains("姜芷若"));
+        assert!(text(&c, "duty").await.contains("擦黑板"));
+        let hw = text(&c, "homework").await;
+        assert!(
+            hw.contains("练习册第12页") && hw.contains("11月24日交"),
+            "{hw}"
+        );
+        assert!(text(&c, "honours").await.contains("流动红旗"));
+        shot(&c, &format!("class-content-{w}x{h}")).await;
+        axe(&c, "the school's content on the board").await;
+    }
+    // Tuesday: Tuesday's duty; the homework without a due date was Monday's only.
+    set_clock(&demo, "2026-11-24T07:30:00+08:00");
+    let s = demo.wait_for("Tuesday", |s| {
+        s["content"]["duty"]["names"] == json!(["高诗涵"])
+    });
+    assert_eq!(s["content"]["homework"].as_array().unwrap().len(), 1);
+    assert_eq!(s["content"]["homework"][0]["subject"], "数学");
+}

@@ -28,6 +28,8 @@ pub struct SignContent<'a> {
     pub next: Option<&'a str>,
     /// One notice line.
     pub notice: Option<&'a str>,
+    /// Today's duty (值日), one line at the bottom.
+    pub duty: Option<&'a str>,
 }
 
 /// Why the sign could not be drawn.
@@ -172,6 +174,14 @@ pub fn render<D: DrawTarget<Color = BinaryColor>>(
             .draw(d)
             .map_err(SignError::Display)?;
         text(d, n, Point::new(m, y + 6), 1)?;
+        y += 28;
+    }
+    // The duty line sits at the bottom when the panel has room below the rest.
+    let h = i32::try_from(d.bounding_box().size.height).unwrap_or(i32::MAX);
+    if let Some(duty) = c.duty
+        && y + 4 <= h - 26
+    {
+        text(d, duty, Point::new(m, h - 26), 1)?;
     }
     Ok(())
 }
@@ -304,12 +314,26 @@ mod tests {
             attendance: Some((35, 40)),
             next: Some("下一节：数学 08:55"),
             notice: Some("期中考试将于11月27日进行"),
+            duty: None,
         };
         render(&c, &mut fb).unwrap();
         assert!(ink(&fb, 0, 0, 400, 45) > 300, "class name at 2x");
         assert!(ink(&fb, 0, 76, 400, 140) > 200, "subject");
         assert!(ink(&fb, 0, 140, 400, 180) > 200, "attendance");
-        assert!(ink(&fb, 0, 180, 400, 300) > 100, "next and notice");
+        assert!(ink(&fb, 0, 180, 400, 272) > 100, "next and notice");
+        assert_eq!(ink(&fb, 0, 272, 400, 300), 0, "no duty line");
+        // With today's duty, its line at the bottom.
+        let mut buf2 = vec![0u8; Framebuffer::bytes(400, 300)];
+        let mut fb2 = Framebuffer::new(&mut buf2, 400, 300);
+        render(
+            &SignContent {
+                duty: Some("值日：姜芷若 王子轩"),
+                ..c
+            },
+            &mut fb2,
+        )
+        .unwrap();
+        assert!(ink(&fb2, 0, 272, 400, 300) > 100, "duty line");
         // Nothing drawn past the bottom edge survives, and the right margin stays clear.
         assert_eq!(ink(&fb, 395, 0, 400, 60), 0);
     }

@@ -15,6 +15,7 @@
 //!   exists only with the `drain-api` feature (the crate's own dev-dependency turns it on).
 
 pub mod calendar;
+pub mod content;
 mod contract;
 mod error;
 pub mod limits;
@@ -71,11 +72,11 @@ pub use records::{
     StaffRow, StudentRow, TapRecord,
 };
 pub use store::{
-    AUDIT_FLOOR, Audit, AuditRow, CardTap, CardTapResult, ConsentRow, DB_FILE, DayHealth,
-    DayPresence, DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity, LeaveKind,
-    LeaveRow, LessonControl, LessonEnd, LessonTimeline, MAX_CARDS_PER_PERSON, MAX_DOWNLINKS_KEPT,
-    MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST, MAX_REJECTED_KEPT,
-    MAX_TEXT_CHARS, Mark, OpenReport, PRUNE_STEP_DAYS, PendingRecord, REFUSED_AFTER_PROBES,
-    Retention, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot, StoreHandle, StreamBudget,
-    StudentTap, pin_hash_cost_ok,
+    AUDIT_FLOOR, Audit, AuditRow, BoardContent, CardTap, CardTapResult, ConsentRow, DB_FILE,
+    DayHealth, DayPresence, DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity,
+    LeaveKind, LeaveRow, LessonControl, LessonEnd, LessonTimeline, MAX_CARDS_PER_PERSON,
+    MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
+    MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport, PRUNE_STEP_DAYS, PendingRecord,
+    REFUSED_AFTER_PROBES, Retention, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot,
+    StoreHandle, StreamBudget, StudentTap, pin_hash_cost_ok,
 };

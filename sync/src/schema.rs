@@ -350,6 +350,18 @@ CREATE TABLE calendars (
 ) STRICT;
 "#;
 
+/// Version 12: what the school shows on the board (honours, the duty roster, homework),
+/// display only, one row per kind (homework: per day, pruned after 30 days).
+const V12: &str = r#"
+CREATE TABLE board_content (
+    kind       TEXT NOT NULL CHECK (kind IN ('honours', 'duty', 'homework')),
+    key        TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -364,11 +376,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V9),
         M::up(V10),
         M::up(V11),
+        M::up(V12),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 11;
+pub const LATEST_VERSION: usize = 12;
 
 #[cfg(test)]
 mod tests {

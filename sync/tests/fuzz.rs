@@ -31,10 +31,13 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 11] = [
     "roster",
     "timetable",
     "calendar",
+    "honours",
+    "duty",
+    "homework",
     "leave",
     "notice",
     "config",
@@ -92,11 +95,25 @@ fn parse(kind: &str, payload: &[u8]) -> Result<(), Vec<String>> {
     let d = parse_downlink(kind, &Target::Device, payload, "hf-1", "kt-1", now)
         .map_err(|r| r.problems)?;
     // A calendar is checked as a whole before it is stored: that must not panic either.
-    if let ketang_sync::mqtt::DownlinkBody::Data(ketang_sync::DownlinkData::Calendar(c)) = &d.body {
-        let problems = ketang_sync::calendar::check_calendar(c);
-        if !problems.is_empty() {
-            return Err(problems);
+    // So are the board's content kinds.
+    use ketang_sync::DownlinkData as D;
+    let problems = match &d.body {
+        ketang_sync::mqtt::DownlinkBody::Data(D::Calendar(c)) => {
+            ketang_sync::calendar::check_calendar(c)
         }
+        ketang_sync::mqtt::DownlinkBody::Data(D::Honours(h)) => {
+            ketang_sync::content::check_honours(h)
+        }
+        ketang_sync::mqtt::DownlinkBody::Data(D::Duty(x)) => {
+            ketang_sync::content::check_duty(x, |s| s.starts_with('S'))
+        }
+        ketang_sync::mqtt::DownlinkBody::Data(D::Homework(h)) => {
+            ketang_sync::content::check_homework(h)
+        }
+        _ => Vec::new(),
+    };
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(())
 }

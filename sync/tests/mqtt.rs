@@ -506,6 +506,110 @@ async fn calendars_apply_by_version_school_wide_keep_their_history_and_bad_ones_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boards_content_applies_whole_by_version_and_bad_content_names_every_problem() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.replace_school(school()).await.unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "");
+    let col = Collector::start(broker.port, "ketang/+/+/+/up/ack").await;
+    let run = start(&store, settings(broker.port));
+    col.wait_for("connection", 10, |_| run.status.connected())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let gif = base64::engine::general_purpose::STANDARD.encode(b"GIF89a\x01\x00\x01\x00");
+    let msgs = [
+        (
+            "dl-d1",
+            "duty",
+            json!({"version": 1, "days": [{"weekday": 1, "students": ["S001", "S002"], "task": "扫地"}]}),
+        ),
+        (
+            "dl-d0",
+            "duty",
+            json!({"version": 1, "days": [{"weekday": 2, "students": ["S001"]}]}),
+        ),
+        (
+            "dl-d2",
+            "duty",
+            json!({"version": 2, "days": [{"weekday": 1, "students": ["S001", "S404"]}, {"weekday": 9, "students": []}]}),
+        ),
+        (
+            "dl-h1",
+            "honours",
+            json!({"version": 5, "items": [{"id": "h1", "title": "流动红旗"}, {"id": "h2", "title": "", "image": gif}]}),
+        ),
+        (
+            "dl-w1",
+            "homework",
+            json!({"date": "2026-11-23", "items": [{"subject": "数学", "text": "练习册第12页", "due": "2026-11-24"}]}),
+        ),
+        (
+            "dl-w2",
+            "homework",
+            json!({"date": "2026-11-23", "items": [{"subject": "语文", "text": "", "due": "2026-11-20"}]}),
+        ),
+    ];
+    for (id, kind, body) in &msgs {
+        let msg = serde_json::to_vec(&down(id, kind, body.clone())).unwrap();
+        publish_down(broker.port, kind, msg, true).await;
+    }
+    col.wait_for("six acks", 15, |c| c.up("ack").len() >= 6)
+        .await;
+    let acks: Vec<_> = col
+        .up("ack")
+        .into_iter()
+        .map(|a| a["body"].clone())
+        .collect();
+    let by = |id: &str| {
+        acks.iter()
+            .find(|a| a["downlink_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("dl-d1")["ok"], true, "{acks:#?}");
+    assert!(
+        by("dl-d0")["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not newer")
+    );
+    let p = by("dl-d2")["problems"].to_string();
+    assert!(
+        p.contains("days[0].students[1]: \\\"S404\\\" is not a student of this board's roster"),
+        "{p}"
+    );
+    assert!(p.contains("days[1].weekday: 9 is not 1-7"), "{p}");
+    let p = by("dl-h1")["problems"].to_string();
+    assert!(
+        p.contains("items[1].title is empty") && p.contains("items[1].image: not a PNG or JPEG"),
+        "{p}"
+    );
+    assert_eq!(by("dl-w1")["ok"], true);
+    let p = by("dl-w2")["problems"].to_string();
+    assert!(
+        p.contains("items[0].text is empty") && p.contains("items[0].due 2026-11-20 is before"),
+        "{p}"
+    );
+    // What the board shows on Monday the 23rd: duty version 1 with names, the first
+    // homework (the refused second one changed nothing), no honours (refused whole).
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let c = store.board_content(monday, Some(1)).await.unwrap();
+    assert_eq!(c.duty.as_ref().unwrap().0.as_deref(), Some("扫地"));
+    assert_eq!(c.duty.as_ref().unwrap().1.len(), 2);
+    assert_eq!(c.homework.as_ref().unwrap().items[0].subject, "数学");
+    assert!(c.honours.is_empty());
+    // A day without lessons has no duty; homework due tomorrow is still shown then.
+    let c = store
+        .board_content(monday.succ_opt().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(c.duty, None);
+    assert_eq!(c.homework.unwrap().items.len(), 1);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_works_and_a_wrong_client_certificate_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("pki");

@@ -37,6 +37,8 @@ pub struct StatusReport {
     pub today: Vec<LessonInfo>,
     /// Today in the school calendar: its name, the calendar's version, cancelled lessons.
     pub day: DayInfo,
+    /// What the school shows on the board: honours, today's duty, homework.
+    pub content: ContentInfo,
     /// Alarms not yet cleared.
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.
@@ -261,6 +263,52 @@ pub struct LessonChangeInfo {
     pub was_teacher: Option<String>,
     /// The school's note, e.g. 与第5节对调.
     pub note: Option<String>,
+}
+
+/// What the school shows on the board (`honours`, `duty`, `homework` downlinks).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ContentInfo {
+    /// Class honours and culture, in the school's order.
+    pub honours: Vec<HonourInfo>,
+    /// Who is on duty today (none on days without lessons).
+    pub duty: Option<DutyInfo>,
+    /// Homework still due, per subject.
+    pub homework: Vec<HomeworkInfo>,
+}
+
+/// One honour.
+#[derive(Debug, Clone, Serialize)]
+pub struct HonourInfo {
+    /// Its id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub text: Option<String>,
+    /// Date awarded (YYYY-MM-DD).
+    pub date: Option<String>,
+    /// The image's path on this board (`/api/v1/honours/{id}/image`), if it has one.
+    pub image: Option<String>,
+}
+
+/// Today's duty.
+#[derive(Debug, Clone, Serialize)]
+pub struct DutyInfo {
+    /// The task, e.g. 擦黑板、扫地.
+    pub task: Option<String>,
+    /// Names of the students on duty.
+    pub names: Vec<String>,
+}
+
+/// Homework of one subject.
+#[derive(Debug, Clone, Serialize)]
+pub struct HomeworkInfo {
+    /// Subject.
+    pub subject: String,
+    /// What to do.
+    pub text: String,
+    /// Due date (YYYY-MM-DD).
+    pub due: Option<String>,
 }
 
 /// Today in the school calendar.

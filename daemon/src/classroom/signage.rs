@@ -10,9 +10,14 @@ impl Classroom {
         };
         let now = self.clock.now();
         let opens = self.school.checkin_opens;
-        let (current, next) = {
+        let (current, next, runs) = {
             let tt = self.tt();
-            (tt.current(now, opens), tt.next(now, opens))
+            (
+                tt.current(now, opens),
+                tt.next(now, opens),
+                tt.calendar_on(now.date_naive(), now.timezone())
+                    .runs(now.date_naive()),
+            )
         };
         const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
         use chrono::Datelike as _;
@@ -54,6 +59,31 @@ impl Classroom {
             Ok(n) => n.into_iter().find(|n| !n.emergency).map(|n| n.title),
             Err(e) => return self.store_health.failed("reading notices for the sign", &e),
         };
+        let duty = match self.store.board_content(now.date_naive(), runs).await {
+            Ok(c) => c
+                .duty
+                .filter(|(_, names)| !names.is_empty())
+                // A character the sign's font lacks (outside GB 2312) is drawn as □ rather
+                // than leaving the sign on its old face.
+                .map(|(_, names)| {
+                    let line = format!("值日：{}", names.join(" "));
+                    line.chars()
+                        .map(|ch| {
+                            let mut b = [0u8; 4];
+                            if ketang_drivers::sign::check_glyphs(ch.encode_utf8(&mut b)).is_ok() {
+                                ch
+                            } else {
+                                '□'
+                            }
+                        })
+                        .collect::<String>()
+                }),
+            Err(e) => {
+                return self
+                    .store_health
+                    .failed("reading the duty roster for the sign", &e);
+            }
+        };
         let content = ketang_drivers::sign::SignContent {
             class_name: &self.class_name,
             date: &date,
@@ -64,6 +94,7 @@ impl Classroom {
             attendance,
             next: next_line.as_deref(),
             notice: notice.as_deref(),
+            duty: duty.as_deref(),
         };
         match sign.update(&content, &self.hw) {
             Ok(true) => tracing::debug!("Door sign redrawn."),

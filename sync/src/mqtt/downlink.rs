@@ -13,10 +13,13 @@ use ketang_contract::bounded_serde_message;
 pub const MAX_DOWNLINK_BYTES: usize = 1024 * 1024;
 
 /// The kinds a device understands.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 10] = [
     "roster",
     "timetable",
     "calendar",
+    "honours",
+    "duty",
+    "homework",
     "leave",
     "notice",
     "config",
@@ -235,6 +238,12 @@ pub fn parse_downlink(
             }
             Ok(DownlinkBody::Data(DownlinkData::Calendar(c)))
         }),
+        "honours" => body::<crate::content::HonoursDoc>(raw.body)
+            .map(|d| DownlinkBody::Data(DownlinkData::Honours(d))),
+        "duty" => body::<crate::content::DutyDoc>(raw.body)
+            .map(|d| DownlinkBody::Data(DownlinkData::Duty(d))),
+        "homework" => body::<crate::content::HomeworkDoc>(raw.body)
+            .map(|d| DownlinkBody::Data(DownlinkData::Homework(d))),
         "config" => Ok(DownlinkBody::Config(raw.body)),
         _ => body::<Command>(raw.body).map(DownlinkBody::Command),
     };

@@ -102,6 +102,25 @@ pub enum DownlinkData {
     /// The school calendar and dated lesson changes, replacing the previous version
     /// (which is kept in the history).
     Calendar(crate::calendar::CalendarDoc),
+    /// The class's honours (班级荣誉), replacing the previous snapshot.
+    Honours(crate::content::HonoursDoc),
+    /// The duty roster (值日生), replacing the previous snapshot.
+    Duty(crate::content::DutyDoc),
+    /// One day's homework (作业), replacing what that day had.
+    Homework(crate::content::HomeworkDoc),
+}
+
+/// What the school shows on the board today (see [`StoreHandle::board_content`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardContent {
+    /// Honours, in order, without their images.
+    pub honours: Vec<crate::content::Honour>,
+    /// Whether each honour has an image.
+    pub honour_images: Vec<bool>,
+    /// Today's duty: the task and the names of those on duty.
+    pub duty: Option<(Option<String>, Vec<String>)>,
+    /// Homework still due.
+    pub homework: Option<crate::content::HomeworkDoc>,
 }
 
 /// What became of a downlink message.
@@ -230,6 +249,100 @@ impl StoreHandle {
         .await
     }
 
+    /// What the board shows from the school on `date`, whose timetable is that of
+    /// `weekday` (`None`: no lessons that day, so no duty): the honours (images left out:
+    /// [`Self::honour_image`]), who is on duty with their names, and the homework still due
+    /// (set on the latest day up to `date`: without a due date only on the day it was set).
+    ///
+    /// # Errors
+    /// SQLite fails, or stored content does not parse.
+    pub async fn board_content(
+        &self,
+        date: chrono::NaiveDate,
+        weekday: Option<u8>,
+    ) -> Result<BoardContent> {
+        self.call(move |db| {
+            let get = |kind: &str, key_max: &str| -> Result<Option<String>> {
+                db.conn
+                    .query_row(
+                        "SELECT body FROM board_content WHERE kind = ?1 AND key <= ?2 ORDER BY key DESC LIMIT 1",
+                        params![kind, key_max],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .ctx("reading board content")
+            };
+            let mut out = BoardContent::default();
+            if let Some(b) = get("honours", "")? {
+                let mut h: crate::content::HonoursDoc = serde_json::from_str(&b)?;
+                for i in &mut h.items {
+                    out.honour_images.push(i.image.is_some());
+                    i.image = None;
+                }
+                out.honours = h.items;
+            }
+            if let (Some(b), Some(w)) = (get("duty", "")?, weekday) {
+                let d: crate::content::DutyDoc = serde_json::from_str(&b)?;
+                if let Some(day) = d.days.into_iter().find(|x| x.weekday == w) {
+                    let mut names = Vec::new();
+                    for s in &day.students {
+                        // A student who left since keeps no place on the board.
+                        if let Some(n) = db
+                            .conn
+                            .query_row(
+                                "SELECT name FROM students WHERE id = ?1 AND name <> ''",
+                                [s],
+                                |r| r.get::<_, String>(0),
+                            )
+                            .optional()
+                            .ctx("reading students")?
+                        {
+                            names.push(n);
+                        }
+                    }
+                    out.duty = Some((day.task, names));
+                }
+            }
+            if let Some(b) = get("homework", &date.to_string())? {
+                let mut h: crate::content::HomeworkDoc = serde_json::from_str(&b)?;
+                let set = h.date;
+                h.items
+                    .retain(|i| i.due.map_or(set == date, |d| d >= date));
+                if !h.items.is_empty() {
+                    out.homework = Some(h);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The image of honour `id` (MIME type and bytes), if it has one.
+    ///
+    /// # Errors
+    /// SQLite fails, or stored content does not parse.
+    pub async fn honour_image(&self, id: String) -> Result<Option<(&'static str, Vec<u8>)>> {
+        self.call(move |db| {
+            let b: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT body FROM board_content WHERE kind = 'honours'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("reading board content")?;
+            let Some(b) = b else { return Ok(None) };
+            let h: crate::content::HonoursDoc = serde_json::from_str(&b)?;
+            Ok(h.items
+                .into_iter()
+                .find(|i| i.id == id)
+                .and_then(|i| i.image)
+                .and_then(|img| crate::content::honour_image(&img).ok()))
+        })
+        .await
+    }
+
     /// The applied roster and timetable versions (0 = none yet).
     ///
     /// # Errors
@@ -243,6 +356,21 @@ impl StoreHandle {
         })
         .await
     }
+}
+
+fn put_content(
+    tx: &rusqlite::Connection,
+    kind: &str,
+    key: &str,
+    body: &str,
+    at: &DateTime<FixedOffset>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO board_content (kind, key, body, applied_at) VALUES (?1, ?2, ?3, ?4)",
+        params![kind, key, body, rfc3339(at)],
+    )
+    .ctx("storing board content")?;
+    Ok(())
 }
 
 pub(super) fn seen(conn: &rusqlite::Connection, id: &str) -> Result<Option<(bool, Vec<String>)>> {
@@ -295,6 +423,61 @@ fn apply_data(
             )
             .ctx("pruning old calendars")?;
             set_meta(tx, "calendar.version", doc.version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Honours(doc) => {
+            let current = meta_u64(tx, "honours.version")?;
+            if doc.version <= current {
+                return Ok(Err(vec![format!(
+                    "honours version {} is not newer than the applied version {current}",
+                    doc.version
+                )]));
+            }
+            let problems = crate::content::check_honours(&doc);
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            put_content(tx, "honours", "", &serde_json::to_string(&doc)?, at)?;
+            set_meta(tx, "honours.version", doc.version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Duty(doc) => {
+            let current = meta_u64(tx, "duty.version")?;
+            if doc.version <= current {
+                return Ok(Err(vec![format!(
+                    "duty version {} is not newer than the applied version {current}",
+                    doc.version
+                )]));
+            }
+            let mut stmt = tx
+                .prepare("SELECT student_id FROM roster_members")
+                .ctx("reading rosters")?;
+            let known: std::collections::HashSet<String> = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("reading rosters")?
+                .collect::<rusqlite::Result<_>>()
+                .ctx("reading rosters")?;
+            drop(stmt);
+            let problems = crate::content::check_duty(&doc, |s| known.contains(s));
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            put_content(tx, "duty", "", &serde_json::to_string(&doc)?, at)?;
+            set_meta(tx, "duty.version", doc.version)?;
+            Ok(Ok(()))
+        }
+        DownlinkData::Homework(doc) => {
+            let problems = crate::content::check_homework(&doc);
+            if !problems.is_empty() {
+                return Ok(Err(problems));
+            }
+            let key = doc.date.to_string();
+            put_content(tx, "homework", &key, &serde_json::to_string(&doc)?, at)?;
+            tx.execute(
+                "DELETE FROM board_content WHERE kind = 'homework' AND key < date(?1, '-30 days')",
+                [&key],
+            )
+            .ctx("pruning old homework")?;
             Ok(Ok(()))
         }
         DownlinkData::Roster {

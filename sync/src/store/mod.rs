@@ -41,7 +41,9 @@ mod whiteboard;
 
 pub use attendance::{CardTap, CardTapResult, DayPresence, RollEntry, StudentTap};
 pub use audit::{AUDIT_FLOOR, Audit, AuditRow, PRUNE_STEP_DAYS, Retention};
-pub use downlink::{DownlinkData, DownlinkOutcome, LeaveKind, LeaveRow, MAX_DOWNLINKS_KEPT};
+pub use downlink::{
+    BoardContent, DownlinkData, DownlinkOutcome, LeaveKind, LeaveRow, MAX_DOWNLINKS_KEPT,
+};
 pub use faces::{ConsentRow, SealedTemplate};
 pub use handle::{DB_FILE, Identity, OpenReport, StoreHandle};
 pub use health::{DayHealth, FollowupRow};

@@ -15,6 +15,7 @@ const I18N = {
     period: n => `第${n}节`, no_lesson: "当前没有课", next: "下一节", none_today: "今天没有课",
     ch_swap: "调课", ch_substitute: "代课", ch_event: "考试/活动", ch_extra: "加课", ch_cancel: "停课", was: "原",
     day_named: n => `今天：${n}，没有课`, makeup_named: n => `今天：${n}`,
+    duty: "值日生", homework: "作业", honours: "班级荣誉", due: (m, d) => `${m}月${d}日交`,
     open: "签到中", in_progress: "上课中", ended: "已下课", upcoming: "未开始", cancelled: "已取消",
     present: "已到", late: "迟到", absent: "缺勤", leave: "请假", sick: "病假", unmarked: "未到",
     checked_in: "已签到", by_face: "人脸识别", repeat: "已签到过", unknown_card: "未登记的卡", not_on_roster: "不在本节课名单中",
@@ -69,6 +70,7 @@ const I18N = {
     period: n => `Period ${n}`, no_lesson: "No lesson now", next: "Next", none_today: "No lessons today",
     ch_swap: "Swapped", ch_substitute: "Substitute", ch_event: "Exam/event", ch_extra: "Extra", ch_cancel: "Cancelled", was: "was",
     day_named: n => `Today: ${n}, no lessons`, makeup_named: n => `Today: ${n}`,
+    duty: "On duty", homework: "Homework", honours: "Class honours", due: (m, d) => `due ${m}/${d}`,
     open: "Check-in open", in_progress: "In progress", ended: "Ended", upcoming: "Upcoming", cancelled: "Cancelled",
     present: "Present", late: "Late", absent: "Absent", leave: "Leave", sick: "Sick", unmarked: "Not in",
     checked_in: "Checked in", by_face: "by face", repeat: "Already checked in", unknown_card: "Unknown card", not_on_roster: "Not on this lesson's roster",
@@ -223,7 +225,7 @@ function renderLesson(s) {
   const next = s.next_lesson ? `<div class="next">${t("next")}：${esc(s.next_lesson.subject)} · ${t("period", s.next_lesson.period)} · ${hm(s.next_lesson.starts_at)}</div>` : "";
   if (!L) {
     const idle = s.today.length ? t("no_lesson") : (s.day && s.day.name ? t("day_named", s.day.name) : t("none_today"));
-    el.innerHTML = `<div class="idle" data-testid="no-lesson">${esc(idle)}</div>${next}`;
+    el.innerHTML = `<div class="idle" data-testid="no-lesson">${esc(idle)}</div>${next}${classContent(s)}`;
     return;
   }
   const a = L.attendance || { roster: 0, present: 0, late: 0, absent: 0, leave: 0, sick: 0, unmarked: 0 };
@@ -239,7 +241,22 @@ function renderLesson(s) {
       <div class="count absent"><b data-testid="count-out">${a.absent + a.unmarked}</b>${t("unmarked")}</div>
     </div>
     <div class="bar"><span style="width:${pct(a.present)}%;background:var(--green)"></span><span style="width:${pct(a.late)}%;background:var(--amber)"></span><span style="width:${pct(a.leave + a.sick)}%;background:var(--blue)"></span></div>
-    ${next}`;
+    ${next}${classContent(s)}`;
+}
+
+// What the school shows on the board: today's duty, homework still due, class honours.
+function classContent(s) {
+  const c = s.content;
+  if (!c) return "";
+  const parts = [];
+  if (c.duty) parts.push(`<div class="cc duty" data-testid="duty"><h3>${t("duty")}</h3><p>${c.duty.task ? `<span class="muted">${esc(c.duty.task)}</span> · ` : ""}${c.duty.names.map(esc).join("　")}</p></div>`);
+  if (c.homework.length) parts.push(`<div class="cc homework" data-testid="homework"><h3>${t("homework")}</h3><ul>${c.homework.map(h => {
+    const due = h.due ? `<span class="muted due">${t("due", +h.due.slice(5, 7), +h.due.slice(8, 10))}</span>` : "";
+    return `<li><b>${esc(h.subject)}</b> ${esc(h.text)} ${due}</li>`;
+  }).join("")}</ul></div>`);
+  if (c.honours.length) parts.push(`<div class="cc honours" data-testid="honours"><h3>${t("honours")}</h3><ul>${c.honours.map(h =>
+    `<li data-testid="honour-${esc(h.id)}">${h.image ? `<img src="${esc(h.image)}" alt="${esc(h.title)}">` : ""}<div><b>${esc(h.title)}</b>${h.text ? `<br><span class="muted">${esc(h.text)}</span>` : ""}</div></li>`).join("")}</ul></div>`);
+  return parts.length ? `<div class="class-content">${parts.join("")}</div>` : "";
 }
 
 // A dated change (calendar downlink): its tag, and who or what the weekly timetable had.

@@ -125,6 +125,13 @@ pub trait DeviceApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send {
         not_supported()
     }
+    /// The image of honour `id` (MIME type and bytes).
+    fn honour_image(
+        &self,
+        _id: String,
+    ) -> impl Future<Output = Result<(&'static str, Vec<u8>), ApiError>> + Send {
+        not_supported()
+    }
     /// The door sign's current face as PNG, if there is a sign.
     fn epaper_png(&self) -> Option<Vec<u8>> {
         None
@@ -206,6 +213,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/actions", post(act::<D>))
         .route("/api/v1/events", get(events::<D>))
         .route("/api/v1/staff", get(view_staff::<D>))
+        .route("/api/v1/honours/{id}/image", get(pages::honour_image::<D>))
         .route("/api/v1/lesson", get(view_lesson::<D>))
         .route("/api/v1/reports/{date}/{period}", get(view_report::<D>))
         .route("/api/v1/followups", get(view_followups::<D>))

@@ -98,6 +98,23 @@ pub(super) async fn device_qr<D: DeviceApi>(State(d): State<Arc<D>>) -> Result<R
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
+/// An honour's image, shown on the board (public, like the board itself).
+pub(super) async fn honour_image<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let (mime, bytes) = s.device.honour_image(id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// The door sign's face (technician).
 pub(super) async fn epaper_png<D: DeviceApi>(
     State(s): State<AppState<D>>,

@@ -65,6 +65,7 @@ fn report() -> StatusReport {
         lesson: None,
         next_lesson: None,
         today: vec![],
+        content: ContentInfo::default(),
         day: DayInfo {
             name: None,
             calendar_version: 0,
