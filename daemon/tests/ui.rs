@@ -1738,3 +1738,98 @@ async fn honours_duty_and_homework_from_the_school_on_the_board() {
     assert_eq!(s["content"]["homework"].as_array().unwrap().len(), 1);
     assert_eq!(s["content"]["homework"][0]["subject"], "数学");
 }
+
+/// Taps `letters` on the on-screen keyboard, then the candidate `word`; returns the taps.
+async fn type_pinyin(c: &Client, letters: &str, word: &str) -> usize {
+    for k in letters.chars() {
+        click(c, &format!("kbd-{k}")).await;
+    }
+    let i = wait_js(
+        c,
+        &format!("the candidate {word}"),
+        &format!(
+            "const b = [...document.querySelectorAll('#kbd .cand')].find(x => x.textContent === '{word}'); return b ? b.dataset.k : null;"
+        ),
+    )
+    .await;
+    click(c, &format!("kbd-{}", i.as_str().unwrap())).await;
+    letters.len() + 1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_is_typed_in_chinese_on_the_on_screen_pinyin_keyboard() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"), Some(MONDAY_0755));
+    for (w, h) in [(1920, 1080), (1080, 1920)] {
+        let c = teacher_mode(&driver, &demo, w, h).await;
+        click(&c, "tab-notice").await;
+        // Touching the field opens the keyboard (the kiosk has no other).
+        click(&c, "notice-title").await;
+        wait_js(
+            &c,
+            "the keyboard",
+            "return !document.getElementById('kbd').classList.contains('hidden') && document.querySelector(\"[data-testid='kbd-q']\");",
+        )
+        .await;
+        // The engine: syllables, a partial last syllable, a phrase composed from words.
+        let seg = wait_js(
+            &c,
+            "the lexicon",
+            "return IME.dict ? [IME.segment('xian'), IME.segment('qingj'), IME.candidates('qingj')[0].used === 2 && IME.candidates('qingjia')[0].text === '请假', IME.candidates('zhongguo')[0].text, IME.candidates('woxihuanshuxue')[0].text] : null;",
+        )
+        .await;
+        assert_eq!(
+            seg,
+            json!([["xian"], ["qing", "j"], true, "中国", "我喜欢数学"])
+        );
+        let mut taps = type_pinyin(&c, "mingtian", "明天").await;
+        for k in ["t", "i", "n", "g", "k", "e"] {
+            click(&c, &format!("kbd-{k}")).await;
+            taps += 1;
+        }
+        assert_eq!(text(&c, "kbd-comp").await, "ting'ke");
+        if w == 1920 {
+            shot(&c, "pinyin-keyboard-1920x1080").await;
+        } else {
+            shot(&c, "pinyin-keyboard-1080x1920").await;
+        }
+        axe(&c, "the pinyin keyboard").await;
+        let i = wait_js(
+            &c,
+            "停课",
+            "const b = [...document.querySelectorAll('#kbd .cand')].find(x => x.textContent === '停课'); return b ? b.dataset.k : null;",
+        )
+        .await;
+        click(&c, &format!("kbd-{}", i.as_str().unwrap())).await;
+        taps += 1;
+        // Punctuation, a backspace, and English for a room number.
+        for k in ["p-0", "back", "mode", "b", "2", "mode"] {
+            click(&c, &format!("kbd-{k}")).await;
+            taps += 1;
+        }
+        let title = c
+            .execute(
+                "return document.getElementById('notice-title').value;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(title, json!("明天停课b2"));
+        assert_eq!(taps, 9 + 7 + 6, "taps for 明天停课 and b2");
+        // The body: a whole sentence as one phrase from its words.
+        click(&c, "notice-body").await;
+        type_pinyin(&c, "qingjiadexuesheng", "请假的学生").await;
+        let body = c
+            .execute(
+                "return document.getElementById('notice-body').value;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(body, json!("请假的学生"));
+        click(&c, "kbd-close").await;
+        assert!(!visible(&c, "kbd").await);
+        click(&c, "lock").await;
+    }
+}

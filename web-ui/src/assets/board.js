@@ -982,6 +982,7 @@ $("sym-no").onclick = () => $("symptoms").classList.add("hidden");
 $("leave-no").onclick = () => $("leave").classList.add("hidden");
 
 keypad();
+KBD.init();
 render();
 refresh();
 connect();

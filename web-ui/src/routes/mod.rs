@@ -27,8 +27,8 @@ mod tests;
 
 use events::events;
 use pages::{
-    board, board_css, board_js, device_qr, duty, epaper_png, healthz, index, metrics_text, status,
-    tech_js, tech_page,
+    board, board_css, board_js, device_qr, duty, epaper_png, healthz, ime_js, index, metrics_text,
+    pinyin_json, status, tech_js, tech_page,
 };
 use session::{login, logout, session_info};
 use sim::{sim_audio, sim_button, sim_card, sim_clock, sim_frame, sim_temperature};
@@ -203,6 +203,8 @@ fn router_with<D: DeviceApi>(
         .route("/duty", get(duty))
         .route("/assets/board.js", get(board_js))
         .route("/assets/board.css", get(board_css))
+        .route("/assets/ime.js", get(ime_js))
+        .route("/assets/pinyin.json", get(pinyin_json))
         .route("/healthz", get(healthz::<D>))
         .route("/api/v1/status", get(status::<D>))
         .route("/metrics", get(metrics_text::<D>))

@@ -22,6 +22,28 @@ pub(super) async fn board_js() -> impl IntoResponse {
     )
 }
 
+pub(super) async fn ime_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/ime.js"),
+    )
+}
+
+/// The pinyin keyboard's lexicon (web-ui/ime/build-dict.mjs): ~1 MB, fetched once when a
+/// text field is first focused.
+pub(super) async fn pinyin_json() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("../assets/pinyin.json"),
+    )
+}
+
 pub(super) async fn board_css() -> impl IntoResponse {
     (
         [
