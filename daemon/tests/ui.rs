@@ -611,7 +611,8 @@ async fn technician_provisioning_login_and_overview() {
     fill("provision-p1", "short").await;
     fill("provision-p2", "short").await;
     click(&c, "provision-submit").await;
-    wait_js(&c, "the length rule", "return document.querySelector(\"[data-testid='provision-error']\").textContent.includes('10 characters');").await;
+    // Refused by the device, in Chinese on a Chinese page.
+    wait_js(&c, "the length rule", "return document.querySelector(\"[data-testid='provision-error']\").textContent === '技术员密码至少10个字符';").await;
     fill("provision-p1", "班牌-技术员-2026").await;
     fill("provision-p2", "班牌-技术员-2026").await;
     click(&c, "provision-submit").await;
@@ -635,14 +636,24 @@ async fn technician_provisioning_login_and_overview() {
     click(&c, "tech-login-submit").await;
     wait_js(&c, "the overview", "return !document.getElementById('dash').classList.contains('hidden') && document.getElementById('logs').textContent.includes('HTTP API listening');").await;
     let outbox = text(&c, "tech-outbox").await;
-    assert!(outbox.contains("attendance"), "{outbox}");
+    assert!(outbox.contains("考勤"), "{outbox}");
+    // The overview's labels and states are Chinese on a Chinese page.
+    let device = text(&c, "tech-device").await;
+    assert!(
+        device.contains("设备编号") && device.contains("运行模式") && device.contains("演示"),
+        "{device}"
+    );
+    assert!(text(&c, "tech-network").await.contains("平台地址"));
     let config = text(&c, "tech-config").await;
     assert!(
         config.contains("demo-board-1") && config.contains("fever_threshold_c"),
         "{config}"
     );
     let hardware = text(&c, "tech-hardware").await;
-    assert!(hardware.contains("simulated"), "{hardware}");
+    assert!(
+        hardware.contains("simulated") && hardware.contains("正常"),
+        "{hardware}"
+    );
     // The door sign's face, drawn by the daemon, 400×300.
     wait_js(&c, "the e-paper preview", "const i = document.getElementById('epaper'); return i.complete && i.naturalWidth === 400 && i.naturalHeight === 300;").await;
     let (code, _) = get(&format!("{}/api/v1/tech/epaper.png", demo.base)).unwrap();
@@ -1830,6 +1841,15 @@ async fn a_notice_is_typed_in_chinese_on_the_on_screen_pinyin_keyboard() {
         assert_eq!(body, json!("请假的学生"));
         click(&c, "kbd-close").await;
         assert!(!visible(&c, "kbd").await);
+        // A refusal reads in Chinese on a Chinese board (the device sends error_zh).
+        let why = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; act({action: 'post_notice', title: '', body: 'x'}).then(() => done('accepted')).catch(e => done(explain(e)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(why, json!("标题不能为空"));
         click(&c, "lock").await;
     }
 }

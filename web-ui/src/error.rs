@@ -90,7 +90,11 @@ impl IntoResponse for ApiError {
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
                     [(axum::http::header::RETRY_AFTER, retry_after_s.to_string())],
-                    Json(serde_json::json!({ "error": message, "retry_after_s": retry_after_s })),
+                    Json(serde_json::json!({
+                        "error": message,
+                        "error_zh": format!("尝试次数过多，请 {retry_after_s} 秒后再试"),
+                        "retry_after_s": retry_after_s
+                    })),
                 )
                     .into_response();
             }
@@ -102,6 +106,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (code, Json(serde_json::json!({ "error": message }))).into_response()
+        let zh = crate::zh::refusal_zh(&message);
+        (
+            code,
+            Json(serde_json::json!({ "error": message, "error_zh": zh })),
+        )
+            .into_response()
     }
 }

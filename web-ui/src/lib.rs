@@ -21,6 +21,8 @@ mod metrics;
 mod routes;
 pub mod server;
 mod status;
+mod zh;
+pub use zh::refusal_zh;
 
 pub use actions::{Action, Credential, View};
 pub use auth::{Actor, Role};

@@ -148,6 +148,9 @@ async function api(path, opts = {}) {
 }
 
 function explain(e) {
+  // The device words each refusal in both languages (error, error_zh).
+  const zh = S.lang !== "en" && e.body && e.body.error_zh;
+  if (zh && e.code !== 0) return e.code === 409 ? t("conflict") + zh : zh;
   switch (e.code) {
     case 0: return t("offline");
     case 401: return t("need_unlock");

@@ -19,7 +19,14 @@ const L = {
     bundle: "更新包", install: "上传并安装", slot: "当前系统分区", image: "系统镜像", data_free: "数据分区剩余", last_update: "最近更新",
     no_updates: "此系统不接受更新包（不是课堂系统镜像）", uploading: "上传中", received: "已交给安装程序，稍后自动重启",
     provisioning: "设备初始化文件", provisioning_hint: "粘贴或选择 ketang-provision.toml（学校、教室、设备编号、平台地址、证书、技术员密码哈希）。全部检查通过才写入，然后服务自动重启。",
-    provisioning_file: "初始化文件", apply: "应用", provisioned_ok: "已应用，服务正在重启……" },
+    provisioning_file: "初始化文件", apply: "应用", provisioned_ok: "已应用，服务正在重启……",
+    r_device_id: "设备编号", r_class: "班级", r_version: "版本", r_mode: "运行模式", r_uptime: "已运行（秒）", r_clock: "时钟",
+    r_store: "本地数据库", r_https: "HTTPS 证书指纹 (SHA-256)", r_broker: "平台地址 (MQTT)", r_state: "连接状态", r_security: "加密",
+    r_published: "已发送 / 已确认", r_connections: "连接次数", disk_full: "磁盘已满", mode_demo: "演示", mode_production: "正式运行",
+    st_ok: "正常", st_fault: "故障", st_missing: "未连接", st_degraded: "降级", st_disabled: "未启用",
+    s_attendance: "考勤", s_health_check: "晨午检", s_followup: "缺勤跟进", s_lesson: "课堂", s_lesson_report: "课堂报告",
+    s_alarm: "报警", s_whiteboard: "一体机", s_telemetry: "设备状态", s_ack: "确认回执", s_update: "系统更新", s_behaviour: "课堂行为",
+    s_rejected: "被拒记录", s_dropped: "丢弃统计" },
   en: { title: "Technician", logout: "Log out", provision_title: "Provisioning: set the technician password",
     provision_hint: "This device has no technician password yet. At least 10 characters; set on the board itself (or by the provisioning file).",
     new_password: "New password", repeat_password: "Repeat", set_password: "Set password", mismatch: "The two entries differ",
@@ -36,7 +43,14 @@ const L = {
     bundle: "Bundle", install: "Upload and install", slot: "Booted slot", image: "Image", data_free: "Data partition free", last_update: "Last update step",
     no_updates: "This system takes no update bundles (not a Ketang image)", uploading: "Uploading", received: "Handed to the installer; the board reboots shortly",
     provisioning: "Provisioning file", provisioning_hint: "Paste or choose ketang-provision.toml (school, classroom, device id, broker, certificates, technician password hash). Nothing is written unless all of it is valid; then the daemon restarts with it.",
-    provisioning_file: "Provisioning file", apply: "Apply", provisioned_ok: "Applied; the daemon is restarting…" },
+    provisioning_file: "Provisioning file", apply: "Apply", provisioned_ok: "Applied; the daemon is restarting…",
+    r_device_id: "Device id", r_class: "Class", r_version: "Version", r_mode: "Mode", r_uptime: "Uptime (s)", r_clock: "Clock",
+    r_store: "Local database", r_https: "HTTPS certificate (SHA-256)", r_broker: "Broker (MQTT)", r_state: "State", r_security: "Security",
+    r_published: "Published / acked", r_connections: "Connections", disk_full: "DISK FULL", mode_demo: "demo", mode_production: "production",
+    st_ok: "ok", st_fault: "fault", st_missing: "missing", st_degraded: "degraded", st_disabled: "disabled",
+    s_attendance: "attendance", s_health_check: "health_check", s_followup: "followup", s_lesson: "lesson", s_lesson_report: "lesson_report",
+    s_alarm: "alarm", s_whiteboard: "whiteboard", s_telemetry: "telemetry", s_ack: "ack", s_update: "update", s_behaviour: "behaviour",
+    s_rejected: "rejected", s_dropped: "dropped" },
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") || localStorage.getItem("ketang.lang") || "zh";
@@ -52,7 +66,11 @@ async function api(path, opts = {}) {
   const res = await fetch(path, { credentials: "same-origin", ...opts, headers });
   const text = await res.text();
   const body = text ? JSON.parse(text) : null;
-  if (!res.ok) { const e = new Error((body && body.error) || res.statusText); e.code = res.status; throw e; }
+  if (!res.ok) {
+    // The device words each refusal in both languages (error, error_zh).
+    const msg = (body && (lang !== "en" && body.error_zh ? body.error_zh : body.error)) || res.statusText;
+    const e = new Error(msg); e.code = res.status; throw e;
+  }
   return body;
 }
 
@@ -81,18 +99,19 @@ async function dash() {
   const v = await api("/api/v1/tech");
   const s = v.status;
   $("who").textContent = `${s.device.school_id} / ${s.device.classroom_id} / ${s.device.device_id}`;
-  $("device").innerHTML = rows([["device_id", s.device.device_id], ["class", s.device.class_name], ["version", s.version],
-    ["mode", s.mode], ["uptime_s", s.uptime_s], ["clock", `${s.clock.now} (${s.clock.timezone}${s.clock.synced ? ", NTP" : ""})`],
-    ["store", `${s.store.path} · v${s.store.schema_version}${s.store.disk_full ? " · DISK FULL" : ""}`],
-    ["HTTPS SHA-256", v.config.http.https_fingerprint_sha256 || t("none")]]);
-  $("network").innerHTML = rows([["broker", s.sync.broker || t("none")],
-    ["state", s.sync.connected ? t("connected") : t("disconnected") + " · " + s.sync.state, s.sync.connected ? "ok" : "warn"],
-    ["security", s.sync.insecure ? t("insecure") : "TLS", s.sync.insecure ? "bad" : "ok"],
-    ["published / acked", `${s.sync.published} / ${s.sync.acked}`], ["connections", s.sync.connections]]);
+  const word = (prefix, v) => { const k = prefix + v; const w = t(k); return w === k ? v : w; };
+  $("device").innerHTML = rows([[t("r_device_id"), s.device.device_id], [t("r_class"), s.device.class_name], [t("r_version"), s.version],
+    [t("r_mode"), word("mode_", s.mode)], [t("r_uptime"), s.uptime_s], [t("r_clock"), `${s.clock.now} (${s.clock.timezone}${s.clock.synced ? ", NTP" : ""})`],
+    [t("r_store"), `${s.store.path} · v${s.store.schema_version}${s.store.disk_full ? " · " + t("disk_full") : ""}`],
+    [t("r_https"), v.config.http.https_fingerprint_sha256 || t("none")]]);
+  $("network").innerHTML = rows([[t("r_broker"), s.sync.broker || t("none")],
+    [t("r_state"), s.sync.connected ? t("connected") : t("disconnected") + " · " + s.sync.state, s.sync.connected ? "ok" : "warn"],
+    [t("r_security"), s.sync.insecure ? t("insecure") : "TLS", s.sync.insecure ? "bad" : "ok"],
+    [t("r_published"), `${s.sync.published} / ${s.sync.acked}`], [t("r_connections"), s.sync.connections]]);
   const pend = Object.entries(s.outbox.pending);
-  $("outbox").innerHTML = rows(pend.map(([k, n]) => [k, n]).concat([[t("total"), s.outbox.total]]));
+  $("outbox").innerHTML = rows(pend.map(([k, n]) => [word("s_", k), n]).concat([[t("total"), s.outbox.total]]));
   $("hardware").innerHTML = s.hardware.map(h => `<tr><th>${esc(h.name)}</th><td>${esc(h.kind)}</td><td>${esc(h.driver)}</td>
-    <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(h.state)}</td><td>${esc(h.detail || "")}</td>
+    <td class="${h.state === "ok" ? "ok" : "bad"}">${esc(word("st_", h.state))}</td><td>${esc(h.detail || "")}</td>
     <td><button class="small" data-selftest="${esc(h.name)}" data-testid="selftest-${esc(h.name)}">${t("selftest")}</button>
     <span data-testid="selftest-result-${esc(h.name)}"></span></td></tr>`).join("");
   $("config").textContent = JSON.stringify(v.config, null, 2);
