@@ -1463,6 +1463,20 @@ async fn symptoms_and_a_retaken_temperature_for_a_named_student_by_touch() {
         names.starts_with("发热学生：") && !names.contains("2025070304"),
         "names, not ids: {names}"
     );
+    // The same dialog on a portrait board: the student's tile, 症状/复测….
+    let p = teacher_mode(&driver, &demo, 1080, 1920).await;
+    // The flat panel's state wraps between words, not inside one (内置电/脑 did).
+    wait_js(
+        &p,
+        "the panel's state in whole words",
+        "const w = [...document.querySelectorAll('#wb-state .nb')]; return w.length >= 2 && w.every(e => e.getClientRects().length === 1);",
+    )
+    .await;
+    for id in ["tile-2025070305", "set-symptoms", "sym-cough"] {
+        click(&p, id).await;
+    }
+    shot(&p, "teacher-symptoms-1080x1920").await;
+    axe(&p, "the symptoms dialog, portrait").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

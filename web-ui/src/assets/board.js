@@ -492,7 +492,12 @@ async function loadRoll() {
   document.querySelectorAll("[data-lesson-action]").forEach(b => { b.disabled = !L; });
   const wb = S.status && S.status.hardware.find(h => h.kind === "whiteboard");
   $("wb-controls").classList.toggle("hidden", !wb);
-  if (wb) $("wb-state").textContent = `${t("whiteboard")}：${wb.state === "ok" ? wbWords(wb.detail) : t("hw_" + wb.state) + " · " + wbWords(wb.detail)}`;
+  // Each word on its own unbreakable span: a narrow board wraps between them, never inside.
+  if (wb) {
+    const words = (wb.state === "ok" ? [] : [t("hw_" + wb.state)]).concat(wbWords(wb.detail).split(" · "));
+    const parts = words.map((w, i) => `<span class="nb">${i === 0 ? esc(t("whiteboard")) + "：" : ""}${esc(w)}</span>`);
+    $("wb-state").innerHTML = parts.join(" · ");
+  }
 }
 
 // The flat panel's state in the board's language ("on · ops" → "开 · 内置电脑").
