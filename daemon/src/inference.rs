@@ -230,6 +230,8 @@ struct Models {
     embedder: FaceEmbedder,
     pose: Option<PoseEstimator>,
     vad: Option<Vad>,
+    /// fer's expressions, only when the school opted in (`inference.expressions`).
+    expression: Option<ketang_models::expression::ExpressionModel>,
 }
 
 fn load(cfg: &InferenceConfig) -> Result<Models, String> {
@@ -257,6 +259,14 @@ fn load(cfg: &InferenceConfig) -> Result<Models, String> {
         },
         vad: if cfg.microphone.is_some() {
             Some(Vad::load(&p("silero_vad_16k_sequence.onnx")).map_err(e)?)
+        } else {
+            None
+        },
+        expression: if cfg.expressions {
+            Some(
+                ketang_models::expression::ExpressionModel::load(&p("fer_emotion.onnx"))
+                    .map_err(e)?,
+            )
         } else {
             None
         },
@@ -474,6 +484,24 @@ impl Worker {
                         pose_offset = pose_offset.wrapping_add(take);
                         if !postures.is_empty() {
                             let _ = self.events.blocking_send(HwEvent::Behaviour { postures });
+                        }
+                    }
+                    // Opt-in: how many faces look engaged, neutral or negative in this
+                    // frame. Counts only, never linked to who the face is.
+                    if let Some(x) = &m.expression {
+                        let mut counts = [0u32; 3];
+                        for f in faces.iter().take(self.cfg.pose_per_frame) {
+                            if let Ok(s) = x.classify(&frame, f) {
+                                use ketang_models::expression::Mood;
+                                counts[match Mood::of(&s) {
+                                    Mood::Engaged => 0,
+                                    Mood::Neutral => 1,
+                                    Mood::Negative => 2,
+                                }] += 1;
+                            }
+                        }
+                        if counts.iter().sum::<u32>() > 0 {
+                            let _ = self.events.blocking_send(HwEvent::Expressions { counts });
                         }
                     }
                     // Counts only: never who.

@@ -1867,3 +1867,77 @@ async fn a_notice_is_typed_in_chinese_on_the_on_screen_pinyin_keyboard() {
         click(&c, "lock").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_opt_in_expression_share_is_class_level_and_off_by_default() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_dir();
+    let data = ketang_testkit::repo_root().join("models/tests/data");
+    let astronaut = std::fs::read(data.join("astronaut.png")).unwrap();
+    let mosaic = std::fs::read(data.join("mosaic.png")).unwrap();
+    for opted_in in [true, false] {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--models".as_ref(), models.as_os_str()];
+        if opted_in {
+            args.push("--expressions".as_ref());
+        }
+        let demo = Demo::start_args(
+            &dir.path().join(format!("data-{opted_in}")),
+            Some(MONDAY_0755),
+            &args,
+        );
+        demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
+        for (i, (at, png)) in [("08:05:00", &astronaut), ("08:12:00", &mosaic)]
+            .into_iter()
+            .enumerate()
+        {
+            set_clock(&demo, &format!("2026-11-23T{at}+08:00"));
+            look(&demo, png, i + 1);
+        }
+        set_clock(&demo, "2026-11-23T08:44:00+08:00");
+        let t = demo.login("T01", DEMO_PIN).unwrap();
+        let (code, v) = t.act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
+        assert_eq!(code, 200, "{v}");
+        let c = teacher_mode(&driver, &demo, 1920, 1080).await;
+        click(&c, "tab-report").await;
+        click(&c, "report-2026-11-23/1").await;
+        wait_js(
+            &c,
+            "the analysis block",
+            "return document.querySelector(\"[data-testid='ai-headcount']\")",
+        )
+        .await;
+        let shown = c
+            .execute(
+                "const e = document.querySelector(\"[data-testid='ai-expressions']\"); return e ? e.textContent : null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if opted_in {
+            let text = shown.as_str().unwrap_or_default().to_owned();
+            // The smiling astronaut and the mosaic's faces: shares of all readings, no names.
+            assert!(
+                text.contains("投入") && text.contains("平静") && text.contains("张脸次"),
+                "{text}"
+            );
+            assert!(!text.contains("投入 0%"), "the astronaut smiles: {text}");
+            for name in ["姜芷若", "蔡天佑"] {
+                assert!(!text.contains(name));
+            }
+            shot(&c, "report-expressions-1920x1080").await;
+            axe(&c, "the report with expressions").await;
+        } else {
+            assert_eq!(shown, Value::Null, "off unless the school opts in");
+        }
+        // Nothing of it leaves the board: the report API is the board's own view.
+        let (_, r) = t.get("/api/v1/reports/2026-11-23/1");
+        assert_eq!(
+            r["timeline"]["expressions"].is_object(),
+            opted_in,
+            "{}",
+            r["timeline"]
+        );
+        c.close().await.unwrap();
+    }
+}

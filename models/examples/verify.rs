@@ -151,6 +151,38 @@ fn check(dir: &Path) -> Result<(), String> {
         ));
     }
     println!("ok  silero_vad_16k_sequence.onnx: {talk:.1} s of speech, none in silence");
+    // fer's expression model: tract against onnxruntime 1.32 on a fixed grey pattern, then
+    // the pipeline on the astronaut's face (she smiles).
+    let fer = ketang_models::expression::ExpressionModel::load(&dir.join("fer_emotion.onnx"))
+        .map_err(e)?;
+    let grey: Vec<f32> = (0..64 * 64)
+        .map(|i| ((i % 64 * 7 + i / 64 * 3) % 64) as f32 / 32.0 - 1.0)
+        .collect();
+    let got = fer.raw(&grey).map_err(e)?;
+    let want = [
+        0.587372, 4e-06, 0.039651, 0.109443, 0.193842, 0.066383, 0.003306,
+    ];
+    let diff = want
+        .iter()
+        .zip(&got)
+        .map(|(w, g)| (w - g).abs())
+        .fold(0.0f32, f32::max);
+    if diff > 1e-4 {
+        return Err(format!(
+            "fer_emotion.onnx: differs from onnxruntime by {diff:.2e} on the fixed pattern ({got:?})"
+        ));
+    }
+    let s = fer.classify(&astronaut, &faces[0]).map_err(e)?;
+    let mood = ketang_models::expression::Mood::of(&s);
+    if mood != ketang_models::expression::Mood::Engaged {
+        return Err(format!(
+            "fer_emotion.onnx: the smiling astronaut reads as {mood:?} ({s:?})"
+        ));
+    }
+    println!(
+        "ok  fer_emotion.onnx: matches onnxruntime to {diff:.1e}; the astronaut smiles ({:.2} happy)",
+        s[3]
+    );
     Ok(())
 }
 

@@ -18,6 +18,7 @@ mod kernels;
 mod runtime;
 
 pub mod behaviour;
+pub mod expression;
 pub mod face;
 pub mod gallery;
 pub mod person;

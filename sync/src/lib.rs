@@ -73,8 +73,8 @@ pub use records::{
 };
 pub use store::{
     AUDIT_FLOOR, Audit, AuditRow, BoardContent, CardTap, CardTapResult, ConsentRow, DB_FILE,
-    DayHealth, DayPresence, DownlinkData, DownlinkOutcome, Eviction, FollowupRow, Identity,
-    LeaveKind, LeaveRow, LessonControl, LessonEnd, LessonTimeline, MAX_CARDS_PER_PERSON,
+    DayHealth, DayPresence, DownlinkData, DownlinkOutcome, Eviction, ExpressionTotals, FollowupRow,
+    Identity, LeaveKind, LeaveRow, LessonControl, LessonEnd, LessonTimeline, MAX_CARDS_PER_PERSON,
     MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
     MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport, PRUNE_STEP_DAYS, PendingRecord,
     REFUSED_AFTER_PROBES, Retention, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot,

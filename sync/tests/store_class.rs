@@ -395,6 +395,11 @@ async fn a_lessons_timeline_is_kept_with_its_report_found_by_date_and_pruned_wit
         hand_raises: vec![2, 0, 0],
         st_interval_s: 30,
         st: "TTSST".into(),
+        expressions: Some(ketang_sync::ExpressionTotals {
+            engaged: 3,
+            neutral: 5,
+            negative: 1,
+        }),
     };
     let mut e = end(lesson(), vec![], report(1), at("2026-11-23T08:45:00+08:00"));
     e.timeline = Some(timeline.clone());

@@ -291,6 +291,7 @@ impl Classroom {
             } => self.face_match(student_id, similarity).await,
             HwEvent::HeadCount { people } => self.head_count_seen(people),
             HwEvent::Behaviour { postures } => self.behaviour_seen(&postures),
+            HwEvent::Expressions { counts } => self.expressions_seen(counts),
             HwEvent::Speech { segments, method } => self.speech_heard(segments, method),
             HwEvent::Temperature { sensor, celsius } => self.temperature(sensor, celsius).await,
             HwEvent::Button { name } => {

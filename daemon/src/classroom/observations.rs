@@ -50,6 +50,9 @@ pub(crate) struct LessonObs {
     speech: Vec<(DateTime<Utc>, DateTime<Utc>, bool)>,
     heard: bool,
     method: &'static str,
+    /// Faces by expression over the lesson (engaged, neutral, negative), when the school
+    /// opted in: the class's totals only.
+    expressions: [u64; 3],
 }
 
 impl Classroom {
@@ -81,6 +84,15 @@ impl Classroom {
                 most_heads_down: !postures.is_empty() && down * 2 > postures.len(),
                 hand_raises: o.behaviour.hand_raise_events() - before,
             });
+        }
+    }
+
+    /// One frame's faces by expression (opt-in), into the lesson's class-level totals.
+    pub(crate) fn expressions_seen(&mut self, counts: [u32; 3]) {
+        if let Some(o) = self.observing() {
+            for (t, c) in o.expressions.iter_mut().zip(counts) {
+                *t += u64::from(c);
+            }
         }
     }
 
@@ -131,6 +143,7 @@ impl LessonObs {
             speech: Vec::new(),
             heard: false,
             method: "room_mic",
+            expressions: [0; 3],
         }
     }
 
@@ -184,6 +197,13 @@ impl LessonObs {
             hand_raises: hands,
             st_interval_s: ST_INTERVAL_S as u32,
             st,
+            expressions: (self.expressions.iter().sum::<u64>() > 0).then(|| {
+                ketang_sync::ExpressionTotals {
+                    engaged: self.expressions[0],
+                    neutral: self.expressions[1],
+                    negative: self.expressions[2],
+                }
+            }),
         })
     }
 

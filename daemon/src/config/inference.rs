@@ -18,6 +18,7 @@
 //! key_file = "keys/face.key"             # template key, relative to data_dir; made 0600 if missing
 //! behaviour = true                       # pose rules on sampled people (class-level aggregates)
 //! pose_per_frame = 8                     # people whose pose is read per frame (rotating)
+//! expressions = false                    # opt-in: the class's share of engaged faces (never per student)
 //! microphone = "alsa"                    # "alsa", "wav", "simulated" (demo), or absent: no talk time
 //! audio_device = "default"               # with "alsa": the ALSA PCM, e.g. "plughw:1,0"
 //! audio_channels = 1                     # 2: channel 0 is the teacher's wireless microphone
@@ -55,6 +56,7 @@ pub(super) struct RawInference {
     key_file: Option<String>,
     behaviour: Option<bool>,
     pose_per_frame: Option<i64>,
+    expressions: Option<bool>,
     microphone: Option<String>,
     audio_dir: Option<String>,
     audio_device: Option<String>,
@@ -76,6 +78,9 @@ pub(crate) struct InferenceConfig {
     pub(crate) key_file: PathBuf,
     pub(crate) behaviour: bool,
     pub(crate) pose_per_frame: usize,
+    /// The class-level share of engaged faces (fer's expressions), opt-in: off unless the
+    /// school turns it on (docs/privacy.md, "Emotion recognition").
+    pub(crate) expressions: bool,
     /// The camera device (`None` when inference is off).
     pub(crate) camera: Option<DeviceConfig>,
     /// The microphone device (`None`: no talk-time analysis).
@@ -97,6 +102,7 @@ impl InferenceConfig {
             key_file: data_dir.join("keys/face.key"),
             behaviour: true,
             pose_per_frame: 8,
+            expressions: false,
             camera: None,
             microphone: None,
         }
@@ -195,6 +201,7 @@ pub(super) fn validate(
         &mut c.match_margin,
     );
     c.behaviour = r.behaviour.unwrap_or(true);
+    c.expressions = r.expressions.unwrap_or(false);
     match r.pose_per_frame {
         None => {}
         Some(n) if (1..=64).contains(&n) => c.pose_per_frame = usize::try_from(n).unwrap_or(8),

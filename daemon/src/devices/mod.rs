@@ -58,6 +58,10 @@ pub(crate) enum HwEvent {
     Behaviour {
         postures: Vec<ketang_models::behaviour::Posture>,
     },
+    /// Faces of one frame by expression: engaged, neutral, negative (opt-in; counts only).
+    Expressions {
+        counts: [u32; 3],
+    },
     /// Speech heard in a recording: (start, end, is the teacher) in wall-clock time.
     Speech {
         segments: Vec<(

@@ -50,6 +50,21 @@ pub struct LessonTimeline {
     /// One letter per S-T sample: `T` the teacher spoke, `S` otherwise (empty: no
     /// microphone).
     pub st: String,
+    /// Faces by expression over the lesson, when the school opted in
+    /// (`inference.expressions`): the class's totals, never per student.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expressions: Option<ExpressionTotals>,
+}
+
+/// Faces seen over a lesson by expression (fer's seven, grouped): class totals only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExpressionTotals {
+    /// happy or surprise.
+    pub engaged: u64,
+    /// neutral.
+    pub neutral: u64,
+    /// angry, disgust, fear or sad.
+    pub negative: u64,
 }
 
 /// A status the engine sets at lesson end.

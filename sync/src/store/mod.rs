@@ -47,7 +47,7 @@ pub use downlink::{
 pub use faces::{ConsentRow, SealedTemplate};
 pub use handle::{DB_FILE, Identity, OpenReport, StoreHandle};
 pub use health::{DayHealth, FollowupRow};
-pub use lessons::{LessonControl, LessonEnd, LessonTimeline, Mark};
+pub use lessons::{ExpressionTotals, LessonControl, LessonEnd, LessonTimeline, Mark};
 pub use outbox::{Eviction, MAX_REJECTED_KEPT, PendingRecord, REFUSED_AFTER_PROBES, StreamBudget};
 pub use school::{
     MAX_CARDS_PER_PERSON, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,

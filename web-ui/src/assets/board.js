@@ -57,6 +57,7 @@ const I18N = {
     talk: "发言时长", teacher_talk: "教师", min_s: s => `${Math.floor(s / 60)}分${Math.round(s % 60)}秒`,
     week: "本周趋势", w_date: "日期", w_lessons: "课数", w_attendance: "出勤率", w_hands: "举手", w_heads_up: "抬头率", w_rt: "Rt",
     ai_none: "本节课没有摄像头或麦克风数据",
+    expr: "表情（学校开启的可选功能，全班合计）", expr_engaged: "投入", expr_neutral: "平静", expr_negative: "消极", expr_faces: n => `共 ${n} 张脸次`,
   },
   en: {
     teacher_mode: "Teacher", offline: "Connection to the device lost; reconnecting…", today: "Today", notices: "Notices",
@@ -112,6 +113,7 @@ const I18N = {
     talk: "Speech", teacher_talk: "teacher", min_s: s => `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`,
     week: "This week", w_date: "Date", w_lessons: "Lessons", w_attendance: "Attendance", w_hands: "Hands", w_heads_up: "Heads up", w_rt: "Rt",
     ai_none: "No camera or microphone data for this lesson",
+    expr: "Expressions (an option the school turned on; the whole class)", expr_engaged: "engaged", expr_neutral: "neutral", expr_negative: "negative", expr_faces: n => `${n} face readings`,
   },
 };
 
@@ -739,6 +741,12 @@ function aiBlock(r) {
     charts.push(st);
   }
   if (charts.length) parts.push(`<div class="ai-charts">${charts.join("")}</div>`);
+  if (tl && tl.expressions) {
+    // Opt-in, class totals only: shares of all face readings of the lesson.
+    const x = tl.expressions, n = x.engaged + x.neutral + x.negative;
+    const share = k => `${t("expr_" + k)} <b>${pct(n ? x[k] / n : null)}</b>`;
+    parts.push(`<div class="ai-fig" data-testid="ai-expressions">${t("expr")}：${share("engaged")} · ${share("neutral")} · ${share("negative")} <span class="muted">${t("expr_faces", n)}</span></div>`);
+  }
   if (week.length) parts.push(weekTable(week));
   return `<section class="ai" aria-labelledby="ai-title" data-testid="ai-block">
     <h2 id="ai-title">${t("ai")} <span class="muted">${t("ai_note")}</span></h2>
