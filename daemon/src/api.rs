@@ -164,7 +164,7 @@ impl DeviceApi for Daemon {
     async fn status(&self) -> Result<StatusReport, ApiError> {
         let now = self.clock.now();
         let opens = self.cfg.school.checkin_opens;
-        let (current, next, today, day, runs) = {
+        let (current, next, today, day, runs, window, no_timetable) = {
             let tt = self
                 .timetable
                 .read()
@@ -183,6 +183,24 @@ impl DeviceApi for Daemon {
                 day_info(&tt, now),
                 tt.calendar_on(now.date_naive(), now.timezone())
                     .runs(now.date_naive()),
+                {
+                    let sc = &self.cfg.school;
+                    let checks: Vec<_> = [
+                        Some(sc.morning_check),
+                        Some(sc.noon_check),
+                        sc.evening_check,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    crate::engine::screen::window(
+                        &tt.slots_on(now.date_naive(), now.timezone()),
+                        opens,
+                        &checks,
+                        now.timezone(),
+                    )
+                },
+                tt.periods.is_empty(),
             )
         };
         let content = self
@@ -235,6 +253,7 @@ impl DeviceApi for Daemon {
             .zip(snap.lesson)
             .map(|((s, state), counts)| lesson_info(&s, state.as_str(), Some(counts)));
         let next_lesson = next.map(|s| lesson_info(&s, "upcoming", None));
+        let snap_alarms_empty = snap.alarms.is_empty();
         let alarms = snap
             .alarms
             .into_iter()
@@ -330,6 +349,16 @@ impl DeviceApi for Daemon {
             today,
             day,
             content,
+            screen: ketang_web::ScreenInfo {
+                // A board without a timetable yet (just provisioned) has no school day
+                // to sleep outside of: it stays awake for whoever sets it up.
+                awake: !self.cfg.school.screen_sleep
+                    || !snap_alarms_empty
+                    || no_timetable
+                    || crate::engine::screen::awake(now, window),
+                awake_from: window.map(|(a, _)| a.to_rfc3339_opts(SecondsFormat::Secs, false)),
+                awake_until: window.map(|(_, b)| b.to_rfc3339_opts(SecondsFormat::Secs, false)),
+            },
             alarms,
             notices,
             school: self.alarm_path.school.as_ref().map(|link| {

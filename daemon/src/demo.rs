@@ -91,6 +91,7 @@ pub(crate) fn config(
             evening_check: None,
             health_pairing: Duration::from_secs(10),
             health_order: crate::engine::health::Order::ReadingFirst,
+            screen_sleep: true,
         },
         school_link: None,
         alarm: crate::config::AlarmConfig::default(),

@@ -1664,6 +1664,8 @@ async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
         "return document.querySelector(\"[data-testid='no-lesson']\").textContent.includes('运动会');",
     )
     .await;
+    // A day off: the board sleeps; a touch shows the day's name.
+    click(&p, "sleep").await;
     shot(&p, "calendar-day-off-1080x1920").await;
     axe(&p, "a day off").await;
 }
@@ -1940,4 +1942,61 @@ async fn the_opt_in_expression_share_is_class_level_and_off_by_default() {
         );
         c.close().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_screen_sleeps_outside_school_hours_wakes_on_touch_and_never_hides_an_alarm() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    // 22:00 on a school day: after the last lesson (16:35) and its ten minutes.
+    let demo = Demo::start(&dir.path().join("data"), Some("2026-11-23T22:00:00+08:00"));
+    let s = demo.status();
+    assert_eq!(s["screen"]["awake"], false, "{}", s["screen"]);
+    assert_eq!(s["screen"]["awake_from"], "2026-11-23T06:50:00+08:00");
+    let c = open(&driver, &demo, "/?lang=zh", 1920, 1080).await;
+    wait_js(
+        &c,
+        "the sleeping screen",
+        "return !document.getElementById('sleep').classList.contains('hidden');",
+    )
+    .await;
+    // A touch wakes it, without pressing what is under it.
+    click(&c, "sleep").await;
+    assert!(!visible(&c, "sleep").await);
+    assert!(!visible(&c, "unlock").await);
+    // An alarm at night shows at once, over the sleeping screen.
+    c.execute("S.wokeAt = 0; renderSleep(S.status);", vec![])
+        .await
+        .unwrap();
+    assert!(visible(&c, "sleep").await);
+    let (code, v) = demo.post("/api/v1/sim/button", r#"{"button":"alarm"}"#);
+    assert_eq!(code, 202, "{v}");
+    wait_js(
+        &c,
+        "the alarm over the sleeping screen",
+        "return !document.getElementById('alarm').classList.contains('hidden') && document.getElementById('sleep').classList.contains('hidden');",
+    )
+    .await;
+    // The morning: awake for 晨检 from 06:50, by itself.
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let id = demo.status()["alarms"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, v) = t.act(&format!(r#"{{"action":"clear_alarm","alarm_id":"{id}"}}"#));
+    assert_eq!(code, 200, "{v}");
+    set_clock(&demo, "2026-11-24T06:55:00+08:00");
+    demo.wait_for("awake for the morning check", |s| {
+        s["screen"]["awake"] == true
+    });
+    wait_js(
+        &c,
+        "the board awake",
+        "return document.getElementById('sleep').classList.contains('hidden');",
+    )
+    .await;
+    // Saturday: no lessons, asleep all day.
+    set_clock(&demo, "2026-11-28T10:00:00+08:00");
+    let s = demo.wait_for("Saturday", |s| s["screen"]["awake"] == false);
+    assert!(s["screen"]["awake_from"].is_null());
 }

@@ -39,6 +39,8 @@ pub struct StatusReport {
     pub day: DayInfo,
     /// What the school shows on the board: honours, today's duty, homework.
     pub content: ContentInfo,
+    /// Whether the board's own screen is awake (school hours) or asleep.
+    pub screen: ScreenInfo,
     /// Alarms not yet cleared.
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.
@@ -263,6 +265,18 @@ pub struct LessonChangeInfo {
     pub was_teacher: Option<String>,
     /// The school's note, e.g. 与第5节对调.
     pub note: Option<String>,
+}
+
+/// The board's own screen: awake through the school day, asleep outside it
+/// (`school.screen_sleep`; docs/ui.md, "The screen at night").
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScreenInfo {
+    /// Awake now (always while an alarm is active, or when sleeping is turned off).
+    pub awake: bool,
+    /// Today's awake window (RFC 3339), if today has lessons.
+    pub awake_from: Option<String>,
+    /// The end of today's awake window.
+    pub awake_until: Option<String>,
 }
 
 /// What the school shows on the board (`honours`, `duty`, `homework` downlinks).

@@ -169,6 +169,8 @@ pub(crate) struct SchoolConfig {
     pub(crate) health_pairing: Duration,
     /// Which comes first at the door: the reading or the card (`health_order`).
     pub(crate) health_order: crate::engine::health::Order,
+    /// The board's screen sleeps outside school hours (`screen_sleep`, default true).
+    pub(crate) screen_sleep: bool,
 }
 
 impl Config {

@@ -45,6 +45,8 @@ pub(super) struct RawSchool {
     pub(super) evening_check: Option<String>,
     pub(super) health_pairing_s: Option<i64>,
     pub(super) health_order: Option<String>,
+    /// The board's screen sleeps outside school hours (default true).
+    pub(super) screen_sleep: Option<bool>,
     /// Dates ("2026-10-01") or ranges ("2026-10-01/2026-10-07") without lessons.
     pub(super) holidays: Option<Vec<String>>,
     /// 调休: days that run another weekday's timetable.

@@ -511,5 +511,6 @@ fn school(s: RawSchool, errs: &mut Vec<ConfigError>) -> SchoolConfig {
         evening_check,
         health_pairing,
         health_order,
+        screen_sleep: s.screen_sleep.unwrap_or(true),
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod followup;
 pub(crate) mod health;
 pub(crate) mod ir_trigger;
 pub(crate) mod lesson;
+pub(crate) mod screen;
 pub(crate) mod timetable;
 pub(crate) mod trend;
 pub(crate) mod usage;

@@ -221,6 +221,7 @@ function render() {
   renderTimetable(s);
   renderNotices(s);
   renderAlarm(s);
+  renderSleep(s);
   tickClock();
 }
 
@@ -375,7 +376,17 @@ function connect() {
 }
 
 // --- Teacher mode -----------------------------------------------------------------------
-function touch() { S.lastTouch = Date.now(); }
+function touch() { S.lastTouch = S.wokeAt = Date.now(); }
+
+// Outside school hours the screen sleeps (black; status.screen): a touch wakes it for a
+// minute, teacher mode keeps it awake, and an alarm or a broadcast always shows.
+const WAKE_MS = 60000;
+function renderSleep(s) {
+  const takeover = ["alarm", "broadcast"].some(id => !$(id).classList.contains("hidden"));
+  const asleep = !!(s && s.screen && !s.screen.awake) && !S.session && !takeover
+    && Date.now() - (S.wokeAt || 0) > WAKE_MS;
+  $("sleep").classList.toggle("hidden", !asleep);
+}
 
 async function openUnlock() {
   $("unlock").classList.remove("hidden");
@@ -1003,5 +1014,8 @@ render();
 refresh();
 connect();
 setInterval(tickClock, 1000);
+setInterval(() => renderSleep(S.status), 1000);
+// A touch on the sleeping screen only wakes it (it does not also press what is under it).
+$("sleep").addEventListener("pointerdown", e => { e.preventDefault(); e.stopPropagation(); touch(); renderSleep(S.status); });
 // A session may exist from before a reload.
 api("/api/v1/session").then(s => { S.session = s; $("panel-who").textContent = t("unlocked_as", s.name); }).catch(() => { });

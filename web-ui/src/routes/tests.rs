@@ -66,6 +66,7 @@ fn report() -> StatusReport {
         next_lesson: None,
         today: vec![],
         content: ContentInfo::default(),
+        screen: ScreenInfo::default(),
         day: DayInfo {
             name: None,
             calendar_version: 0,
