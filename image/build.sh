@@ -162,6 +162,10 @@ if [ "$VARIANT" = kiosk ]; then
   install -m 0644 "$ROOT/image/rootfs/ketang-kiosk.service" "$R/etc/systemd/system/"
   install -D -m 0644 "$ROOT/image/rootfs/kiosk-weston.ini" "$R/usr/share/ketang/kiosk-weston.ini"
   install -D -m 0755 "$ROOT/image/rootfs/ketang-kiosk-browser" "$R/usr/lib/ketang/kiosk-browser"
+  # Chromium's managed policy: no translate bubble (it offered to translate the board into
+  # English on the first boot in QEMU), no sign-in, sync, password or autofill prompts, no
+  # downloads, no developer tools.
+  install -D -m 0644 "$ROOT/image/rootfs/chromium-policy.json" "$R/etc/chromium/policies/managed/ketang.json"
   chroot "$R" /bin/sh -e -c '
     getent passwd kiosk >/dev/null || useradd --system --create-home --user-group --groups video,input,render kiosk
     systemctl enable ketang-kiosk.service >/dev/null 2>&1'
