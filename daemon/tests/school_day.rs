@@ -374,3 +374,41 @@ fn a_clock_set_years_ahead_erases_no_history() {
         demo.log_text()
     );
 }
+
+/// Schools cut the power at night: the afternoon's last lessons end while the board is off
+/// (or its clock jumps to the next morning). They must still be finalised, from the
+/// calendar of their own day, when the board is back.
+#[test]
+fn lessons_that_ended_while_the_board_was_off_are_finalised_the_next_morning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, Some(&at("07:52")));
+    set_clock(&demo, &at("15:00"));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    demo.wait_for("period 5 finalised", |_| {
+        t.get(&format!("/api/v1/reports/{DAY}/5")).0 == 200
+    });
+    assert_eq!(
+        t.get(&format!("/api/v1/reports/{DAY}/7")).0,
+        404,
+        "not ended yet"
+    );
+    // Off at 15:00 (periods 6 and 7 end at 15:40 and 16:35), on the next morning.
+    let (st, _) = demo.terminate();
+    assert!(st.success(), "{st:?}");
+    let demo = Demo::start(&data, Some("2026-11-24T07:30:00+08:00"));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    for p in [6, 7] {
+        demo.wait_for(&format!("Monday's period {p} finalised"), |_| {
+            t.get(&format!("/api/v1/reports/{DAY}/{p}")).0 == 200
+        });
+    }
+    let (_, r) = t.get(&format!("/api/v1/reports/{DAY}/7"));
+    assert_eq!(r["attendance"]["absent"], 40, "{r}");
+    // In the same run, a jump over the night finalises the day left behind as well.
+    set_clock(&demo, "2026-11-24T15:00:00+08:00");
+    set_clock(&demo, "2026-11-25T07:30:00+08:00");
+    demo.wait_for("Tuesday's period 7 finalised", |_| {
+        t.get("/api/v1/reports/2026-11-24/7").0 == 200
+    });
+}

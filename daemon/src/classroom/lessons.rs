@@ -33,16 +33,44 @@ pub(crate) fn lesson_row(slot: &Slot, state: LessonState) -> LessonRow {
     }
 }
 
+/// Days of lessons finalised after the board was off or its clock jumped (the lesson
+/// controls in memory reach this far back).
+pub(super) const CATCH_UP_DAYS: i64 = 7;
+
 impl Classroom {
-    /// Finalises today's lessons that have ended or were cancelled (and, unless the teacher
-    /// acted on them, ended after `since`).
-    /// Whether anything was finalised.
+    /// Finalises the lessons that have ended or were cancelled (and, unless the teacher
+    /// acted on them, ended after `since`): today's, and those of the days since the
+    /// engine last ran, up to [`CATCH_UP_DAYS`] back (schools cut the power at night: the
+    /// afternoon's last lessons end while the board is off). A longer gap is a holiday or a
+    /// wrong clock, and only today is looked at. Each day's lessons come from the calendar
+    /// that governed that day. Whether anything was finalised.
     pub(super) async fn finalise_due(&mut self) -> bool {
         let now = self.clock.now();
+        let today = now.date_naive();
+        let last = match self.last_day {
+            Some(d) => d,
+            None => {
+                let d = match self.store.meta_get("engine.last_day".into()).await {
+                    Ok(v) => v.and_then(|v| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok()),
+                    Err(e) => {
+                        self.store_health
+                            .failed("reading the engine's last day", &e);
+                        return false;
+                    }
+                };
+                self.last_day = Some(d);
+                d
+            }
+        };
+        let first = last
+            .filter(|d| *d < today && (today - *d).num_days() <= CATCH_UP_DAYS)
+            .unwrap_or(today);
         let due: Vec<Slot> = {
             let tt = self.tt();
-            tt.slots_on(now.date_naive(), now.timezone())
-                .into_iter()
+            first
+                .iter_days()
+                .take_while(|d| *d <= today)
+                .flat_map(|d| tt.slots_on(d, now.timezone()))
                 .filter(|slot| {
                     let c = tt.controls.get(&slot.id());
                     let acted = c.is_some_and(|c| c.cancelled || c.ended_at.is_some());
@@ -60,6 +88,16 @@ impl Classroom {
             if let Err(e) = self.finalise(&slot).await {
                 self.store_health.failed("finalising a lesson", &e);
                 return true;
+            }
+        }
+        if last != Some(today) {
+            match self
+                .store
+                .meta_set("engine.last_day".into(), today.to_string())
+                .await
+            {
+                Ok(()) => self.last_day = Some(Some(today)),
+                Err(e) => self.store_health.failed("recording the engine's day", &e),
             }
         }
         any

@@ -94,6 +94,9 @@ pub(crate) struct Classroom {
     /// When the engine first ran on this board: lessons that ended before are never
     /// finalised (the board knows nothing of them).
     since: DateTime<FixedOffset>,
+    /// The last date the engine finalised lessons on (meta `engine.last_day`; `None` until
+    /// read at the first pass): the days between it and today are caught up.
+    last_day: Option<Option<chrono::NaiveDate>>,
     /// The last date whose morning, noon and evening follow-ups were handled (by
     /// `followups::Check`).
     followups_done: [Option<chrono::NaiveDate>; 3],
@@ -180,6 +183,7 @@ impl Classroom {
             counters: w.counters,
             store_health: w.store_health,
             since: w.since,
+            last_day: None,
             followups_done: [None; 3],
             unlock: w.unlock,
             clock_watch: crate::engine::lesson::ClockWatch::default(),
