@@ -1999,4 +1999,17 @@ async fn the_screen_sleeps_outside_school_hours_wakes_on_touch_and_never_hides_a
     set_clock(&demo, "2026-11-28T10:00:00+08:00");
     let s = demo.wait_for("Saturday", |s| s["screen"]["awake"] == false);
     assert!(s["screen"]["awake_from"].is_null());
+    // The kiosk opens the board with ?kiosk=1: no mouse pointer on its touch screen; a
+    // browser elsewhere keeps its pointer.
+    for (path, want) in [("/?kiosk=1", "none"), ("/", "auto")] {
+        let k = open(&driver, &demo, path, 1280, 800).await;
+        let cursor = wait_js(
+            &k,
+            "the board",
+            "return document.getElementById('class-name').textContent === '七年级(3)班' && getComputedStyle(document.getElementById('lesson')).cursor;",
+        )
+        .await;
+        assert_eq!(cursor, json!(want), "{path}");
+        k.close().await.unwrap();
+    }
 }

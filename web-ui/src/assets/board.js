@@ -1010,6 +1010,9 @@ $("leave-no").onclick = () => $("leave").classList.add("hidden");
 
 keypad();
 KBD.init();
+// The board's own kiosk (?kiosk=1, image/rootfs/ketang-kiosk-browser): a touch screen shows
+// no mouse pointer.
+if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
 render();
 refresh();
 connect();
