@@ -349,6 +349,7 @@ impl DeviceApi for Daemon {
             today,
             day,
             content,
+            fever_threshold_c: self.cfg.school.fever_threshold_c,
             screen: ketang_web::ScreenInfo {
                 // A board without a timetable yet (just provisioned) has no school day
                 // to sleep outside of: it stays awake for whoever sets it up.

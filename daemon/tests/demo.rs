@@ -23,6 +23,8 @@ fn the_demo_serves_healthz_within_10_s_and_a_tap_becomes_one_more_outbox_row() {
     assert_eq!(before["sync"]["connected"], false);
     assert_eq!(before["lesson"]["subject"], "语文");
     assert_eq!(before["lesson"]["attendance"]["roster"], 40);
+    // The board colours re-taken temperatures by the school's threshold, not a constant.
+    assert_eq!(before["fever_threshold_c"], 37.3);
     let total = domain_records(&before);
 
     demo.tap(CARD_1);

@@ -41,6 +41,8 @@ pub struct StatusReport {
     pub content: ContentInfo,
     /// Whether the board's own screen is awake (school hours) or asleep.
     pub screen: ScreenInfo,
+    /// The school's fever threshold (`school.fever_threshold_c`), for the board's colours.
+    pub fever_threshold_c: f64,
     /// Alarms not yet cleared.
     pub alarms: Vec<AlarmInfo>,
     /// Notices valid now.

@@ -637,7 +637,7 @@ function renderSymptoms() {
   $("sym-list").innerHTML = SYMPTOMS.map(s => `<button class="chip" data-sym="s" data-v="${s}" aria-pressed="${st.picked.includes(s)}" data-testid="sym-${s}">${t("sy_" + s)}</button>`).join("");
   const temp = st.temp == null ? t("not_retaken") : `${st.temp.toFixed(1)} °C`;
   $("sym-temp").innerHTML = `<button class="chip" data-sym="t" data-v="-0.1" aria-label="${t("colder")}" data-testid="sym-temp-down">−</button>
-    <output data-testid="sym-temp" class="${st.temp != null && st.temp >= ((S.status && S.status.school && S.status.school.fever_threshold_c) || 37.3) ? "hot" : ""}">${temp}</output>
+    <output data-testid="sym-temp" class="${st.temp != null && st.temp >= ((S.status && S.status.fever_threshold_c) || 37.3) ? "hot" : ""}">${temp}</output>
     <button class="chip" data-sym="t" data-v="0.1" aria-label="${t("warmer")}" data-testid="sym-temp-up">+</button>
     ${[36.5, 37.3, 38.0, 38.5].map(v => `<button class="chip" data-sym="t=" data-v="${v}" data-testid="sym-temp-${v}">${v.toFixed(1)}</button>`).join("")}`;
 }

@@ -67,6 +67,7 @@ fn report() -> StatusReport {
         today: vec![],
         content: ContentInfo::default(),
         screen: ScreenInfo::default(),
+        fever_threshold_c: 37.3,
         day: DayInfo {
             name: None,
             calendar_version: 0,
