@@ -1558,19 +1558,26 @@ async fn a_notice_is_posted_prioritised_and_withdrawn_by_touch() {
     });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
-    let driver = chromedriver();
-    let dir = tempfile::tempdir().unwrap();
+/// The demo on Monday 07:55, connected to a real Mosquitto of its own (downlinks reach it
+/// through `common::mqtt::send_down` on the returned port).
+fn demo_on_a_broker(dir: &std::path::Path) -> (u16, ketang_testkit::Broker, Demo) {
     let port = free_port();
-    let _broker = common::mqtt::mosquitto(&dir.path().join("broker"), port);
+    let broker = common::mqtt::mosquitto(&dir.join("broker"), port);
     let url = format!("mqtt://127.0.0.1:{port}");
     let demo = Demo::start_args(
-        &dir.path().join("data"),
+        &dir.join("data"),
         Some(MONDAY_0755),
         &["--broker".as_ref(), url.as_ref()],
     );
     demo.wait_for("the broker", |s| s["sync"]["connected"] == true);
+    (port, broker, demo)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _broker, demo) = demo_on_a_broker(dir.path());
     // Monday: 林雅 (T10, who does not teach this class) substitutes period 1, period 3 is
     // cancelled (moved), period 5 is an exam, and a lesson is added after school; Friday is
     // the sports day.
@@ -1675,15 +1682,7 @@ async fn honours_duty_and_homework_from_the_school_on_the_board() {
     use base64::Engine as _;
     let driver = chromedriver();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _broker = common::mqtt::mosquitto(&dir.path().join("broker"), port);
-    let url = format!("mqtt://127.0.0.1:{port}");
-    let demo = Demo::start_args(
-        &dir.path().join("data"),
-        Some(MONDAY_0755),
-        &["--broker".as_ref(), url.as_ref()],
-    );
-    demo.wait_for("the broker", |s| s["sync"]["connected"] == true);
+    let (port, _broker, demo) = demo_on_a_broker(dir.path());
     // A small picture for the first honour, made from a packaged photo.
     let photo = image::open(ketang_testkit::repo_root().join("models/tests/data/astronaut.png"))
         .unwrap()

@@ -152,18 +152,7 @@ pub struct LessonChange {
 }
 
 fn text(p: &mut Vec<String>, field: &str, v: Option<&str>, max: usize, required: bool) {
-    match v {
-        None if required => p.push(format!("{field} is required")),
-        Some(s) if s.trim().is_empty() && required => p.push(format!("{field} is empty")),
-        Some(s) if s.chars().count() > max => p.push(format!(
-            "{field} has {} characters (at most {max})",
-            s.chars().count()
-        )),
-        Some(s) if s.chars().any(char::is_control) => {
-            p.push(format!("{field} contains control characters"));
-        }
-        _ => {}
-    }
+    crate::limits::check_text(p, field, v, max, required, false);
 }
 
 /// Every problem of a calendar, each naming its field; empty when it may be applied.

@@ -96,18 +96,7 @@ pub struct HomeworkItem {
 }
 
 fn text(p: &mut Vec<String>, field: &str, v: Option<&str>, max: usize, required: bool) {
-    match v {
-        None if required => p.push(format!("{field} is required")),
-        Some(s) if required && s.trim().is_empty() => p.push(format!("{field} is empty")),
-        Some(s) if s.chars().count() > max => p.push(format!(
-            "{field} has {} characters (at most {max})",
-            s.chars().count()
-        )),
-        Some(s) if s.chars().any(|c| c.is_control() && c != '\n') => {
-            p.push(format!("{field} contains control characters"));
-        }
-        _ => {}
-    }
+    crate::limits::check_text(p, field, v, max, required, true);
 }
 
 /// An image's type and pixel size from its header: PNG (IHDR) or baseline/progressive

@@ -24,6 +24,31 @@ pub fn excerpt(s: &str) -> String {
     format!("{}…\" ({n} characters)", &quoted[..quoted.len() - 1])
 }
 
+/// Checks text field `field` of a downlink: required (present and not blank), at most
+/// `max` characters, no control characters (a line break allowed when `lines`). Each
+/// problem is pushed to `p`, naming the field.
+pub fn check_text(
+    p: &mut Vec<String>,
+    field: &str,
+    v: Option<&str>,
+    max: usize,
+    required: bool,
+    lines: bool,
+) {
+    match v {
+        None if required => p.push(format!("{field} is required")),
+        Some(s) if required && s.trim().is_empty() => p.push(format!("{field} is empty")),
+        Some(s) if s.chars().count() > max => p.push(format!(
+            "{field} has {} characters (at most {max})",
+            s.chars().count()
+        )),
+        Some(s) if s.chars().any(|c| c.is_control() && !(lines && c == '\n')) => {
+            p.push(format!("{field} contains control characters"));
+        }
+        _ => {}
+    }
+}
+
 /// At most [`MAX_PROBLEMS`] problems of at most [`PROBLEM_CHARS`] characters each.
 #[must_use]
 pub fn bound_problems(problems: &[String]) -> Vec<String> {

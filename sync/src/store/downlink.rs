@@ -358,6 +358,16 @@ impl StoreHandle {
     }
 }
 
+/// The refusal of a snapshot of `what` whose `version` is not newer than the applied one.
+fn not_newer(tx: &rusqlite::Connection, what: &str, version: u64) -> Result<Option<Vec<String>>> {
+    let current = meta_u64(tx, &format!("{what}.version"))?;
+    Ok((version <= current).then(|| {
+        vec![format!(
+            "{what} version {version} is not newer than the applied version {current}"
+        )]
+    }))
+}
+
 fn put_content(
     tx: &rusqlite::Connection,
     kind: &str,
@@ -394,12 +404,8 @@ fn apply_data(
 ) -> Result<std::result::Result<(), Vec<String>>> {
     match data {
         DownlinkData::Calendar(doc) => {
-            let current = meta_u64(tx, "calendar.version")?;
-            if doc.version <= current {
-                return Ok(Err(vec![format!(
-                    "calendar version {} is not newer than the applied version {current}",
-                    doc.version
-                )]));
+            if let Some(refused) = not_newer(tx, "calendar", doc.version)? {
+                return Ok(Err(refused));
             }
             let problems = crate::calendar::check_calendar(&doc);
             if !problems.is_empty() {
@@ -426,12 +432,8 @@ fn apply_data(
             Ok(Ok(()))
         }
         DownlinkData::Honours(doc) => {
-            let current = meta_u64(tx, "honours.version")?;
-            if doc.version <= current {
-                return Ok(Err(vec![format!(
-                    "honours version {} is not newer than the applied version {current}",
-                    doc.version
-                )]));
+            if let Some(refused) = not_newer(tx, "honours", doc.version)? {
+                return Ok(Err(refused));
             }
             let problems = crate::content::check_honours(&doc);
             if !problems.is_empty() {
@@ -442,12 +444,8 @@ fn apply_data(
             Ok(Ok(()))
         }
         DownlinkData::Duty(doc) => {
-            let current = meta_u64(tx, "duty.version")?;
-            if doc.version <= current {
-                return Ok(Err(vec![format!(
-                    "duty version {} is not newer than the applied version {current}",
-                    doc.version
-                )]));
+            if let Some(refused) = not_newer(tx, "duty", doc.version)? {
+                return Ok(Err(refused));
             }
             let mut stmt = tx
                 .prepare("SELECT student_id FROM roster_members")
@@ -486,11 +484,8 @@ fn apply_data(
             rosters,
             staff,
         } => {
-            let current = meta_u64(tx, "roster.version")?;
-            if version <= current {
-                return Ok(Err(vec![format!(
-                    "roster version {version} is not newer than the applied version {current}"
-                )]));
+            if let Some(refused) = not_newer(tx, "roster", version)? {
+                return Ok(Err(refused));
             }
             let keep_staff = staff.is_none();
             let snap = SchoolSnapshot {
@@ -532,11 +527,8 @@ fn apply_data(
             Ok(Ok(()))
         }
         DownlinkData::Timetable { version, periods } => {
-            let current = meta_u64(tx, "timetable.version")?;
-            if version <= current {
-                return Ok(Err(vec![format!(
-                    "timetable version {version} is not newer than the applied version {current}"
-                )]));
+            if let Some(refused) = not_newer(tx, "timetable", version)? {
+                return Ok(Err(refused));
             }
             let mut stmt = tx
                 .prepare("SELECT id FROM rosters")
