@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Builds the Ketang appliance disk image from Debian packages (amd64; see docs/technician.md).
+# Builds the Ketang appliance disk image from Debian packages (amd64 or arm64; see
+# docs/technician.md and docs/arm64.md).
 #
-#   image/build.sh [--variant headless|kiosk] [--debug] [--out DIR] [--no-compress]
+#   image/build.sh [--arch amd64|arm64] [--board NAME] [--variant headless|kiosk] [--debug]
+#                  [--out DIR] [--no-compress]
+#
+#   --arch amd64        (default) x86 OPS modules and mini PCs (UEFI)
+#   --arch arm64        ARM boards with UEFI firmware (or U-Boot's UEFI, see --board) and
+#                       QEMU's virt machine; ketangd cross-compiled (scripts/arm64-env.sh),
+#                       the root file system made with mmdebstrap under qemu-user
+#   --board NAME        an arm64 board profile from image/boards/NAME.conf: its U-Boot is
+#                       written in front of the first partition and its device tree goes
+#                       onto the boot partition (implies --arch arm64)
 #
 #   --variant headless  (default) the daemon, no display stack: the OPS module of a flat
 #                       panel whose own screen shows the board from a LAN browser, and the
@@ -24,12 +34,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VARIANT=headless
+ARCH=amd64
+BOARD=
 PROFILE=release
 OUT=$ROOT/target/image
 COMPRESS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --variant) VARIANT=$2; shift 2 ;;
+    --arch) ARCH=$2; shift 2 ;;
+    --board) BOARD=$2; ARCH=arm64; shift 2 ;;
     --release) PROFILE=release; shift ;;
     --debug) PROFILE=debug; shift ;;
     --out) OUT=$(realpath -m "$2"); shift 2 ;;
@@ -38,6 +52,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$VARIANT" in headless|kiosk) ;; *) echo "image/build.sh: --variant headless or kiosk" >&2; exit 2 ;; esac
+case "$ARCH" in amd64|arm64) ;; *) echo "image/build.sh: --arch amd64 or arm64" >&2; exit 2 ;; esac
+FIRST_PARTITION_MIB=1
+CONSOLE="console=tty0 console=ttyS0,115200"
+[ "$ARCH" = arm64 ] && CONSOLE="console=tty0 console=ttyAMA0,115200"
+if [ -n "$BOARD" ]; then
+  [ -f "image/boards/$BOARD.conf" ] || {
+    echo "image/build.sh: no board profile image/boards/$BOARD.conf (there are: $(ls image/boards | sed -n 's/\.conf$//p' | tr '\n' ' '))" >&2; exit 2; }
+  # Sets UBOOT_PACKAGE, UBOOT_DIR, DTB, IDBLOADER_SECTOR, UBOOT_SECTOR, FIRST_PARTITION_MIB,
+  # CONSOLE (image/boards/README.md).
+  . "image/boards/$BOARD.conf"
+fi
+# Names of the outputs: ketang-<variant>-<arch or board>.img
+NAME=$VARIANT-${BOARD:-$ARCH}
 step=0
 log() { step=$((step + 1)); printf '==> image [%d] %s\n' "$step" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "image/build.sh: run as root (mmdebstrap, file ownership in the image)" >&2; exit 1; }
@@ -49,36 +76,48 @@ need() {
 }
 need mmdebstrap mmdebstrap; need mkfs.vfat dosfstools; need mcopy mtools; need sfdisk fdisk
 need bmaptool bmap-tools; need zstd zstd; need mkfs.ext4 e2fsprogs
-[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || need bootctl systemd-boot-efi
-[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-boot-efi >/dev/null; }
+if [ "$ARCH" = amd64 ]; then
+  [ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || need bootctl systemd-boot-efi
+  [ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-boot-efi >/dev/null; }
+else
+  # arm64: mmdebstrap runs the packages' scripts under qemu-user (binfmt); the cross
+  # toolchain links ketangd; systemd-boot's arm64 loader comes from the root file system.
+  . scripts/arm64-env.sh
+  arm64_env
+  need arch-test arch-test
+fi
 
 mkdir -p "$OUT" "$OUT/cache"
 WORK=$(mktemp -d "$OUT/work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-log "ketangd ($PROFILE) and the models"
+log "ketangd ($PROFILE, $ARCH) and the models"
+TARGET_ARGS=(); TARGET_DIR=$ROOT/target
+if [ "$ARCH" = arm64 ]; then TARGET_ARGS=(--target "$ARM64_TARGET"); TARGET_DIR=$ROOT/target/$ARM64_TARGET; fi
 if [ "$PROFILE" = release ]; then
-  cargo build -q --release -p ketang-daemon --bin ketangd
+  cargo build -q --release "${TARGET_ARGS[@]}" -p ketang-daemon --bin ketangd
 else
-  cargo build -q -p ketang-daemon --bin ketangd
+  cargo build -q "${TARGET_ARGS[@]}" -p ketang-daemon --bin ketangd
 fi
-BIN=$ROOT/target/$PROFILE/ketangd
+BIN=$TARGET_DIR/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-amd64,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
+PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-$ARCH,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,weston,chromium,fonts-wqy-microhei"; fi
+# arm64 takes systemd-boot's EFI loader from its own packages; a board also its U-Boot.
+if [ "$ARCH" = arm64 ]; then PKGS="$PKGS,systemd-boot-efi${UBOOT_PACKAGE:+,$UBOOT_PACKAGE}"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
 if [ ! -s "$BASE" ]; then
-  log "Debian bookworm rootfs with mmdebstrap ($VARIANT; a few minutes, cached in $BASE)"
+  log "Debian bookworm rootfs with mmdebstrap ($VARIANT, $ARCH; minutes, more under qemu-user; cached in $BASE)"
   # No translations, manuals or docs on a classroom board (the copyright files stay).
   mmdebstrap --variant=minbase --include="$PKGS" \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --components=main --architectures=amd64 \
+    --components=main --architectures="$ARCH" \
     --customize-hook='echo ketang > "$1/etc/hostname"' \
     bookworm "$BASE.tmp.tar" \
     "deb http://deb.debian.org/debian bookworm main" \
@@ -109,7 +148,8 @@ fi
 
 log "installing Ketang into the rootfs"
 install -m 0755 "$BIN" "$R/usr/bin/ketangd"
-strip "$R/usr/bin/ketangd" 2>/dev/null || true
+if [ "$ARCH" = arm64 ]; then aarch64-linux-gnu-strip "$R/usr/bin/ketangd"
+else strip "$R/usr/bin/ketangd" 2>/dev/null || true; fi
 mkdir -p "$R/usr/share/ketang/models" "$R/usr/share/doc/ketang"
 # Every model with a licence; not MobileFaceNet, whose weights have none (docs/models.md).
 for m in "$ROOT"/target/models/*.onnx; do
@@ -124,7 +164,9 @@ install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-
   mkdir -p "$R/usr/lib/ketang"; install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot"; }
 install -m 0644 "$ROOT/image/rootfs/fstab" "$R/etc/fstab"
 mkdir -p "$R/etc/rauc"
-install -m 0644 "$ROOT/image/rootfs/rauc-system.conf" "$R/etc/rauc/system.conf"
+# A bundle is for one architecture: compatible=ketang-amd64 or ketang-arm64.
+sed "s/^compatible=ketang-amd64\$/compatible=ketang-$ARCH/" "$ROOT/image/rootfs/rauc-system.conf" > "$R/etc/rauc/system.conf"
+chmod 0644 "$R/etc/rauc/system.conf"
 install -m 0644 "$KEYS/ca.pem" "$R/etc/rauc/keyring.pem"
 for f in rauc-bootloader ketang-health ketang-update; do
   install -m 0755 "$ROOT/image/rootfs/$f" "$R/usr/lib/ketang/$f"
@@ -182,6 +224,8 @@ chroot "$R" depmod -a "$KVER"
 chroot "$R" update-initramfs -u -k "$KVER" >/dev/null 2>&1 || true
 cat > "$R/usr/lib/ketang/image-release" <<EOF
 KETANG_IMAGE_VARIANT=$VARIANT
+KETANG_IMAGE_ARCH=$ARCH
+KETANG_IMAGE_BOARD=${BOARD:-generic}
 KETANG_IMAGE_PROFILE=$PROFILE
 KETANG_IMAGE_KERNEL=$KVER
 KETANG_IMAGE_BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -195,15 +239,36 @@ truncate -s 128M "$ESP"
 mkfs.vfat -F 32 -n KETANG-ESP "$ESP" >/dev/null
 export MTOOLS_SKIP_CHECK=1
 mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/loader ::/loader/entries ::/ketang
-mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
-mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/systemd/systemd-bootx64.efi
-mcopy -i "$ESP" "$R/boot/vmlinuz-$KVER" ::/vmlinuz
+if [ "$ARCH" = amd64 ]; then
+  mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
+  mcopy -i "$ESP" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/systemd/systemd-bootx64.efi
+  mcopy -i "$ESP" "$R/boot/vmlinuz-$KVER" ::/vmlinuz
+else
+  mcopy -i "$ESP" "$R/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" ::/EFI/BOOT/BOOTAA64.EFI
+  mcopy -i "$ESP" "$R/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" ::/EFI/systemd/systemd-bootaa64.efi
+  # Debian's arm64 vmlinuz is a gzip-compressed Image; systemd-boot starts the kernel's
+  # EFI stub only from the uncompressed one.
+  if gzip -t "$R/boot/vmlinuz-$KVER" 2>/dev/null; then
+    gzip -dc "$R/boot/vmlinuz-$KVER" > "$WORK/vmlinuz"
+  else
+    cp "$R/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+  fi
+  mcopy -i "$ESP" "$WORK/vmlinuz" ::/vmlinuz
+fi
+DEVICETREE=
+if [ -n "${DTB:-}" ]; then
+  # The board's device tree from the kernel package, loaded by systemd-boot (U-Boot's own
+  # tree is only for U-Boot; docs/arm64.md).
+  mmd -i "$ESP" ::/dtb
+  mcopy -i "$ESP" "$R/usr/lib/linux-image-$KVER/$DTB" "::/dtb/$(basename "$DTB")"
+  DEVICETREE="devicetree /dtb/$(basename "$DTB")\n"
+fi
 mcopy -i "$ESP" "$R/boot/initrd.img-$KVER" ::/initrd.img
 printf 'default a.conf\ntimeout 0\nconsole-mode keep\n' > "$WORK/loader.conf"
 mcopy -i "$ESP" "$WORK/loader.conf" ::/loader/loader.conf
 for slot in A B; do
   lower=$(echo "$slot" | tr A-Z a-z)
-  printf 'title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTLABEL=root%s ro rootwait console=tty0 console=ttyS0,115200 rauc.slot=%s\n' \
+  printf "title Ketang (slot %s)\nlinux /vmlinuz\ninitrd /initrd.img\n${DEVICETREE}options root=PARTLABEL=root%s ro rootwait $CONSOLE rauc.slot=%s\n" \
     "$slot" "$slot" "$slot" > "$WORK/$lower.conf"
   mcopy -i "$ESP" "$WORK/$lower.conf" "::/loader/entries/$lower.conf"
 done
@@ -219,7 +284,7 @@ ROOT_MB=$(( (USED_MB * 13 / 10 + 127) / 64 * 64 ))
 ROOTA=$WORK/rootA.img
 mkfs.ext4 -q -L rootA -d "$R" -E root_owner=0:0 "$ROOTA" "${ROOT_MB}M"
 # The same file system is what an update bundle carries (image/bundle.sh).
-cp --sparse=always "$ROOTA" "$OUT/ketang-$VARIANT-amd64.rootfs.ext4"
+cp --sparse=always "$ROOTA" "$OUT/ketang-$NAME.rootfs.ext4"
 DATA=$WORK/data.img
 # The data partition is the daemon's from birth (its user's ids from the root file
 # system): first boot never has to chown anything there as root.
@@ -235,25 +300,41 @@ ROOTB=$WORK/rootB.img
 mkfs.ext4 -q -L rootB "$ROOTB" "${ROOT_MB}M"
 
 log "disk image (GPT: esp, rootA, rootB, data)"
-IMG=$OUT/ketang-$VARIANT-amd64.img
+IMG=$OUT/ketang-$NAME.img
 rm -f "$IMG"
 MB=$((1024 * 1024))
 ESP_MB=128; DATA_MB=256
-TOTAL_MB=$((1 + ESP_MB + ROOT_MB + ROOT_MB + DATA_MB + 1))
+TOTAL_MB=$((FIRST_PARTITION_MIB + ESP_MB + ROOT_MB + ROOT_MB + DATA_MB + 1))
 truncate -s "${TOTAL_MB}M" "$IMG"
+# Root partitions carry the Discoverable Partitions type of their architecture.
+ROOT_TYPE=4f68bce3-e8cd-4db1-96e7-fbcaf984b709
+[ "$ARCH" = arm64 ] && ROOT_TYPE=b921b045-1df0-41c3-af44-4c6f280d3fae
 sfdisk -q "$IMG" <<EOF
 label: gpt
-start=1MiB, size=${ESP_MB}MiB, type=uefi, name=esp
-size=${ROOT_MB}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=rootA
-size=${ROOT_MB}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=rootB
+start=${FIRST_PARTITION_MIB}MiB, size=${ESP_MB}MiB, type=uefi, name=esp
+size=${ROOT_MB}MiB, type=$ROOT_TYPE, name=rootA
+size=${ROOT_MB}MiB, type=$ROOT_TYPE, name=rootB
 size=${DATA_MB}MiB, type=linux, name=data
 EOF
-off=1
+off=$FIRST_PARTITION_MIB
 for part in "$ESP:$ESP_MB" "$ROOTA:$ROOT_MB" "$ROOTB:$ROOT_MB" "$DATA:$DATA_MB"; do
   f=${part%%:*}; size=${part##*:}
   dd if="$f" of="$IMG" bs=1M seek="$off" conv=notrunc,sparse status=none
   off=$((off + size))
 done
+if [ -n "$BOARD" ]; then
+  # The board's boot loader in front of the first partition (where its boot ROM looks):
+  # U-Boot from the Debian package, which then starts systemd-boot through its UEFI.
+  log "U-Boot for $BOARD ($UBOOT_PACKAGE) at sectors $IDBLOADER_SECTOR and $UBOOT_SECTOR"
+  U=$R/usr/lib/u-boot/$UBOOT_DIR
+  [ -s "$U/idbloader.img" ] && [ -s "$U/u-boot.itb" ] || {
+    echo "image/build.sh: $UBOOT_PACKAGE has no idbloader.img/u-boot.itb in /usr/lib/u-boot/$UBOOT_DIR" >&2; exit 1; }
+  end=$(( (UBOOT_SECTOR * 512 + $(stat -c %s "$U/u-boot.itb")) / MB ))
+  [ "$end" -lt "$FIRST_PARTITION_MIB" ] || {
+    echo "image/build.sh: U-Boot would overlap the boot partition (ends at $end MiB)" >&2; exit 1; }
+  dd if="$U/idbloader.img" of="$IMG" bs=512 seek="$IDBLOADER_SECTOR" conv=notrunc status=none
+  dd if="$U/u-boot.itb" of="$IMG" bs=512 seek="$UBOOT_SECTOR" conv=notrunc status=none
+fi
 bmaptool -q create -o "$IMG.bmap" "$IMG"
 if [ "$COMPRESS" = 1 ]; then
   log "compressing (zstd)"

@@ -8,21 +8,23 @@
 #      again, and its ordinary boots arm and count nothing.
 #   Each step shows in the status (`system.update`), as the cloud gets it on `up/update`.
 #
-#   image/test-update.sh       (needs image/build.sh first; makes the two bundles)
+#   image/test-update.sh            (needs image/build.sh first; makes the two bundles)
+#   ARCH=arm64 image/test-update.sh the same on the arm64 image (docs/arm64.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-IMG=$ROOT/target/image/ketang-headless-amd64.img
+ARCH=${ARCH:-amd64}
+IMG=$ROOT/target/image/ketang-headless-$ARCH.img
 log() { printf '==> update test [%4d s]: %s\n' "$SECONDS" "$*" >&2; }
 WORK=$(mktemp -d)
 QPID=
 fail() { log "FAILED: $*"; [ -f "$WORK/console.log" ] && tail -n 40 "$WORK/console.log" >&2; exit 1; }
 cleanup() { [ -n "$QPID" ] && kill -9 "$QPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-[ -s "$IMG" ] || image/build.sh --debug --no-compress
+[ -s "$IMG" ] || image/build.sh --arch "$ARCH" --debug --no-compress
 log "bundles (a broken one and a good one)"
-BAD=$(image/bundle.sh --broken --out "$WORK/bad.raucb")
-GOOD=$(image/bundle.sh --out "$WORK/good.raucb")
+BAD=$(image/bundle.sh --arch "$ARCH" --broken --out "$WORK/bad.raucb")
+GOOD=$(image/bundle.sh --arch "$ARCH" --out "$WORK/good.raucb")
 stick() { # stick NAME BUNDLE: a FAT stick labelled KETANG-UPD with update.raucb
   local size=$(( $(stat -c %s "$2") / 1048576 + 64 ))
   truncate -s "${size}M" "$WORK/$1.img"
@@ -35,7 +37,7 @@ cp --sparse=always "$IMG" "$WORK/disk.img"
 truncate -s +2G "$WORK/disk.img"
 . image/test-lib.sh
 provision_disk "$WORK/disk.img" "$WORK"
-cp /usr/share/OVMF/OVMF_VARS_4M.fd "$WORK/vars.fd"
+qemu_machine
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 n=0
 boot() { # boot [STICK]: one power-on; QEMU exits when the guest reboots (-no-reboot)
@@ -43,9 +45,7 @@ boot() { # boot [STICK]: one power-on; QEMU exits when the guest reboots (-no-re
   local extra=()
   [ -n "${1:-}" ] && extra=(-drive "file=$WORK/$1.img,format=raw,if=virtio,readonly=on")
   : > "$WORK/console.log"
-  qemu-system-x86_64 -machine q35 -cpu max -m 1536 -smp 2 -nographic -no-reboot \
-    -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
-    -drive if=pflash,format=raw,file="$WORK/vars.fd" \
+  "${QEMU[@]}" \
     -drive file="$WORK/disk.img",format=raw,if=virtio "${extra[@]}" \
     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
     > "$WORK/console.log" 2>&1 &
@@ -72,7 +72,7 @@ power_cut() { kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=; }
 healthy() {
   local t0=$SECONDS
   until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
-    [ $((SECONDS - t0)) -lt 420 ] || fail "boot $n: /healthz did not answer within 420 s"
+    [ $((SECONDS - t0)) -lt $((420 * SLOW)) ] || fail "boot $n: /healthz did not answer within $((420 * SLOW)) s"
     sleep 2
   done
 }
@@ -88,13 +88,13 @@ slot_is() { grep -aq "rauc.slot=$1" "$WORK/console.log" || fail "boot $n: not bo
 
 log "boot $((n + 1)): slot A installs the broken bundle from the stick"
 boot bad
-wait_line 'ketang-update: installed' 600
-wait_exit 120
+wait_line 'ketang-update: installed' $((600 * SLOW))
+wait_exit $((120 * SLOW))
 log "boot $((n + 1)): the trial of slot B fails its health check"
 boot
-wait_line 'rauc.slot=B' 120
-wait_line 'ketang-health: slot B failed its health check' 400
-wait_exit 120
+wait_line 'rauc.slot=B' $((120 * SLOW))
+wait_line 'ketang-health: slot B failed its health check' $((400 * SLOW))
+wait_exit $((120 * SLOW))
 log "boot $((n + 1)): back on slot A"
 boot
 healthy; slot_is A
@@ -105,8 +105,8 @@ log "technician uploads the good bundle on /tech ($(( $(stat -c %s "$GOOD") / 10
 # The host reaches the guest from outside its loopback (QEMU's user network): credentials go
 # over the board's HTTPS, as from a laptop on the school network (-k: the board's own
 # certificate; a technician checks its fingerprint on the board).
-# (QEMU runs with -cpu max: the emulated default CPU has no AES instructions, and the
-# upload's TLS would crawl at a quarter of a megabyte per second.)
+# (QEMU runs with -cpu max, image/test-lib.sh: the emulated default CPU has no AES
+# instructions, and the upload's TLS would crawl at a quarter of a megabyte per second.)
 CSRF=$(curl -skf -c "$WORK/cookies" -H 'Content-Type: application/json' \
   -d "{\"password\": \"$TECH_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/session" | json_field "['csrf_token']") \
   || fail "the technician could not log in"
@@ -115,11 +115,11 @@ code=$(curl -sk -o "$WORK/upload.json" -w '%{http_code}' -b "$WORK/cookies" -H "
 [ "$code" = 202 ] || fail "the upload was answered $code: $(cat "$WORK/upload.json")"
 [ "$(json_field "['sha256']" < "$WORK/upload.json")" = "$(sha256sum "$GOOD" | cut -d' ' -f1)" ] \
   || fail "the board received a different bundle: $(cat "$WORK/upload.json")"
-wait_line 'ketang-update: installed' 600
-wait_exit 120
+wait_line 'ketang-update: installed' $((600 * SLOW))
+wait_exit $((120 * SLOW))
 log "boot $((n + 1)): the trial of slot B passes"
 boot
-wait_line 'ketang-health: slot B is healthy: marked good' 400
+wait_line 'ketang-health: slot B is healthy: marked good' $((400 * SLOW))
 healthy; slot_is B
 update_is marked_good
 [ "$(status | json_field "['system']['slot']")" = B ] || fail "the status does not say slot B"

@@ -86,12 +86,23 @@ fn keyed(text: &str, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The image build in one line, from `image-release`.
+/// The image build in one line, from `image-release`: variant, architecture, board profile
+/// (when not the generic UEFI one), build time, commit.
 fn image_of(release: &str) -> Option<String> {
     let variant = keyed(release, "KETANG_IMAGE_VARIANT")?;
+    let arch = keyed(release, "KETANG_IMAGE_ARCH").unwrap_or_default();
+    let board = keyed(release, "KETANG_IMAGE_BOARD").filter(|b| b != "generic");
     let built = keyed(release, "KETANG_IMAGE_BUILT").unwrap_or_default();
     let commit = keyed(release, "KETANG_IMAGE_COMMIT").unwrap_or_default();
-    Some(format!("{variant} {built} {commit}").trim().to_owned())
+    let parts = [variant, arch, board.unwrap_or_default(), built, commit];
+    Some(
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// An installer step from the `state` file; `None` when there is none or it is garbled.
@@ -560,6 +571,16 @@ mod tests {
             Some("headless 2026-12-01T10:00:00Z abc1234")
         );
         assert_eq!(image_of("nothing"), None);
+        let arm = "KETANG_IMAGE_VARIANT=kiosk\nKETANG_IMAGE_ARCH=arm64\nKETANG_IMAGE_BOARD=rock-pi-4b\nKETANG_IMAGE_BUILT=2026-12-06T10:00:00Z\nKETANG_IMAGE_COMMIT=abc1234\n";
+        assert_eq!(
+            image_of(arm).as_deref(),
+            Some("kiosk arm64 rock-pi-4b 2026-12-06T10:00:00Z abc1234")
+        );
+        let generic = arm.replace("rock-pi-4b", "generic");
+        assert_eq!(
+            image_of(&generic).as_deref(),
+            Some("kiosk arm64 2026-12-06T10:00:00Z abc1234")
+        );
     }
 
     #[test]
