@@ -106,8 +106,8 @@ models/obtain.sh "$ROOT/target/models" >/dev/null
 # --- the root file system (cached by package list) ---------------------------------------
 PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-$ARCH,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,weston,chromium,fonts-wqy-microhei"; fi
-# arm64 takes systemd-boot's EFI loader from its own packages; a board also its U-Boot.
-if [ "$ARCH" = arm64 ]; then PKGS="$PKGS,systemd-boot-efi${UBOOT_PACKAGE:+,$UBOOT_PACKAGE}"; fi
+# arm64 takes systemd-boot's EFI loader from its own packages.
+if [ "$ARCH" = arm64 ]; then PKGS="$PKGS,systemd-boot-efi"; fi
 KEY=$(printf 'slim1 %s' "$PKGS" | sha256sum | cut -c1-12)  # bump 'slim1' when the mmdebstrap options change
 BASE=$OUT/cache/rootfs-$VARIANT-$KEY.tar
 if [ ! -s "$BASE" ]; then
@@ -328,7 +328,18 @@ if [ -n "$BOARD" ] && [ -n "${UBOOT_PACKAGE:-}" ]; then
   # The board's boot loader in front of the first partition (where its boot ROM looks):
   # U-Boot from the Debian package, which then starts systemd-boot through its UEFI.
   log "U-Boot for $BOARD ($UBOOT_PACKAGE) at sectors $IDBLOADER_SECTOR and $UBOOT_SECTOR"
-  U=$R/usr/lib/u-boot/$UBOOT_DIR
+  # The package is downloaded on its own (an apt configuration of its own, arm64, in the
+  # cache folder), so every board shares the generic arm64 root file system.
+  A=$OUT/cache/apt-arm64
+  mkdir -p "$A/lists/partial" "$A/archives/partial" "$A/etc"
+  printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' > "$A/etc/sources.list"
+  APT_OPTS=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Dir::Etc::SourceList="$A/etc/sources.list"
+    -o Dir::Etc::SourceParts=- -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A" -o Dir::State::Status=/dev/null -o APT::Sandbox::User=root)
+  apt-get -qq "${APT_OPTS[@]}" update >&2
+  (cd "$A/archives" && apt-get -qq "${APT_OPTS[@]}" download "$UBOOT_PACKAGE" >&2)
+  rm -rf "$WORK/uboot"; mkdir "$WORK/uboot"
+  dpkg-deb -x "$(ls -t "$A/archives/${UBOOT_PACKAGE}"_*_arm64.deb | head -n 1)" "$WORK/uboot"
+  U=$WORK/uboot/usr/lib/u-boot/$UBOOT_DIR
   [ -s "$U/idbloader.img" ] && [ -s "$U/u-boot.itb" ] || {
     echo "image/build.sh: $UBOOT_PACKAGE has no idbloader.img/u-boot.itb in /usr/lib/u-boot/$UBOOT_DIR" >&2; exit 1; }
   end=$(( (UBOOT_SECTOR * 512 + $(stat -c %s "$U/u-boot.itb")) / MB ))
