@@ -65,22 +65,10 @@ fn run(dir: &Path, full: bool) -> Result<Outputs, String> {
     ] {
         let d = FaceDetector::load(&dir.join(file), range, 0.5).map_err(e)?;
         for (name, frame) in &photos {
-            let mut f = d.detect(frame).map_err(e)?;
-            f.sort_by(|a, b| {
-                (a.x, a.y)
-                    .partial_cmp(&(b.x, b.y))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            out.insert(
-                format!("{file} {name} boxes"),
-                (
-                    PIXELS,
-                    f.iter().flat_map(|f| [f.x, f.y, f.w, f.h]).collect(),
-                ),
-            );
-            out.insert(
-                format!("{file} {name} scores"),
-                (SCORES, f.iter().map(|f| f.score).collect()),
+            let f = d.detect(frame).map_err(e)?;
+            out.boxes(
+                &format!("{file} {name}"),
+                f.iter().map(|f| [f.x, f.y, f.w, f.h, f.score]).collect(),
             );
             if *name == "astronaut.png" && range == Range::Short {
                 faces = f;
@@ -151,6 +139,22 @@ impl Timed {
         self.last = Some(now);
         self.outputs.insert(name, value);
     }
+
+    /// Boxes (x, y, w, h, score) as two outputs, `NAME boxes` and `NAME scores`, in a fixed
+    /// order (left to right, then top to bottom), whatever order the detector gave.
+    fn boxes(&mut self, name: &str, mut b: Vec<[f32; 5]>) {
+        b.sort_by(|p, q| {
+            (p[0], p[1])
+                .partial_cmp(&(q[0], q[1]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let coords = b.iter().flat_map(|b| b[..4].to_vec()).collect();
+        self.insert(format!("{name} boxes"), (PIXELS, coords));
+        self.insert(
+            format!("{name} scores"),
+            (SCORES, b.iter().map(|b| b[4]).collect()),
+        );
+    }
 }
 
 /// The heavier networks (`--full`): pose on the astronaut, people on every photo.
@@ -176,22 +180,10 @@ fn pose_and_people(
     );
     let people = PersonDetector::load(&dir.join("nanodet.onnx"), 0.3).map_err(e)?;
     for (name, frame) in photos {
-        let mut p = people.detect(frame).map_err(e)?;
-        p.sort_by(|a, b| {
-            (a.x, a.y)
-                .partial_cmp(&(b.x, b.y))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        out.insert(
-            format!("nanodet.onnx {name} boxes"),
-            (
-                PIXELS,
-                p.iter().flat_map(|p| [p.x, p.y, p.w, p.h]).collect(),
-            ),
-        );
-        out.insert(
-            format!("nanodet.onnx {name} scores"),
-            (SCORES, p.iter().map(|p| p.score).collect()),
+        let p = people.detect(frame).map_err(e)?;
+        out.boxes(
+            &format!("nanodet.onnx {name}"),
+            p.iter().map(|p| [p.x, p.y, p.w, p.h, p.score]).collect(),
         );
     }
     Ok(())
