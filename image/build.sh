@@ -157,7 +157,9 @@ for m in "$ROOT"/target/models/*.onnx; do
   cp "$m" "$R/usr/share/ketang/models/"
 done
 cp "$ROOT"/docs/*.md "$R/usr/share/doc/ketang/"
-python3 "$ROOT/image/licences.py" "$R/usr/share/doc/ketang/THIRD-PARTY.md"
+LICENCE_TARGET=x86_64-unknown-linux-gnu
+[ "$ARCH" = arm64 ] && LICENCE_TARGET=aarch64-unknown-linux-gnu
+python3 "$ROOT/image/licences.py" "$R/usr/share/doc/ketang/THIRD-PARTY.md" "$LICENCE_TARGET"
 cp "$ROOT/image/ketangd.service" "$R/etc/systemd/system/ketangd.service"
 install -m 0644 "$ROOT/image/rootfs/ketang-firstboot.service" "$R/etc/systemd/system/"
 install -m 0755 "$ROOT/image/rootfs/ketang-firstboot" "$R/usr/lib/ketang/ketang-firstboot" 2>/dev/null || {

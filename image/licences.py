@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Third-party licences of what the image ships, for /usr/share/doc/ketang/THIRD-PARTY.md.
 
-   image/licences.py OUT.md
+   image/licences.py OUT.md [TARGET]     TARGET: x86_64-unknown-linux-gnu (default) or
+                                          aarch64-unknown-linux-gnu (the arm64 image)
 
-The Rust crates linked into ketangd (normal dependencies of ketang-daemon for
-x86_64/aarch64 Linux, without build scripts' and proc-macros' own dependencies), each with
+The Rust crates linked into ketangd (normal dependencies of ketang-daemon for the image's
+target, without build scripts' and proc-macros' own dependencies), each with
 its licence expression and the licence files it ships; then the models and the font (from
 docs/models.md and the sign's font). Debian's packages bring their own copyright files
 (/usr/share/doc/*/copyright). Fails when a linked crate declares no licence.
@@ -17,10 +18,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def main(out: str) -> int:
+def main(out: str, target: str) -> int:
     meta = json.loads(subprocess.check_output(
         ["cargo", "metadata", "--format-version", "1", "--locked",
-         "--filter-platform", "x86_64-unknown-linux-gnu"], cwd=ROOT))
+         "--filter-platform", target], cwd=ROOT))
     pkgs = {p["id"]: p for p in meta["packages"]}
     nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
     root = next(p["id"] for p in meta["packages"] if p["name"] == "ketang-daemon")
@@ -82,7 +83,7 @@ def main(out: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print("usage: image/licences.py OUT.md [TARGET]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else "x86_64-unknown-linux-gnu"))
