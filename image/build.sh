@@ -104,7 +104,7 @@ BIN=$TARGET_DIR/$PROFILE/ketangd
 models/obtain.sh "$ROOT/target/models" >/dev/null
 
 # --- the root file system (cached by package list) ---------------------------------------
-PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-$ARCH,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager"
+PKGS="systemd,systemd-sysv,chrony,udev,dbus,kmod,iproute2,ca-certificates,linux-image-$ARCH,initramfs-tools,zstd,mtools,rauc,rauc-service,curl,dosfstools,alsa-utils,modemmanager,wpasupplicant,wireless-regdb"
 if [ "$VARIANT" = kiosk ]; then PKGS="$PKGS,weston,chromium,fonts-wqy-microhei"; fi
 # arm64 takes systemd-boot's EFI loader from its own packages.
 if [ "$ARCH" = arm64 ]; then PKGS="$PKGS,systemd-boot-efi"; fi
@@ -185,6 +185,11 @@ install -m 0644 "$ROOT/image/rootfs/ketang-health.service" "$ROOT/image/rootfs/k
 mkdir -p "$R/usr/lib/repart.d"
 install -m 0644 "$ROOT/image/rootfs/repart-50-data.conf" "$R/usr/lib/repart.d/50-data.conf"
 install -m 0644 "$ROOT/image/rootfs/20-wired.network" "$R/etc/systemd/network/20-wired.network"
+# Wi-Fi from the provisioning file (ketang-wifi; docs/technician.md, "Wi-Fi"), behind the cable.
+install -m 0644 "$ROOT/image/rootfs/30-wireless.network" "$R/etc/systemd/network/30-wireless.network"
+install -m 0755 "$ROOT/image/rootfs/ketang-wifi" "$R/usr/lib/ketang/ketang-wifi"
+install -m 0644 "$ROOT/image/rootfs/ketang-wifi.service" "$ROOT/image/rootfs/ketang-wifi.path" \
+  "$ROOT/image/rootfs/ketang-wifi-reload.service" "$R/etc/systemd/system/"
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' > "$R/etc/systemd/journald.conf.d/ketang.conf"
 # The config lives on the data partition (the root is read-only).
@@ -199,7 +204,9 @@ chroot "$R" /bin/sh -e -c '
     --shell /usr/sbin/nologin --user-group --groups gpio,spi,i2c,dialout,input,video,audio ketang
   passwd -l root >/dev/null
   systemctl enable ketangd.service ketang-firstboot.service ketang-health.service ketang-update.service ketang-update.path \
-    systemd-networkd.service chrony.service >/dev/null 2>&1
+    ketang-wifi.service ketang-wifi.path systemd-networkd.service chrony.service >/dev/null 2>&1
+  # The D-Bus wpa_supplicant of the package is not used: ketang-wifi runs the one a board needs.
+  systemctl mask wpa_supplicant.service >/dev/null 2>&1 || true
   systemctl mask ssh.service >/dev/null 2>&1 || true
 '
 if [ "$VARIANT" = kiosk ]; then

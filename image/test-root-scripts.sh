@@ -20,7 +20,7 @@ chmod 0755 "$W"
 export KETANG_LIB=$ROOT/image/rootfs/ketang-lib.sh
 export KETANG_DATA=$W/data KETANG_ESP_ROOT=$W/esp KETANG_RUN=$W/run KETANG_MEDIA=$W/media
 export KETANG_CMDLINE=$W/cmdline KETANG_USB_DEV=$W/no-stick KETANGD=$KETANGD_BIN
-export KETANG_TIME_DIR=$W/run-chrony KETANG_NET_DIR=$W/run-network
+export KETANG_TIME_DIR=$W/run-chrony KETANG_NET_DIR=$W/run-network KETANG_WIFI_DIR=$W/run-wifi
 export KETANG_AS_DAEMON="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
 daemon() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 mkdir -p "$W/bin" "$W/esp/ketang"
@@ -201,4 +201,34 @@ daemon sh -c "printf '[Route]\nGateway=6.6.6.6\ndns=1.1.1.1 # x\nExecStart=/bin/
 daemon rm -f "$W/data/config/network.conf"
 "$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?"
 [ ! -e "$W/run-network/10-ketang-static.network" ] || fail "the static address outlived its file"
+
+log "ketang-wifi: wpa_supplicant's file is written by root from known lines only"
+fresh
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash = "%s"\n[wifi]\nssid = "EDU"\nsecurity = "wpa2-enterprise"\neap = "peap"\nidentity = "kt-0001"\npassword = "pw"\nca_pem = """\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"""\n' "$hash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+"$ROOT/image/rootfs/ketang-wifi" --config-only > "$W/out.txt" 2>&1 || fail "ketang-wifi exited $?: $(cat "$W/out.txt")"
+S=$W/run-wifi/wpa_supplicant.conf
+grep -q '^  eap=PEAP$' "$S" && grep -q "^  ca_cert=\"$W/run-wifi/ca.pem\"$" "$S" || fail "wpa_supplicant's file: $(cat "$S")"
+[ "$(stat -c %U:%a "$W/run-wifi")" = root:700 ] && [ "$(stat -c %U:%a "$S")" = root:600 ] \
+  || fail "root's Wi-Fi files are not root's alone: $(stat -c %U:%a "$W/run-wifi" "$S")"
+# A compromised daemon writes directives of its own (wpa_supplicant can load code:
+# opensc_engine_path), quoted values and a second network: none of it reaches the file.
+daemon sh -c "printf 'ssid=\"x\"\nopensc_engine_path=/tmp/evil.so\nidentity=41\n}\nnetwork={\nkey_mgmt=NONE\npassword=41 x\n' >> '$W/data/config/wifi.conf'"
+"$ROOT/image/rootfs/ketang-wifi" --config-only > "$W/out.txt" 2>&1 || fail "ketang-wifi exited $?: $(cat "$W/out.txt")"
+grep -q 'evil\|NONE\|"x"\|41 x' "$S" && fail "the daemon's own lines reached wpa_supplicant: $(cat "$S")"
+[ "$(grep -c '^network={' "$S")" = 1 ] || fail "a second network reached wpa_supplicant: $(cat "$S")"
+# The CA is a link to a file of root's that the daemon cannot read: refused, nothing copied.
+chmod 0600 "$W/victim/loader.conf"
+daemon rm -f "$W/data/config/wifi/ca.pem"
+daemon ln -s "$W/victim/loader.conf" "$W/data/config/wifi/ca.pem"
+code=0; "$ROOT/image/rootfs/ketang-wifi" --config-only > "$W/out.txt" 2>&1 || code=$?
+[ "$code" = 3 ] && grep -q 'wifi/ca.pem is missing or not PEM' "$W/out.txt" || fail "a CA root's alone was not refused ($code): $(cat "$W/out.txt")"
+[ ! -e "$S" ] && ! grep -qs timeout "$W/run-wifi/ca.pem" || fail "root's file was copied for wpa_supplicant"
+chmod 0644 "$W/victim/loader.conf"
+victims_untouched "ketang-wifi"
+# Without Wi-Fi in the provisioning: nothing for wpa_supplicant, and not an error.
+daemon rm -f "$W/data/config/wifi.conf"
+"$ROOT/image/rootfs/ketang-wifi" --config-only > "$W/out.txt" 2>&1 || fail "ketang-wifi without Wi-Fi exited $?"
+grep -q 'no Wi-Fi in the provisioning file; wired only' "$W/out.txt" && [ ! -e "$S" ] || fail "without Wi-Fi: $(cat "$W/out.txt")"
 log "passed"

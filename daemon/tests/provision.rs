@@ -410,3 +410,81 @@ fn the_schools_time_servers_and_a_static_address_are_checked_and_written() {
     assert!(!dir.path().join("etc/time.sources").exists());
     assert!(!dir.path().join("etc/network.conf").exists());
 }
+
+#[test]
+fn wifi_is_checked_and_written_for_the_root_side_with_its_key_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ketang-provision.toml");
+    let head = format!(
+        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\n",
+        hash("班牌-技术员-2026")
+    );
+    // 802.1X without the RADIUS server's CA, and a passphrase where an account belongs:
+    // refused, every problem named, no secret quoted back, nothing written.
+    std::fs::write(
+        &file,
+        format!(
+            "{head}[wifi]\nssid = \"EDU-Staff\"\nsecurity = \"wpa2-enterprise\"\neap = \"peap\"\nidentity = \"kt-0007\"\npassphrase = \"hunter2-secret\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "wifi.ca_pem: needed for wpa2-enterprise",
+        "wifi.password: needed for eap = \"peap\"",
+        "wifi.passphrase: not for wpa2-enterprise",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(!err.contains("hunter2"), "a secret was quoted back: {err}");
+    assert!(!dir.path().join("etc/wifi.conf").exists());
+    // PEAP with the school's CA: wifi.conf (0600: it holds the account's password) and the CA.
+    let ca = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n";
+    std::fs::write(
+        &file,
+        format!(
+            "{head}[wifi]\nssid = \"EDU-Staff\"\nsecurity = \"wpa2-enterprise\"\neap = \"peap\"\nidentity = \"kt-0007\"\npassword = \"pw-班牌\"\nca_pem = \"{ca}\"\nserver_domain = \"radius.hf.edu.cn\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(0), "{err}");
+    let conf = dir.path().join("etc/wifi.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.starts_with("security=wpa2-enterprise\nssid=4544552d5374616666\n"),
+        "{text}"
+    );
+    assert!(text.contains("eap=peap\n"), "{text}");
+    assert!(!text.contains("pw-"), "the password is hex: {text}");
+    assert_eq!(
+        std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("etc/wifi/ca.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----\nMIIB")
+    );
+    // WPA2-Personal: the key, never the passphrase; the former network's CA is gone.
+    std::fs::write(
+        &file,
+        format!(
+            "{head}[wifi]\nssid = \"IEEE\"\nsecurity = \"wpa2-personal\"\npassphrase = \"password\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), true);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        "security=wpa2-personal\nssid=49454545\ncountry=CN\npsk=f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e\n"
+    );
+    assert!(!dir.path().join("etc/wifi/ca.pem").exists());
+    // Re-provisioned without [wifi]: wired only.
+    std::fs::write(&file, &head).unwrap();
+    let (code, _, err) = provision(&file, dir.path(), true);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!conf.exists());
+}

@@ -24,6 +24,11 @@
 //! address = "192.168.10.23/24"
 //! gateway = "192.168.10.1"                           # optional
 //! dns = ["192.168.10.1"]                             # optional, at most 3
+//! [wifi]                                             # optional: Wi-Fi (wired stays first)
+//! ssid = "School-Staff"
+//! security = "wpa2-personal"    # wpa3-personal, wpa2-wpa3-personal, wpa2-enterprise
+//! passphrase = "…"              # personal; enterprise: eap, identity, password or
+//!                               # client_cert_pem/client_key_pem, ca_pem, server_domain
 //! [hardware]                                         # optional, copied into the config
 //! ```
 //!
@@ -71,6 +76,8 @@ pub(crate) struct File {
     ntp_nts: Option<bool>,
     #[serde(default)]
     network: Option<StaticNetwork>,
+    #[serde(default)]
+    wifi: Option<super::wifi::Wifi>,
     #[serde(default)]
     hardware: Option<toml::Table>,
 }
@@ -257,6 +264,9 @@ pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
             }
         }
     }
+    if let Some(w) = &f.wifi {
+        w.problems(&mut problems);
+    }
     if f.ntp_nts.is_some() && f.ntp_servers.as_ref().is_none_or(Vec::is_empty) {
         problems.push("ntp_nts goes with ntp_servers".to_owned());
     }
@@ -401,6 +411,11 @@ async fn stage_and_apply(
     if let Some(n) = network_conf(f) {
         files.push(("network.conf", n, false));
     }
+    if let Some(w) = &f.wifi {
+        let (conf, certs) = w.render();
+        files.push(("wifi.conf", conf, true));
+        files.extend(certs);
+    }
     if let (Some(u), Some(p)) = (&f.username, &f.password) {
         files.push((
             "mqtt.credentials",
@@ -409,8 +424,10 @@ async fn stage_and_apply(
         ));
     }
     let _ = std::fs::remove_dir_all(staging);
-    std::fs::create_dir_all(staging.join("tls"))
-        .with_context(|| format!("creating {}", staging.display()))?;
+    for sub in ["tls", "wifi"] {
+        std::fs::create_dir_all(staging.join(sub))
+            .with_context(|| format!("creating {}", staging.join(sub).display()))?;
+    }
     for (rel, text, secret) in &files {
         let path = staging.join(rel);
         if *secret {
@@ -431,17 +448,24 @@ async fn stage_and_apply(
             .context("storing the technician password")?,
         None => store_password(f, device_id, data_dir).await?,
     }
-    std::fs::create_dir_all(etc.join("tls"))
-        .with_context(|| format!("creating {}", etc.display()))?;
+    for sub in ["tls", "wifi"] {
+        std::fs::create_dir_all(etc.join(sub))
+            .with_context(|| format!("creating {}", etc.join(sub).display()))?;
+    }
     for (rel, _, _) in &files {
         std::fs::rename(staging.join(rel), etc.join(rel))
             .with_context(|| format!("moving {} into place", etc.join(rel).display()))?;
     }
-    // A re-provisioning without time servers or a static address goes back to the
-    // image's own servers and DHCP.
+    // A re-provisioning without time servers, a static address or Wi-Fi goes back to the
+    // image's own servers, DHCP and wired only; certificates of a former network go too.
+    let wanted_certs: Vec<&str> = files.iter().map(|(rel, _, _)| *rel).collect();
     for (name, wanted) in [
         ("time.sources", time_sources(f).is_some()),
         ("network.conf", network_conf(f).is_some()),
+        ("wifi.conf", f.wifi.is_some()),
+        ("wifi/ca.pem", wanted_certs.contains(&"wifi/ca.pem")),
+        ("wifi/client.pem", wanted_certs.contains(&"wifi/client.pem")),
+        ("wifi/client.key", wanted_certs.contains(&"wifi/client.key")),
     ] {
         if wanted {
             continue;
