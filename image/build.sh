@@ -187,6 +187,13 @@ install -m 0644 "$ROOT/image/rootfs/repart-50-data.conf" "$R/usr/lib/repart.d/50
 install -m 0644 "$ROOT/image/rootfs/20-wired.network" "$R/etc/systemd/network/20-wired.network"
 # Wi-Fi from the provisioning file (ketang-wifi; docs/technician.md, "Wi-Fi"), behind the cable.
 install -m 0644 "$ROOT/image/rootfs/30-wireless.network" "$R/etc/systemd/network/30-wireless.network"
+# The emergency console (docs/technician.md): on the serial console of CONSOLE and on tty2,
+# instead of Debian's gettys (root is locked: their login prompt opened nothing).
+install -m 0755 "$ROOT/image/rootfs/ketang-console" "$R/usr/lib/ketang/ketang-console"
+install -m 0644 "$ROOT/image/rootfs/ketang-console@.service" "$R/etc/systemd/system/"
+SERIAL_TTY=$(printf '%s\n' "$CONSOLE" | sed -n 's/.*console=\(tty[A-Za-z]*[0-9]*\),.*/\1/p')
+mkdir -p "$R/etc/systemd/logind.conf.d"
+printf '[Login]\nNAutoVTs=0\nReserveVT=0\n' > "$R/etc/systemd/logind.conf.d/ketang.conf"
 install -m 0755 "$ROOT/image/rootfs/ketang-wifi" "$R/usr/lib/ketang/ketang-wifi"
 install -m 0644 "$ROOT/image/rootfs/ketang-wifi.service" "$ROOT/image/rootfs/ketang-wifi.path" \
   "$ROOT/image/rootfs/ketang-wifi-reload.service" "$R/etc/systemd/system/"
@@ -207,6 +214,8 @@ chroot "$R" /bin/sh -e -c '
     ketang-wifi.service ketang-wifi.path systemd-networkd.service chrony.service >/dev/null 2>&1
   # The D-Bus wpa_supplicant of the package is not used: ketang-wifi runs the one a board needs.
   systemctl mask wpa_supplicant.service >/dev/null 2>&1 || true
+  systemctl mask getty@.service serial-getty@.service >/dev/null 2>&1
+  systemctl enable ketang-console@tty2.service '"${SERIAL_TTY:+ketang-console@$SERIAL_TTY.service}"' >/dev/null 2>&1
   systemctl mask ssh.service >/dev/null 2>&1 || true
 '
 if [ "$VARIANT" = kiosk ]; then

@@ -1,4 +1,5 @@
-# Shared by image/test-boot.sh and image/test-update.sh (sourced, bash).
+# Shared by image/test-boot.sh and image/test-update.sh (sourced, bash; they define `fail`
+# and `status`, the board's /api/v1/status).
 
 # provision_disk DISK WORK: puts a provisioning file (kt-qemu-0001, technician password
 # $TECH_PASSWORD, then $PROVISION_EXTRA: more keys or tables) onto DISK's boot partition,
@@ -50,4 +51,46 @@ qemu_machine() {
     *) echo "ARCH must be amd64 or arm64, not $ARCH" >&2; exit 2 ;;
   esac
   QEMU+=(-m 1536 -smp 2 -nographic -no-reboot -drive if=pflash,format=raw,file="$WORK/vars.fd")
+}
+
+# The provisioning both tests give the board ($PROVISION_EXTRA): a static address (QEMU's
+# user network would give DHCP 10.0.2.15; the tests forward their port to 10.0.2.77 only,
+# so the board answers only if the static address was applied) and the school's time server.
+STATIC_PROVISION='ntp_servers = ["10.0.2.2"]
+[network]
+address = "10.0.2.77/24"
+gateway = "10.0.2.2"
+dns = ["10.0.2.3"]'
+
+# check_first_boot CONSOLE DISK: the first boot's console shows the provisioning file
+# applied (static address, time server; no Wi-Fi asked for) and the file is gone from the
+# boot partition.
+check_first_boot() {
+  grep -aq 'ketang-firstboot: provisioned from /boot/efi/ketang/ketang-provision.toml' "$1" \
+    || fail "the console does not show the first-boot provisioning"
+  grep -aq 'ketang-firstboot: static address 10.0.2.77/24 from provisioning' "$1" \
+    || fail "the console does not show the static address"
+  grep -aq 'ketang-firstboot: 1 time server(s) from provisioning' "$1" \
+    || fail "the console does not show the school's time server"
+  grep -aq 'ketang-wifi: no Wi-Fi in the provisioning file; wired only' "$1" \
+    || fail "ketang-wifi.service did not say the board is wired only"
+  if MTOOLS_SKIP_CHECK=1 mdir -b -i "$2@@1M" ::/ketang 2>/dev/null | grep -q ketang-provision.toml; then
+    fail "the provisioning file is still on the boot partition"
+  fi
+}
+
+# check_provisioned SLOT MIN-FREE-MIB: the status shows the provisioned identity, the
+# technician password set, SLOT, this image's build and architecture, and a data partition
+# grown into the disk (at least MIN-FREE-MIB free).
+check_provisioned() {
+  [ "$(status | json_field "['device']['school_id']")" = hf-0042 ] || fail "the provisioned school id is not in the status"
+  [ "$(status | json_field "['device']['device_id']")" = kt-qemu-0001 ] || fail "the provisioned device id is not in the status"
+  [ "$(curl -sf "http://127.0.0.1:$PORT/api/v1/tech/provision" | json_field "['provisioned']")" = True ] \
+    || fail "the technician password from the provisioning file is not set"
+  [ "$(status | json_field "['system']['slot']")" = "$1" ] || fail "the status does not say the board runs slot $1"
+  status | json_field "['system']['image']" | grep -q '^headless ' || fail "the status does not name the image build"
+  status | json_field "['system']['image']" | grep -q "$ARCH" || fail "the status does not name the image's architecture ($ARCH)"
+  local free
+  free=$(status | json_field "['system']['data_free_mb']")
+  [ "$free" -gt "$2" ] || fail "the data partition did not grow into the disk's free space (${free} MiB free)"
 }

@@ -231,4 +231,40 @@ victims_untouched "ketang-wifi"
 daemon rm -f "$W/data/config/wifi.conf"
 "$ROOT/image/rootfs/ketang-wifi" --config-only > "$W/out.txt" 2>&1 || fail "ketang-wifi without Wi-Fi exited $?"
 grep -q 'no Wi-Fi in the provisioning file; wired only' "$W/out.txt" && [ ! -e "$S" ] || fail "without Wi-Fi: $(cat "$W/out.txt")"
+log "the emergency console: off unless provisioned; the password from the file opens a root shell"
+fresh
+export KETANG_CONSOLE_OFF_SLEEP=0 KETANG_CONSOLE_FAIL_SLEEP=0 KETANG_CONSOLE_SHELL="echo ROOT-SHELL"
+out=$(printf 'anything\n' | "$ROOT/image/rootfs/ketang-console" 2>&1) || fail "the console exited $?: $out"
+case "$out" in *"the emergency console is off"*) ;; *) fail "an unprovisioned console: $out" ;; esac
+console_pw='console-紧急-7f3a9c21'
+chash=$(printf '%s\n' "$console_pw" | "$KETANGD_BIN" hash-password)
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ndevice_id = "kt-0042"\ntechnician_password_hash = "%s"\nconsole_password_hash = "%s"\n' "$hash" "$chash" \
+  > "$W/esp/ketang/ketang-provision.toml"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+grep -q 'the emergency console is on' "$W/out.txt" || fail "firstboot did not turn the console on: $(cat "$W/out.txt")"
+[ "$(cat "$W/esp/ketang/console.hash")" = "$chash" ] || fail "the console's hash on the ESP is not the file's"
+code=0; out=$(printf 'wrong-password\n' | "$ROOT/image/rootfs/ketang-console" 2>&1) || code=$?
+[ "$code" = 1 ] && case "$out" in *"Wrong password."*) true ;; *) false ;; esac || fail "a wrong password ($code): $out"
+case "$out" in *ROOT-SHELL*) fail "a wrong password opened the shell" ;; esac
+out=$(printf '%s\n' "$console_pw" | "$ROOT/image/rootfs/ketang-console" 2>&1) || fail "the right password: $? $out"
+case "$out" in *"kt-0042 emergency console"*ROOT-SHELL*) ;; *) fail "the right password did not open the shell: $out" ;; esac
+# Re-provisioned without a console password: off again.
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash = "%s"\n' "$hash" > "$W/esp/ketang/ketang-provision.toml"
+# (A provisioned board takes a second file only with --force: a technician's re-provisioning.)
+rm -f "$W/data/ketang.db"* 2>/dev/null
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+[ ! -e "$W/esp/ketang/console.hash" ] || fail "the console stayed on after a provisioning without its password: $(cat "$W/out.txt")"
+out=$(printf '%s\n' "$console_pw" | "$ROOT/image/rootfs/ketang-console" 2>&1) || true
+case "$out" in *"the emergency console is off"*) ;; *) fail "after re-provisioning without it: $out" ;; esac
+# The daemon cannot turn it on: a hash it plants in its own files is never the console's.
+daemon sh -c "printf 'console_password_hash = \"%s\"\n' '$chash' >> '$W/data/config/ketang.toml'"
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || fail "firstboot exited $?: $(cat "$W/out.txt")"
+[ ! -e "$W/esp/ketang/console.hash" ] || fail "a hash the daemon planted turned the console on"
+# A malformed console hash: the whole file is refused, the console stays off.
+printf 'school_id = "hf-0042"\nclassroom_id = "g7-c3"\ntechnician_password_hash = "%s"\nconsole_password_hash = "$argon2id$v=19$x"\n' "$hash" > "$W/esp/ketang/ketang-provision.toml"
+rm -f "$W/data/ketang.db"* 2>/dev/null
+"$ROOT/image/rootfs/ketang-firstboot" > "$W/out.txt" 2>&1 || true
+grep -q 'console_password_hash: not an Argon2id PHC string' "$W/out.txt" || fail "a malformed console hash: $(cat "$W/out.txt")"
+[ ! -e "$W/esp/ketang/console.hash" ] || fail "a malformed hash turned the console on"
+unset KETANG_CONSOLE_OFF_SLEEP KETANG_CONSOLE_FAIL_SLEEP KETANG_CONSOLE_SHELL
 log "passed"

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # A/B update proof in QEMU (TCG, OVMF, systemd-boot), from the host:
+#   0. the first boot applies a provisioning file with a static address and the school's
+#      time server (the forwarded port reaches only that address), as image/test-boot.sh
+#      checks; the status then shows the identity, a grown data partition and the slot;
 #   1. slot A installs a bundle whose daemon cannot start (from a USB stick), reboots into B
 #      for its trial; B's health check fails; B is marked bad and the board is back on A;
 #   2. a technician uploads a good bundle on the technician page (POST /api/v1/tech/update,
@@ -7,6 +10,7 @@
 #      marked good; it is the default from then on: after a power cut the board boots B
 #      again, and its ordinary boots arm and count nothing.
 #   Each step shows in the status (`system.update`), as the cloud gets it on `up/update`.
+#   (./scripts/test runs this test only: it covers image/test-boot.sh's checks as well.)
 #
 #   image/test-update.sh            (needs image/build.sh first; makes the two bundles)
 #   ARCH=arm64 image/test-update.sh the same on the arm64 image (docs/arm64.md)
@@ -36,6 +40,7 @@ cp --sparse=always "$IMG" "$WORK/disk.img"
 # Room for an uploaded bundle: the data partition grows into a larger disk at first boot.
 truncate -s +2G "$WORK/disk.img"
 . image/test-lib.sh
+PROVISION_EXTRA=$STATIC_PROVISION
 provision_disk "$WORK/disk.img" "$WORK"
 qemu_machine
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -47,7 +52,7 @@ boot() { # boot [STICK]: one power-on; QEMU exits when the guest reboots (-no-re
   : > "$WORK/console.log"
   "${QEMU[@]}" \
     -drive file="$WORK/disk.img",format=raw,if=virtio "${extra[@]}" \
-    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:8080 -device virtio-net-pci,netdev=n0 \
+    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.77:8080 -device virtio-net-pci,netdev=n0 \
     > "$WORK/console.log" 2>&1 &
   QPID=$!
 }
@@ -90,6 +95,8 @@ log "boot $((n + 1)): slot A installs the broken bundle from the stick"
 boot bad
 wait_line 'ketang-update: installed' $((600 * SLOW))
 wait_exit $((120 * SLOW))
+check_first_boot "$WORK/console.log" "$WORK/disk.img"
+log "boot 1 applied the provisioning file (static address, time server; wired only) and removed it"
 log "boot $((n + 1)): the trial of slot B fails its health check"
 boot
 wait_line 'rauc.slot=B' $((120 * SLOW))
@@ -98,6 +105,9 @@ wait_exit $((120 * SLOW))
 log "boot $((n + 1)): back on slot A"
 boot
 healthy; slot_is A
+check_provisioned A 900
+grep -aq 'ketang-firstboot: provisioned' "$WORK/console.log" && fail "provisioning ran again"
+log "provisioned: hf-0042 / kt-qemu-0001 at the static address 10.0.2.77, data partition grown, technician password set"
 grep -aq 'ketang-health: slot A' "$WORK/console.log" && fail "slot A was checked as if on trial"
 update_is rolled_back
 log "the status shows the rollback: $(status | json_field "['system']['update']['detail']")"
@@ -128,5 +138,6 @@ log "boot $((n + 1)): after a power cut, slot B is the default"
 boot
 healthy; slot_is B
 grep -aq 'ketang-health: slot B is on trial' "$WORK/console.log" && fail "an ordinary boot was treated as a trial"
+[ "$(status | json_field "['device']['device_id']")" = kt-qemu-0001 ] || fail "the identity did not survive the power cut"
 power_cut
 log "passed"

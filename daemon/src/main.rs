@@ -129,6 +129,14 @@ enum Command {
     /// Hash a technician password (read from stdin, at least 10 characters) for the
     /// provisioning file's `technician_password_hash`.
     HashPassword,
+    /// Check a password (read from stdin) against the Argon2 hash in FILE: exit 0 when it
+    /// matches, 1 when not. The image's emergency console asks it (docs/technician.md,
+    /// "Emergency console"); nothing is printed either way.
+    VerifyPassword {
+        /// A file holding one Argon2 PHC string (the console's: root's alone).
+        #[arg(long, value_name = "FILE")]
+        hash_file: PathBuf,
+    },
     /// Apply a provisioning file once (first boot): writes the config, TLS files and
     /// credentials, stores the technician password, then removes the file. Exit 2 when the
     /// file is invalid (nothing is applied) or the board is already provisioned.
@@ -204,6 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Health { config, wait, url } => health(&config, wait, url),
         Command::HashPin => hash_pin(),
         Command::HashPassword => hash_password(),
+        Command::VerifyPassword { hash_file } => verify_password(&hash_file),
         Command::Provision {
             file,
             etc,
@@ -372,6 +381,29 @@ fn hash_password() -> anyhow::Result<ExitCode> {
     }
     println!("{}", api::hash_pin(pw)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn verify_password(hash_file: &Path) -> anyhow::Result<ExitCode> {
+    let hash = std::fs::read_to_string(hash_file).map_err(|e| {
+        usage(format!(
+            "reading the hash file {}: {e}",
+            hash_file.display()
+        ))
+    })?;
+    let hash = hash.trim();
+    if argon2::PasswordHash::new(hash).is_err() {
+        return Err(usage(format!(
+            "{}: not an Argon2 PHC string",
+            hash_file.display()
+        )));
+    }
+    let pw = read_stdin_line("password")?;
+    let pw = pw.trim_end_matches(['\r', '\n']);
+    Ok(if api::verify_pin(pw, hash) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[allow(clippy::print_stdout, reason = "the technician reads what was applied")]

@@ -16,6 +16,9 @@
 //! username = "…"                                     # optional, with password
 //! password = "…"
 //! technician_password_hash = "$argon2id$…"           # required: no default passwords
+//! console_password_hash = "$argon2id$…"              # optional: the emergency console
+//!                                                    # (root's ketang-firstboot takes it;
+//!                                                    # the daemon only checks it)
 //! timezone = "Asia/Shanghai"                         # optional
 //! http_listen = "0.0.0.0:8080"                       # optional
 //! ntp_servers = ["ntp.edu.example.cn"]               # optional: the school's time servers
@@ -66,6 +69,11 @@ pub(crate) struct File {
     #[serde(default)]
     password: Option<String>,
     technician_password_hash: String,
+    /// The emergency console's password (docs/technician.md, "Emergency console"): root's
+    /// `ketang-firstboot` copies it from the file itself to the boot partition; the daemon
+    /// checks it and writes it nowhere (a daemon that could set it would own root).
+    #[serde(default)]
+    console_password_hash: Option<String>,
     #[serde(default)]
     timezone: Option<String>,
     #[serde(default)]
@@ -220,6 +228,22 @@ pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
         problems.push(
             "technician_password_hash: not an Argon2 PHC string (make one with `ketangd hash-password`)".to_owned(),
         );
+    }
+    if let Some(h) = &f.console_password_hash {
+        // Exactly what ketang-firstboot's pattern takes, so a valid file is never half applied.
+        let shape_ok = h.starts_with("$argon2id$")
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"$=,+/.-".contains(&b));
+        if !shape_ok || argon2::PasswordHash::new(h).is_err() {
+            problems.push(
+                "console_password_hash: not an Argon2id PHC string (make one with `ketangd hash-password`)".to_owned(),
+            );
+        }
+        if h == &f.technician_password_hash {
+            problems.push(
+                "console_password_hash: the same as the technician password; the root console needs a secret of its own".to_owned(),
+            );
+        }
     }
     if f.client_cert_pem.is_some() != f.client_key_pem.is_some() {
         problems.push("client_cert_pem and client_key_pem come together".to_owned());
