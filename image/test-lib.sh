@@ -6,7 +6,7 @@
 # as a technician would.
 TECH_PASSWORD='qemu-技术员-password'
 provision_disk() {
-  cargo build -q -p ketang-daemon --bin ketangd
+  [ "${KETANG_PREBUILT:-0}" = 1 ] || cargo build -q -p ketang-daemon --bin ketangd
   local hash
   hash=$(printf '%s\n' "$TECH_PASSWORD" | target/debug/ketangd hash-password)
   cat > "$2/ketang-provision.toml" <<EOT
