@@ -190,6 +190,7 @@ pub(crate) async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
                     restart: restart.clone(),
                     daemon: std::sync::OnceLock::new(),
                     ca_file: cfg.update.ca_file.clone(),
+                    proxy: cfg.sync.proxy.clone(),
                 });
                 let (worker, status) = ketang_sync::mqtt::SyncWorker::new(
                     store.clone(),

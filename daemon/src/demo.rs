@@ -75,6 +75,7 @@ pub(crate) fn config(
             client_cert: None,
             client_key: None,
             credentials: None,
+            proxy: None,
             keep_alive: Duration::from_secs(30),
             max_publish_per_s: std::num::NonZeroU32::new(100),
             telemetry_every: Some(Duration::from_secs(300)),

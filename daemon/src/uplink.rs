@@ -33,6 +33,18 @@ pub(crate) fn settings(cfg: &Config, boot_id: &str, config_hash: &str) -> Option
         .credentials
         .as_ref()
         .map(|c| (c.username.clone(), c.password.expose().to_owned()));
+    s.proxy = cfg
+        .sync
+        .proxy
+        .as_ref()
+        .map(|p| ketang_sync::mqtt::ProxySettings {
+            host: p.host.clone(),
+            port: p.port,
+            credentials: p
+                .credentials
+                .as_ref()
+                .map(|c| (c.username.clone(), c.password.expose().to_owned())),
+        });
     s.keep_alive = cfg.sync.keep_alive;
     s.version = crate::api::VERSION.to_owned();
     s.boot_id = boot_id.to_owned();
@@ -61,6 +73,8 @@ pub(crate) struct SyncHooks {
     pub(crate) daemon: std::sync::OnceLock<std::sync::Weak<crate::api::Daemon>>,
     /// CA for uploads (`update.ca_file`); `None`: the Web PKI.
     pub(crate) ca_file: Option<std::path::PathBuf>,
+    /// The school's HTTP proxy (`sync.proxy_url`).
+    pub(crate) proxy: Option<crate::config::ProxyUrl>,
 }
 
 /// Checks `system.update`'s values (the types were checked by parsing): an https URL
@@ -129,7 +143,8 @@ impl SyncHooks {
             .await
             .map_err(|e| fail(format!("making the bundle: {e:?}")))?;
         let body = serde_json::to_vec(&bundle).map_err(|e| fail(e.to_string()))?;
-        let agent = crate::system::download::agent(self.ca_file.as_deref()).map_err(fail)?;
+        let agent = crate::system::download::agent(self.ca_file.as_deref(), self.proxy.as_ref())
+            .map_err(fail)?;
         let size = body.len();
         let host = url::Url::parse(&url)
             .ok()

@@ -488,3 +488,58 @@ fn wifi_is_checked_and_written_for_the_root_side_with_its_key_private() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!conf.exists());
 }
+
+#[test]
+fn the_schools_proxy_and_its_login_are_checked_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ketang-provision.toml");
+    let head = format!(
+        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\nbroker_url = \"mqtts://mqtt.edu.example.cn:8883\"\n",
+        hash("班牌-技术员-2026")
+    );
+    std::fs::write(
+        &file,
+        format!("{head}proxy_url = \"http://kt:hunter2@proxy.school.cn:3128\"\nproxy_username = \"kt\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("proxy_url: credentials in the URL are not allowed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("proxy_username and proxy_password come together"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    std::fs::write(
+        &file,
+        format!("{head}proxy_url = \"http://proxy.school.cn:3128\"\nproxy_username = \"kt-0007\"\nproxy_password = \"pr0xy-pw\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = provision(&file, dir.path(), false);
+    assert_eq!(code, Some(0), "{err}");
+    let cfg = std::fs::read_to_string(dir.path().join("etc/ketang.toml")).unwrap();
+    assert!(
+        cfg.contains("proxy_url = \"http://proxy.school.cn:3128\"\n"),
+        "{cfg}"
+    );
+    assert!(!cfg.contains("pr0xy-pw"), "{cfg}");
+    let creds = dir.path().join("etc/proxy.credentials");
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The daemon checks the config it runs with (the proxy's login included).
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(dir.path().join("etc/ketang.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

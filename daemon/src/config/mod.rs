@@ -30,7 +30,7 @@ pub(crate) use inference::InferenceConfig;
 pub(crate) use school_link::{AlarmConfig, SchoolLinkConfig, check_login, school_sections};
 pub(crate) use update::UpdateConfig;
 pub(crate) use validate::is_id;
-pub(crate) use validate_sync::parse_broker;
+pub(crate) use validate_sync::{parse_broker, parse_proxy};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -74,11 +74,44 @@ pub(crate) struct SyncConfig {
     pub(crate) client_cert: Option<PathBuf>,
     pub(crate) client_key: Option<PathBuf>,
     pub(crate) credentials: Option<Credentials>,
+    /// The school's HTTP proxy (HTTP CONNECT) to the broker and update downloads.
+    pub(crate) proxy: Option<ProxyUrl>,
     pub(crate) keep_alive: Duration,
     /// Publish rate limit; `None` = unlimited.
     pub(crate) max_publish_per_s: Option<std::num::NonZeroU32>,
     /// How often a `telemetry` record is written; `None` = never.
     pub(crate) telemetry_every: Option<Duration>,
+}
+
+/// The school's HTTP proxy: `http://HOST:PORT`, with Basic credentials from a 0600 file.
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyUrl {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) credentials: Option<Credentials>,
+}
+
+impl PartialEq for ProxyUrl {
+    fn eq(&self, o: &Self) -> bool {
+        let who = |c: &Option<Credentials>| {
+            c.as_ref()
+                .map(|c| (c.username.clone(), c.password.expose().to_owned()))
+        };
+        self.host == o.host && self.port == o.port && who(&self.credentials) == who(&o.credentials)
+    }
+}
+
+impl Eq for ProxyUrl {}
+
+impl ProxyUrl {
+    /// `http://host:port`, for ureq and the status page (never the credentials).
+    pub(crate) fn url(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// A parsed `mqtt://` or `mqtts://` URL.

@@ -26,6 +26,8 @@ pub(super) struct RawSync {
     pub(super) client_cert: Option<String>,
     pub(super) client_key: Option<String>,
     pub(super) credentials_file: Option<String>,
+    pub(super) proxy_url: Option<String>,
+    pub(super) proxy_credentials_file: Option<String>,
     pub(super) keep_alive_s: Option<i64>,
     pub(super) max_publish_per_s: Option<i64>,
     pub(super) telemetry_every_s: Option<i64>,

@@ -208,6 +208,46 @@ fn unreadable_tls_files_are_named() {
 }
 
 #[test]
+fn the_schools_proxy_is_an_http_url_with_a_port_and_its_login_lives_in_a_private_file() {
+    let with = |line: &str| {
+        GOOD.replace(
+            "broker_url = \"mqtts://mqtt.edu.example.cn:8883\"",
+            &format!("broker_url = \"mqtts://mqtt.edu.example.cn:8883\"\n{line}"),
+        )
+    };
+    let c = parse(&with("proxy_url = \"http://10.20.0.8:3128\"")).unwrap();
+    let p = c.sync.proxy.clone().unwrap();
+    assert_eq!((p.host.as_str(), p.port), ("10.20.0.8", 3128));
+    assert_eq!(c.update.proxy, c.sync.proxy, "downloads use the same proxy");
+    for (line, want) in [
+        (
+            "proxy_url = \"https://proxy.cn:3128\"",
+            "sync.proxy_url: scheme \"https\" is not http",
+        ),
+        (
+            "proxy_url = \"http://proxy.cn\"",
+            "sync.proxy_url: the URL has no port",
+        ),
+        (
+            "proxy_credentials_file = \"/nonexistent\"",
+            "sync.proxy_credentials_file: cannot read",
+        ),
+    ] {
+        let errs = errors(&with(line));
+        assert!(has(&errs, want), "{line}: {errs:#?}");
+    }
+    let errs = errors(&with("proxy_url = \"http://kt:hunter2@proxy.cn:3128\""));
+    assert!(
+        has(
+            &errs,
+            "sync.proxy_url: credentials in the URL are not allowed"
+        ),
+        "{errs:#?}"
+    );
+    assert!(!errs.iter().any(|e| e.contains("hunter2")));
+}
+
+#[test]
 fn credentials_in_the_broker_url_are_refused_without_echoing_them() {
     let errs = errors(&GOOD.replace("mqtts://mqtt.edu", "mqtts://user:hunter2@mqtt.edu"));
     assert!(

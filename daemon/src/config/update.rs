@@ -40,6 +40,8 @@ pub(crate) struct UpdateConfig {
     pub(crate) installer_state: PathBuf,
     /// Trust only this CA for downloads (else the public Web PKI).
     pub(crate) ca_file: Option<PathBuf>,
+    /// The school's HTTP proxy (`sync.proxy_url`), for downloads and uploads.
+    pub(crate) proxy: Option<super::ProxyUrl>,
 }
 
 /// The file whose presence says this system has the RAUC installer.
@@ -99,5 +101,6 @@ pub(super) fn validate(
         },
         spool,
         ca_file,
+        proxy: None,
     }
 }

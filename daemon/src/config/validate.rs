@@ -166,6 +166,11 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         (Some(d), Some(r)) => Some(update::validate(r, base, d, &mut errs)),
         _ => None,
     };
+    // Bundles come through the school's proxy like the broker's traffic.
+    let update = update.map(|mut u| {
+        u.proxy = sync.as_ref().and_then(|s| s.proxy.clone());
+        u
+    });
     // The camera is a device like the others (status page, health).
     let hardware = hardware.map(|mut h| {
         if let Some(i) = &inference {

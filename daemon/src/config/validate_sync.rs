@@ -41,6 +41,38 @@ pub(crate) fn parse_broker(s: &str) -> Result<BrokerUrl, String> {
     Ok(BrokerUrl { tls, host, port })
 }
 
+/// Parses the proxy's `http://HOST:PORT` (a CONNECT proxy; credentials belong in the 0600
+/// `sync.proxy_credentials_file`, never in the URL).
+pub(crate) fn parse_proxy(s: &str) -> Result<(String, u16), String> {
+    let u = url::Url::parse(s).map_err(|e| format!("{e}; expected http://HOST:PORT"))?;
+    if u.scheme() != "http" {
+        return Err(format!(
+            "scheme {:?} is not http (the proxy is asked with HTTP CONNECT; TLS to the broker runs inside)",
+            u.scheme()
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "credentials in the URL are not allowed; put them in sync.proxy_credentials_file"
+                .into(),
+        );
+    }
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the URL has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = u
+        .port()
+        .ok_or("the URL has no port (e.g. http://proxy.school.cn:3128)")?;
+    if !(u.path().is_empty() || u.path() == "/") || u.query().is_some() {
+        return Err("the URL must be only http://host:port".into());
+    }
+    Ok((host, port))
+}
+
 pub(super) fn readable(
     path_name: &str,
     base: &Path,
@@ -95,6 +127,30 @@ pub(super) fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> Sync
     let credentials = s
         .credentials_file
         .and_then(|f| credentials("sync.credentials_file", &resolve(base, &f), errs));
+    let proxy_credentials = s
+        .proxy_credentials_file
+        .and_then(|f| self::credentials("sync.proxy_credentials_file", &resolve(base, &f), errs));
+    let proxy = match s.proxy_url.as_deref().map(parse_proxy) {
+        None => {
+            if proxy_credentials.is_some() {
+                errs.push(ConfigError::new(
+                    "sync.proxy_credentials_file",
+                    "set, but there is no sync.proxy_url",
+                ));
+            }
+            None
+        }
+        // The URL is not echoed (as the broker's).
+        Some(Err(m)) => {
+            errs.push(ConfigError::new("sync.proxy_url", m));
+            None
+        }
+        Some(Ok((host, port))) => Some(ProxyUrl {
+            host,
+            port,
+            credentials: proxy_credentials,
+        }),
+    };
     let keep_alive = match s.keep_alive_s {
         None => Duration::from_secs(30),
         Some(n) if (5..=1200).contains(&n) => Duration::from_secs(n.unsigned_abs()),
@@ -138,6 +194,7 @@ pub(super) fn sync(s: RawSync, base: &Path, errs: &mut Vec<ConfigError>) -> Sync
         client_cert,
         client_key,
         credentials,
+        proxy,
         keep_alive,
         max_publish_per_s,
         telemetry_every,

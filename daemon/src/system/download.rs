@@ -33,13 +33,31 @@ pub(crate) struct Limits {
     pub(crate) margin_bytes: u64,
     /// Trust only these CAs (PEM file), else the public Web PKI.
     pub(crate) ca_file: Option<PathBuf>,
+    /// The school's HTTP proxy (HTTPS runs inside its CONNECT tunnel).
+    pub(crate) proxy: Option<crate::config::ProxyUrl>,
 }
 
-/// The HTTP client: HTTPS only, at most 5 redirects, a read that stalls 60 s fails.
+/// The HTTP client: HTTPS only, at most 5 redirects, a read that stalls 60 s fails; through
+/// the school's proxy when there is one.
 ///
 /// # Errors
 /// `ca_file` cannot be read or holds no certificate.
-pub(crate) fn agent(ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+pub(crate) fn agent(
+    ca_file: Option<&Path>,
+    proxy: Option<&crate::config::ProxyUrl>,
+) -> Result<ureq::Agent, String> {
+    let proxy = match proxy {
+        None => None,
+        Some(p) => {
+            let mut u = url::Url::parse(&p.url()).map_err(|e| format!("sync.proxy_url: {e}"))?;
+            if let Some(c) = &p.credentials {
+                // Percent-encoded by `url`; ureq sends them as Basic authentication.
+                let _ = u.set_username(&c.username);
+                let _ = u.set_password(Some(c.password.expose()));
+            }
+            Some(ureq::Proxy::new(u.as_str()).map_err(|e| format!("sync.proxy_url: {e}"))?)
+        }
+    };
     let roots = match ca_file {
         None => RootCerts::WebPki,
         Some(p) => {
@@ -68,6 +86,7 @@ pub(crate) fn agent(ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
         .timeout_recv_response(Some(Duration::from_secs(60)))
         .timeout_per_read(Some(Duration::from_secs(60)))
         .user_agent(concat!("ketangd/", env!("CARGO_PKG_VERSION")))
+        .proxy(proxy)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build()
         .into())
@@ -242,9 +261,10 @@ mod tests {
             max_bytes: 16 * MIB,
             margin_bytes: 0,
             ca_file: None,
+            proxy: None,
         };
         let e = attempt(
-            &agent(None).unwrap(),
+            &agent(None, None).unwrap(),
             "http://updates.example.cn/b.raucb?token=secret",
             &dir.path().join("part"),
             &limits,
@@ -276,8 +296,9 @@ mod tests {
             max_bytes,
             margin_bytes: 0,
             ca_file: Some(pki.join("ca.pem")),
+            proxy: None,
         };
-        let agent = agent(Some(&pki.join("ca.pem"))).unwrap();
+        let agent = agent(Some(&pki.join("ca.pem")), None).unwrap();
         let stop = CancellationToken::new();
         let e = attempt(&agent, &url, &part, &limits(MIB), &stop).unwrap_err();
         assert!(
@@ -301,11 +322,58 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_comes_through_the_schools_proxy_with_its_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        ketang_testkit::pki(&pki, "Bundles");
+        let www = dir.path().join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("b.raucb"), vec![5u8; 64 * 1024]).unwrap();
+        let server = ketang_testkit::HttpsServer::start(&www, &pki);
+        let url = format!("https://127.0.0.1:{}/b.raucb", server.port);
+        let proxy = ketang_testkit::Tinyproxy::start(
+            dir.path(),
+            server.port,
+            Some(("kt-0001", "p.ss-w_rd9")),
+        );
+        let via = |password: &str| crate::config::ProxyUrl {
+            host: "127.0.0.1".into(),
+            port: proxy.port,
+            credentials: Some(crate::config::Credentials {
+                username: "kt-0001".into(),
+                password: crate::config::Secret::new(password.into()),
+                file: dir.path().join("proxy.credentials"),
+            }),
+        };
+        let limits = Limits {
+            max_bytes: MIB,
+            margin_bytes: 0,
+            ca_file: Some(pki.join("ca.pem")),
+            proxy: None,
+        };
+        let part = dir.path().join("part");
+        let stop = CancellationToken::new();
+        // A wrong login: the proxy refuses, and the message does not show the password.
+        let wrong = agent(Some(&pki.join("ca.pem")), Some(&via("wrong-pw"))).unwrap();
+        let e = attempt(&wrong, &url, &part, &limits, &stop).unwrap_err();
+        assert!(!format!("{e:?}").contains("wrong-pw"), "{e:?}");
+        // The right one: the bundle arrives, by the proxy.
+        let right = agent(Some(&pki.join("ca.pem")), Some(&via("p.ss-w_rd9"))).unwrap();
+        let n = attempt(&right, &url, &part, &limits, &stop).unwrap();
+        assert_eq!(n, 64 * 1024);
+        let log = proxy.log();
+        assert!(
+            log.contains(&format!("CONNECT 127.0.0.1:{} ", server.port)),
+            "the proxy did not carry the download: {log}"
+        );
+    }
+
+    #[test]
     fn a_ca_file_without_certificates_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ca.pem");
         std::fs::write(&p, "not a certificate").unwrap();
-        let e = agent(Some(&p)).unwrap_err();
+        let e = agent(Some(&p), None).unwrap_err();
         assert!(
             e.contains("update.ca_file") && e.contains("no PEM certificate"),
             "{e}"

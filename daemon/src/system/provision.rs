@@ -15,6 +15,9 @@
 //! client_key_pem = "…"
 //! username = "…"                                     # optional, with password
 //! password = "…"
+//! proxy_url = "http://proxy.school.cn:3128"          # optional: the school's HTTP proxy
+//! proxy_username = "…"                               # optional, with proxy_password
+//! proxy_password = "…"
 //! technician_password_hash = "$argon2id$…"           # required: no default passwords
 //! console_password_hash = "$argon2id$…"              # optional: the emergency console
 //!                                                    # (root's ketang-firstboot takes it;
@@ -68,6 +71,12 @@ pub(crate) struct File {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default)]
+    proxy_username: Option<String>,
+    #[serde(default)]
+    proxy_password: Option<String>,
     technician_password_hash: String,
     /// The emergency console's password (docs/technician.md, "Emergency console"): root's
     /// `ketang-firstboot` copies it from the file itself to the boot partition; the daemon
@@ -251,6 +260,15 @@ pub(crate) fn checked(text: &str, origin: &str) -> anyhow::Result<File> {
     if f.username.is_some() != f.password.is_some() {
         problems.push("username and password come together".to_owned());
     }
+    if f.proxy_username.is_some() != f.proxy_password.is_some() {
+        problems.push("proxy_username and proxy_password come together".to_owned());
+    }
+    if f.proxy_username.is_some() && f.proxy_url.is_none() {
+        problems.push("proxy_username goes with proxy_url".to_owned());
+    }
+    if let Some(Err(m)) = f.proxy_url.as_deref().map(crate::config::parse_proxy) {
+        problems.push(format!("proxy_url: {m}"));
+    }
     if let Some(servers) = &f.ntp_servers {
         if servers.len() > MAX_NTP_SERVERS {
             problems.push(format!(
@@ -392,6 +410,13 @@ fn config_text(f: &File, src: &Path, device_id: &str, data_dir: &Path, files: &P
         let creds = files.join("mqtt.credentials").display().to_string();
         let _ = writeln!(cfg, "credentials_file = {}", toml_str(&creds));
     }
+    if let Some(p) = &f.proxy_url {
+        let _ = writeln!(cfg, "proxy_url = {}", toml_str(p));
+    }
+    if f.proxy_username.is_some() {
+        let creds = files.join("proxy.credentials").display().to_string();
+        let _ = writeln!(cfg, "proxy_credentials_file = {}", toml_str(&creds));
+    }
     if let Some(tz) = &f.timezone {
         let _ = writeln!(cfg, "\n[school]\ntimezone = {}", toml_str(tz));
     }
@@ -447,6 +472,13 @@ async fn stage_and_apply(
             true,
         ));
     }
+    if let (Some(u), Some(p)) = (&f.proxy_username, &f.proxy_password) {
+        files.push((
+            "proxy.credentials",
+            format!("username = {}\npassword = {}\n", toml_str(u), toml_str(p)),
+            true,
+        ));
+    }
     let _ = std::fs::remove_dir_all(staging);
     for sub in ["tls", "wifi"] {
         std::fs::create_dir_all(staging.join(sub))
@@ -487,6 +519,7 @@ async fn stage_and_apply(
         ("time.sources", time_sources(f).is_some()),
         ("network.conf", network_conf(f).is_some()),
         ("wifi.conf", f.wifi.is_some()),
+        ("proxy.credentials", f.proxy_username.is_some()),
         ("wifi/ca.pem", wanted_certs.contains(&"wifi/ca.pem")),
         ("wifi/client.pem", wanted_certs.contains(&"wifi/client.pem")),
         ("wifi/client.key", wanted_certs.contains(&"wifi/client.key")),

@@ -410,6 +410,7 @@ impl Updater {
             max_bytes: self.inner.cfg.max_bundle_bytes,
             margin_bytes: MARGIN_BYTES,
             ca_file: self.inner.cfg.ca_file.clone(),
+            proxy: self.inner.cfg.proxy.clone(),
         };
         let result = fetch(url, &part, limits, stop).await;
         let result = match result {
@@ -520,7 +521,7 @@ async fn fetch(
     stop: CancellationToken,
 ) -> Result<(), String> {
     use super::download::{Failed, agent, attempt};
-    let agent = agent(limits.ca_file.as_deref())?;
+    let agent = agent(limits.ca_file.as_deref(), limits.proxy.as_ref())?;
     let mut delay = Duration::from_secs(5);
     let mut last = String::new();
     for n in 1..=10 {

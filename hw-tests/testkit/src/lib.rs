@@ -326,3 +326,67 @@ impl Drop for HttpsServer {
         let _ = self.child.wait();
     }
 }
+
+/// A real HTTP CONNECT proxy (Debian's tinyproxy) on 127.0.0.1, as a school's proxy: it
+/// lets CONNECT through to `allow_port` only, asks for Basic authentication when `auth` is
+/// given, and logs every CONNECT to its log file. Killed on drop.
+#[derive(Debug)]
+pub struct Tinyproxy {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Tinyproxy {
+    /// Starts it with its files in `dir`.
+    ///
+    /// # Panics
+    /// When tinyproxy is not installed (`./scripts/test` installs it) or does not listen.
+    pub fn start(dir: &Path, allow_port: u16, auth: Option<(&str, &str)>) -> Self {
+        let port = free_port();
+        let conf = dir.join("tinyproxy.conf");
+        let log = dir.join("tinyproxy.log");
+        let mut text = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\nConnectPort {allow_port}\n",
+            log.display()
+        );
+        if let Some((u, p)) = auth {
+            text.push_str(&format!("BasicAuth {u} {p}\n"));
+        }
+        std::fs::write(&conf, text).expect("writing tinyproxy.conf");
+        let bin = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("tinyproxy is installed (./scripts/test installs it)");
+        let child = std::process::Command::new(bin)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tinyproxy");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tinyproxy did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port, log }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -20,7 +20,7 @@ pub use downlink::{
 };
 pub use refusal::{MAX_OUTGOING_PACKET, connect_failure};
 pub use school::{SchoolLink, SchoolLinkSettings, school_alarm_topic};
-pub use settings::{MqttSettings, TlsSettings, default_budgets};
+pub use settings::{MqttSettings, ProxySettings, TlsSettings, default_budgets};
 pub use state::{Failure, InFlight, Reconnect, TokenBucket};
 pub use status::{CommandHandler, SyncStatus};
 pub use urgent::{URGENT_QUEUE, Urgent, UrgentReceiver};

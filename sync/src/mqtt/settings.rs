@@ -15,6 +15,31 @@ pub struct TlsSettings {
     pub client_auth: Option<(PathBuf, PathBuf)>,
 }
 
+/// An HTTP proxy the broker is reached through (HTTP CONNECT; school networks that let
+/// nothing out but through their proxy).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Proxy host.
+    pub host: String,
+    /// Proxy port.
+    pub port: u16,
+    /// Basic authentication, when the proxy asks for it.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
 /// Everything the sync worker needs.
 #[derive(Clone)]
 pub struct MqttSettings {
@@ -26,6 +51,8 @@ pub struct MqttSettings {
     pub tls: Option<TlsSettings>,
     /// Username and password.
     pub credentials: Option<(String, String)>,
+    /// The HTTP proxy to reach the broker through, if the school's network needs one.
+    pub proxy: Option<ProxySettings>,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
     /// School id (topics).
@@ -67,6 +94,7 @@ impl std::fmt::Debug for MqttSettings {
                 "credentials",
                 &self.credentials.as_ref().map(|(u, _)| (u, "<redacted>")),
             )
+            .field("proxy", &self.proxy)
             .field("device_id", &self.device_id)
             .field("max_publish_per_s", &self.max_publish_per_s)
             .field("inflight", &self.inflight)
@@ -82,6 +110,7 @@ impl MqttSettings {
             port,
             tls: None,
             credentials: None,
+            proxy: None,
             keep_alive: Duration::from_secs(30),
             school_id,
             device_id,

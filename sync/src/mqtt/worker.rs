@@ -186,6 +186,21 @@ impl<H: CommandHandler> SyncWorker<H> {
         if let Some(cfg) = tls {
             o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(cfg)));
         }
+        if let Some(p) = &s.proxy {
+            // TLS to the broker runs inside the proxy's tunnel: the proxy sees only bytes.
+            o.set_proxy(rumqttc::Proxy {
+                ty: rumqttc::ProxyType::Http,
+                auth: match &p.credentials {
+                    Some((u, pw)) => rumqttc::ProxyAuth::Basic {
+                        username: u.clone(),
+                        password: pw.clone(),
+                    },
+                    None => rumqttc::ProxyAuth::None,
+                },
+                addr: p.host.clone(),
+                port: p.port,
+            });
+        }
         o
     }
 
