@@ -4,7 +4,9 @@
 #   1. a provisioning file on the boot partition is applied at first boot: /healthz answers,
 #      the status shows the provisioned identity, the technician password is set;
 #      the data partition grew into the rest of a larger disk, the status names slot A;
-#   2. the power is cut (QEMU killed, no shutdown): the file is gone from the boot partition
+#   2. the emergency console on the serial port (provisioned with its own password): a
+#      wrong password is refused, the right one opens a root shell;
+#   3. the power is cut (QEMU killed, no shutdown): the file is gone from the boot partition
 #      and a second boot comes up with the same identity, without provisioning again.
 #
 #   image/test-boot.sh [IMAGE]      default: target/image/ketang-headless-$ARCH.img, built
@@ -32,17 +34,42 @@ truncate -s +1G "$WORK/disk.img"
 . image/test-lib.sh
 qemu_machine
 log "writing a provisioning file onto the boot partition (with a static address and the school's time server)"
-PROVISION_EXTRA=$STATIC_PROVISION
+CONSOLE_PASSWORD='qemu-console-紧急-5b1f'
+chash=$(printf '%s\n' "$CONSOLE_PASSWORD" | target/debug/ketangd hash-password)
+PROVISION_EXTRA="console_password_hash = \"$chash\"
+$STATIC_PROVISION"
 provision_disk "$WORK/disk.img" "$WORK"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The serial port is a socket (to type on the emergency console), logged to console.log.
 boot() {
+  : > "$WORK/console.log"
   "${QEMU[@]}" \
     -drive file="$WORK/disk.img",format=raw,if=virtio \
     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.77:8080 -device virtio-net-pci,netdev=n0 \
     -monitor unix:"$WORK/monitor.sock",server,nowait \
-    > "$WORK/console.log" 2>&1 &
+    -chardev socket,id=ser0,path="$WORK/serial.sock",server=on,wait=off,logfile="$WORK/console.log" \
+    -serial chardev:ser0 \
+    > "$WORK/qemu.log" 2>&1 &
   QPID=$!
+}
+# type_serial TEXT: types TEXT and Enter on the serial console.
+type_serial() {
+  python3 - "$WORK/serial.sock" "$1" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+for ch in (sys.argv[2] + "\r").encode():
+    s.send(bytes([ch])); time.sleep(0.02)
+time.sleep(0.5); s.close()
+PY
+}
+# serial_says PATTERN SECONDS [NTH]: the console log shows PATTERN (at least NTH times).
+serial_says() {
+  local t0=$SECONDS
+  until [ "$(grep -ac "$1" "$WORK/console.log")" -ge "${3:-1}" ]; do
+    [ $((SECONDS - t0)) -lt "$2" ] || fail "the serial console did not show \"$1\" within $2 s"
+    sleep 1
+  done
 }
 wait_healthy() {
   local t0=$SECONDS
@@ -72,6 +99,16 @@ check_provisioned A 900
 log "the static address 10.0.2.77/24 answers (DHCP would have given 10.0.2.15)"
 log "provisioned: hf-0042 / kt-qemu-0001, technician password set"
 log "slot A, image $(status | field "['system']['image']"), data partition grown: $(status | field "['system']['data_free_mb']") MiB free"
+grep -aq 'ketang-firstboot: the emergency console is on' "$WORK/console.log" || fail "firstboot did not turn the emergency console on"
+serial_says 'kt-qemu-0001 emergency console. Password:' $((120 * SLOW))
+type_serial 'not-the-password'
+serial_says 'Wrong password.' 30
+serial_says 'kt-qemu-0001 emergency console. Password:' 60 2
+type_serial "$CONSOLE_PASSWORD"
+serial_says 'ketang-console: opened on /dev/ttyS0\|ketang-console: opened on /dev/ttyAMA0' 30
+type_serial 'echo "KT-CONSOLE-UID-$(id -u)"'
+serial_says 'KT-CONSOLE-UID-0' 30
+log "the emergency console: a wrong password refused, the right one opened a root shell on the serial port"
 power_cut
 check_first_boot "$WORK/console.log" "$WORK/disk.img"
 log "the provisioning file was removed from the boot partition"

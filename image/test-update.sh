@@ -108,6 +108,9 @@ healthy; slot_is A
 check_provisioned A 900
 grep -aq 'ketang-firstboot: provisioned' "$WORK/console.log" && fail "provisioning ran again"
 log "provisioned: hf-0042 / kt-qemu-0001 at the static address 10.0.2.77, data partition grown, technician password set"
+# The emergency console runs on the serial port, off without its provisioned password
+# (image/test-boot.sh logs in through it).
+wait_line 'kt-qemu-0001: the emergency console is off on this board' $((120 * SLOW))
 grep -aq 'ketang-health: slot A' "$WORK/console.log" && fail "slot A was checked as if on trial"
 update_is rolled_back
 log "the status shows the rollback: $(status | json_field "['system']['update']['detail']")"

@@ -407,7 +407,20 @@ impl DeviceApi for Daemon {
                 camera_frames: self.inference.as_ref().map_or(0, |i| i.offered()),
                 ..self.counters.snapshot()
             },
-            system: self.updater.info(),
+            system: {
+                let mut s = self.updater.info();
+                let wifi_conf = self
+                    .config_path
+                    .as_deref()
+                    .and_then(std::path::Path::parent)
+                    .map(|d| d.join("wifi.conf"));
+                s.network = crate::system::netinfo::read(
+                    std::path::Path::new("/sys/class/net"),
+                    std::path::Path::new("/proc/net/wireless"),
+                    wifi_conf.as_deref(),
+                );
+                s
+            },
         })
     }
 

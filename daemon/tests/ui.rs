@@ -643,7 +643,11 @@ async fn technician_provisioning_login_and_overview() {
         device.contains("设备编号") && device.contains("运行模式") && device.contains("演示"),
         "{device}"
     );
-    assert!(text(&c, "tech-network").await.contains("平台地址"));
+    let network = text(&c, "tech-network").await;
+    assert!(
+        network.contains("平台地址") && network.contains("无线网络（初始化文件）"),
+        "{network}"
+    );
     let config = text(&c, "tech-config").await;
     assert!(
         config.contains("demo-board-1") && config.contains("fever_threshold_c"),

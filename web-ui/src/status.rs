@@ -124,6 +124,39 @@ pub struct SystemInfo {
     pub update: Option<UpdateStep>,
     /// Free space on the data partition, in MiB.
     pub data_free_mb: Option<u64>,
+    /// The network interfaces and the configured Wi-Fi.
+    pub network: NetworkInfo,
+}
+
+/// The board's network interfaces and the Wi-Fi network it was provisioned with.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NetworkInfo {
+    /// Wired and Wi-Fi interfaces (not loopback, bridges or tunnels), by name.
+    pub interfaces: Vec<NetInterface>,
+    /// The Wi-Fi network from the provisioning file, if any (never its key).
+    pub wifi: Option<WifiInfo>,
+}
+
+/// One network interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetInterface {
+    /// Its name, e.g. `enp1s0`, `wlan0`.
+    pub name: String,
+    /// "wired" or "wifi".
+    pub kind: String,
+    /// The kernel's operational state: "up", "down", "dormant" (Wi-Fi not associated), ...
+    pub state: String,
+    /// A Wi-Fi link's signal level in dBm.
+    pub signal_dbm: Option<i32>,
+}
+
+/// The configured Wi-Fi network.
+#[derive(Debug, Clone, Serialize)]
+pub struct WifiInfo {
+    /// Its name.
+    pub ssid: String,
+    /// "wpa2-personal", "wpa3-personal", "wpa2-wpa3-personal" or "wpa2-enterprise".
+    pub security: String,
 }
 
 /// One step of a system update (also the `update` uplink stream, `docs/mqtt.md`).

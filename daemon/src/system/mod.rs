@@ -7,6 +7,7 @@ pub(crate) mod download;
 pub(crate) mod health;
 pub(crate) mod https;
 pub(crate) mod identity;
+pub(crate) mod netinfo;
 pub(crate) mod power;
 pub(crate) mod provision;
 pub(crate) mod reset;

@@ -175,6 +175,7 @@ impl Updater {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
             data_free_mb: free_bytes(&i.data_dir).map(|b| b / MIB),
+            network: ketang_web::NetworkInfo::default(),
         }
     }
 

@@ -17,6 +17,7 @@ const L = {
     connected: "已连接", disconnected: "未连接", insecure: "未加密（mqtt://）", total: "合计", none: "无",
     system: "系统与更新", update_hint: "上传签名的更新包（.raucb）：安装到另一个系统分区后重启试运行；健康检查通过才保留，否则自动回到当前系统。",
     bundle: "更新包", install: "上传并安装", slot: "当前系统分区", image: "系统镜像", data_free: "数据分区剩余", last_update: "最近更新",
+    net_wired: "有线", net_wifi: "无线", wifi_configured: "无线网络（初始化文件）",
     no_updates: "此系统不接受更新包（不是课堂系统镜像）", uploading: "上传中", received: "已交给安装程序，稍后自动重启",
     provisioning: "设备初始化文件", provisioning_hint: "粘贴或选择 ketang-provision.toml（学校、教室、设备编号、平台地址、证书、技术员密码哈希）。全部检查通过才写入，然后服务自动重启。",
     provisioning_file: "初始化文件", apply: "应用", provisioned_ok: "已应用，服务正在重启……",
@@ -41,6 +42,7 @@ const L = {
     connected: "connected", disconnected: "not connected", insecure: "unencrypted (mqtt://)", total: "total", none: "none",
     system: "System and updates", update_hint: "Upload a signed update bundle (.raucb): it is installed into the other slot and the board reboots to try it; it stays only if its health check passes, otherwise the board returns to the current system.",
     bundle: "Bundle", install: "Upload and install", slot: "Booted slot", image: "Image", data_free: "Data partition free", last_update: "Last update step",
+    net_wired: "wired", net_wifi: "Wi-Fi", wifi_configured: "Wi-Fi network (provisioning)",
     no_updates: "This system takes no update bundles (not a Ketang image)", uploading: "Uploading", received: "Handed to the installer; the board reboots shortly",
     provisioning: "Provisioning file", provisioning_hint: "Paste or choose ketang-provision.toml (school, classroom, device id, broker, certificates, technician password hash). Nothing is written unless all of it is valid; then the daemon restarts with it.",
     provisioning_file: "Provisioning file", apply: "Apply", provisioned_ok: "Applied; the daemon is restarting…",
@@ -107,7 +109,10 @@ async function dash() {
   $("network").innerHTML = rows([[t("r_broker"), s.sync.broker || t("none")],
     [t("r_state"), s.sync.connected ? t("connected") : t("disconnected") + " · " + s.sync.state, s.sync.connected ? "ok" : "warn"],
     [t("r_security"), s.sync.insecure ? t("insecure") : "TLS", s.sync.insecure ? "bad" : "ok"],
-    [t("r_published"), `${s.sync.published} / ${s.sync.acked}`], [t("r_connections"), s.sync.connections]]);
+    [t("r_published"), `${s.sync.published} / ${s.sync.acked}`], [t("r_connections"), s.sync.connections],
+    ...s.system.network.interfaces.map(i => [`${i.name} (${t("net_" + i.kind)})`,
+      `${i.state}${i.signal_dbm == null ? "" : ` · ${i.signal_dbm} dBm`}`, i.state === "up" ? "ok" : ""]),
+    [t("wifi_configured"), s.system.network.wifi ? `${s.system.network.wifi.ssid} · ${s.system.network.wifi.security}` : t("none")]]);
   const pend = Object.entries(s.outbox.pending);
   $("outbox").innerHTML = rows(pend.map(([k, n]) => [word("s_", k), n]).concat([[t("total"), s.outbox.total]]));
   $("hardware").innerHTML = s.hardware.map(h => `<tr><th>${esc(h.name)}</th><td>${esc(h.kind)}</td><td>${esc(h.driver)}</td>

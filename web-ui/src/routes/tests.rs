@@ -87,6 +87,7 @@ fn report() -> StatusReport {
             updates: false,
             update: None,
             data_free_mb: None,
+            network: NetworkInfo::default(),
         },
     }
 }
