@@ -24,6 +24,14 @@ fn hash(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The keys every provisioning file of these tests starts with (kt-0007 of hf-0042).
+fn head() -> String {
+    format!(
+        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\n",
+        hash("班牌-技术员-2026")
+    )
+}
+
 fn provision(
     file: &std::path::Path,
     dir: &std::path::Path,
@@ -345,10 +353,7 @@ fn a_technician_enters_the_provisioning_file_on_the_tech_page_and_the_board_rest
 fn the_schools_time_servers_and_a_static_address_are_checked_and_written() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ketang-provision.toml");
-    let head = format!(
-        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\n",
-        hash("班牌-技术员-2026")
-    );
+    let head = head();
     // A directive smuggled in as a host, and NTS without servers: refused, nothing written.
     std::fs::write(
         &file,
@@ -415,10 +420,7 @@ fn the_schools_time_servers_and_a_static_address_are_checked_and_written() {
 fn wifi_is_checked_and_written_for_the_root_side_with_its_key_private() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ketang-provision.toml");
-    let head = format!(
-        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\n",
-        hash("班牌-技术员-2026")
-    );
+    let head = head();
     // 802.1X without the RADIUS server's CA, and a passphrase where an account belongs:
     // refused, every problem named, no secret quoted back, nothing written.
     std::fs::write(
@@ -494,8 +496,8 @@ fn the_schools_proxy_and_its_login_are_checked_and_written() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ketang-provision.toml");
     let head = format!(
-        "school_id = \"hf-0042\"\nclassroom_id = \"g7-c3\"\ndevice_id = \"kt-0007\"\ntechnician_password_hash = \"{}\"\nbroker_url = \"mqtts://mqtt.edu.example.cn:8883\"\n",
-        hash("班牌-技术员-2026")
+        "{}broker_url = \"mqtts://mqtt.edu.example.cn:8883\"\n",
+        head()
     );
     std::fs::write(
         &file,
