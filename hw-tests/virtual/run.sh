@@ -46,7 +46,7 @@ if [ -z "$KPKG" ]; then
 fi
 KVER=${KPKG#linux-image-}
 log "kernel $KVER"
-for p in qemu-system-x86 busybox-static cpio xz-utils make alsa-utils hostapd wpasupplicant iw openssl \
+for p in qemu-system-x86 busybox-static cpio xz-utils make alsa-utils hostapd wpasupplicant iw openssl kmod \
   "linux-headers-$KVER"; do need_pkg "$p"; done
 
 cd "$WORK"
