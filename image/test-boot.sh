@@ -5,7 +5,10 @@
 #      the status shows the provisioned identity, the technician password is set;
 #      the data partition grew into the rest of a larger disk, the status names slot A;
 #   2. the emergency console on the serial port (provisioned with its own password): a
-#      wrong password is refused, the right one opens a root shell;
+#      wrong password is refused, the right one opens a root shell; in it a simulated radio
+#      is plugged in (mac80211_hwsim) and the provisioned Wi-Fi's ketang-wifi.service runs
+#      wpa_supplicant on it under its sandbox (scanning: there is no access point here;
+#      hw-tests/virtual/wifi.sh connects to ones);
 #   3. the power is cut (QEMU killed, no shutdown): the file is gone from the boot partition
 #      and a second boot comes up with the same identity, without provisioning again.
 #
@@ -37,7 +40,12 @@ log "writing a provisioning file onto the boot partition (with a static address 
 CONSOLE_PASSWORD='qemu-console-紧急-5b1f'
 chash=$(printf '%s\n' "$CONSOLE_PASSWORD" | target/debug/ketangd hash-password)
 PROVISION_EXTRA="console_password_hash = \"$chash\"
-$STATIC_PROVISION"
+$STATIC_PROVISION
+[wifi]
+ssid = \"KT-QEMU\"
+security = \"wpa2-personal\"
+passphrase = \"qemu-classroom-2026\""
+WIFI_EXPECT='wpa2-personal network configured'
 provision_disk "$WORK/disk.img" "$WORK"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -109,6 +117,10 @@ serial_says 'ketang-console: opened on /dev/ttyS0\|ketang-console: opened on /de
 type_serial 'echo "KT-CONSOLE-UID-$(id -u)"'
 serial_says 'KT-CONSOLE-UID-0' 30
 log "the emergency console: a wrong password refused, the right one opened a root shell on the serial port"
+type_serial 'modprobe mac80211_hwsim radios=1 && systemctl restart ketang-wifi && sleep 10; echo "KT-WIFI-$(systemctl is-active ketang-wifi)-$(wpa_cli -p /run/ketang-wifi/ctrl -i wlan0 status | sed -n s/^wpa_state=//p)"'
+serial_says 'KT-WIFI-active-[A-Z]' $((90 * SLOW))
+grep -aq 'ketang-wifi: wpa_supplicant on wlan0' "$WORK/console.log" || fail "ketang-wifi did not start wpa_supplicant on the radio"
+log "Wi-Fi: ketang-wifi.service runs wpa_supplicant on a simulated radio ($(grep -ao 'KT-WIFI-active-[A-Z_]*' "$WORK/console.log" | tail -n 1))"
 power_cut
 check_first_boot "$WORK/console.log" "$WORK/disk.img"
 log "the provisioning file was removed from the boot partition"
