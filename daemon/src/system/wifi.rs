@@ -435,6 +435,21 @@ mod tests {
         let wpa2 =
             wifi("ssid = \"x\"\nsecurity = \"wpa2-personal\"\npassphrase = \"教室-sae-2026\"\n");
         assert!(problems(&wpa2)[0].contains("printable ASCII"));
+        // A network name of 32 bytes is the most there is; 33 is refused.
+        let at = |n: usize| {
+            wifi(&format!(
+                "ssid = \"{}\"\nsecurity = \"wpa2-personal\"\npassphrase = \"classroom-1\"\n",
+                "s".repeat(n)
+            ))
+        };
+        assert!(problems(&at(32)).is_empty());
+        assert!(problems(&at(33))[0].starts_with("wifi.ssid: 33 bytes"));
+        // 63 ASCII characters is WPA2's longest passphrase.
+        let p63 = wifi(&format!(
+            "ssid = \"x\"\nsecurity = \"wpa2-personal\"\npassphrase = \"{}\"\n",
+            "p".repeat(63)
+        ));
+        assert!(problems(&p63).is_empty());
         let none = wifi("ssid = \"\"\nsecurity = \"wpa3-personal\"\n");
         let p = problems(&none);
         assert!(
