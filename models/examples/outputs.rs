@@ -109,6 +109,14 @@ fn run(dir: &Path, full: bool) -> Result<Outputs, String> {
         "silero_vad_16k_sequence.onnx speech.wav probabilities".into(),
         (SCORES, v.speech_probs(&speech[0]).map_err(e)?),
     );
+    let enc = ketang_models::voice::VoiceEncoder::load(&dir.join("resemblyzer_voice_encoder.onnx"))
+        .map_err(e)?;
+    let two = vad::read_wav(&data("two_speakers.wav")).map_err(e)?;
+    let mels = ketang_models::voice::MelSpectrogram::default().compute(&two[0][..25_600]);
+    out.insert(
+        "resemblyzer_voice_encoder.onnx two_speakers.wav first 1.6 s raw".into(),
+        (SCORES, enc.raw(&mels).map_err(e)?),
+    );
     let fer = ExpressionModel::load(&dir.join("fer_emotion.onnx")).map_err(e)?;
     let grey: Vec<f32> = (0..64 * 64)
         .map(|i| ((i % 64 * 7 + i / 64 * 3) % 64) as f32 / 32.0 - 1.0)

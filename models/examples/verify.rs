@@ -151,6 +151,36 @@ fn check(dir: &Path) -> Result<(), String> {
         ));
     }
     println!("ok  silero_vad_16k_sequence.onnx: {talk:.1} s of speech, none in silence");
+    // The voice encoder: tract on a fixed mel input against PyTorch's LSTM equations run in
+    // numpy on the checkpoint's own weights (models/convert/voice_reference.py).
+    let voice =
+        ketang_models::voice::VoiceEncoder::load(&dir.join("resemblyzer_voice_encoder.onnx"))
+            .map_err(e)?;
+    let mels: Vec<[f32; ketang_models::voice::MELS]> = (0..ketang_models::voice::FRAMES)
+        .map(|t| std::array::from_fn(|m| ((t * 7 + m * 3) % 23) as f32 / 23.0 * 0.5))
+        .collect();
+    let raw = voice.raw(&mels).map_err(e)?;
+    let want = [
+        (4, 0.028946),
+        (5, 0.247888),
+        (8, 0.354780),
+        (9, 0.084903),
+        (10, 1.020043),
+        (15, 0.166505),
+        (16, 0.814157),
+        (17, 0.247635),
+    ];
+    let diff = want
+        .iter()
+        .map(|&(i, w): &(usize, f32)| (raw[i] - w).abs())
+        .fold(0.0f32, f32::max);
+    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if diff > 1e-4 || (norm - 4.420_185).abs() > 1e-3 || raw[..4].iter().any(|x| *x != 0.0) {
+        return Err(format!(
+            "resemblyzer_voice_encoder.onnx: differs from the reference LSTM by {diff:.2e} on the fixed input (norm {norm:.5}, expected 4.42018)"
+        ));
+    }
+    println!("ok  resemblyzer_voice_encoder.onnx: matches the reference LSTM to {diff:.1e}");
     // fer's expression model: tract against onnxruntime 1.32 on a fixed grey pattern, then
     // the pipeline on the astronaut's face (she smiles).
     let fer = ketang_models::expression::ExpressionModel::load(&dir.join("fer_emotion.onnx"))

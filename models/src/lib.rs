@@ -1,6 +1,6 @@
 //! On-device inference for the classroom, with tract-onnx: face detection (BlazeFace),
 //! face embeddings (MobileFaceNet-class) and gallery matching, pose keypoints (MoveNet) with
-//! classroom behaviour rules, and voice activity (silero VAD) for talk-time analysis.
+//! classroom behaviour rules, voice activity (silero VAD) for talk-time analysis, and whose voice it is (Resemblyzer).
 //!
 //! Everything here is synchronous and owns no threads (docs/development.md §2): the daemon runs
 //! these pipelines on its one inference thread. Frames, crops and face templates never
@@ -24,6 +24,7 @@ pub mod gallery;
 pub mod person;
 pub mod pose;
 pub mod vad;
+pub mod voice;
 
 pub use error::{ModelError, Result};
 pub use frame::{Frame, MAX_DECODE_BYTES, MAX_DECODE_SIDE, MIN_SIDE, png_header_only};
