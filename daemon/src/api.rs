@@ -670,8 +670,19 @@ impl DeviceApi for Daemon {
         Ok(out)
     }
 
-    async fn view(&self, _actor: Actor, view: View) -> Result<serde_json::Value, ApiError> {
+    async fn view(&self, actor: Actor, view: View) -> Result<serde_json::Value, ApiError> {
         match view {
+            View::Voice => {
+                let mine = self
+                    .store
+                    .voiceprint_info(actor.id)
+                    .await
+                    .map_err(internal)?;
+                Ok(serde_json::json!({
+                    "available": self.voice_available(),
+                    "voiceprint": mine,
+                }))
+            }
             View::Staff => {
                 let staff = self.store.staff_list().await.map_err(internal)?;
                 Ok(serde_json::json!({
@@ -708,6 +719,17 @@ impl DeviceApi for Daemon {
 }
 
 impl Daemon {
+    /// Whether this board can take a voiceprint: inference on, one microphone channel.
+    fn voice_available(&self) -> bool {
+        self.inference.is_some()
+            && self.cfg.inference.microphone.as_ref().is_some_and(|m| {
+                !matches!(
+                    m.driver,
+                    crate::config::DeviceDriver::Alsa { channels: 2.., .. }
+                )
+            })
+    }
+
     /// A lesson's stored report, with what only the board shows (docs/api.md): how the
     /// lesson went over its course (`timeline`) and the class's week up to its day (`week`).
     async fn report_view(&self, lesson_id: String) -> Result<serde_json::Value, ApiError> {

@@ -32,6 +32,7 @@ use ketang_models::gallery::Gallery;
 use ketang_models::person::{PersonDetector, head_count};
 use ketang_models::pose::{PoseEstimator, upper_body};
 use ketang_models::vad::{self, Vad};
+use ketang_models::voice::VoiceEncoder;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,10 @@ use crate::devices::DeviceState;
 use crate::devices::{Hardware, HwEvent};
 
 pub(crate) use crate::devices::{CAMERA, MICROPHONE};
+
+/// The voice encoder's file in `inference.models_dir`, and the name stored with voiceprints.
+pub(crate) const VOICE_MODEL_FILE: &str = "resemblyzer_voice_encoder.onnx";
+pub(crate) const VOICE_MODEL: &str = "resemblyzer_v1";
 
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
@@ -57,6 +62,25 @@ enum Job {
     },
     /// The templates of this model, and how many of other models were left out.
     Gallery(Vec<(String, Vec<f32>)>, u64),
+    /// The enrolled teachers' voiceprints (at start, after an enrolment or a deletion).
+    Voiceprints(Vec<Vec<f32>>),
+    /// Listen for a teacher's voice enrolment: the speech of the next recordings.
+    VoiceEnrol {
+        reply: oneshot::Sender<Result<(Vec<f32>, f32), String>>,
+    },
+    /// The enrolment's time is up: finish it with what was heard.
+    VoiceEnrolEnd,
+}
+
+/// How long a voice enrolment listens at most.
+const VOICE_ENROL_WINDOW: Duration = Duration::from_secs(45);
+/// A voice enrolment ends early once it has heard this much speech.
+const VOICE_ENROL_TARGET_S: f32 = 10.0;
+
+/// The voice enrolment in progress: the speech heard so far, and who waits for it.
+struct Enrolling {
+    speech: Vec<f32>,
+    reply: oneshot::Sender<Result<(Vec<f32>, f32), String>>,
 }
 
 #[derive(Default)]
@@ -207,6 +231,31 @@ impl Inference {
         cv.notify_one();
     }
 
+    /// A teacher's voiceprint from the speech of the next recordings (up to
+    /// [`VOICE_ENROL_WINDOW`], or until [`VOICE_ENROL_TARGET_S`] of speech): the print and
+    /// the seconds of speech it was made from.
+    pub(crate) async fn enrol_voice(&self) -> Result<(Vec<f32>, f32), String> {
+        let (tx, mut rx) = oneshot::channel();
+        self.push(Job::VoiceEnrol { reply: tx });
+        let stopped = |_| "the inference thread has stopped".to_owned();
+        if let Ok(r) = tokio::time::timeout(VOICE_ENROL_WINDOW, &mut rx).await {
+            return r.map_err(stopped)?;
+        }
+        self.push(Job::VoiceEnrolEnd);
+        rx.await.map_err(stopped)?
+    }
+
+    /// Replaces the enrolled teachers' voiceprints.
+    pub(crate) fn set_voiceprints(&self, prints: Vec<Vec<f32>>) {
+        self.push(Job::Voiceprints(prints));
+    }
+
+    fn push(&self, job: Job) {
+        let (m, cv) = &*self.q;
+        lock(m).jobs.push_back(job);
+        cv.notify_one();
+    }
+
     /// Whether recordings come from the simulator.
     pub(crate) const fn simulated_microphone(&self) -> bool {
         self.simulated_mic
@@ -230,6 +279,9 @@ struct Models {
     embedder: FaceEmbedder,
     pose: Option<PoseEstimator>,
     vad: Option<Vad>,
+    /// Who speaks with one microphone (teachers' voiceprints); `None` when the file is
+    /// missing (all speech is then the teacher's, as before) or with two channels.
+    voice: Option<VoiceEncoder>,
     /// fer's expressions, only when the school opted in (`inference.expressions`).
     expression: Option<ketang_models::expression::ExpressionModel>,
 }
@@ -261,6 +313,19 @@ fn load(cfg: &InferenceConfig) -> Result<Models, String> {
             Some(Vad::load(&p("silero_vad_16k_sequence.onnx")).map_err(e)?)
         } else {
             None
+        },
+        voice: match &cfg.microphone {
+            // (Two ALSA channels: channel 0 is the teacher's own microphone.)
+            Some(m) if !matches!(m.driver, DeviceDriver::Alsa { channels: 2.., .. }) => {
+                match VoiceEncoder::load(&p(VOICE_MODEL_FILE)) {
+                    Ok(v) => Some(v),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "No voice encoder: with one microphone, all speech counts as the teacher's.");
+                        None
+                    }
+                }
+            }
+            _ => None,
         },
         expression: if cfg.expressions {
             Some(
@@ -331,6 +396,7 @@ impl Worker {
         let mut last_seen: HashMap<String, Instant> = HashMap::new();
         let mut frames = 0u64;
         let mut pose_offset = 0usize;
+        let mut voice = VoiceState::default();
         while !self.stop.is_cancelled() {
             if models.is_none() && tried.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 tried = Some(Instant::now());
@@ -389,11 +455,56 @@ impl Worker {
                     }
                 }
                 Next::Job(Job::Audio { channels, ends_at }) => {
-                    let Some(v) = models.as_ref().and_then(|m| m.vad.as_ref()) else {
+                    let Some(m) = models.as_ref().filter(|m| m.vad.is_some()) else {
                         continue;
                     };
-                    if !self.hear(v, &channels, ends_at) {
+                    if !self.hear(m, &mut voice, &channels, ends_at) {
                         return;
+                    }
+                }
+                Next::Job(Job::Voiceprints(p)) => {
+                    tracing::info!(voiceprints = p.len(), "Teachers' voiceprints loaded.");
+                    voice.prints = p;
+                }
+                Next::Job(Job::VoiceEnrol { reply }) => {
+                    let why = match models.as_ref() {
+                        None => Some(
+                            "the models are not loaded (see the microphone on the status page)",
+                        ),
+                        Some(m) if m.vad.is_none() => {
+                            Some("this board has no microphone (inference.microphone)")
+                        }
+                        Some(m) if m.voice.is_none() => Some(
+                            "this board does not tell voices apart: two microphone channels (the teacher's own microphone does), or the voice encoder is missing",
+                        ),
+                        Some(_) if voice.enrolling.is_some() => {
+                            Some("another voice enrolment is listening; try again in a minute")
+                        }
+                        Some(_) => None,
+                    };
+                    match why {
+                        Some(w) => {
+                            let _ = reply.send(Err(w.to_owned()));
+                        }
+                        None => {
+                            self.hw.set_state(
+                                MICROPHONE,
+                                DeviceState::Ok,
+                                Some("listening for a teacher's voice enrolment".into()),
+                            );
+                            voice.enrolling = Some(Enrolling {
+                                speech: Vec::new(),
+                                reply,
+                            });
+                        }
+                    }
+                }
+                Next::Job(Job::VoiceEnrolEnd) => {
+                    if let (Some(e), Some(v)) = (
+                        voice.enrolling.take(),
+                        models.as_ref().and_then(|m| m.voice.as_ref()),
+                    ) {
+                        finish_enrolment(v, e);
                     }
                 }
                 Next::Job(Job::Enrol { frame, reply }) => {
@@ -524,10 +635,42 @@ impl Worker {
     }
 }
 
+/// What the inference thread knows of voices.
+#[derive(Default)]
+struct VoiceState {
+    /// The enrolled teachers' voiceprints.
+    prints: Vec<Vec<f32>>,
+    enrolling: Option<Enrolling>,
+}
+
+/// Answers an enrolment with the voiceprint of what it heard, or why there is none.
+fn finish_enrolment(v: &VoiceEncoder, e: Enrolling) {
+    let secs = e.speech.len() as f32 / vad::RATE as f32;
+    let r = v
+        .voiceprint(&e.speech)
+        .map(|p| (p, secs))
+        .map_err(|err| err.to_string());
+    let _ = e.reply.send(r);
+}
+
 impl Worker {
-    /// Voice activity in a recording: speech segments to the classroom, health to the
-    /// microphone's status. `false` when the daemon is stopping.
-    fn hear(&self, v: &Vad, channels: &[Vec<f32>], ends_at: chrono::DateTime<chrono::Utc>) -> bool {
+    /// Voice activity in a recording: speech segments to the classroom (or to a voice
+    /// enrolment that is listening), health to the microphone's status. `false` when the
+    /// daemon is stopping.
+    fn hear(
+        &self,
+        m: &Models,
+        voice: &mut VoiceState,
+        channels: &[Vec<f32>],
+        ends_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let Some(v) = m.vad.as_ref() else {
+            return true;
+        };
+        if voice.enrolling.is_some() {
+            self.hear_enrolment(v, m.voice.as_ref(), voice, channels);
+            return true;
+        }
         let problems = vad::check_audio(channels);
         let len = channels.iter().map(Vec::len).max().unwrap_or(0);
         let starts_at = ends_at
@@ -535,9 +678,16 @@ impl Worker {
                 i64::try_from(len as u64 * 1000 / u64::from(vad::RATE)).unwrap_or(0),
             );
         let at = |s: f32| starts_at + chrono::TimeDelta::milliseconds((s * 1000.0) as i64);
-        // With two channels or more, channel 0 is the teacher's wireless microphone.
+        // With two channels or more, channel 0 is the teacher's wireless microphone; with
+        // one, the enrolled teachers' voiceprints tell her voice (else all speech is hers).
+        let by_voice = m
+            .voice
+            .as_ref()
+            .filter(|_| channels.len() == 1 && !voice.prints.is_empty());
         let method = if channels.len() >= 2 {
             "teacher_mic"
+        } else if by_voice.is_some() {
+            "voiceprint"
         } else {
             "room_mic"
         };
@@ -553,9 +703,28 @@ impl Worker {
             }
             match v.speech_probs(ch) {
                 Ok(p) => {
-                    for s in vad::segments(&p) {
-                        speech += s.end_s - s.start_s;
-                        segments.push((at(s.start_s), at(s.end_s), i == 0));
+                    let found = vad::segments(&p);
+                    speech += vad::speech_seconds(&found);
+                    match by_voice {
+                        Some(enc) => {
+                            match enc.label(ch, &found, &voice.prints, self.cfg.voice_threshold) {
+                                Ok(pieces) => segments.extend(
+                                    pieces
+                                        .iter()
+                                        .map(|l| (at(l.start_s), at(l.end_s), l.teacher)),
+                                ),
+                                Err(e) => {
+                                    self.hw.set_state(
+                                        MICROPHONE,
+                                        DeviceState::Fault,
+                                        Some(e.to_string()),
+                                    );
+                                    return true;
+                                }
+                            }
+                        }
+                        None => segments
+                            .extend(found.iter().map(|s| (at(s.start_s), at(s.end_s), i == 0))),
                     }
                 }
                 Err(e) => {
@@ -566,8 +735,9 @@ impl Worker {
             }
         }
         let secs = len as f32 / vad::RATE as f32;
+        let prints = voice.prints.len();
         let detail = if problems.is_empty() {
-            format!("{secs:.0} s heard · {speech:.0} s speech · {method}")
+            format!("{secs:.0} s heard · {speech:.0} s speech · {method} · voiceprints {prints}")
         } else {
             let p: Vec<String> = problems.iter().map(ToString::to_string).collect();
             p.join("; ")
@@ -584,6 +754,50 @@ impl Worker {
         self.events
             .blocking_send(HwEvent::Speech { segments, method })
             .is_ok()
+    }
+}
+
+impl Worker {
+    /// A recording heard while a voice enrolment listens: its speech (channel 0) goes to
+    /// the enrolment, not to the lesson's talk time.
+    fn hear_enrolment(
+        &self,
+        v: &Vad,
+        enc: Option<&VoiceEncoder>,
+        voice: &mut VoiceState,
+        channels: &[Vec<f32>],
+    ) {
+        let (Some(enc), Some(ch)) = (enc, channels.first()) else {
+            return;
+        };
+        let Some(e) = voice.enrolling.as_mut() else {
+            return;
+        };
+        match v.speech_probs(ch) {
+            Ok(p) => {
+                for s in vad::segments(&p) {
+                    let a = ((s.start_s * vad::RATE as f32) as usize).min(ch.len());
+                    let b = ((s.end_s * vad::RATE as f32) as usize).min(ch.len());
+                    e.speech.extend_from_slice(&ch[a..b]);
+                }
+            }
+            Err(err) => {
+                self.hw
+                    .set_state(MICROPHONE, DeviceState::Fault, Some(err.to_string()));
+                return;
+            }
+        }
+        let heard = e.speech.len() as f32 / vad::RATE as f32;
+        self.hw.set_state(
+            MICROPHONE,
+            DeviceState::Ok,
+            Some(format!("voice enrolment: {heard:.0} s of speech heard")),
+        );
+        if heard >= VOICE_ENROL_TARGET_S
+            && let Some(e) = voice.enrolling.take()
+        {
+            finish_enrolment(enc, e);
+        }
     }
 }
 

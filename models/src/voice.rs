@@ -15,7 +15,7 @@
 //!   embeddings averaged and normalised.
 //! * **Labelling a lesson** ([`VoiceEncoder::label`]): each speech segment (from the VAD) is
 //!   cut into 1.6 s windows every 0.8 s (a shorter segment is one window); a window is the
-//!   teacher's when its embedding is at least `threshold` similar to the voiceprint. A
+//!   teacher's when its embedding is at least `threshold` similar to a teacher's voiceprint. A
 //!   segment is split where its windows change side, halfway between their centres.
 //! * **Student turns** ([`student_turns`]): student speech separated by under
 //!   [`TURN_GAP_S`] of silence is one turn; turns under [`MIN_TURN_S`] are not counted.
@@ -205,8 +205,8 @@ impl VoiceEncoder {
         Ok(unit(sum))
     }
 
-    /// Splits the speech `segments` of 16 kHz `samples` into the teacher's and the others'
-    /// by their similarity to `voiceprint` (see the module's notes).
+    /// Splits the speech `segments` of 16 kHz `samples` into the teachers' and the others'
+    /// by their similarity to the nearest of `voiceprints` (see the module's notes).
     ///
     /// # Errors
     /// The model failed.
@@ -214,7 +214,7 @@ impl VoiceEncoder {
         &self,
         samples: &[f32],
         segments: &[Segment],
-        voiceprint: &[f32],
+        voiceprints: &[Vec<f32>],
         threshold: f32,
     ) -> Result<Vec<Labelled>> {
         let mut out = Vec::new();
@@ -239,7 +239,11 @@ impl VoiceEncoder {
             let mut scored = Vec::with_capacity(wins.len());
             for &(a, b) in &wins {
                 let e = self.embed_clip(&samples[a..b])?;
-                scored.push(((a + b) as f32 / 2.0, crate::gallery::cosine(&e, voiceprint)));
+                let best = voiceprints
+                    .iter()
+                    .map(|v| crate::gallery::cosine(&e, v))
+                    .fold(f32::NEG_INFINITY, f32::max);
+                scored.push(((a + b) as f32 / 2.0, best));
             }
             // Pieces: runs of windows on the same side, cut halfway between centres.
             let secs = |s: f32| s / RATE as f32;
@@ -271,12 +275,41 @@ impl VoiceEncoder {
     }
 }
 
-/// Student speaking turns in `students` (sorted or not): pieces closer than
-/// [`TURN_GAP_S`] join, and turns shorter than [`MIN_TURN_S`] do not count. `teacher`
-/// speech between two pieces separates them whatever the gap.
+/// Student speaking turns in `students` (sorted or not): what the `teacher` said is cut
+/// out of them first (a room microphone also hears the teacher's wireless one), pieces
+/// closer than [`TURN_GAP_S`] join, and turns shorter than [`MIN_TURN_S`] do not count.
+/// Teacher speech between two pieces separates them whatever the gap.
 #[must_use]
 pub fn student_turns(students: &[Segment], teacher: &[Segment]) -> u32 {
-    let mut s: Vec<Segment> = students.to_vec();
+    let mut s: Vec<Segment> = Vec::new();
+    for g in students {
+        let mut rest = vec![*g];
+        for t in teacher {
+            rest = rest
+                .into_iter()
+                .flat_map(|r| {
+                    if t.end_s <= r.start_s || t.start_s >= r.end_s {
+                        return vec![r];
+                    }
+                    let mut out = Vec::new();
+                    if t.start_s > r.start_s {
+                        out.push(Segment {
+                            start_s: r.start_s,
+                            end_s: t.start_s,
+                        });
+                    }
+                    if t.end_s < r.end_s {
+                        out.push(Segment {
+                            start_s: t.end_s,
+                            end_s: r.end_s,
+                        });
+                    }
+                    out
+                })
+                .collect();
+        }
+        s.extend(rest);
+    }
     s.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let teacher_between = |a: f32, b: f32| teacher.iter().any(|t| t.start_s < b && t.end_s > a);
     let mut turns = 0;
@@ -489,6 +522,13 @@ mod tests {
         // A 0.3 s cough is no turn; order does not matter.
         assert_eq!(student_turns(&[seg(9.0, 9.3), seg(0.0, 1.0)], &[]), 1);
         assert_eq!(student_turns(&[], &[seg(0.0, 10.0)]), 0);
+        // The room microphone hears the teacher (teacher_mic): her speech is not a turn,
+        // and a student answering inside her pause is.
+        assert_eq!(student_turns(&[seg(0.0, 10.0)], &[seg(0.0, 10.0)]), 0);
+        assert_eq!(
+            student_turns(&[seg(0.0, 10.0)], &[seg(0.0, 4.0), seg(6.0, 10.0)]),
+            1
+        );
     }
 
     #[test]

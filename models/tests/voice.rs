@@ -59,7 +59,12 @@ fn the_enrolled_voice_is_told_from_another_in_the_same_room() {
     let v = Vad::load(&model("silero_vad_16k_sequence.onnx")).unwrap();
     let segs = vad::segments(&v.speech_probs(&x).unwrap());
     let pieces = enc
-        .label(&x, &segs, &print, voice::DEFAULT_THRESHOLD)
+        .label(
+            &x,
+            &segs,
+            std::slice::from_ref(&print),
+            voice::DEFAULT_THRESHOLD,
+        )
         .unwrap();
     // Every 0.1 s of speech the VAD found, and not in the enrolment: right or wrong.
     let (mut right, mut wrong) = ([0u32; 2], [0u32; 2]);

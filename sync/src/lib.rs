@@ -77,6 +77,6 @@ pub use store::{
     Identity, LeaveKind, LeaveRow, LessonControl, LessonEnd, LessonTimeline, MAX_CARDS_PER_PERSON,
     MAX_DOWNLINKS_KEPT, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NOTICE_CHARS, MAX_PIN_HASH_COST,
     MAX_REJECTED_KEPT, MAX_TEXT_CHARS, Mark, OpenReport, PRUNE_STEP_DAYS, PendingRecord,
-    REFUSED_AFTER_PROBES, Retention, RollEntry, SealedTemplate, StaffLogin, StatusSnapshot,
-    StoreHandle, StreamBudget, StudentTap, pin_hash_cost_ok,
+    REFUSED_AFTER_PROBES, Retention, RollEntry, SealedTemplate, SealedVoiceprint, StaffLogin,
+    StatusSnapshot, StoreHandle, StreamBudget, StudentTap, VoiceprintInfo, pin_hash_cost_ok,
 };

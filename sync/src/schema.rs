@@ -362,6 +362,19 @@ CREATE TABLE board_content (
 ) STRICT;
 "#;
 
+/// Version 13: teachers' voiceprints (one-microphone speaker separation, docs/models.md),
+/// sealed like face templates; a teacher's goes when she leaves the staff list.
+const V13: &str = r#"
+CREATE TABLE voiceprints (
+    teacher_id   TEXT PRIMARY KEY,
+    model        TEXT NOT NULL,
+    nonce        BLOB NOT NULL,
+    sealed       BLOB NOT NULL,
+    speech_s     REAL NOT NULL,
+    created_at   TEXT NOT NULL
+) STRICT;
+"#;
+
 /// All migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -377,11 +390,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V10),
         M::up(V11),
         M::up(V12),
+        M::up(V13),
     ])
 }
 
 /// The schema version this build migrates to.
-pub const LATEST_VERSION: usize = 12;
+pub const LATEST_VERSION: usize = 13;
 
 #[cfg(test)]
 mod tests {

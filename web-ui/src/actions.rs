@@ -158,6 +158,12 @@ pub enum Action {
         /// The photo, PNG or JPEG, base64: exactly one face, facing the camera.
         image_base64: String,
     },
+    /// The teacher enrols her own voice (one room microphone: her voiceprint tells her
+    /// speech from the students' in the lesson report). The board listens to the next
+    /// recordings for up to 45 s, until 10 s of speech: the answer comes when it is done.
+    VoiceEnrol,
+    /// The teacher deletes her own voiceprint.
+    VoiceDelete,
     /// Record symptoms (and optionally a temperature taken by hand) at a health check.
     RecordSymptoms {
         /// Student id.
@@ -190,6 +196,8 @@ impl Action {
             Self::SelfTest { .. } => "self_test",
             Self::FaceConsent { .. } => "face_consent",
             Self::FaceEnrol { .. } => "face_enrol",
+            Self::VoiceEnrol => "voice_enrol",
+            Self::VoiceDelete => "voice_delete",
         }
     }
 
@@ -286,7 +294,7 @@ impl Action {
                 )?;
                 limit("resolution", resolution, MAX_TEXT_CHARS)
             }
-            Self::RaiseAlarm { .. } => Ok(()),
+            Self::RaiseAlarm { .. } | Self::VoiceEnrol | Self::VoiceDelete => Ok(()),
             Self::ClearAlarm { alarm_id } => limit("alarm_id", alarm_id, MAX_ID_CHARS),
             Self::PostNotice {
                 title,
@@ -401,6 +409,9 @@ pub enum View {
     /// The diagnostics bundle (`docs/technician.md`, "Diagnose"): the overview plus
     /// versions, the system and the devices' states; never student data: technician.
     Diagnostics,
+    /// The signed-in teacher's own voiceprint: whether the board can take one, and when
+    /// hers was made (never the print): teacher.
+    Voice,
 }
 
 impl View {

@@ -136,6 +136,16 @@ pub(crate) enum AuditDetail<'a> {
 
 impl Classroom {
     pub(crate) async fn command(&mut self, cmd: Cmd) {
+        // A voice enrolment listens for up to 45 s: it answers from its own task.
+        if matches!(cmd.action, Action::VoiceEnrol) {
+            if !cmd.action.allowed(cmd.actor.role) {
+                let _ = cmd.reply.send(Err(ActionError::Invalid(
+                    "voice_enrol needs teacher mode".to_owned(),
+                )));
+                return;
+            }
+            return self.voice_enrol(cmd.actor, cmd.reply);
+        }
         let name = cmd.action.name();
         let result = self.act(cmd.actor, cmd.action).await;
         if let Err(e) = &result {
@@ -319,6 +329,10 @@ impl Classroom {
                 student_id,
                 image_base64,
             } => self.face_enrol(&actor, student_id, &image_base64).await,
+            Action::VoiceEnrol => Err(ActionError::Invalid(
+                "voice_enrol answers from its own task".to_owned(),
+            )),
+            Action::VoiceDelete => self.voice_delete(&actor).await,
             Action::RecordSymptoms {
                 student_id,
                 symptoms,

@@ -34,6 +34,7 @@ mod notices;
 mod observations;
 mod reply;
 mod signage;
+mod voices;
 
 pub(crate) use actions::{Cmd, PendingUnlock, UNLOCK_CLAIM, send};
 pub(crate) use error::ActionError;
@@ -230,6 +231,8 @@ impl Classroom {
         // an update): the gallery is loaded from the stored templates now, not only after
         // the next enrolment.
         self.reload_gallery().await;
+        // Likewise the teachers' voiceprints (who speaks, with one room microphone).
+        self.reload_voiceprints().await;
         // The other boards and the duty room learn this board's alarms (none, usually).
         self.announce_loaded().await;
         // The clock tick: lesson ends. Its first tick is at once, so lessons that ended while

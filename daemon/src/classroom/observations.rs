@@ -229,6 +229,23 @@ impl LessonObs {
         )
     }
 
+    /// Speech between `from` and `to` that is not the teacher's, as seconds from `from`.
+    fn student_segments(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> Vec<Segment> {
+        let secs = |t: &DateTime<Utc>| (t.fixed_offset() - from).as_seconds_f32();
+        self.speech
+            .iter()
+            .filter(|(s, e, teacher)| !teacher && e.fixed_offset() > from && s.fixed_offset() < to)
+            .map(|(s, e, _)| Segment {
+                start_s: secs(s).max(0.0),
+                end_s: secs(e),
+            })
+            .collect()
+    }
+
     fn teacher_segments(
         &self,
         from: DateTime<FixedOffset>,
@@ -274,6 +291,12 @@ impl LessonObs {
         if self.heard {
             let (all, teacher) = self.segments(from, to);
             let duration = (to - from).as_seconds_f32().max(0.0);
+            // Students' turns where they can be told from the teacher: their speech is what
+            // the teacher's is not (the other channel, or another voice than hers).
+            let student_turns = (self.method != "room_mic").then(|| {
+                let students = self.student_segments(from, to);
+                u64::from(ketang_models::voice::student_turns(&students, &teacher))
+            });
             let st = StAnalysis::from_segments(&teacher, duration, ST_INTERVAL_S);
             report.talk_time = Some(ReportTalkTime {
                 speech_s: r3(ketang_models::vad::speech_seconds(&all)),
@@ -283,6 +306,7 @@ impl LessonObs {
                 ch: r3(st.ch),
                 lesson_type: format!("{:?}", st.lesson_type()).to_lowercase(),
                 method: self.method.to_owned(),
+                student_turns,
             });
         }
     }

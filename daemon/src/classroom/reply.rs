@@ -92,6 +92,14 @@ pub(crate) enum Reply {
         /// The embedding model.
         model: &'static str,
     },
+    /// A teacher's voiceprint was enrolled or deleted.
+    Voice {
+        /// Whether she has one now.
+        enrolled: bool,
+        /// Seconds of speech it was made from.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        speech_s: Option<f64>,
+    },
     /// Symptoms were recorded.
     Symptoms {
         /// The student.

@@ -23,6 +23,7 @@
 //! audio_device = "default"               # with "alsa": the ALSA PCM, e.g. "plughw:1,0"
 //! audio_channels = 1                     # 2: channel 0 is the teacher's wireless microphone
 //! audio_dir = "/run/ketang/audio"        # with microphone = "wav": finished WAV recordings
+//! voice_threshold = 0.78                 # one channel: speech this similar to an enrolled teacher's voiceprint is hers
 //! ```
 //!
 //! With two channels, channel 0 of each recording is the teacher's wireless microphone.
@@ -61,6 +62,7 @@ pub(super) struct RawInference {
     audio_dir: Option<String>,
     audio_device: Option<String>,
     audio_channels: Option<i64>,
+    voice_threshold: Option<f64>,
 }
 
 /// Checked `[inference]`.
@@ -85,6 +87,9 @@ pub(crate) struct InferenceConfig {
     pub(crate) camera: Option<DeviceConfig>,
     /// The microphone device (`None`: no talk-time analysis).
     pub(crate) microphone: Option<DeviceConfig>,
+    /// One channel: a window of speech at least this similar to an enrolled teacher's
+    /// voiceprint is the teacher's (docs/models.md, "Who speaks").
+    pub(crate) voice_threshold: f32,
 }
 
 impl InferenceConfig {
@@ -105,6 +110,7 @@ impl InferenceConfig {
             expressions: false,
             camera: None,
             microphone: None,
+            voice_threshold: ketang_models::voice::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -199,6 +205,13 @@ pub(super) fn validate(
         0.0,
         0.5,
         &mut c.match_margin,
+    );
+    unit(
+        "voice_threshold",
+        r.voice_threshold,
+        0.5,
+        0.99,
+        &mut c.voice_threshold,
     );
     c.behaviour = r.behaviour.unwrap_or(true);
     c.expressions = r.expressions.unwrap_or(false);

@@ -315,7 +315,17 @@ impl Demo {
 impl Teacher {
     /// An action with this session's cookie and CSRF token.
     pub fn act(&self, body: &str) -> (u16, Value) {
-        let mut res = agent()
+        self.act_within(body, Duration::from_secs(5))
+    }
+
+    /// [`Teacher::act`] for an action that takes up to `limit` (a voice enrolment).
+    pub fn act_within(&self, body: &str, limit: Duration) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(limit))
+            .build()
+            .into();
+        let mut res = agent
             .post(&format!("{}/api/v1/actions", self.base))
             .header("content-type", "application/json")
             .header("cookie", &self.cookie)

@@ -561,8 +561,13 @@ pub struct ReportTalkTime {
     pub ch: f64,
     /// lecture, practice, dialogue or mixed.
     pub lesson_type: String,
-    /// How the teacher was told apart (room_mic, ...).
+    /// How the teacher was told apart: `room_mic` (all speech counts as hers),
+    /// `teacher_mic` (her wireless microphone on channel 0) or `voiceprint` (one room
+    /// microphone, the enrolled teachers' voiceprints).
     pub method: String,
+    /// Students' speaking turns (absent with `room_mic`: students cannot be told apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_turns: Option<u64>,
 }
 
 /// A lesson report's head count.

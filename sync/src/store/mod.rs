@@ -37,6 +37,7 @@ mod outbox;
 mod school;
 mod staff;
 mod status;
+mod voices;
 mod whiteboard;
 
 pub use attendance::{CardTap, CardTapResult, DayPresence, RollEntry, StudentTap};
@@ -55,3 +56,4 @@ pub use school::{
 };
 pub use staff::StaffLogin;
 pub use status::StatusSnapshot;
+pub use voices::{SealedVoiceprint, VoiceprintInfo};

@@ -395,6 +395,12 @@ pub(crate) fn replace_staff(tx: &Connection, staff: &[crate::StaffRow], now: &st
             .ctx("storing a staff card")?;
         }
     }
+    // A teacher who left the staff list leaves no voiceprint behind.
+    tx.execute(
+        "DELETE FROM voiceprints WHERE teacher_id NOT IN (SELECT id FROM staff)",
+        [],
+    )
+    .ctx("deleting the voiceprints of former staff")?;
     Ok(())
 }
 

@@ -219,6 +219,7 @@ fn router_with<D: DeviceApi>(
         .route("/api/v1/lesson", get(view_lesson::<D>))
         .route("/api/v1/reports/{date}/{period}", get(view_report::<D>))
         .route("/api/v1/followups", get(view_followups::<D>))
+        .route("/api/v1/voice", get(staff::view_voice::<D>))
         .route("/api/v1/audit", get(view_audit::<D>))
         .route("/tech", get(tech_page))
         .route("/assets/tech.js", get(tech_js))

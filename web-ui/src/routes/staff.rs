@@ -107,6 +107,13 @@ pub(super) async fn view_followups<D: DeviceApi>(
     view(&s, &headers, View::Followups).await
 }
 
+pub(super) async fn view_voice<D: DeviceApi>(
+    State(s): State<AppState<D>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    view(&s, &headers, View::Voice).await
+}
+
 pub(super) async fn view_tech<D: DeviceApi>(
     State(s): State<AppState<D>>,
     headers: HeaderMap,

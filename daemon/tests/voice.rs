@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! One room microphone, two voices: the teacher enrols her voice on the board, and the
+//! lesson report tells her speech from a student's (`method: "voiceprint"`, student
+//! turns), after a restart too. Real models, the real daemon, real recordings of two people
+//! (pyannote.audio's sample, with its reference of who speaks when).
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{DEMO_PIN, Demo, MONDAY_0755};
+use serde_json::Value;
+
+fn two_speakers() -> Vec<f32> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/two_speakers.wav");
+    ketang_models::vad::read_wav(&p).unwrap().remove(0)
+}
+
+/// 16 kHz mono 16-bit WAV bytes.
+fn wav(samples: &[f32]) -> Vec<u8> {
+    let data = u32::try_from(samples.len() * 2).unwrap();
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        let v = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn mic(s: &Value) -> Value {
+    s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "microphone")
+        .cloned()
+        .unwrap()
+}
+
+fn mic_says(s: &Value, what: &str) -> bool {
+    mic(s)["detail"].as_str().is_some_and(|d| d.contains(what))
+}
+
+#[test]
+fn a_teachers_enrolled_voice_tells_her_speech_from_a_students_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let models = common::models_dir();
+    let args = ["--models".as_ref(), models.as_os_str()];
+    let demo = Demo::start_args(&data, Some(MONDAY_0755), &args);
+    demo.wait_for("the models loaded", |s| mic(s)["state"] == "ok");
+    let x = two_speakers();
+    let cut = |a: f32, b: f32| x[(a * 16_000.0) as usize..(b * 16_000.0) as usize].to_vec();
+
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let (code, v) = t.get("/api/v1/voice");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["available"], true, "{v}");
+    assert_eq!(v["voiceprint"], Value::Null, "{v}");
+    // Without a session: teacher mode is needed.
+    let (code, _) = common::get(&format!("{}/api/v1/voice", demo.base)).unwrap();
+    assert_eq!(code, 401);
+
+    // The teacher (speaker90 of the recording) taps "enrol my voice" and reads aloud: the
+    // board hears her speech alone (9.5 s of it, with short pauses).
+    let enrolling = {
+        let (base, cookie, csrf) = (t.base.clone(), t.cookie.clone(), t.csrf.clone());
+        std::thread::spawn(move || {
+            common::Teacher { base, cookie, csrf }
+                .act_within(r#"{"action":"voice_enrol"}"#, Duration::from_secs(90))
+        })
+    };
+    demo.wait_for("the board listening", |s| mic_says(s, "voice enrolment"));
+    let pause = vec![0.0f32; 4_800];
+    let mut reading = Vec::new();
+    for (a, b) in [(8.32, 9.92), (11.03, 14.49), (18.59, 21.49), (28.5, 30.0)] {
+        reading.extend(cut(a, b));
+        reading.extend_from_slice(&pause);
+    }
+    assert_eq!(
+        common::post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav(&reading)),
+        202
+    );
+    let (code, v) = enrolling.join().unwrap();
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["enrolled"], true, "{v}");
+    assert!(v["speech_s"].as_f64().unwrap() >= 6.0, "{v}");
+    let (_, v) = t.get("/api/v1/voice");
+    assert!(v["voiceprint"]["speech_s"].as_f64().unwrap() >= 6.0, "{v}");
+    assert_eq!(v["voiceprint"]["model"], "resemblyzer_v1", "{v}");
+    // Audited, with no recording and no print in the row.
+    let (_, a) = t.get("/api/v1/audit");
+    let row = a["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "voice.enrol")
+        .cloned()
+        .unwrap_or_else(|| panic!("no voice.enrol audit row: {a}"));
+    assert_eq!(row["actor"], "T01", "{row}");
+
+    // A power cut: the print is loaded at start.
+    let _ = demo.terminate();
+    let demo = Demo::start_args(&data, Some(MONDAY_0755), &args);
+    demo.wait_for("the models loaded again", |s| mic(s)["state"] == "ok");
+    common::set_clock(&demo, "2026-11-23T08:10:00+08:00");
+    // The lesson: the whole recording, the teacher and a student talking.
+    assert_eq!(
+        common::post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav(&x)),
+        202
+    );
+    let s = demo.wait_for("the recording heard", |s| mic_says(s, "s speech"));
+    assert!(mic_says(&s, "voiceprint · voiceprints 1"), "{}", mic(&s));
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let (code, v) = t.act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
+    assert_eq!(code, 200, "{v}");
+    let (code, r) = t.get("/api/v1/reports/2026-11-23/1");
+    assert_eq!(code, 200, "{r}");
+    let tt = &r["talk_time"];
+    assert_eq!(tt["method"], "voiceprint", "{r}");
+    let (speech, teacher) = (
+        tt["speech_s"].as_f64().unwrap(),
+        tt["teacher_s"].as_f64().unwrap(),
+    );
+    // Per the reference, each speaks about half of the 24 s of speech: the teacher's
+    // share is neither all (the room microphone's old answer) nor none.
+    assert!(speech > 18.0, "{r}");
+    assert!(teacher > 0.25 * speech && teacher < 0.75 * speech, "{r}");
+    // speaker91 answers at 6.7–8.4, 9.9–11.0, 14.5–17.9 and 21.8–28.5 s.
+    let turns = tt["student_turns"].as_u64().unwrap();
+    assert!((2..=5).contains(&turns), "{r}");
+
+    // The teacher deletes her print (audited); a second deletion has nothing to delete.
+    let (code, v) = t.act(r#"{"action":"voice_delete"}"#);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["enrolled"], false, "{v}");
+    let (code, v) = t.act(r#"{"action":"voice_delete"}"#);
+    assert_eq!(code, 409, "{v}");
+    let (_, v) = t.get("/api/v1/voice");
+    assert_eq!(v["voiceprint"], Value::Null, "{v}");
+    // A new recording counts all speech as the teacher's again, and says so.
+    assert_eq!(
+        common::post_bytes(
+            &demo,
+            "/api/v1/sim/audio",
+            "audio/wav",
+            &wav(&cut(0.0, 12.0))
+        ),
+        202
+    );
+    demo.wait_for("room_mic again", |s| {
+        mic_says(s, "room_mic · voiceprints 0")
+    });
+}
+
+#[test]
+fn an_enrolment_that_hears_too_little_speech_says_how_much_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::models_dir();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the models loaded", |s| mic(s)["state"] == "ok");
+    let t = demo.login("T01", DEMO_PIN).unwrap();
+    let (base, cookie, csrf) = (t.base.clone(), t.cookie.clone(), t.csrf.clone());
+    let enrolling = std::thread::spawn(move || {
+        common::Teacher { base, cookie, csrf }
+            .act_within(r#"{"action":"voice_enrol"}"#, Duration::from_secs(90))
+    });
+    demo.wait_for("the board listening", |s| mic_says(s, "voice enrolment"));
+    // 3.5 s of speech, then nothing until the 45 s are up.
+    let x = two_speakers();
+    assert_eq!(
+        common::post_bytes(
+            &demo,
+            "/api/v1/sim/audio",
+            "audio/wav",
+            &wav(&x[(11.03 * 16_000.0) as usize..(14.49 * 16_000.0) as usize])
+        ),
+        202
+    );
+    let (code, v) = enrolling.join().unwrap();
+    assert_eq!(code, 409, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("s of speech heard") && e.contains("needs 6 s"),
+        "{e}"
+    );
+    let (_, v) = t.get("/api/v1/voice");
+    assert_eq!(v["voiceprint"], Value::Null, "{v}");
+}
