@@ -75,7 +75,7 @@ enum Job {
 /// How long a voice enrolment listens at most.
 const VOICE_ENROL_WINDOW: Duration = Duration::from_secs(45);
 /// A voice enrolment ends early once it has heard this much speech.
-const VOICE_ENROL_TARGET_S: f32 = 10.0;
+const VOICE_ENROL_TARGET_S: f32 = 8.0;
 
 /// The voice enrolment in progress: the speech heard so far, and who waits for it.
 struct Enrolling {

@@ -1251,6 +1251,135 @@ async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
     axe(&p, "the lesson report's analysis, portrait").await;
 }
 
+/// 16 kHz mono 16-bit WAV bytes.
+fn wav16k(samples: &[f32]) -> Vec<u8> {
+    let data = u32::try_from(samples.len() * 2).unwrap();
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turns() {
+    let driver = chromedriver();
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_dir();
+    let demo = Demo::start_args(
+        &dir.path().join("data"),
+        Some(MONDAY_0755),
+        &["--models".as_ref(), models.as_os_str()],
+    );
+    demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
+    let x = ketang_models::vad::read_wav(
+        &ketang_testkit::repo_root().join("models/tests/data/two_speakers.wav"),
+    )
+    .unwrap()
+    .remove(0);
+    let cut = |a: f32, b: f32| x[(a * 16_000.0) as usize..(b * 16_000.0) as usize].to_vec();
+    // The report tab offers the enrolment; she taps it and reads the text shown.
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
+    click(&c, "tab-report").await;
+    wait_js(
+        &c,
+        "the voiceprint card",
+        "const v = document.querySelector(\"[data-testid='voice']\"); return v && !v.classList.contains('hidden') && v.textContent.includes('尚未录入');",
+    )
+    .await;
+    click(&c, "voice-enrol").await;
+    wait_js(
+        &c,
+        "the text to read",
+        "const r = document.querySelector(\"[data-testid='voice-read']\"); return !r.classList.contains('hidden') && r.textContent.includes('正在聆听');",
+    )
+    .await;
+    c.execute(
+        "document.querySelector(\"[data-testid='voice']\").scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "voice-enrol-listening-1920x1080").await;
+    axe(&c, "the voice enrolment, listening").await;
+    demo.wait_for("the board listening", |s| {
+        s["hardware"].as_array().unwrap().iter().any(|d| {
+            d["kind"] == "microphone"
+                && d["detail"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("voice enrolment"))
+        })
+    });
+    let mut reading = Vec::new();
+    for (a, b) in [(8.32, 9.92), (11.03, 14.49), (18.59, 21.49), (28.5, 30.0)] {
+        reading.extend(cut(a, b));
+        reading.extend_from_slice(&[0.0; 4_800]);
+    }
+    assert_eq!(
+        post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav16k(&reading)),
+        202
+    );
+    wait_js(
+        &c,
+        "the voiceprint enrolled",
+        "return document.querySelector(\"[data-testid='voice-state']\").textContent.includes('已录入');",
+    )
+    .await;
+    // The lesson: she and a student talk; the report counts the student's turns.
+    set_clock(&demo, "2026-11-23T08:10:00+08:00");
+    assert_eq!(
+        post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav16k(&x)),
+        202
+    );
+    demo.wait_for("the lesson's recording heard", |s| {
+        s["hardware"].as_array().unwrap().iter().any(|d| {
+            d["kind"] == "microphone"
+                && d["detail"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("s speech · voiceprint"))
+        })
+    });
+    set_clock(&demo, "2026-11-23T08:44:00+08:00");
+    let (code, v) = demo
+        .login("T01", DEMO_PIN)
+        .unwrap()
+        .act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
+    assert_eq!(code, 200, "{v}");
+    let c = teacher_mode(&driver, &demo, 1920, 1080).await;
+    click(&c, "tab-report").await;
+    wait_js(
+        &c,
+        "the students' turns",
+        "return document.querySelector(\"[data-testid='ai-student-turns']\")",
+    )
+    .await;
+    let turns = text(&c, "ai-student-turns").await;
+    assert!(
+        turns.starts_with("学生发言 ") && turns.ends_with(" 次"),
+        "{turns}"
+    );
+    assert!(
+        text(&c, "ai-talk-method").await.contains("教师声纹"),
+        "the method is named"
+    );
+    c.execute(
+        "document.querySelector(\"[data-testid='ai-block']\").scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "report-voiceprint-1920x1080").await;
+    axe(&c, "the lesson report with students' turns").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_teacher_enters_leave_over_days_by_touch() {
     let driver = chromedriver();

@@ -119,7 +119,12 @@ fn the_enrolled_voice_is_told_from_another_in_the_same_room() {
     let sp = vad::read_wav(&data("speech.wav")).unwrap().remove(0);
     let sp_segs = vad::segments(&v.speech_probs(&sp).unwrap());
     let sp_pieces = enc
-        .label(&sp, &sp_segs, &print, voice::DEFAULT_THRESHOLD)
+        .label(
+            &sp,
+            &sp_segs,
+            std::slice::from_ref(&print),
+            voice::DEFAULT_THRESHOLD,
+        )
         .unwrap();
     assert!(
         !sp_pieces.is_empty() && sp_pieces.iter().all(|p| !p.teacher),

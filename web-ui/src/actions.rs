@@ -160,7 +160,7 @@ pub enum Action {
     },
     /// The teacher enrols her own voice (one room microphone: her voiceprint tells her
     /// speech from the students' in the lesson report). The board listens to the next
-    /// recordings for up to 45 s, until 10 s of speech: the answer comes when it is done.
+    /// recordings for up to 45 s, until 8 s of speech: the answer comes when it is done.
     VoiceEnrol,
     /// The teacher deletes her own voiceprint.
     VoiceDelete,

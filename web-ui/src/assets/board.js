@@ -53,7 +53,13 @@ const I18N = {
     hand_raises: "举手", times: n => `${n} 次`, heads_up: "抬头率", standing_max: "同时站立最多", heads_down_chart: "低头比例（每5分钟）",
     minute: n => `${n}分`, st_chart: "S-T 曲线（每30秒采样）", st_rtch: "Rt-Ch 图", st_type: "课型",
     t_lecture: "讲授型", t_practice: "练习型", t_dialogue: "对话型", t_mixed: "混合型",
-    st_room_mic: "单个教室麦克风：学生发言也计为教师（T）", st_teacher_mic: "教师无线麦克风单独一路",
+    st_room_mic: "单个教室麦克风：学生发言也计为教师（T）。在下方录入您的声纹即可区分学生发言", st_teacher_mic: "教师无线麦克风单独一路",
+    st_voiceprint: "单个教室麦克风，按教师声纹区分教师与学生发言", student_turns: n => `学生发言 <b>${n}</b> 次`,
+    voice_title: "我的声纹（区分教师与学生发言）", voice_none: "尚未录入。录入后，课堂报告可区分您和学生的发言；声纹只保存在本机，可随时删除。",
+    voice_have: (d, s) => `已录入（${d}，${s} 秒语音）。只保存在本机，不上传。`, voice_enrol: "录入我的声纹", voice_again: "重新录入", voice_delete: "删除我的声纹",
+    voice_listening: "正在聆听，请用平常讲课的声音朗读：",
+    voice_text: "同学们好，今天我们学习新的一课。请大家打开课本，先自己读一遍课文，把不认识的字圈出来。读完以后，和同桌说一说这篇课文主要讲了什么。",
+    voice_done: "声纹已录入", voice_deleted: "声纹已删除", voice_confirm: "删除您在本机的声纹？",
     talk: "发言时长", teacher_talk: "教师", min_s: s => `${Math.floor(s / 60)}分${Math.round(s % 60)}秒`,
     week: "本周趋势", w_date: "日期", w_lessons: "课数", w_attendance: "出勤率", w_hands: "举手", w_heads_up: "抬头率", w_rt: "Rt",
     ai_none: "本节课没有摄像头或麦克风数据",
@@ -109,7 +115,13 @@ const I18N = {
     hand_raises: "Hands raised", times: n => `${n}`, heads_up: "Heads-up rate", standing_max: "Most standing at once", heads_down_chart: "Heads down (per 5 minutes)",
     minute: n => `${n} min`, st_chart: "S-T curve (a sample every 30 s)", st_rtch: "Rt-Ch diagram", st_type: "Lesson type",
     t_lecture: "lecture", t_practice: "practice", t_dialogue: "dialogue", t_mixed: "mixed",
-    st_room_mic: "one room microphone: students' speech also counts as the teacher's (T)", st_teacher_mic: "the teacher's wireless microphone on its own channel",
+    st_room_mic: "one room microphone: students' speech also counts as the teacher's (T). Enrol your voice below to tell students apart", st_teacher_mic: "the teacher's wireless microphone on its own channel",
+    st_voiceprint: "one room microphone; teacher and students told apart by the teacher's voiceprint", student_turns: n => `Students spoke <b>${n}</b> times`,
+    voice_title: "My voiceprint (tells your speech from the students')", voice_none: "Not enrolled. With it, lesson reports tell your speech from the students'; it stays on this board and you can delete it any time.",
+    voice_have: (d, s) => `Enrolled (${d}, ${s} s of speech). Kept on this board only, never uploaded.`, voice_enrol: "Enrol my voice", voice_again: "Enrol again", voice_delete: "Delete my voiceprint",
+    voice_listening: "Listening: read this aloud in your usual teaching voice:",
+    voice_text: "Good morning, everyone. Today we start a new lesson. Please open your books and read the text once by yourselves, circling the words you do not know. Then tell your partner what the text is about.",
+    voice_done: "Voiceprint enrolled", voice_deleted: "Voiceprint deleted", voice_confirm: "Delete your voiceprint on this board?",
     talk: "Speech", teacher_talk: "teacher", min_s: s => `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`,
     week: "This week", w_date: "Date", w_lessons: "Lessons", w_attendance: "Attendance", w_hands: "Hands", w_heads_up: "Heads up", w_rt: "Rt",
     ai_none: "No camera or microphone data for this lesson",
@@ -698,11 +710,50 @@ async function lessonAction(action) {
   } catch (e) { msg(explain(e), true); }
 }
 
+// The teacher's own voiceprint (one room microphone): shown under the reports.
+async function loadVoice() {
+  if (S.voiceListening) return;
+  let v;
+  try { v = await api("/api/v1/voice"); } catch (_) { $("voice").classList.add("hidden"); return; }
+  $("voice").classList.toggle("hidden", !v.available);
+  const p = v.voiceprint;
+  $("voice-state").textContent = p ? t("voice_have", fmtDate(p.created_at), Math.round(p.speech_s)) : t("voice_none");
+  $("voice-enrol").textContent = t(p ? "voice_again" : "voice_enrol");
+  $("voice-delete").classList.toggle("hidden", !p);
+}
+
+function fmtDate(iso) {
+  return new Date(iso).toLocaleDateString(S.lang === "en" ? "en-GB" : "zh-CN", { timeZone: S.tz });
+}
+
+async function enrolVoice() {
+  S.voiceListening = true;
+  $("voice-read").innerHTML = `${esc(t("voice_listening"))}<br><b>${esc(t("voice_text"))}</b>`;
+  $("voice-read").classList.remove("hidden");
+  $("voice-enrol").disabled = $("voice-delete").disabled = true;
+  try {
+    const r = await act({ action: "voice_enrol" });
+    msg(`${t("voice_done")}（${r.speech_s} s）`);
+  } catch (e) { msg(explain(e), true); }
+  S.voiceListening = false;
+  touch();
+  $("voice-read").classList.add("hidden");
+  $("voice-enrol").disabled = $("voice-delete").disabled = false;
+  loadVoice();
+}
+
+async function deleteVoice() {
+  if (!(await ask(t("voice_confirm"), "", t("voice_delete")))) return;
+  try { await act({ action: "voice_delete" }); msg(t("voice_deleted")); } catch (e) { msg(explain(e), true); }
+  loadVoice();
+}
+
 async function loadReports() {
   const done = (S.status ? S.status.today : []).filter(l => l.state === "ended" || l.state === "cancelled");
   $("report-lessons").innerHTML = done.map(l => `<button data-report="${esc(l.id)}" data-testid="report-${esc(l.id)}">${t("period", l.period)} ${esc(l.subject)}</button>`).join("") || `<span class="muted">${t("report_none")}</span>`;
   if (done.length && !S.reportId) S.reportId = done[done.length - 1].id;
   if (S.reportId) await showReport(S.reportId);
+  await loadVoice();
 }
 
 async function showReport(id) {
@@ -782,7 +833,8 @@ function stBlock(tt, tl) {
   const type = t("t_" + tt.lesson_type);
   const head = `<div class="ai-fig" data-testid="ai-talk">${t("talk")} <b>${t("min_s", tt.speech_s)}</b>（${t("teacher_talk")} ${t("min_s", tt.teacher_s)}）
     · Rt <b>${tt.rt.toFixed(2)}</b> · Ch <b>${tt.ch.toFixed(2)}</b> · ${t("st_type")} <b data-testid="ai-st-type">${type}</b></div>
-    <p class="muted">${t(tt.method === "teacher_mic" ? "st_teacher_mic" : "st_room_mic")}</p>`;
+    ${tt.student_turns != null ? `<div class="ai-fig" data-testid="ai-student-turns">${t("student_turns", tt.student_turns)}</div>` : ""}
+    <p class="muted" data-testid="ai-talk-method">${t({ teacher_mic: "st_teacher_mic", voiceprint: "st_voiceprint" }[tt.method] || "st_room_mic")}</p>`;
   const st = tl && tl.st ? tl.st : "";
   let curve = "";
   if (st.length) {
@@ -1003,6 +1055,8 @@ $("sos").addEventListener("contextmenu", e => e.preventDefault());
 $("drill").onclick = () => raiseAlarm(true);
 $("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
 $("notice-post").onclick = postNotice;
+$("voice-enrol").onclick = enrolVoice;
+$("voice-delete").onclick = deleteVoice;
 $("leave-yes").onclick = submitLeave;
 $("sym-yes").onclick = submitSymptoms;
 $("sym-no").onclick = () => $("symptoms").classList.add("hidden");
