@@ -18,6 +18,7 @@ MODELS = [
     ("movenet-lightning.onnx", [("int32", [1, 192, 192, 3])]),
     ("nanodet.onnx", [("float32", [1, 3, 416, 416])]),
     ("silero_vad_16k_sequence.onnx", [("float32", [31, 576]), ("float32", [1, 1, 128]), ("float32", [1, 1, 128])]),
+    ("resemblyzer_voice_encoder.onnx", [("float32", [1, 160, 40])]),
 ]
 
 

@@ -31,6 +31,7 @@ use ketang_models::face::{FaceDetector, FaceEmbedder, Range};
 use ketang_models::gallery::Gallery;
 use ketang_models::person::{PersonDetector, head_count};
 use ketang_models::pose::{PoseEstimator, upper_body};
+use ketang_models::track::{Known, Tracks};
 use ketang_models::vad::{self, Vad};
 use ketang_models::voice::VoiceEncoder;
 use tokio::sync::{mpsc, oneshot};
@@ -397,6 +398,7 @@ impl Worker {
         let mut frames = 0u64;
         let mut pose_offset = 0usize;
         let mut voice = VoiceState::default();
+        let mut tracks = Tracks::default();
         while !self.stop.is_cancelled() {
             if models.is_none() && tried.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 tried = Some(Instant::now());
@@ -429,6 +431,8 @@ impl Worker {
             match self.next() {
                 Next::Idle => {}
                 Next::Job(Job::Gallery(t, other_models)) => {
+                    // Who was recognised where no longer holds for the new gallery.
+                    tracks.clear();
                     gallery = Gallery::new(self.cfg.match_threshold, self.cfg.match_margin);
                     for (id, v) in t {
                         gallery.add(&id, v);
@@ -548,31 +552,57 @@ impl Worker {
                     let mut recognised = 0usize;
                     // The closest a face that was not recognised came to a template.
                     let mut best_miss: Option<f32> = None;
+                    let now = Instant::now();
+                    let mut seen = Vec::with_capacity(faces.len());
+                    let mut embedded = 0usize;
                     for face in &faces {
-                        let Ok(e) = m.embedder.embed(&frame, face) else {
-                            continue; // too small to recognise: counted, not matched
+                        // A face where one was looked at moments ago is that one (see
+                        // ketang_models::track): no new embedding while it stays put.
+                        let known = tracks.known(face, now).cloned();
+                        let known = match known {
+                            Some(k) => k,
+                            None => {
+                                let Ok(e) = m.embedder.embed(&frame, face) else {
+                                    continue; // too small to recognise: counted, not matched
+                                };
+                                embedded += 1;
+                                match gallery.best(&e) {
+                                    Some(hit) => Known {
+                                        who: Some(hit.student_id),
+                                        score: Some(hit.similarity),
+                                        at: now,
+                                    },
+                                    None => Known {
+                                        who: None,
+                                        score: gallery.nearest(&e),
+                                        at: now,
+                                    },
+                                }
+                            }
                         };
-                        let Some(hit) = gallery.best(&e) else {
-                            if let Some(s) = gallery.nearest(&e) {
+                        seen.push((face.clone(), known.clone()));
+                        let (Some(student_id), Some(similarity)) = (known.who, known.score) else {
+                            if let Some(s) = known.score {
                                 best_miss = Some(best_miss.map_or(s, |b: f32| b.max(s)));
                             }
                             continue;
                         };
                         recognised += 1;
                         let fresh = last_seen
-                            .get(&hit.student_id)
+                            .get(&student_id)
                             .is_none_or(|t| t.elapsed() >= REPEAT_AFTER);
                         if fresh {
-                            last_seen.insert(hit.student_id.clone(), Instant::now());
+                            last_seen.insert(student_id.clone(), Instant::now());
                             let ev = HwEvent::FaceMatch {
-                                student_id: hit.student_id,
-                                similarity: hit.similarity,
+                                student_id,
+                                similarity,
                             };
                             if self.events.blocking_send(ev).is_err() {
                                 return;
                             }
                         }
                     }
+                    tracks.replace(seen);
                     // People in the room: NanoDet's persons plus faces outside them.
                     let people = m.people.detect(&frame).unwrap_or_default();
                     let centres: Vec<(f32, f32)> = faces.iter().map(|f| f.centre()).collect();
@@ -620,7 +650,7 @@ impl Worker {
                         CAMERA,
                         DeviceState::Ok,
                         Some(format!(
-                            "{} faces · {recognised} recognised{} · {} ms · frames {frames} (dropped {dropped}) · {gallery_note}",
+                            "{} faces · {recognised} recognised{} · {} ms · {embedded} embedded · frames {frames} (dropped {dropped}) · {gallery_note}",
                             faces.len(),
                             best_miss.map_or(String::new(), |b| format!(
                                 " · best unmatched {b:.2} (threshold {:.2})",

@@ -113,6 +113,28 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
         !cam.to_string().contains(STUDENT),
         "no student ids on the status page: {cam}"
     );
+    assert!(
+        cam["detail"].as_str().unwrap().contains("· 1 embedded ·"),
+        "{cam}"
+    );
+    // The next frame with the student in the same place: still recognised, without
+    // embedding the face again (ketang_models::track).
+    let frames_now = |s: &Value| {
+        camera(s)["detail"]
+            .as_str()
+            .and_then(|d| d.split("frames ").nth(1))
+            .and_then(|d| d.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let seen = frames_now(&s);
+    assert_eq!(post_frame(&demo, &mirrored), 202);
+    let s = demo.wait_for("the next frame looked at", |s| frames_now(s) > seen);
+    let d = camera(&s)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        d.contains("1 faces · 1 recognised") && d.contains("· 0 embedded ·"),
+        "{d}"
+    );
 
     // A restart (a power cut, a reboot, an update) keeps face attendance: the gallery is
     // loaded at start, and the status says how many templates of which model it holds.

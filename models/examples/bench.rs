@@ -3,7 +3,8 @@
 //! measurement; `bench/models.sh` sets these beside onnxruntime's.
 //!
 //! `cargo run --release -p ketang-models --example bench -- MODEL_DIR [RUNS]`
-//! `… --example bench -- --classroom-png FILE` writes the 40-face classroom frame.
+//! `… --example bench -- --classroom-png FILE [SHIFT]` writes the 40-face classroom frame
+//! (every face SHIFT pixels to the right).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 // As in ketangd (daemon/src/main.rs).
@@ -79,7 +80,7 @@ fn bench_raw(dir: &Path, file: &str, inputs: &[(DatumType, Vec<usize>)], runs: u
 
 /// A 1920×1080 classroom frame: 40 faces (the test photos' faces, scaled to 60–80 px as a
 /// front camera sees rows of students) on a grey wall.
-fn classroom(data: &Path) -> Frame {
+fn classroom(data: &Path, shift: usize) -> Frame {
     let a = Frame::open(&data.join("astronaut.png")).unwrap();
     let c = Frame::open(&data.join("camera.png")).unwrap();
     let (w, h) = (1920usize, 1080usize);
@@ -93,7 +94,7 @@ fn classroom(data: &Path) -> Frame {
         for col in 0..8 {
             let src = &faces[(row + col) % 2];
             let size = 150 - row * 12; // nearer rows bigger
-            let x0 = 40 + col * 235;
+            let x0 = 40 + col * 235 + shift;
             let y0 = 20 + row * 210;
             for y in 0..size {
                 for x in 0..size {
@@ -115,8 +116,12 @@ fn main() {
     if first == "--classroom-png" {
         // The 40-face classroom frame, for bench/inference-cpu.sh.
         let out = PathBuf::from(args.next().expect("FILE"));
+        // SHIFT: every face that many pixels to the right (the class moved).
+        let shift = args
+            .next()
+            .map_or(0, |s| s.parse().expect("SHIFT (pixels)"));
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        let f = classroom(&data);
+        let f = classroom(&data, shift);
         image::RgbImage::from_raw(f.width(), f.height(), f.rgb().to_vec())
             .expect("a whole frame")
             .save(&out)
@@ -167,10 +172,16 @@ fn main() {
         ],
         runs,
     );
+    bench_raw(
+        &dir,
+        "resemblyzer_voice_encoder.onnx",
+        &[(f32t, vec![1, 160, 40])],
+        runs,
+    );
 
     // Whole pipeline: capture (decode) → detect (tiled) → align + embed each → match.
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let frame = classroom(&data);
+    let frame = classroom(&data, 0);
     let det = FaceDetector::load(
         &dir.join("face_detection_full_range.onnx"),
         Range::Full,

@@ -72,7 +72,9 @@ pub struct Face {
 }
 
 impl Face {
-    fn iou(&self, o: &Self) -> f32 {
+    /// Intersection over union of two boxes.
+    #[must_use]
+    pub fn iou(&self, o: &Self) -> f32 {
         crate::frame::iou((self.x, self.y, self.w, self.h), (o.x, o.y, o.w, o.h))
     }
 

@@ -23,6 +23,7 @@ pub mod face;
 pub mod gallery;
 pub mod person;
 pub mod pose;
+pub mod track;
 pub mod vad;
 pub mod voice;
 
