@@ -372,6 +372,19 @@ async fn an_alarm_on_a_full_disk_goes_out_directly_first_and_is_stored_when_room
         clock_synced: true,
         body,
     };
+    // The attendance filler's last insert may have failed on a page the alarm's rows do
+    // not need (an index leaf of another key range: found when a new table moved the
+    // pages). Records of the alarm's own stream and size fill what is left for it.
+    let mut same_kind = 0usize;
+    loop {
+        let mut r = filler(100_000 + same_kind as u64);
+        r.stream = Stream::Alarm;
+        match store.enqueue(r).await {
+            Ok(_) => same_kind += 1,
+            Err(Error::DiskFull { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
     assert!(matches!(
         store.raise_alarm(alarm.clone(), out.clone()).await,
         Err(Error::DiskFull { .. })
@@ -411,7 +424,7 @@ async fn an_alarm_on_a_full_disk_goes_out_directly_first_and_is_stored_when_room
         }
     };
     col.wait_for("the stored alarm and the backlog", 30, |c| {
-        c.up("alarm").len() == 2 && c.up("attendance").len() as u64 >= filled
+        c.up("alarm").len() == 2 + same_kind && c.up("attendance").len() as u64 >= filled
     })
     .await;
     let msgs = col.msgs.lock().unwrap().clone();
@@ -424,8 +437,12 @@ async fn an_alarm_on_a_full_disk_goes_out_directly_first_and_is_stored_when_room
     assert_eq!(first.1["seq"], 0);
     assert_eq!(first.1["body"]["alarm_id"], "a-full");
     let alarms = col.up("alarm");
-    assert_eq!(alarms[1]["seq"].as_u64(), Some(seq));
-    assert_eq!(alarms[1]["body"]["alarm_id"], "a-full");
+    let stored: Vec<_> = alarms
+        .iter()
+        .filter(|a| a["body"]["alarm_id"] == "a-full" && a["seq"] != 0)
+        .collect();
+    assert_eq!(stored.len(), 1, "{alarms:?}");
+    assert_eq!(stored[0]["seq"].as_u64(), Some(seq));
     stop.cancel();
     let _ = task.await;
 }
