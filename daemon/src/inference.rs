@@ -47,6 +47,10 @@ pub(crate) use crate::devices::{CAMERA, MICROPHONE};
 pub(crate) const VOICE_MODEL_FILE: &str = "resemblyzer_voice_encoder.onnx";
 pub(crate) const VOICE_MODEL: &str = "resemblyzer_v1";
 
+/// The person detector (head count) runs at least this often while the number of faces
+/// stays the same.
+const PEOPLE_EVERY: Duration = Duration::from_secs(6);
+
 /// A recognised student is reported again only after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(60);
 /// Frames darker than this (mean luma 0–255) are a covered or dead camera.
@@ -399,6 +403,8 @@ impl Worker {
         let mut pose_offset = 0usize;
         let mut voice = VoiceState::default();
         let mut tracks = Tracks::default();
+        // The person detector's last answer: (faces in that frame, when, people).
+        let mut people_cache: Option<(usize, Instant, Vec<ketang_models::person::Person>)> = None;
         while !self.stop.is_cancelled() {
             if models.is_none() && tried.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 tried = Some(Instant::now());
@@ -603,10 +609,23 @@ impl Worker {
                         }
                     }
                     tracks.replace(seen);
-                    // People in the room: NanoDet's persons plus faces outside them.
-                    let people = m.people.detect(&frame).unwrap_or_default();
+                    // People in the room: NanoDet's persons plus faces outside them. A
+                    // class's people change slowly: the person detector runs again when the
+                    // number of faces changed or after PEOPLE_EVERY (every third frame of a
+                    // still class at one frame per 2 s).
+                    let stale = people_cache
+                        .as_ref()
+                        .is_none_or(|(n, at, _)| *n != faces.len() || at.elapsed() >= PEOPLE_EVERY);
+                    if stale {
+                        people_cache = Some((
+                            faces.len(),
+                            Instant::now(),
+                            m.people.detect(&frame).unwrap_or_default(),
+                        ));
+                    }
+                    let people = people_cache.as_ref().map_or(&[][..], |c| &c.2[..]);
                     let centres: Vec<(f32, f32)> = faces.iter().map(|f| f.centre()).collect();
-                    let count = head_count(&people, &centres);
+                    let count = head_count(people, &centres);
                     let _ = self.events.blocking_send(HwEvent::HeadCount {
                         people: u32::try_from(count).unwrap_or(u32::MAX),
                     });
