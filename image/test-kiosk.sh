@@ -143,13 +143,14 @@ serial_says() { # PATTERN SECONDS: the console log shows PATTERN
 serial_says 'emergency console. Password:' 120
 type_serial "$CONSOLE_PASSWORD"
 serial_says 'ketang-console: opened on' 60
-type_serial "modprobe uinput && head -c $TOUCH_BYTES /dev/vdb > /run/kt-touch && chmod 700 /run/kt-touch && echo KT-TOUCH-READY-\$(id -u)"
+# (/run is noexec on the image: the helper gets a small tmpfs of its own.)
+type_serial "modprobe uinput && mkdir -p /run/kt && mount -t tmpfs -o size=4m,mode=700 kt /run/kt && head -c $TOUCH_BYTES /dev/vdb > /run/kt/touch && chmod 700 /run/kt/touch && echo KT-TOUCH-READY-\$(id -u)"
 serial_says 'KT-TOUCH-READY-0' 60
 log "a root shell on the emergency console; the touch helper is on the board"
 
 # A pinch in the middle of the screen: the kiosk has no pinch zoom.
 cp "$WORK/screen.ppm" "$WORK/before.ppm"
-type_serial '/run/kt-touch pinch 16384 16384 3000 14000; echo KT-PINCH-$?'
+type_serial '/run/kt/touch pinch 16384 16384 3000 14000; echo KT-PINCH-$?'
 serial_says 'KT-PINCH-0' 60
 sleep 5
 shot
@@ -187,7 +188,7 @@ print(round(xs / n * 32767 / (w - 1)), round(ys / n * 32767 / (h - 1)))
 PY
 )
 log "touching the alarm button at ($bx, $by) of 32767 for 2 s"
-type_serial "/run/kt-touch hold $bx $by 2000; echo KT-HOLD-\$?"
+type_serial "/run/kt/touch hold $bx $by 2000; echo KT-HOLD-\$?"
 serial_says 'KT-HOLD-0' 60
 ok=0
 for _ in $(seq 30); do
