@@ -1251,24 +1251,6 @@ async fn the_lesson_report_shows_what_the_camera_and_microphone_saw() {
     axe(&p, "the lesson report's analysis, portrait").await;
 }
 
-/// 16 kHz mono 16-bit WAV bytes.
-fn wav16k(samples: &[f32]) -> Vec<u8> {
-    let data = u32::try_from(samples.len() * 2).unwrap();
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turns() {
     let driver = chromedriver();
@@ -1280,12 +1262,7 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
         &["--models".as_ref(), models.as_os_str()],
     );
     demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
-    let x = ketang_models::vad::read_wav(
-        &ketang_testkit::repo_root().join("models/tests/data/two_speakers.wav"),
-    )
-    .unwrap()
-    .remove(0);
-    let cut = |a: f32, b: f32| x[(a * 16_000.0) as usize..(b * 16_000.0) as usize].to_vec();
+    let x = two_speakers();
     // The report tab offers the enrolment; she taps it and reads the text shown.
     let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     click(&c, "tab-report").await;
@@ -1318,13 +1295,13 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
                     .is_some_and(|t| t.contains("voice enrolment"))
         })
     });
-    let mut reading = Vec::new();
-    for (a, b) in [(8.32, 9.92), (11.03, 14.49), (18.59, 21.49), (28.5, 30.0)] {
-        reading.extend(cut(a, b));
-        reading.extend_from_slice(&[0.0; 4_800]);
-    }
     assert_eq!(
-        post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav16k(&reading)),
+        post_bytes(
+            &demo,
+            "/api/v1/sim/audio",
+            "audio/wav",
+            &wav16k(&teacher_reading())
+        ),
         202
     );
     wait_js(

@@ -6,35 +6,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{DEMO_PIN, Demo, MONDAY_0755};
+use common::{DEMO_PIN, Demo, MONDAY_0755, teacher_reading, two_speakers, wav16k as wav};
 use serde_json::Value;
-
-fn two_speakers() -> Vec<f32> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/two_speakers.wav");
-    ketang_models::vad::read_wav(&p).unwrap().remove(0)
-}
-
-/// 16 kHz mono 16-bit WAV bytes.
-fn wav(samples: &[f32]) -> Vec<u8> {
-    let data = u32::try_from(samples.len() * 2).unwrap();
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
 
 fn mic(s: &Value) -> Value {
     s["hardware"]
@@ -80,14 +55,13 @@ fn a_teachers_enrolled_voice_tells_her_speech_from_a_students_after_a_restart() 
         })
     };
     demo.wait_for("the board listening", |s| mic_says(s, "voice enrolment"));
-    let pause = vec![0.0f32; 4_800];
-    let mut reading = Vec::new();
-    for (a, b) in [(8.32, 9.92), (11.03, 14.49), (18.59, 21.49), (28.5, 30.0)] {
-        reading.extend(cut(a, b));
-        reading.extend_from_slice(&pause);
-    }
     assert_eq!(
-        common::post_bytes(&demo, "/api/v1/sim/audio", "audio/wav", &wav(&reading)),
+        common::post_bytes(
+            &demo,
+            "/api/v1/sim/audio",
+            "audio/wav",
+            &wav(&teacher_reading())
+        ),
         202
     );
     let (code, v) = enrolling.join().unwrap();

@@ -419,3 +419,45 @@ pub fn post_bytes(demo: &Demo, path: &str, content_type: &str, body: &[u8]) -> u
         .status()
         .as_u16()
 }
+
+/// 16 kHz mono 16-bit WAV bytes of `samples` (−1…1), for the simulated microphone.
+pub fn wav16k(samples: &[f32]) -> Vec<u8> {
+    let data = u32::try_from(samples.len() * 2).unwrap();
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    out
+}
+
+/// Two real people talking, 30 s at 16 kHz (`models/tests/data/two_speakers.wav`, with its
+/// reference of who speaks when in `two_speakers.rttm`).
+pub fn two_speakers() -> Vec<f32> {
+    let p = ketang_testkit::repo_root().join("models/tests/data/two_speakers.wav");
+    ketang_models::vad::read_wav(&p).unwrap().remove(0)
+}
+
+/// What the teacher of `two_speakers` (speaker90) says alone, with short pauses: 9.5 s,
+/// what a voice enrolment hears her read.
+pub fn teacher_reading() -> Vec<f32> {
+    let x = two_speakers();
+    let mut out = Vec::new();
+    for (a, b) in [
+        (8.32f32, 9.92f32),
+        (11.03, 14.49),
+        (18.59, 21.49),
+        (28.5, 30.0),
+    ] {
+        out.extend_from_slice(&x[(a * 16_000.0) as usize..(b * 16_000.0) as usize]);
+        out.extend_from_slice(&[0.0; 4_800]);
+    }
+    out
+}
