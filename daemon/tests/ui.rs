@@ -1330,6 +1330,7 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
         .unwrap()
         .act(r#"{"action":"end_lesson","lesson_id":"2026-11-23/1"}"#);
     assert_eq!(code, 200, "{v}");
+    c.close().await.unwrap();
     let c = teacher_mode(&driver, &demo, 1920, 1080).await;
     click(&c, "tab-report").await;
     wait_js(
@@ -1355,6 +1356,7 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
     .unwrap();
     shot(&c, "report-voiceprint-1920x1080").await;
     axe(&c, "the lesson report with students' turns").await;
+    c.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
