@@ -210,9 +210,11 @@ impl Drop for Demo {
 }
 
 fn agent() -> ureq::Agent {
+    // A safety net, not a bound under test: the arm64 stage runs these tests under
+    // qemu-user beside the x86 image tests, where an Argon2 PIN check took over 5 s.
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
 }
@@ -315,7 +317,7 @@ impl Demo {
 impl Teacher {
     /// An action with this session's cookie and CSRF token.
     pub fn act(&self, body: &str) -> (u16, Value) {
-        self.act_within(body, Duration::from_secs(5))
+        self.act_within(body, Duration::from_secs(30))
     }
 
     /// [`Teacher::act`] for an action that takes up to `limit` (a voice enrolment).
