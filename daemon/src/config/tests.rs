@@ -585,6 +585,24 @@ fn face_attendance_is_on_with_a_camera_and_the_face_model_brings_its_thresholds(
 }
 
 #[test]
+fn the_voice_threshold_defaults_to_0_78_and_is_checked_at_its_edges() {
+    let with =
+        |v: &str| format!("{GOOD}\n[inference]\ncamera = \"simulated\"\nvoice_threshold = {v}\n");
+    let c = parse(&format!("{GOOD}\n[inference]\ncamera = \"simulated\"\n")).unwrap();
+    assert!((c.inference.voice_threshold - 0.78).abs() < 1e-6);
+    for ok in ["0.5", "0.99"] {
+        let c = parse(&with(ok)).unwrap();
+        assert!((f64::from(c.inference.voice_threshold) - ok.parse::<f64>().unwrap()).abs() < 1e-6);
+    }
+    for bad in ["0.49", "1.0"] {
+        assert!(
+            has(&errors(&with(bad)), "inference.voice_threshold"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn the_doors_health_order_is_one_of_two() {
     use crate::engine::health::Order;
     assert_eq!(
