@@ -93,8 +93,20 @@ async fn open(driver: &Driver, demo: &Demo, path: &str, width: u32, height: u32)
 /// Polls `js` (a function body returning a truthy value when ready) for up to 10 s.
 async fn wait_js(c: &Client, what: &str, js: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
+    // A predicate that throws (an element not rendered yet: `null.textContent`) is "not
+    // yet", like one that returns false; the last error is shown if it never holds.
+    let mut last_error = String::new();
     loop {
-        let v = c.execute(js, vec![]).await.unwrap();
+        let v = match c.execute(js, vec![]).await {
+            Ok(v) => v,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::JavascriptError =>
+            {
+                last_error = e.message.to_string();
+                Value::Null
+            }
+            Err(e) => panic!("waiting for {what}: {e}"),
+        };
         if !(v.is_null() || v == json!(false) || v == json!("")) {
             return v;
         }
@@ -103,7 +115,9 @@ async fn wait_js(c: &Client, what: &str, js: &str) -> Value {
                 .execute("return document.body.innerText", vec![])
                 .await
                 .unwrap_or_default();
-            panic!("timed out waiting for {what}; page text: {html}");
+            panic!(
+                "timed out waiting for {what} (last script error: {last_error:?}); page text: {html}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -1780,7 +1794,7 @@ async fn the_school_calendar_from_the_cloud_changes_the_boards_day() {
     wait_js(
         &p,
         "the day's name",
-        "return document.querySelector(\"[data-testid='no-lesson']\").textContent.includes('运动会');",
+        "const e = document.querySelector(\"[data-testid='no-lesson']\"); return e && e.textContent.includes('运动会');",
     )
     .await;
     // A day off: the board sleeps; a touch shows the day's name.
