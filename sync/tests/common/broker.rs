@@ -41,7 +41,22 @@ pub async fn open_gate(port: u16, target: u16) {
 #[derive(Clone)]
 pub struct Collector {
     pub msgs: Arc<Mutex<Vec<(String, serde_json::Value, Instant)>>>,
-    pub client: AsyncClient,
+    /// Keeps the subscriber alive: the test's own MQTT client, or a `mosquitto_sub`.
+    _subscriber: Arc<Subscriber>,
+}
+
+enum Subscriber {
+    Client(AsyncClient),
+    Native(std::process::Child, tempfile::TempDir),
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if let Subscriber::Native(child, _) = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Collector {
@@ -90,7 +105,65 @@ impl Collector {
             .await
             .expect("collector subscribed")
             .unwrap();
-        Collector { msgs, client }
+        Collector {
+            msgs,
+            _subscriber: Arc::new(Subscriber::Client(client)),
+        }
+    }
+
+    /// The same collector as a native `mosquitto_sub` (persistent session, QoS 1; it
+    /// reconnects by itself) writing to a file that a thread follows. For tests that kill
+    /// the broker with `kill -9`: Mosquitto loses what it acknowledged but had not yet
+    /// handed to a subscriber, so the subscriber must keep up with the board whatever the
+    /// test binary runs under (the arm64 stage runs it under qemu-user at nice 19, where
+    /// the test's own client fell 106 records behind and a kill lost them in the broker).
+    pub async fn start_native(port: u16, filter: &str) -> Collector {
+        use std::io::{BufRead, Seek};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collected.txt");
+        let out = std::fs::File::create(&path).unwrap();
+        let child = std::process::Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-c"])
+            .args(["-i", &format!("collector-{}", fastrand::u32(..))])
+            .args(["-k", "5", "-v", "-t", filter])
+            .stdout(out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub (Debian mosquitto-clients) runs");
+        let msgs: Arc<Mutex<Vec<(String, serde_json::Value, Instant)>>> = Arc::default();
+        let m = std::sync::Arc::downgrade(&msgs);
+        std::thread::spawn(move || {
+            let mut file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+            let mut line = String::new();
+            // Until the collector is dropped; a line without its newline is read again.
+            while let Some(m) = m.upgrade() {
+                let at = file.stream_position().unwrap();
+                line.clear();
+                match file.read_line(&mut line) {
+                    Ok(_) if line.ends_with('\n') => {
+                        let l = line.trim_end();
+                        let (topic, payload) = l.split_once(' ').unwrap_or((l, ""));
+                        let v = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+                        m.lock()
+                            .unwrap()
+                            .push((topic.to_owned(), v, Instant::now()));
+                    }
+                    _ => {
+                        file.seek(std::io::SeekFrom::Start(at)).unwrap();
+                        drop(m);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        });
+        let c = Collector {
+            msgs,
+            _subscriber: Arc::new(Subscriber::Native(child, dir)),
+        };
+        // Subscribed once a probe on its filter comes through.
+        let probe = filter.replace("/#", "/probe").replace('+', "x");
+        c.await_probe(port, &probe).await;
+        c
     }
 
     /// Publishes a probe on a topic the collector's filter matches and waits until it
