@@ -235,7 +235,10 @@ async fn an_alarm_raised_during_a_100k_backlog_is_delivered_before_the_backlog()
         telemetry_before < n / 10,
         "the alarm must not wait for the backlog"
     );
-    assert!(waited < Duration::from_secs(2), "alarm waited {waited:?}");
+    assert!(
+        waited < bound(Duration::from_secs(2)),
+        "alarm waited {waited:?}"
+    );
     let alarm = &col.up("alarm")[0];
     assert_eq!(alarm["seq"].as_u64(), Some(n as u64 + 1));
     run.stop().await;

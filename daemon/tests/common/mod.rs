@@ -188,6 +188,13 @@ impl Demo {
         assert!(ok.success());
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
+                if !st.success() {
+                    // The test asserts on the status; the daemon's words say why.
+                    eprintln!(
+                        "daemon exited {st:?} after SIGTERM; log: {}",
+                        self.log_text()
+                    );
+                }
                 return (st, t.elapsed());
             }
             if t.elapsed() > Duration::from_secs(15) {
@@ -401,6 +408,22 @@ pub fn camera(s: &Value) -> Value {
         .find(|d| d["kind"] == "camera")
         .cloned()
         .unwrap()
+}
+
+/// The microphone's entry in the status's hardware list.
+pub fn mic(s: &Value) -> Value {
+    s["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "microphone")
+        .cloned()
+        .unwrap()
+}
+
+/// Whether the microphone's status detail says `what`.
+pub fn mic_says(s: &Value, what: &str) -> bool {
+    mic(s)["detail"].as_str().is_some_and(|d| d.contains(what))
 }
 
 /// The model folder for tests that run the real models (`ketang_testkit::models_dir`:

@@ -13,6 +13,23 @@ pub mod worker;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use ketang_sync::*;
 
+/// A latency bound the board promises (an alarm within 2 s, the first record within 3 s
+/// of the broker's return), stretched by `KETANG_TEST_SLACK` (a factor; 1 unless set).
+/// `scripts/test-arm64` sets it: there the tests run under qemu-user at nice 19 beside
+/// the update test's QEMU, which proves correctness, never speed (docs/benchmarks.md).
+pub fn bound(d: std::time::Duration) -> std::time::Duration {
+    let slack = std::env::var("KETANG_TEST_SLACK")
+        .ok()
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|f| (1.0..=20.0).contains(f))
+                .unwrap_or_else(|| panic!("KETANG_TEST_SLACK={v:?}: a factor from 1 to 20"))
+        })
+        .unwrap_or(1.0);
+    d.mul_f64(slack)
+}
+
 pub fn identity() -> Identity {
     Identity {
         school_id: "hf-0042".into(),
