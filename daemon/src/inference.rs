@@ -75,6 +75,9 @@ enum Job {
     },
     /// The enrolment's time is up: finish it with what was heard.
     VoiceEnrolEnd,
+    /// The teacher stopped the enrolment: nothing is made of what was heard. `true` on
+    /// `reply` when one was listening.
+    VoiceEnrolCancel { reply: oneshot::Sender<bool> },
 }
 
 /// How long a voice enrolment listens at most.
@@ -248,6 +251,14 @@ impl Inference {
         }
         self.push(Job::VoiceEnrolEnd);
         rx.await.map_err(stopped)?
+    }
+
+    /// Stops the voice enrolment that is listening, if one is: its `enrol_voice` answers
+    /// that it was cancelled, and nothing is made of the speech it heard.
+    pub(crate) async fn cancel_voice_enrolment(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.push(Job::VoiceEnrolCancel { reply: tx });
+        rx.await.unwrap_or(false)
     }
 
     /// Replaces the enrolled teachers' voiceprints.
@@ -516,6 +527,27 @@ impl Worker {
                     ) {
                         finish_enrolment(v, e);
                     }
+                }
+                Next::Job(Job::VoiceEnrolCancel { reply }) => {
+                    let listening = match voice.enrolling.take() {
+                        Some(e) => {
+                            let heard = e.speech.len() as f32 / vad::RATE as f32;
+                            self.hw.set_state(
+                                MICROPHONE,
+                                DeviceState::Ok,
+                                Some(format!(
+                                    "voice enrolment cancelled after {heard:.0} s of speech"
+                                )),
+                            );
+                            let _ = e
+                                .reply
+                                .send(Err("the voice enrolment was cancelled; nothing was stored"
+                                    .to_owned()));
+                            true
+                        }
+                        None => false,
+                    };
+                    let _ = reply.send(listening);
                 }
                 Next::Job(Job::Enrol { frame, reply }) => {
                     let r = match &models {

@@ -1286,6 +1286,18 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
         "const v = document.querySelector(\"[data-testid='voice']\"); return v && !v.classList.contains('hidden') && v.textContent.includes('尚未录入');",
     )
     .await;
+    // A tap by mistake: she cancels, nothing is stored, and she can start again.
+    click(&c, "voice-enrol").await;
+    demo.wait_for("the board listening", |s| {
+        mic_says(s, "listening for a teacher's voice enrolment")
+    });
+    click(&c, "voice-cancel").await;
+    wait_js(
+        &c,
+        "the enrolment cancelled",
+        "return document.body.textContent.includes('已取消录入') && document.querySelector(\"[data-testid='voice-cancel']\").classList.contains('hidden') && !document.querySelector(\"[data-testid='voice-enrol']\").disabled && document.querySelector(\"[data-testid='voice-state']\").textContent.includes('尚未录入');",
+    )
+    .await;
     click(&c, "voice-enrol").await;
     wait_js(
         &c,
@@ -1302,12 +1314,7 @@ async fn a_teacher_enrols_her_voice_by_touch_and_the_report_counts_students_turn
     shot(&c, "voice-enrol-listening-1920x1080").await;
     axe(&c, "the voice enrolment, listening").await;
     demo.wait_for("the board listening", |s| {
-        s["hardware"].as_array().unwrap().iter().any(|d| {
-            d["kind"] == "microphone"
-                && d["detail"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("voice enrolment"))
-        })
+        mic_says(s, "listening for a teacher's voice enrolment")
     });
     assert_eq!(
         post_bytes(

@@ -8,22 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{DEMO_PIN, Demo, MONDAY_0755, teacher_reading, two_speakers, wav16k as wav};
+use common::{
+    DEMO_PIN, Demo, MONDAY_0755, mic, mic_says, teacher_reading, two_speakers, wav16k as wav,
+};
 use serde_json::Value;
-
-fn mic(s: &Value) -> Value {
-    s["hardware"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "microphone")
-        .cloned()
-        .unwrap()
-}
-
-fn mic_says(s: &Value, what: &str) -> bool {
-    mic(s)["detail"].as_str().is_some_and(|d| d.contains(what))
-}
 
 #[test]
 fn a_teachers_enrolled_voice_tells_her_speech_from_a_students_after_a_restart() {
@@ -147,6 +135,16 @@ fn an_enrolment_that_hears_too_little_speech_says_how_much_and_stores_nothing() 
     );
     demo.wait_for("the models loaded", |s| mic(s)["state"] == "ok");
     let t = demo.login("T01", DEMO_PIN).unwrap();
+    // Nothing to cancel yet.
+    let (code, v) = t.act(r#"{"action":"voice_enrol_cancel"}"#);
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("no voice enrolment is listening"),
+        "{v}"
+    );
     let (base, cookie, csrf) = (t.base.clone(), t.cookie.clone(), t.csrf.clone());
     let enrolling = std::thread::spawn(move || {
         common::Teacher { base, cookie, csrf }

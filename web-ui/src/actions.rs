@@ -162,6 +162,9 @@ pub enum Action {
     /// speech from the students' in the lesson report). The board listens to the next
     /// recordings for up to 45 s, until 8 s of speech: the answer comes when it is done.
     VoiceEnrol,
+    /// Stops a voice enrolment that is listening (a tap by mistake, a noisy room): nothing
+    /// is stored and the waiting `voice_enrol` answers 409.
+    VoiceEnrolCancel,
     /// The teacher deletes her own voiceprint.
     VoiceDelete,
     /// Record symptoms (and optionally a temperature taken by hand) at a health check.
@@ -197,6 +200,7 @@ impl Action {
             Self::FaceConsent { .. } => "face_consent",
             Self::FaceEnrol { .. } => "face_enrol",
             Self::VoiceEnrol => "voice_enrol",
+            Self::VoiceEnrolCancel => "voice_enrol_cancel",
             Self::VoiceDelete => "voice_delete",
         }
     }
@@ -294,7 +298,10 @@ impl Action {
                 )?;
                 limit("resolution", resolution, MAX_TEXT_CHARS)
             }
-            Self::RaiseAlarm { .. } | Self::VoiceEnrol | Self::VoiceDelete => Ok(()),
+            Self::RaiseAlarm { .. }
+            | Self::VoiceEnrol
+            | Self::VoiceEnrolCancel
+            | Self::VoiceDelete => Ok(()),
             Self::ClearAlarm { alarm_id } => limit("alarm_id", alarm_id, MAX_ID_CHARS),
             Self::PostNotice {
                 title,

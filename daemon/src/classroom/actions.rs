@@ -332,6 +332,7 @@ impl Classroom {
             Action::VoiceEnrol => Err(ActionError::Invalid(
                 "voice_enrol answers from its own task".to_owned(),
             )),
+            Action::VoiceEnrolCancel => self.voice_enrol_cancel().await,
             Action::VoiceDelete => self.voice_delete(&actor).await,
             Action::RecordSymptoms {
                 student_id,

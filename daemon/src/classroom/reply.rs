@@ -100,6 +100,11 @@ pub(crate) enum Reply {
         #[serde(skip_serializing_if = "Option::is_none")]
         speech_s: Option<f64>,
     },
+    /// A voice enrolment that was listening stopped; nothing was stored.
+    VoiceEnrolCancelled {
+        /// Always true (there was one, and it stopped).
+        cancelled: bool,
+    },
     /// Symptoms were recorded.
     Symptoms {
         /// The student.

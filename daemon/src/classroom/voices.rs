@@ -89,6 +89,21 @@ impl Classroom {
         });
     }
 
+    /// Stops the voice enrolment that is listening: it answers 409 and stores nothing.
+    pub(crate) async fn voice_enrol_cancel(&self) -> Result<Reply, ActionError> {
+        let cancelled = match &self.inference {
+            Some(inf) => inf.cancel_voice_enrolment().await,
+            None => false,
+        };
+        if !cancelled {
+            return Err(ActionError::Conflict(
+                "no voice enrolment is listening on this board".to_owned(),
+            ));
+        }
+        tracing::info!("A voice enrolment was cancelled.");
+        Ok(Reply::VoiceEnrolCancelled { cancelled: true })
+    }
+
     /// Deletes the signed-in teacher's voiceprint.
     pub(crate) async fn voice_delete(&mut self, actor: &Actor) -> Result<Reply, ActionError> {
         let audit = self.audit(

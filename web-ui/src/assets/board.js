@@ -60,6 +60,7 @@ const I18N = {
     voice_listening: "正在聆听，请用平常讲课的声音朗读：",
     voice_text: "同学们好，今天我们学习新的一课。请大家打开课本，先自己读一遍课文，把不认识的字圈出来。读完以后，和同桌说一说这篇课文主要讲了什么。",
     voice_done: "声纹已录入", voice_deleted: "声纹已删除", voice_confirm: "删除您在本机的声纹？",
+    voice_cancel: "取消录入", voice_cancelled: "已取消录入，未保存任何内容",
     talk: "发言时长", teacher_talk: "教师", min_s: s => `${Math.floor(s / 60)}分${Math.round(s % 60)}秒`,
     week: "本周趋势", w_date: "日期", w_lessons: "课数", w_attendance: "出勤率", w_hands: "举手", w_heads_up: "抬头率", w_rt: "Rt",
     ai_none: "本节课没有摄像头或麦克风数据",
@@ -122,6 +123,7 @@ const I18N = {
     voice_listening: "Listening: read this aloud in your usual teaching voice:",
     voice_text: "Good morning, everyone. Today we start a new lesson. Please open your books and read the text once by yourselves, circling the words you do not know. Then tell your partner what the text is about.",
     voice_done: "Voiceprint enrolled", voice_deleted: "Voiceprint deleted", voice_confirm: "Delete your voiceprint on this board?",
+    voice_cancel: "Cancel", voice_cancelled: "Enrolment cancelled; nothing was stored",
     talk: "Speech", teacher_talk: "teacher", min_s: s => `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`,
     week: "This week", w_date: "Date", w_lessons: "Lessons", w_attendance: "Attendance", w_hands: "Hands", w_heads_up: "Heads up", w_rt: "Rt",
     ai_none: "No camera or microphone data for this lesson",
@@ -728,18 +730,29 @@ function fmtDate(iso) {
 
 async function enrolVoice() {
   S.voiceListening = true;
+  S.voiceCancelled = false;
   $("voice-read").innerHTML = `${esc(t("voice_listening"))}<br><b>${esc(t("voice_text"))}</b>`;
   $("voice-read").classList.remove("hidden");
+  $("voice-cancel").classList.remove("hidden");
   $("voice-enrol").disabled = $("voice-delete").disabled = true;
   try {
     const r = await act({ action: "voice_enrol" });
     msg(`${t("voice_done")}（${r.speech_s} s）`);
-  } catch (e) { msg(explain(e), true); }
+  } catch (e) {
+    if (S.voiceCancelled) msg(t("voice_cancelled")); else msg(explain(e), true);
+  }
   S.voiceListening = false;
   touch();
   $("voice-read").classList.add("hidden");
+  $("voice-cancel").classList.add("hidden");
   $("voice-enrol").disabled = $("voice-delete").disabled = false;
   loadVoice();
+}
+
+// Stops the listening (a tap by mistake, a noisy room); the enrolment's own answer ends it.
+async function cancelVoice() {
+  S.voiceCancelled = true;
+  try { await act({ action: "voice_enrol_cancel" }); } catch (e) { S.voiceCancelled = false; msg(explain(e), true); }
 }
 
 async function deleteVoice() {
@@ -1056,6 +1069,7 @@ $("drill").onclick = () => raiseAlarm(true);
 $("alarm-clear").onclick = () => { const a = S.status && S.status.alarms[0]; if (a) clearAlarm(a.id); };
 $("notice-post").onclick = postNotice;
 $("voice-enrol").onclick = enrolVoice;
+$("voice-cancel").onclick = cancelVoice;
 $("voice-delete").onclick = deleteVoice;
 $("leave-yes").onclick = submitLeave;
 $("sym-yes").onclick = submitSymptoms;
