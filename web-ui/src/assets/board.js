@@ -731,6 +731,7 @@ function fmtDate(iso) {
 async function enrolVoice() {
   S.voiceListening = true;
   S.voiceCancelled = false;
+  msg("");
   $("voice-read").innerHTML = `${esc(t("voice_listening"))}<br><b>${esc(t("voice_text"))}</b>`;
   $("voice-read").classList.remove("hidden");
   $("voice-cancel").classList.remove("hidden");
