@@ -21,13 +21,40 @@ const NAME_1: &str = "姜芷若";
 struct Driver {
     child: Child,
     url: String,
+    /// Every browser profile this driver's sessions used (removed with it).
+    profiles: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A browser whose test panicked before closing it outlives chromedriver: end each
+        // Chromium started with one of this driver's profiles.
+        let mark = format!("--user-data-dir={}/", self.profiles.path().display());
+        for pid in pids_with_arg(&mark) {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
     }
+}
+
+/// The processes with an argument starting with `prefix` (from /proc).
+fn pids_with_arg(prefix: &str) -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().into_string().ok()?;
+            pid.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .any(|a| a.starts_with(prefix.as_bytes()))
+                .then_some(pid)
+        })
+        .collect()
 }
 
 /// Starts chromedriver on a free port; fails clearly when it is not installed.
@@ -48,11 +75,15 @@ fn chromedriver() -> Driver {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Driver { child, url }
+    Driver {
+        child,
+        url,
+        profiles: tempfile::tempdir().unwrap(),
+    }
 }
 
 async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
-    let profile = tempfile::tempdir().unwrap().keep();
+    let profile = tempfile::tempdir_in(driver.profiles.path()).unwrap().keep();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
