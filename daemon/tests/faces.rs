@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::{CARD_1, Demo, MONDAY_0755, camera, get, pending};
+use common::{CARD_1, Demo, MONDAY_0755, camera, get, mic, pending};
 use serde_json::Value;
 
 const STUDENT: &str = "2025070305";
@@ -291,15 +291,6 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
     )
     .unwrap();
     assert_eq!(post_audio(&demo, &wav), 202);
-    let mic = |s: &Value| {
-        s["hardware"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["kind"] == "microphone")
-            .cloned()
-            .unwrap()
-    };
     let s = demo.wait_for("the recording heard", |s| {
         mic(s)["detail"]
             .as_str()

@@ -399,26 +399,25 @@ listen = "127.0.0.1:{port}"
     )
 }
 
-/// The camera's entry in the status's hardware list.
-pub fn camera(s: &Value) -> Value {
+/// The entry of the device of `kind` in the status's hardware list.
+pub fn device(s: &Value, kind: &str) -> Value {
     s["hardware"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["kind"] == "camera")
+        .find(|d| d["kind"] == kind)
         .cloned()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {kind} in the status: {s}"))
+}
+
+/// The camera's entry in the status's hardware list.
+pub fn camera(s: &Value) -> Value {
+    device(s, "camera")
 }
 
 /// The microphone's entry in the status's hardware list.
 pub fn mic(s: &Value) -> Value {
-    s["hardware"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "microphone")
-        .cloned()
-        .unwrap()
+    device(s, "microphone")
 }
 
 /// Whether the microphone's status detail says `what`.
