@@ -198,7 +198,9 @@ async fn hold_until_alarm(c: &Client, demo: &Demo, testid: &str, hold: Duration)
 }
 
 async fn click(c: &Client, testid: &str) {
-    for attempt in 0..5 {
+    // A re-render replaces the element (stale), and a tab shown a moment ago may not be
+    // laid out yet (not interactable): both pass by themselves, so try again a few times.
+    for attempt in 0..10 {
         let e = c
             .wait()
             .at_most(Duration::from_secs(10))
@@ -207,8 +209,13 @@ async fn click(c: &Client, testid: &str) {
             .unwrap_or_else(|e| panic!("no {testid}: {e}"));
         match e.click().await {
             Ok(()) => return,
-            Err(err) if attempt < 4 && err.to_string().contains("stale element") => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(err)
+                if attempt < 9
+                    && ["stale element", "not interactable"]
+                        .iter()
+                        .any(|m| err.to_string().contains(m)) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(err) => panic!("clicking {testid}: {err}"),
         }
