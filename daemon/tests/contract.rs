@@ -71,7 +71,7 @@ fn every_stream_the_demo_sends_is_captured_for_the_contract_check() {
     assert_eq!(code, 200, "{v}");
     // The camera sees a person (the behaviour stream at the lesson's end).
     set_clock(&demo, "2026-11-23T08:05:00+08:00");
-    demo.wait_secs("the models loaded", 60, |s| camera(s)["state"] == "ok");
+    demo.wait_models("camera");
     let png = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/data/astronaut.png"),
     )

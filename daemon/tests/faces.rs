@@ -36,7 +36,7 @@ fn a_consented_enrolled_student_is_checked_in_by_face_and_withdrawal_forgets_the
         Some(MONDAY_0755),
         &["--models".as_ref(), models.as_os_str()],
     );
-    demo.wait_for("the camera's models loaded", |s| camera(s)["state"] == "ok");
+    demo.wait_models("camera");
     let tech = demo.technician();
     let b64 = base64::engine::general_purpose::STANDARD.encode(photo("astronaut.png"));
     let enrol =
@@ -277,7 +277,7 @@ fn the_lesson_report_carries_head_count_behaviour_and_talk_time_as_class_aggrega
         Some(MONDAY_0755),
         &["--models".as_ref(), models.as_os_str()],
     );
-    demo.wait_for("the models loaded", |s| camera(s)["state"] == "ok");
+    demo.wait_models("camera");
     common::set_clock(&demo, "2026-11-23T08:10:00+08:00");
     // The camera sees one person, looking ahead; the microphone hears the speech sample.
     assert_eq!(post_frame(&demo, &photo("astronaut.png")), 202);
@@ -548,7 +548,7 @@ fn a_face_filling_the_frame_still_checks_in() {
         Some(MONDAY_0755),
         &["--models".as_ref(), models.as_os_str()],
     );
-    demo.wait_for("the camera's models loaded", |s| camera(s)["state"] == "ok");
+    demo.wait_models("camera");
     let tech = demo.technician();
     let (code, v) = tech.act(&format!(
         r#"{{"action":"face_consent","student_id":"{STUDENT}","granted":true,"granted_at":"2026-09-01T09:00:00+08:00"}}"#

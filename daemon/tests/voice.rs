@@ -20,7 +20,7 @@ fn a_teachers_enrolled_voice_tells_her_speech_from_a_students_after_a_restart() 
     let models = common::models_dir();
     let args = ["--models".as_ref(), models.as_os_str()];
     let demo = Demo::start_args(&data, Some(MONDAY_0755), &args);
-    demo.wait_for("the models loaded", |s| mic(s)["state"] == "ok");
+    demo.wait_models("microphone");
     let x = two_speakers();
     let cut = |a: f32, b: f32| x[(a * 16_000.0) as usize..(b * 16_000.0) as usize].to_vec();
 
@@ -73,7 +73,7 @@ fn a_teachers_enrolled_voice_tells_her_speech_from_a_students_after_a_restart() 
     // A power cut: the print is loaded at start.
     let _ = demo.terminate();
     let demo = Demo::start_args(&data, Some(MONDAY_0755), &args);
-    demo.wait_for("the models loaded again", |s| mic(s)["state"] == "ok");
+    demo.wait_models("microphone");
     common::set_clock(&demo, "2026-11-23T08:10:00+08:00");
     // The lesson: the whole recording, the teacher and a student talking.
     assert_eq!(
@@ -133,7 +133,7 @@ fn an_enrolment_that_hears_too_little_speech_says_how_much_and_stores_nothing() 
         Some(MONDAY_0755),
         &["--models".as_ref(), models.as_os_str()],
     );
-    demo.wait_for("the models loaded", |s| mic(s)["state"] == "ok");
+    demo.wait_models("microphone");
     let t = demo.login("T01", DEMO_PIN).unwrap();
     // Nothing to cancel yet.
     let (code, v) = t.act(r#"{"action":"voice_enrol_cancel"}"#);

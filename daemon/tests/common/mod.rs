@@ -163,6 +163,15 @@ impl Demo {
         self.wait_secs(what, 5, pred)
     }
 
+    /// Waits until the models of `kind` (the camera, the microphone) are loaded. Loading
+    /// takes seconds in a debug build and longer beside the other tests (a 5 s bound failed
+    /// a full local run): this waits for readiness, it does not measure it.
+    pub fn wait_models(&self, kind: &str) -> Value {
+        self.wait_secs(&format!("the {kind}'s models loaded"), 60, |s| {
+            device(s, kind)["state"] == "ok"
+        })
+    }
+
     pub fn wait_secs(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {

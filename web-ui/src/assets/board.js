@@ -451,7 +451,9 @@ async function claimCard() {
 }
 
 function startSession(s) {
-  S.session = s; touch();
+  // The countdown is written at once: appearing a second later, it pushed the tabs aside
+  // under a teacher's finger.
+  S.session = s; touch(); tickClock();
   $("unlock").classList.add("hidden");
   $("panel-who").textContent = t("unlocked_as", s.name);
   $("panel").classList.remove("hidden");
